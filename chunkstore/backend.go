@@ -1,0 +1,38 @@
+package chunkstore
+
+import (
+	"context"
+	"io"
+)
+
+// Backend is a place to keep chunk files: a local directory now, a remote
+// object store later. Names are opaque to the backend (the store passes the
+// chunk id in hex). Every implementation must pass chunkstoretest.Run.
+//
+// A missing name is reported as an error for which
+// errors.Is(err, fs.ErrNotExist) holds, from every method that takes a name.
+type Backend interface {
+	// Put stores the bytes read from r under name. It is atomic and durable:
+	// when Put returns nil the whole content is on stable storage under name;
+	// when it returns an error (including ctx cancellation or a reader error)
+	// nothing is visible under name. If name already exists, Put may keep the
+	// existing content, since names are content addresses.
+	Put(ctx context.Context, name string, r io.Reader) error
+
+	// Open returns a reader for length bytes of name starting at off; a
+	// length < 0 reads to the end. The caller closes it. Reading past the end
+	// of the stored content yields io.ErrUnexpectedEOF or a short read, never
+	// invented bytes.
+	Open(ctx context.Context, name string, off, length int64) (io.ReadCloser, error)
+
+	// Stat returns the stored size of name.
+	Stat(ctx context.Context, name string) (int64, error)
+
+	// Delete removes name. Deleting a missing name returns an
+	// fs.ErrNotExist error.
+	Delete(ctx context.Context, name string) error
+
+	// List calls fn for each stored name that starts with prefix, in no
+	// particular order, until fn returns an error (which List returns).
+	List(ctx context.Context, prefix string, fn func(name string, size int64) error) error
+}

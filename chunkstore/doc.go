@@ -1,0 +1,9 @@
+// Package chunkstore owns the immutable, encrypted chunks that object data
+// lives in: their ids (keyed hashes of the plaintext), their sealing (AEAD in
+// fixed-size segments), the keys derived from the master key, and the Backend
+// contract that a place to keep chunk files must honour.
+//
+// It knows nothing of object names, buckets or manifests; the catalog does.
+// The byte layout it writes is specified in docs/format.md, section
+// "Chunk files"; key derivation in section "Keys".
+package chunkstore

@@ -1,0 +1,60 @@
+// Package objects is the one object layer both front doors use. It turns
+// "put this stream under this key" into chunk writes plus one catalog
+// transaction, serves ranged reads from manifests, and makes copy metadata
+// only. It also owns the garbage collector, since only it sees both the
+// catalog's reference counts and the uploads in flight.
+//
+// Crash safety rests on one ordering (docs/format.md, "Ordering"): every
+// chunk a manifest references is durable before the catalog transaction that
+// commits the manifest, and the commit is the moment of visibility.
+package objects
+
+import (
+	"errors"
+
+	"excloud.dev/buckets/catalog"
+)
+
+// Errors of the object layer itself; catalog and chunkstore sentinels
+// (catalog.ErrNotFound, catalog.ErrNoSuchBucket, chunkstore.ErrCorrupt, …)
+// pass through wrapped.
+var (
+	// ErrBadDigest: the body does not match the Content-MD5 the client sent.
+	ErrBadDigest = errors.New("content-md5 does not match body")
+	// ErrIncompleteBody: the body ended before the declared size, or ran past it.
+	ErrIncompleteBody = errors.New("body length differs from declared size")
+	// ErrInvalidRange: the requested range lies outside the object.
+	ErrInvalidRange = errors.New("range not satisfiable")
+)
+
+// PutOptions describe a PutObject beyond its body.
+type PutOptions struct {
+	// Size is the exact body length, or -1 if unknown. A body that ends
+	// early or runs on fails with ErrIncompleteBody and stores nothing.
+	Size int64
+	// ContentMD5 is the raw 16-byte digest from Content-MD5, if sent.
+	ContentMD5 []byte
+	// Meta carries the standard headers, user metadata and checksums to
+	// store; Size, ETag, ModTime, Inline and Extents are ignored.
+	Meta catalog.Manifest
+	// Cond makes the commit conditional (If-None-Match: *, If-Match).
+	Cond catalog.Condition
+	// Verify, if set, runs after the body has been read to its end and
+	// before the commit; an error from it aborts the put and is returned.
+	// The S3 layer uses it for trailing checksums.
+	Verify func(m *catalog.Manifest) error
+}
+
+// CopyOptions describe a CopyObject.
+type CopyOptions struct {
+	// ReplaceMeta replaces the headers and metadata with Meta
+	// (x-amz-metadata-directive: REPLACE); otherwise the source's are kept.
+	ReplaceMeta bool
+	Meta        catalog.Manifest
+	// Check, if set, is called with the source manifest inside the
+	// operation; an error from it aborts the copy (copy-source preconditions).
+	Check func(src *catalog.Manifest) error
+	Cond  catalog.Condition
+}
+
+var _ = errors.New
