@@ -1,0 +1,163 @@
+package s3gw
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+)
+
+// validBucketName applies S3's general-purpose bucket naming rules: 3–63
+// characters of lowercase letters, digits, '-' and '.', starting and ending
+// with a letter or digit, no "..", not shaped like an IPv4 address, and none
+// of the prefixes and suffixes AWS reserves. Keeping to AWS's rules means a
+// bucket created here can be mirrored to AWS under the same name.
+func validBucketName(name string) error {
+	if n := len(name); n < 3 || n > 63 {
+		return errors.New("bucket names must be between 3 and 63 characters long")
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return errors.New("bucket names may contain only lowercase letters, digits, '-' and '.'")
+		}
+	}
+	if !isAlnum(name[0]) || !isAlnum(name[len(name)-1]) {
+		return errors.New("bucket names must begin and end with a letter or digit")
+	}
+	if strings.Contains(name, "..") {
+		return errors.New("bucket names must not contain two adjacent periods")
+	}
+	if strings.Count(name, ".") == 3 && net.ParseIP(name) != nil {
+		return errors.New("bucket names must not be formatted as an IP address")
+	}
+	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
+		if strings.HasPrefix(name, p) {
+			return errors.New("bucket names must not start with " + p)
+		}
+	}
+	for _, sfx := range []string{"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"} {
+		if strings.HasSuffix(name, sfx) {
+			return errors.New("bucket names must not end with " + sfx)
+		}
+	}
+	return nil
+}
+
+func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+
+// ownerOf is the owner shown in listings and ACLs: the org.
+func ownerOf(org string) owner { return owner{ID: org, DisplayName: org} }
+
+func (s *server) listBuckets(w http.ResponseWriter, r *http.Request, rq *request) error {
+	bs, err := s.objs.ListBuckets(r.Context(), rq.org)
+	if err != nil {
+		return err
+	}
+	res := listAllMyBucketsResult{Owner: ownerOf(rq.org), Buckets: []bucketXMLRow{}}
+	for _, b := range bs {
+		// A key limited to some buckets sees only those.
+		if !bucketAllowed(rq.access, b.Name) {
+			continue
+		}
+		res.Buckets = append(res.Buckets, bucketXMLRow{Name: b.Name, CreationDate: xmlTime(b.Created)})
+	}
+	return writeXML(w, res)
+}
+
+// maxSmallBody bounds the configuration bodies read into memory.
+const maxSmallBody = 64 << 10
+
+func (s *server) createBucket(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if err := validBucketName(rq.bucket); err != nil {
+		return &Error{Code: ErrInvalidBucketName, Message: "The specified bucket is not valid: " + err.Error() + "."}
+	}
+	if strings.EqualFold(r.Header.Get("x-amz-bucket-object-lock-enabled"), "true") {
+		return s3Err(ErrNotImplemented, "This server does not implement S3 Object Lock.")
+	}
+	// The body is optional; SDKs send CreateBucketConfiguration naming their
+	// region. Any LocationConstraint is accepted; it has to parse, though.
+	data, err := io.ReadAll(io.LimitReader(rq.auth.Body, maxSmallBody+1))
+	if err != nil {
+		return err
+	}
+	if len(strings.TrimSpace(string(data))) > 0 {
+		var cfg createBucketConfiguration
+		if err := readXML(strings.NewReader(string(data)), maxSmallBody, &cfg); err != nil {
+			return err
+		}
+	}
+	if _, err := s.objs.CreateBucket(r.Context(), rq.org, rq.bucket); err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/"+rq.bucket)
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *server) headBucket(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if _, err := s.objs.Bucket(r.Context(), rq.org, rq.bucket); err != nil {
+		return err
+	}
+	// SDKs discover a bucket's region from this header.
+	w.Header().Set("x-amz-bucket-region", s.region)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *server) deleteBucket(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if err := s.objs.DeleteBucket(r.Context(), rq.org, rq.bucket); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) getBucketLocation(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if _, err := s.objs.Bucket(r.Context(), rq.org, rq.bucket); err != nil {
+		return err
+	}
+	return writeXML(w, locationConstraint{Region: s.region})
+}
+
+// getBucketVersioning reports versioning as never enabled (an empty
+// configuration), which tools such as rclone and Terraform check.
+func (s *server) getBucketVersioning(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if _, err := s.objs.Bucket(r.Context(), rq.org, rq.bucket); err != nil {
+		return err
+	}
+	return writeXML(w, versioningConfiguration{})
+}
+
+// ownerACL is the only ACL there is: the org has full control.
+func ownerACL(org string) accessControlPolicy {
+	o := ownerOf(org)
+	return accessControlPolicy{
+		Owner: o,
+		Grants: []grant{{
+			Grantee: grantee{
+				XMLNSXSI:    "http://www.w3.org/2001/XMLSchema-instance",
+				Type:        "CanonicalUser",
+				ID:          o.ID,
+				DisplayName: o.DisplayName,
+			},
+			Permission: "FULL_CONTROL",
+		}},
+	}
+}
+
+func (s *server) getBucketACL(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if _, err := s.objs.Bucket(r.Context(), rq.org, rq.bucket); err != nil {
+		return err
+	}
+	return writeXML(w, ownerACL(rq.org))
+}
+
+func (s *server) getObjectACL(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if _, err := s.objs.Head(r.Context(), rq.org, rq.bucket, rq.key); err != nil {
+		return err
+	}
+	return writeXML(w, ownerACL(rq.org))
+}

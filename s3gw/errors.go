@@ -1,0 +1,228 @@
+package s3gw
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"syscall"
+
+	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/objects"
+	"excloud.dev/buckets/s3gw/sigv4"
+)
+
+// ErrorCode names one row of the S3 error table. Handlers return *Error
+// values built from these; domain errors are turned into them by toS3Error,
+// the only place that knows both vocabularies.
+type ErrorCode int
+
+const (
+	ErrInternalError ErrorCode = iota // the zero value is the safe default
+	ErrAccessDenied
+	ErrInvalidAccessKeyID
+	ErrSignatureDoesNotMatch
+	ErrRequestTimeTooSkewed
+	ErrAuthorizationHeaderMalformed
+	ErrAuthorizationQueryParametersError
+	ErrXAmzContentSHA256Mismatch
+	ErrInvalidArgument
+	ErrInvalidRequest
+	ErrInvalidBucketName
+	ErrInvalidDigest
+	ErrBadDigest
+	ErrIncompleteBody
+	ErrKeyTooLong
+	ErrMetadataTooLarge
+	ErrMalformedXML
+	ErrInvalidRange
+	ErrNoSuchBucket
+	ErrNoSuchKey
+	ErrNoSuchUpload
+	ErrBucketAlreadyOwnedByYou
+	ErrBucketAlreadyExists
+	ErrBucketNotEmpty
+	ErrPreconditionFailed
+	ErrNotModified
+	ErrMethodNotAllowed
+	ErrNotImplemented
+	ErrInsufficientStorage
+	ErrSlowDown
+	ErrServiceUnavailable
+	ErrEntityTooLarge
+	ErrMissingContentLength
+	ErrRequestTimeout
+	ErrInvalidURI
+)
+
+// errorInfo is one row: the wire code, a default message, the status.
+type errorInfo struct {
+	Code    string
+	Message string
+	Status  int
+}
+
+// errorTable is the one table of S3 errors this gateway can return. Messages
+// follow the meaning of S3's, in our words.
+var errorTable = map[ErrorCode]errorInfo{
+	ErrInternalError:                     {"InternalError", "We encountered an internal error. Please try again.", http.StatusInternalServerError},
+	ErrAccessDenied:                      {"AccessDenied", "Access Denied", http.StatusForbidden},
+	ErrInvalidAccessKeyID:                {"InvalidAccessKeyId", "The access key ID you provided does not exist in our records.", http.StatusForbidden},
+	ErrSignatureDoesNotMatch:             {"SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.", http.StatusForbidden},
+	ErrRequestTimeTooSkewed:              {"RequestTimeTooSkewed", "The difference between the request time and the server's time is too large.", http.StatusForbidden},
+	ErrAuthorizationHeaderMalformed:      {"AuthorizationHeaderMalformed", "The authorization header is malformed.", http.StatusBadRequest},
+	ErrAuthorizationQueryParametersError: {"AuthorizationQueryParametersError", "The presigned query parameters are malformed.", http.StatusBadRequest},
+	ErrXAmzContentSHA256Mismatch:         {"XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.", http.StatusBadRequest},
+	ErrInvalidArgument:                   {"InvalidArgument", "Invalid argument.", http.StatusBadRequest},
+	ErrInvalidRequest:                    {"InvalidRequest", "Invalid request.", http.StatusBadRequest},
+	ErrInvalidBucketName:                 {"InvalidBucketName", "The specified bucket is not valid.", http.StatusBadRequest},
+	ErrInvalidDigest:                     {"InvalidDigest", "The Content-MD5 you specified is not valid.", http.StatusBadRequest},
+	ErrBadDigest:                         {"BadDigest", "The Content-MD5 or checksum you specified did not match what we received.", http.StatusBadRequest},
+	ErrIncompleteBody:                    {"IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header.", http.StatusBadRequest},
+	ErrKeyTooLong:                        {"KeyTooLongError", "Your key is too long.", http.StatusBadRequest},
+	ErrMetadataTooLarge:                  {"MetadataTooLarge", "Your metadata headers exceed the maximum allowed metadata size.", http.StatusBadRequest},
+	ErrMalformedXML:                      {"MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema.", http.StatusBadRequest},
+	ErrInvalidRange:                      {"InvalidRange", "The requested range is not satisfiable.", http.StatusRequestedRangeNotSatisfiable},
+	ErrNoSuchBucket:                      {"NoSuchBucket", "The specified bucket does not exist.", http.StatusNotFound},
+	ErrNoSuchKey:                         {"NoSuchKey", "The specified key does not exist.", http.StatusNotFound},
+	ErrNoSuchUpload:                      {"NoSuchUpload", "The specified multipart upload does not exist.", http.StatusNotFound},
+	ErrBucketAlreadyOwnedByYou:           {"BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it.", http.StatusConflict},
+	ErrBucketAlreadyExists:               {"BucketAlreadyExists", "The requested bucket name is not available.", http.StatusConflict},
+	ErrBucketNotEmpty:                    {"BucketNotEmpty", "The bucket you tried to delete is not empty.", http.StatusConflict},
+	ErrPreconditionFailed:                {"PreconditionFailed", "At least one of the preconditions you specified did not hold.", http.StatusPreconditionFailed},
+	ErrNotModified:                       {"NotModified", "Not Modified", http.StatusNotModified},
+	ErrMethodNotAllowed:                  {"MethodNotAllowed", "The specified method is not allowed against this resource.", http.StatusMethodNotAllowed},
+	ErrNotImplemented:                    {"NotImplemented", "A header or query you provided implies functionality that is not implemented.", http.StatusNotImplemented},
+	ErrInsufficientStorage:               {"InsufficientStorage", "There is not enough storage space left to complete the request.", http.StatusInsufficientStorage},
+	ErrSlowDown:                          {"SlowDown", "Please reduce your request rate.", http.StatusServiceUnavailable},
+	ErrServiceUnavailable:                {"ServiceUnavailable", "The service is not available; please retry.", http.StatusServiceUnavailable},
+	ErrEntityTooLarge:                    {"EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size.", http.StatusBadRequest},
+	ErrMissingContentLength:              {"MissingContentLength", "You must provide the Content-Length HTTP header.", http.StatusLengthRequired},
+	ErrRequestTimeout:                    {"RequestTimeout", "Your socket connection to the server was not read from or written to within the timeout period.", http.StatusBadRequest},
+	ErrInvalidURI:                        {"InvalidURI", "Couldn't parse the specified URI.", http.StatusBadRequest},
+}
+
+// Error is an S3 error response a handler decided on. Err, if set, is the
+// cause: it goes to the log, never to the client.
+type Error struct {
+	Code    ErrorCode
+	Message string // overrides the table's message when set
+	Err     error
+	// Header holds extra response headers (Content-Range on 416, ETag and
+	// Last-Modified on 304).
+	Header map[string]string
+}
+
+func (e *Error) Error() string {
+	info := errorTable[e.Code]
+	msg := e.message()
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", info.Code, msg, e.Err)
+	}
+	return info.Code + ": " + msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func (e *Error) message() string {
+	if e.Message != "" {
+		return e.Message
+	}
+	return errorTable[e.Code].Message
+}
+
+// s3Err builds an *Error with a specific message.
+func s3Err(code ErrorCode, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// toS3Error maps any error a handler returns onto the table. It is the only
+// place domain sentinels (catalog, objects, sigv4, chunkstore, the OS) meet S3
+// codes. Anything it does not recognise becomes InternalError; the caller logs
+// the cause, and the client sees only the generic message.
+func toS3Error(err error) *Error {
+	var se *Error
+	if errors.As(err, &se) {
+		return se
+	}
+	code, msg := classify(err)
+	return &Error{Code: code, Message: msg, Err: err}
+}
+
+// classify picks the code (and, where the table's message would mislead, a
+// message) for a domain error. Order matters only where one error could wrap
+// several sentinels; the authentication ones come first because a body read
+// failing verification must not be reported as a storage problem.
+func classify(err error) (ErrorCode, string) {
+	switch {
+	// Authentication and payload verification.
+	case errors.Is(err, sigv4.ErrMissingAuth):
+		return ErrAccessDenied, "Anonymous access is not allowed; sign the request with an access key."
+	case errors.Is(err, sigv4.ErrExpired):
+		return ErrAccessDenied, "Request has expired."
+	case errors.Is(err, sigv4.ErrInvalidAccessKeyID), errors.Is(err, catalog.ErrNoSuchKey):
+		return ErrInvalidAccessKeyID, ""
+	case errors.Is(err, sigv4.ErrSignatureMismatch), errors.Is(err, sigv4.ErrChunkSignature):
+		return ErrSignatureDoesNotMatch, ""
+	case errors.Is(err, sigv4.ErrTimeSkewed):
+		return ErrRequestTimeTooSkewed, ""
+	case errors.Is(err, sigv4.ErrMalformedAuth):
+		return ErrAuthorizationHeaderMalformed, ""
+	case errors.Is(err, sigv4.ErrUnsupportedAlgorithm):
+		return ErrInvalidArgument, "Unsupported signing algorithm; only AWS4-HMAC-SHA256 (Signature Version 4) is accepted."
+	case errors.Is(err, sigv4.ErrExpiresTooLarge):
+		return ErrAuthorizationQueryParametersError, "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds."
+	case errors.Is(err, sigv4.ErrMalformedQuery):
+		return ErrAuthorizationQueryParametersError, ""
+	case errors.Is(err, sigv4.ErrContentSHA256):
+		return ErrXAmzContentSHA256Mismatch, ""
+	case errors.Is(err, sigv4.ErrInvalidContentSHA256):
+		return ErrInvalidArgument, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-* or a SHA-256 hex digest."
+	case errors.Is(err, sigv4.ErrBadTrailer):
+		return ErrBadDigest, "The trailing checksum is malformed or does not match the body."
+	case errors.Is(err, sigv4.ErrMalformedChunk), errors.Is(err, sigv4.ErrDecodedLength):
+		return ErrIncompleteBody, ""
+
+	// Object layer.
+	case errors.Is(err, objects.ErrBadDigest):
+		return ErrBadDigest, ""
+	case errors.Is(err, objects.ErrIncompleteBody):
+		return ErrIncompleteBody, ""
+	case errors.Is(err, objects.ErrInvalidRange):
+		return ErrInvalidRange, ""
+
+	// Catalog.
+	case errors.Is(err, catalog.ErrNoSuchBucket):
+		return ErrNoSuchBucket, ""
+	case errors.Is(err, catalog.ErrNotFound):
+		return ErrNoSuchKey, ""
+	case errors.Is(err, catalog.ErrBucketExists):
+		// Names are unique per org only, so an existing name is always ours.
+		return ErrBucketAlreadyOwnedByYou, ""
+	case errors.Is(err, catalog.ErrBucketNotEmpty):
+		return ErrBucketNotEmpty, ""
+	case errors.Is(err, catalog.ErrPreconditionFailed):
+		return ErrPreconditionFailed, ""
+	case errors.Is(err, catalog.ErrNoSuchUpload):
+		return ErrNoSuchUpload, ""
+	case errors.Is(err, catalog.ErrClosed):
+		// Shutting down: a retry against the restarted daemon will succeed.
+		return ErrServiceUnavailable, ""
+
+	// Operating system and transport.
+	case errors.Is(err, syscall.ENOSPC):
+		return ErrInsufficientStorage, ""
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// The client stopped sending before the declared length.
+		return ErrIncompleteBody, ""
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// Usually the client went away; the response is for the log.
+		return ErrRequestTimeout, ""
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return ErrEntityTooLarge, ""
+	}
+	return ErrInternalError, ""
+}

@@ -1,0 +1,193 @@
+package s3gw
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strings"
+
+	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/objects"
+)
+
+const (
+	// maxKeyLen is S3's limit on a key's UTF-8 length.
+	maxKeyLen = 1024
+	// maxUserMeta is S3's limit on x-amz-meta-* (names without the prefix
+	// plus values, in bytes).
+	maxUserMeta = 2 << 10
+	// maxPutSize is S3's limit for a single PutObject.
+	maxPutSize = 5 << 30
+	metaPrefix = "x-amz-meta-"
+)
+
+// checkKey applies the key rules every object operation shares.
+func checkKey(key string) error {
+	if len(key) > maxKeyLen {
+		return s3Err(ErrKeyTooLong, "Your key is too long: %d bytes, the limit is %d.", len(key), maxKeyLen)
+	}
+	return nil
+}
+
+// userMeta collects x-amz-meta-* headers (names lowercased, prefix removed;
+// repeated headers joined with ",", as HTTP folds them) and enforces S3's
+// 2 KiB limit on names plus values.
+func userMeta(h http.Header) (map[string]string, error) {
+	var meta map[string]string
+	total := 0
+	for name, vals := range h {
+		lname := strings.ToLower(name)
+		k, ok := strings.CutPrefix(lname, metaPrefix)
+		if !ok {
+			continue
+		}
+		v := strings.Join(vals, ",")
+		total += len(k) + len(v)
+		if meta == nil {
+			meta = make(map[string]string)
+		}
+		meta[k] = v
+	}
+	if total > maxUserMeta {
+		return nil, s3Err(ErrMetadataTooLarge, "Your metadata headers are %d bytes; the limit is %d.", total, maxUserMeta)
+	}
+	return meta, nil
+}
+
+// stripAWSChunked removes the "aws-chunked" token from Content-Encoding: it
+// describes the upload framing (decoded by sigv4), not the stored object.
+func stripAWSChunked(ce string) string {
+	var keep []string
+	for _, tok := range strings.Split(ce, ",") {
+		tok = strings.TrimSpace(tok)
+		if tok == "" || strings.EqualFold(tok, "aws-chunked") {
+			continue
+		}
+		keep = append(keep, tok)
+	}
+	return strings.Join(keep, ",")
+}
+
+// headerMeta reads the stored headers and user metadata of a write request.
+func headerMeta(h http.Header) (catalog.Manifest, error) {
+	meta, err := userMeta(h)
+	if err != nil {
+		return catalog.Manifest{}, err
+	}
+	return catalog.Manifest{
+		ContentType:        h.Get("Content-Type"),
+		ContentEncoding:    stripAWSChunked(h.Get("Content-Encoding")),
+		ContentDisposition: h.Get("Content-Disposition"),
+		ContentLanguage:    h.Get("Content-Language"),
+		CacheControl:       h.Get("Cache-Control"),
+		Expires:            h.Get("Expires"),
+		Meta:               meta,
+	}, nil
+}
+
+// checkUnsupportedWriteHeaders refuses request headers asking for features
+// this server lacks, rather than silently ignoring them. Encryption at rest
+// is always on, so "AES256" is accepted; customer keys and KMS are not.
+func checkUnsupportedWriteHeaders(h http.Header) error {
+	switch sse := h.Get("x-amz-server-side-encryption"); {
+	case sse == "", sse == "AES256":
+	default:
+		return s3Err(ErrNotImplemented, "This server does not implement server-side encryption %q; objects are always encrypted at rest (AES256).", sse)
+	}
+	for _, name := range []string{
+		"x-amz-server-side-encryption-customer-algorithm",
+		"x-amz-server-side-encryption-customer-key",
+		"x-amz-copy-source-server-side-encryption-customer-algorithm",
+	} {
+		if h.Get(name) != "" {
+			return s3Err(ErrNotImplemented, "This server does not implement server-side encryption with customer-provided keys (SSE-C).")
+		}
+	}
+	if h.Get("x-amz-server-side-encryption-aws-kms-key-id") != "" {
+		return s3Err(ErrNotImplemented, "This server does not implement SSE-KMS.")
+	}
+	if h.Get("x-amz-tagging") != "" {
+		return s3Err(ErrNotImplemented, "This server does not implement object tagging.")
+	}
+	for _, name := range []string{"x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date", "x-amz-object-lock-legal-hold"} {
+		if h.Get(name) != "" {
+			return s3Err(ErrNotImplemented, "This server does not implement S3 Object Lock.")
+		}
+	}
+	return nil
+}
+
+// writeCondition turns If-None-Match / If-Match on a write into the
+// catalog's commit-time condition. Only "If-None-Match: *" is meaningful on a
+// write (S3 rejects other values).
+func writeCondition(h http.Header) (catalog.Condition, error) {
+	var c catalog.Condition
+	if v := strings.TrimSpace(h.Get("If-None-Match")); v != "" {
+		if v != "*" {
+			return c, s3Err(ErrNotImplemented, "If-None-Match on writes supports only \"*\".")
+		}
+		c.IfNoneMatchAny = true
+	}
+	if v := strings.TrimSpace(h.Get("If-Match")); v != "" {
+		c.IfMatch = quoteETag(v)
+	}
+	return c, nil
+}
+
+// quoteETag normalises a client-sent ETag to the quoted form stored.
+func quoteETag(v string) string {
+	v = strings.TrimPrefix(strings.TrimSpace(v), "W/")
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		return v
+	}
+	return `"` + v + `"`
+}
+
+func (s *server) putObject(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if err := checkKey(rq.key); err != nil {
+		return err
+	}
+	if err := checkUnsupportedWriteHeaders(r.Header); err != nil {
+		return err
+	}
+	size := rq.auth.DecodedLength
+	if size < 0 {
+		return &Error{Code: ErrMissingContentLength}
+	}
+	if size > maxPutSize {
+		return s3Err(ErrEntityTooLarge, "Your proposed upload of %d bytes exceeds the %d-byte limit of a single PUT; use multipart upload.", size, int64(maxPutSize))
+	}
+	var md5sum []byte
+	if v := r.Header.Get("Content-MD5"); v != "" {
+		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+		if err != nil || len(b) != 16 {
+			return &Error{Code: ErrInvalidDigest}
+		}
+		md5sum = b
+	}
+	meta, err := headerMeta(r.Header)
+	if err != nil {
+		return err
+	}
+	cond, err := writeCondition(r.Header)
+	if err != nil {
+		return err
+	}
+	m, err := s.objs.Put(r.Context(), rq.org, rq.bucket, rq.key, rq.auth.Body, objects.PutOptions{
+		Size:       size,
+		ContentMD5: md5sum,
+		Meta:       meta,
+		Cond:       cond,
+	})
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("ETag", m.ETag)
+	h.Set("x-amz-server-side-encryption", "AES256")
+	for alg, v := range m.Checksums {
+		h.Set("x-amz-checksum-"+strings.ToLower(alg), v)
+	}
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+	return nil
+}

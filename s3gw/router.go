@@ -1,0 +1,403 @@
+package s3gw
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/s3gw/sigv4"
+)
+
+// Op names an S3 operation. The router decides it before anything else
+// happens, so authorization, logging and the handler all agree on it.
+type Op int
+
+const (
+	OpUnknown Op = iota
+	OpListBuckets
+	OpCreateBucket
+	OpHeadBucket
+	OpDeleteBucket
+	OpGetBucketLocation
+	OpGetBucketAcl
+	OpGetBucketVersioning
+	OpListObjects
+	OpListObjectsV2
+	OpDeleteObjects
+	OpPutObject
+	OpCopyObject
+	OpGetObject
+	OpHeadObject
+	OpDeleteObject
+	OpGetObjectAcl
+	OpNotImplemented   // a recognised but unsupported feature
+	OpMethodNotAllowed // no operation for this method on this resource
+	OpVirtualHosted    // refused: the gateway is path-style only
+)
+
+type opInfo struct {
+	name  string
+	write bool // denied to read-only keys
+}
+
+var opTable = map[Op]opInfo{
+	OpUnknown:             {"Unknown", true},
+	OpListBuckets:         {"ListBuckets", false},
+	OpCreateBucket:        {"CreateBucket", true},
+	OpHeadBucket:          {"HeadBucket", false},
+	OpDeleteBucket:        {"DeleteBucket", true},
+	OpGetBucketLocation:   {"GetBucketLocation", false},
+	OpGetBucketAcl:        {"GetBucketAcl", false},
+	OpGetBucketVersioning: {"GetBucketVersioning", false},
+	OpListObjects:         {"ListObjects", false},
+	OpListObjectsV2:       {"ListObjectsV2", false},
+	OpDeleteObjects:       {"DeleteObjects", true},
+	OpPutObject:           {"PutObject", true},
+	OpCopyObject:          {"CopyObject", true},
+	OpGetObject:           {"GetObject", false},
+	OpHeadObject:          {"HeadObject", false},
+	OpDeleteObject:        {"DeleteObject", true},
+	OpGetObjectAcl:        {"GetObjectAcl", false},
+	OpNotImplemented:      {"NotImplemented", false},
+	OpMethodNotAllowed:    {"MethodNotAllowed", false},
+	OpVirtualHosted:       {"VirtualHosted", false},
+}
+
+func (o Op) String() string {
+	if i, ok := opTable[o]; ok {
+		return i.name
+	}
+	return fmt.Sprintf("Op(%d)", int(o))
+}
+
+// unsupported maps subresource query parameters to the feature they belong
+// to. A request carrying one of them (and not matched by a supported route
+// first, such as GET ?acl) is answered 501 NotImplemented naming the
+// feature, so clients report "not implemented" rather than a confusing 404.
+var unsupported = map[string]string{
+	"acl":                 "setting ACLs (ACLs are read-only: owner full control)",
+	"versioning":          "bucket versioning",
+	"versions":            "object versioning (ListObjectVersions)",
+	"lifecycle":           "lifecycle configuration",
+	"policy":              "bucket policies",
+	"policyStatus":        "bucket policies",
+	"tagging":             "tagging",
+	"cors":                "CORS configuration",
+	"website":             "static website hosting",
+	"replication":         "replication",
+	"notification":        "event notifications",
+	"object-lock":         "S3 Object Lock",
+	"legal-hold":          "S3 Object Lock legal holds",
+	"retention":           "S3 Object Lock retention",
+	"inventory":           "inventory",
+	"encryption":          "bucket encryption configuration (data is always encrypted at rest)",
+	"analytics":           "analytics configuration",
+	"metrics":             "metrics configuration",
+	"intelligent-tiering": "intelligent tiering",
+	"logging":             "server access logging",
+	"accelerate":          "transfer acceleration",
+	"requestPayment":      "requester pays",
+	"ownershipControls":   "object ownership controls",
+	"publicAccessBlock":   "public access block configuration",
+	"restore":             "object restore",
+	"select":              "S3 Select",
+	"torrent":             "BitTorrent",
+	"attributes":          "GetObjectAttributes",
+	"uploads":             "multipart uploads",
+	"uploadId":            "multipart uploads",
+	"session":             "directory bucket sessions",
+}
+
+// unsupportedFeature returns the feature named by the first unsupported
+// subresource in the query, in a fixed order so the message is stable.
+func unsupportedFeature(q url.Values) (string, bool) {
+	names := make([]string, 0, len(q))
+	for k := range q {
+		if _, ok := unsupported[k]; ok {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return "", false
+	}
+	slices.Sort(names)
+	return unsupported[names[0]], true
+}
+
+// level says which kind of resource a path names.
+type level int
+
+const (
+	levelNone    level = iota // not an S3 path at all
+	levelService              // "/"
+	levelBucket               // "/bucket" or "/bucket/"
+	levelObject               // "/bucket/key…"
+)
+
+// splitPath takes the escaped request path and returns bucket and key, with
+// percent-escapes decoded. It splits before decoding, so "%2F" inside a key
+// is part of the key rather than a separator, and it uses path unescaping,
+// so '+' stays a literal plus as it does in S3 paths. Everything after the
+// bucket's slash is the key, including further slashes: "/b//k" is key "/k".
+func splitPath(escaped string) (bucket, key string, lv level, err error) {
+	rest, ok := strings.CutPrefix(escaped, "/")
+	if !ok {
+		return "", "", levelNone, fmt.Errorf("path %q does not start with /", escaped)
+	}
+	if rest == "" {
+		return "", "", levelService, nil
+	}
+	b, k, _ := strings.Cut(rest, "/")
+	if bucket, err = url.PathUnescape(b); err != nil {
+		return "", "", levelNone, fmt.Errorf("bucket in path: %w", err)
+	}
+	if k == "" {
+		return bucket, "", levelBucket, nil
+	}
+	if key, err = url.PathUnescape(k); err != nil {
+		return "", "", levelNone, fmt.Errorf("key in path: %w", err)
+	}
+	return bucket, key, levelObject, nil
+}
+
+func pathLevel(r *http.Request) level {
+	_, _, lv, err := splitPath(r.URL.EscapedPath())
+	if err != nil {
+		return levelNone
+	}
+	return lv
+}
+
+func atLevel(lv level) mux.MatcherFunc {
+	return func(r *http.Request, _ *mux.RouteMatch) bool { return pathLevel(r) == lv }
+}
+
+// route is a mux handler that knows its Op, so the router table test can ask
+// which operation a request resolves to.
+type route struct {
+	op Op
+	h  handlerFunc
+}
+
+func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.h.ServeHTTP(w, r) }
+
+func (s *server) newRouter() *mux.Router {
+	m := mux.NewRouter()
+	// Keys may contain "//" and "/./": never let mux clean and redirect.
+	m.SkipClean(true)
+	m.UseEncodedPath()
+
+	svc, bkt, obj := atLevel(levelService), atLevel(levelBucket), atLevel(levelObject)
+	hasCopySource := func(r *http.Request, _ *mux.RouteMatch) bool { return r.Header.Get("x-amz-copy-source") != "" }
+	hasUnsupported := func(r *http.Request, _ *mux.RouteMatch) bool {
+		_, ok := unsupportedFeature(r.URL.Query())
+		return ok
+	}
+
+	m.MatcherFunc(s.isVirtualHosted).Handler(s.op(OpVirtualHosted, s.virtualHosted))
+
+	// Supported subresources, before the catch-all for unsupported ones.
+	m.Methods(http.MethodGet).MatcherFunc(bkt).Queries("location", "").Handler(s.op(OpGetBucketLocation, s.getBucketLocation))
+	m.Methods(http.MethodGet).MatcherFunc(bkt).Queries("acl", "").Handler(s.op(OpGetBucketAcl, s.getBucketACL))
+	m.Methods(http.MethodGet).MatcherFunc(bkt).Queries("versioning", "").Handler(s.op(OpGetBucketVersioning, s.getBucketVersioning))
+	m.Methods(http.MethodPost).MatcherFunc(bkt).Queries("delete", "").Handler(s.op(OpDeleteObjects, s.deleteObjects))
+	m.Methods(http.MethodGet).MatcherFunc(obj).Queries("acl", "").Handler(s.op(OpGetObjectAcl, s.getObjectACL))
+	m.MatcherFunc(hasUnsupported).Handler(s.op(OpNotImplemented, s.notImplemented))
+
+	m.Methods(http.MethodGet).MatcherFunc(svc).Handler(s.op(OpListBuckets, s.listBuckets))
+
+	m.Methods(http.MethodGet).MatcherFunc(bkt).Queries("list-type", "2").Handler(s.op(OpListObjectsV2, s.listObjectsV2))
+	m.Methods(http.MethodGet).MatcherFunc(bkt).Handler(s.op(OpListObjects, s.listObjectsV1))
+	m.Methods(http.MethodPut).MatcherFunc(bkt).Handler(s.op(OpCreateBucket, s.createBucket))
+	m.Methods(http.MethodHead).MatcherFunc(bkt).Handler(s.op(OpHeadBucket, s.headBucket))
+	m.Methods(http.MethodDelete).MatcherFunc(bkt).Handler(s.op(OpDeleteBucket, s.deleteBucket))
+	m.Methods(http.MethodPost).MatcherFunc(bkt).Handler(s.op(OpNotImplemented, s.notImplemented))
+
+	m.Methods(http.MethodPut).MatcherFunc(obj).MatcherFunc(hasCopySource).Handler(s.op(OpCopyObject, s.copyObject))
+	m.Methods(http.MethodPut).MatcherFunc(obj).Handler(s.op(OpPutObject, s.putObject))
+	m.Methods(http.MethodGet).MatcherFunc(obj).Handler(s.op(OpGetObject, s.getObject))
+	m.Methods(http.MethodHead).MatcherFunc(obj).Handler(s.op(OpHeadObject, s.headObject))
+	m.Methods(http.MethodDelete).MatcherFunc(obj).Handler(s.op(OpDeleteObject, s.deleteObject))
+
+	// Everything else: a method S3 has no operation for on this resource.
+	notAllowed := s.op(OpMethodNotAllowed, s.methodNotAllowed)
+	m.MethodNotAllowedHandler = notAllowed
+	m.NotFoundHandler = notAllowed
+	return m
+}
+
+// opOf resolves a request to its Op without serving it.
+func opOf(m *mux.Router, r *http.Request) Op {
+	var match mux.RouteMatch
+	if m.Match(r, &match) {
+		if rt, ok := match.Handler.(*route); ok {
+			return rt.op
+		}
+	}
+	return OpMethodNotAllowed
+}
+
+// request is a routed, authenticated request as handlers see it.
+type request struct {
+	op     Op
+	bucket string
+	key    string
+	org    string
+	access catalog.AccessKey
+	auth   *sigv4.Result
+}
+
+type opFunc func(w http.ResponseWriter, r *http.Request, rq *request) error
+
+// op wraps an endpoint: it records the Op, authenticates, enforces the key's
+// scope, and only then calls fn. Nothing here reads the body, so a client
+// that sent "Expect: 100-continue" gets an auth failure without uploading.
+func (s *server) op(op Op, fn opFunc) *route {
+	return &route{op: op, h: func(w http.ResponseWriter, r *http.Request) error {
+		st := stateFrom(r.Context())
+		st.op = op
+		bucket, key, _, err := splitPath(r.URL.EscapedPath())
+		if err != nil {
+			return &Error{Code: ErrInvalidURI, Err: err}
+		}
+		rq := &request{op: op, bucket: bucket, key: key}
+		if rq.auth, rq.access, err = s.authenticate(r); err != nil {
+			return err
+		}
+		rq.org = rq.access.OrgID
+		st.org = rq.org
+		if rq.auth.Presigned && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			return s3Err(ErrAccessDenied, "Presigned URLs are supported for GET and HEAD only.")
+		}
+		if err := authorize(rq.access, op, bucket); err != nil {
+			return err
+		}
+		return fn(w, r, rq)
+	}}
+}
+
+// authenticate verifies the signature and returns the key that signed it.
+func (s *server) authenticate(r *http.Request) (*sigv4.Result, catalog.AccessKey, error) {
+	var key catalog.AccessKey
+	res, err := sigv4.Verify(r, s.now(), func(ctx context.Context, id string) (string, error) {
+		k, err := s.keys.AccessKey(ctx, id)
+		if errors.Is(err, catalog.ErrNoSuchKey) {
+			return "", fmt.Errorf("%w: %s", sigv4.ErrInvalidAccessKeyID, id)
+		}
+		if err != nil {
+			return "", fmt.Errorf("look up access key %s: %w", id, err)
+		}
+		key = k
+		return k.Secret, nil
+	})
+	if err != nil {
+		return nil, catalog.AccessKey{}, err
+	}
+	return res, key, nil
+}
+
+// authorize enforces a key's scope: read-only keys may not write, and keys
+// limited to some buckets may touch only those (ListBuckets filters instead).
+func authorize(k catalog.AccessKey, op Op, bucket string) error {
+	if op == OpNotImplemented || op == OpMethodNotAllowed || op == OpVirtualHosted {
+		return nil // these fail on their own, whatever the key
+	}
+	if k.ReadOnly && opTable[op].write {
+		return s3Err(ErrAccessDenied, "This access key is read-only.")
+	}
+	if bucket != "" && !bucketAllowed(k, bucket) {
+		return s3Err(ErrAccessDenied, "This access key is not allowed to access bucket %q.", bucket)
+	}
+	return nil
+}
+
+func bucketAllowed(k catalog.AccessKey, bucket string) bool {
+	return len(k.Buckets) == 0 || slices.Contains(k.Buckets, bucket)
+}
+
+func (s *server) notImplemented(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if f, ok := unsupportedFeature(r.URL.Query()); ok {
+		return s3Err(ErrNotImplemented, "This server does not implement %s.", f)
+	}
+	if r.Method == http.MethodPost && rq.key == "" {
+		return s3Err(ErrNotImplemented, "This server does not implement browser-based POST uploads.")
+	}
+	return &Error{Code: ErrNotImplemented}
+}
+
+func (s *server) methodNotAllowed(w http.ResponseWriter, r *http.Request, rq *request) error {
+	return s3Err(ErrMethodNotAllowed, "The method %s is not allowed against this resource.", r.Method)
+}
+
+func (s *server) virtualHosted(w http.ResponseWriter, r *http.Request, rq *request) error {
+	return s3Err(ErrInvalidRequest, "This endpoint supports path-style requests only (https://endpoint/bucket/key); configure your client for path-style addressing (e.g. UsePathStyle, forcePathStyle, addressing_style=path).")
+}
+
+// isVirtualHosted reports whether the Host header names a bucket, i.e. the
+// client used virtual-hosted-style addressing. Serving such a request as
+// path-style would misread the key as a bucket name (a PUT could create a
+// bucket named after the key), so it is refused instead. The rule:
+//
+//   - a host that is an IP literal or has no dot (127.0.0.1:9000,
+//     localhost:9000, [::1]:9000, excd) is never virtual-hosted;
+//   - "<bucket>.localhost" and "<bucket>.<IP literal>" are, when <bucket> is
+//     a valid bucket name (this is what SDKs send for a local endpoint);
+//   - with Config.Endpoint set, "<bucket>.<Endpoint>" is, when <bucket> is a
+//     valid bucket name; the Endpoint itself and every other host are
+//     path-style.
+//
+// Without Endpoint no other host is treated as virtual-hosted, because no
+// rule based on the host alone can tell "buckets.example.com/" (ListBuckets
+// on the endpoint) from "<bucket>.example.com/".
+func (s *server) isVirtualHosted(r *http.Request, _ *mux.RouteMatch) bool {
+	return virtualHostBucket(r.Host, s.endpoint) != ""
+}
+
+// virtualHostBucket returns the bucket named by host under the rule above,
+// or "" if the host is path-style.
+func virtualHostBucket(host, endpoint string) string {
+	h := normalizeHost(host)
+	if h == "" || isIP(h) || !strings.Contains(h, ".") {
+		return ""
+	}
+	if endpoint != "" && h != endpoint {
+		if b, ok := strings.CutSuffix(h, "."+endpoint); ok && validBucketName(b) == nil {
+			return b
+		}
+	}
+	i := strings.LastIndex(h, ".localhost")
+	if i > 0 && i+len(".localhost") == len(h) && validBucketName(h[:i]) == nil {
+		return h[:i]
+	}
+	// "<bucket>.<IPv4>": the bucket is everything before the last four labels.
+	if labels := strings.Split(h, "."); len(labels) > 4 {
+		if ip := strings.Join(labels[len(labels)-4:], "."); isIP(ip) {
+			b := strings.Join(labels[:len(labels)-4], ".")
+			if validBucketName(b) == nil {
+				return b
+			}
+		}
+	}
+	return ""
+}
+
+// normalizeHost lowercases a Host value and strips the port and a trailing
+// dot; IPv6 literals lose their brackets.
+func normalizeHost(host string) string {
+	h := strings.ToLower(strings.TrimSpace(host))
+	if hh, _, err := net.SplitHostPort(h); err == nil {
+		h = hh
+	}
+	h = strings.TrimPrefix(strings.TrimSuffix(h, "]"), "[")
+	return strings.TrimSuffix(h, ".")
+}
+
+func isIP(h string) bool { return net.ParseIP(h) != nil }
