@@ -68,6 +68,19 @@ type Result struct {
 	// ContentSHA256 is the x-amz-content-sha256 value as sent (or
 	// "UNSIGNED-PAYLOAD" for presigned requests).
 	ContentSHA256 string
+	// TrailerChecksum names the checksum algorithm announced in
+	// x-amz-trailer for the STREAMING-*-TRAILER forms: "CRC32", "CRC32C",
+	// "CRC64NVME", "SHA1", "SHA256" (the checksum.Algorithm values), or ""
+	// when none was announced. Body checks the trailing value against the
+	// data before it returns io.EOF (ErrBadTrailer, wrapping
+	// checksum.ErrMismatch on a wrong value).
+	TrailerChecksum string
+	// Date is the signed request time (x-amz-date, Date, or X-Amz-Date).
+	Date time.Time
+	// Expires is when a presigned URL stops being valid; zero otherwise.
+	Expires time.Time
+	// SignedHeaders lists the lowercase header names the signature covers.
+	SignedHeaders []string
 }
 
 // Verify authenticates r at time now using secrets from lookup. On success
