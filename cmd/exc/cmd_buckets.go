@@ -1,0 +1,114 @@
+package main
+
+import (
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"excloud.dev/buckets/admin"
+)
+
+func (a *app) bucketsCmd() *cobra.Command {
+	c := group("buckets", "Create, list and delete buckets, make them public, manage access keys",
+		&cobra.Command{
+			Use:   "create NAME",
+			Short: "Create a bucket (S3 naming rules)",
+			Args:  exactArgs("NAME"),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				org, err := a.org(cmd)
+				if err != nil {
+					return err
+				}
+				b, err := a.api().CreateBucket(cmd.Context(), org, args[0])
+				if err != nil {
+					return err
+				}
+				return a.printBuckets(true, b)
+			},
+		},
+		&cobra.Command{
+			Use:   "list",
+			Short: "List the org's buckets",
+			Args:  noArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				org, err := a.org(cmd)
+				if err != nil {
+					return err
+				}
+				bs, err := a.api().Buckets(cmd.Context(), org)
+				if err != nil {
+					return err
+				}
+				if a.jsonOut {
+					return a.printJSON(admin.BucketList{Buckets: bs})
+				}
+				return a.printBuckets(false, bs...)
+			},
+		},
+		&cobra.Command{
+			Use:   "delete NAME",
+			Short: "Delete an empty bucket",
+			Args:  exactArgs("NAME"),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				org, err := a.org(cmd)
+				if err != nil {
+					return err
+				}
+				if err := a.api().DeleteBucket(cmd.Context(), org, args[0]); err != nil {
+					return err
+				}
+				return a.done("bucket %s deleted", args[0])
+			},
+		},
+		&cobra.Command{
+			Use:   "set-public NAME true|false",
+			Short: "Allow (true) or stop (false) anonymous GET and HEAD of the bucket's objects",
+			Args:  exactArgs("NAME", "true|false"),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				public, err := strconv.ParseBool(args[1])
+				if err != nil {
+					return usagef("set-public: %q is neither true nor false", args[1])
+				}
+				org, err := a.org(cmd)
+				if err != nil {
+					return err
+				}
+				b, err := a.api().SetBucketPublic(cmd.Context(), org, args[0], public)
+				if err != nil {
+					return err
+				}
+				return a.printBuckets(true, b)
+			},
+		},
+		a.keysCmd(),
+	)
+	c.PersistentFlags().String("org", "", "org `ID|NAME` to act in (default: the first org by name)")
+	return c
+}
+
+// org returns the --org value, or the id of the first org by name when it
+// is not given.
+func (a *app) org(cmd *cobra.Command) (string, error) {
+	if org, _ := cmd.Flags().GetString("org"); org != "" {
+		return org, nil
+	}
+	orgs, err := a.api().Orgs(cmd.Context())
+	if err != nil {
+		return "", err
+	}
+	if len(orgs) == 0 {
+		return "", notFoundError{"no org exists; create one with: exc orgs create NAME"}
+	}
+	return orgs[0].ID, nil // the API orders orgs by name
+}
+
+func (a *app) printBuckets(single bool, bs ...admin.Bucket) error {
+	if a.jsonOut && single && len(bs) == 1 {
+		return a.printJSON(bs[0])
+	}
+	rows := make([][]string, 0, len(bs))
+	for _, b := range bs {
+		rows = append(rows, []string{b.Name, yesNo(b.IsPublic), b.OrgID, fmtTime(b.Created)})
+	}
+	return a.table([]string{"NAME", "PUBLIC", "ORG ID", "CREATED"}, rows)
+}
