@@ -7,4 +7,31 @@
 // or error: callers get the sentinels in errors.go, wrapped with the operation
 // and the names involved. Keys and value encodings follow docs/format.md,
 // section "Catalog"; keys.go mirrors that section.
+//
+// # Transactions
+//
+// Each mutating method is one Badger transaction: PutObject checks that the
+// bucket exists and that its Condition holds, writes the manifest and adjusts
+// the chunk reference counts, all or nothing. Transactions that conflict
+// (two writers sharing a chunk's count) are retried from the start; ctx is
+// checked between attempts and during long scans, since Badger's transactions
+// take no context.
+//
+// # Ordering
+//
+// The caller makes chunk data durable before the commit that references it;
+// the commit is the moment of visibility. After a commit, and before the
+// mutating method returns, the change feed delivers one Event to every
+// subscriber (Subscribe). Deliveries never overlap and their Seq strictly
+// increases; the events of one object key are delivered in commit order,
+// because a writer holds that key's stripe lock across transaction, commit
+// and delivery. Writers of different keys commit concurrently, and Badger
+// shares one fsync among their commits.
+//
+// # Listing
+//
+// Objects are keyed by bucket id and key bytes, so a bucket's keys are
+// contiguous and ordered and a page of List is one seek plus one step or seek
+// per entry, however large the bucket and however many keys a common prefix
+// hides.
 package catalog

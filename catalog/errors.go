@@ -33,3 +33,12 @@ var (
 	// ErrClosed: the catalog has been closed.
 	ErrClosed = errors.New("catalog closed")
 )
+
+// Added after the first contract; same conventions.
+var (
+	// ErrAccessKeyExists: CreateAccessKey with an id that is already taken.
+	ErrAccessKeyExists = errors.New("access key already exists")
+	// ErrEncryptionKey: Open was given a key other than the one the catalog
+	// was created with.
+	ErrEncryptionKey = errors.New("wrong catalog encryption key")
+)

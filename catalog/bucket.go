@@ -1,0 +1,203 @@
+package catalog
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// CreateBucket creates bucket name in the org (ErrNoSuchOrg, ErrBucketExists)
+// with the next bucket id. Ids come from a counter in the catalog, advanced
+// in the same transaction, so an id is never handed out twice, even after the
+// bucket is deleted: stale references by id can never reach a new bucket.
+func (db *DB) CreateBucket(ctx context.Context, orgID, name string) (Bucket, error) {
+	if err := db.enter(); err != nil {
+		return Bucket{}, bucketErr("create", orgID, name, err)
+	}
+	defer db.leave()
+	db.orgMu.RLock()
+	defer db.orgMu.RUnlock()
+	if name == "" {
+		return Bucket{}, fmt.Errorf("catalog: create bucket: empty name")
+	}
+	var b Bucket
+	err := db.update(ctx, func(txn *badger.Txn) error {
+		if _, err := getOrg(txn, orgID); err != nil {
+			return err
+		}
+		taken, err := exists(txn, bucketKey(orgID, name))
+		if err != nil {
+			return err
+		}
+		if taken {
+			return ErrBucketExists
+		}
+		var last uint64
+		v, err := getValue(txn, keyBucketSeq)
+		switch {
+		case err == nil && len(v) == 8:
+			last = binary.BigEndian.Uint64(v)
+		case err == nil:
+			return fmt.Errorf("%w: bucket counter of %d bytes", errCorrupt, len(v))
+		case err != errMissing:
+			return err
+		}
+		b = Bucket{ID: last + 1, OrgID: orgID, Name: name, Created: time.Now().UTC()}
+		if err := set(txn, keyBucketSeq, binary.BigEndian.AppendUint64(nil, b.ID)); err != nil {
+			return err
+		}
+		return set(txn, bucketKey(orgID, name), encodeBucket(b))
+	})
+	if err != nil {
+		return Bucket{}, bucketErr("create", orgID, name, err)
+	}
+	db.publish(Event{Kind: BucketCreate, OrgID: orgID, BucketID: b.ID, Bucket: name})
+	return b, nil
+}
+
+func bucketErr(op, orgID, name string, err error) error {
+	if op == "" {
+		return fmt.Errorf("catalog: bucket %s in org %s: %w", name, orgID, err)
+	}
+	return fmt.Errorf("catalog: %s bucket %s in org %s: %w", op, name, orgID, err)
+}
+
+// getBucket reads bucket name of the org, registering the read so a
+// concurrent delete or update of the bucket conflicts with txn.
+func getBucket(txn *badger.Txn, orgID, name string) (Bucket, error) {
+	if !validOrgID(orgID) {
+		return Bucket{}, ErrNoSuchBucket
+	}
+	v, err := getValue(txn, bucketKey(orgID, name))
+	if err != nil {
+		return Bucket{}, missingAs(err, ErrNoSuchBucket)
+	}
+	return decodeBucket(v)
+}
+
+// checkBucket verifies that b still exists as the same bucket (a bucket
+// deleted and created again under its name has another id).
+func checkBucket(txn *badger.Txn, b Bucket) error {
+	cur, err := getBucket(txn, b.OrgID, b.Name)
+	if err != nil {
+		return err
+	}
+	if cur.ID != b.ID {
+		return ErrNoSuchBucket
+	}
+	return nil
+}
+
+// Bucket returns bucket name of the org (ErrNoSuchBucket).
+func (db *DB) Bucket(ctx context.Context, orgID, name string) (Bucket, error) {
+	if err := db.enter(); err != nil {
+		return Bucket{}, bucketErr("", orgID, name, err)
+	}
+	defer db.leave()
+	var b Bucket
+	err := db.view(func(txn *badger.Txn) error {
+		var err error
+		b, err = getBucket(txn, orgID, name)
+		return err
+	})
+	if err != nil {
+		return Bucket{}, bucketErr("", orgID, name, err)
+	}
+	return b, nil
+}
+
+// ListBuckets returns the org's buckets ordered by name (ErrNoSuchOrg).
+func (db *DB) ListBuckets(ctx context.Context, orgID string) ([]Bucket, error) {
+	if err := db.enter(); err != nil {
+		return nil, fmt.Errorf("catalog: list buckets of org %s: %w", orgID, err)
+	}
+	defer db.leave()
+	var bs []Bucket
+	err := db.view(func(txn *badger.Txn) error {
+		if _, err := getOrg(txn, orgID); err != nil {
+			return err
+		}
+		p := catKey(prefixBucket, orgID)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true})
+		defer it.Close()
+		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
+			if len(bs)%1024 == 1023 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return storageErr(err)
+			}
+			b, err := decodeBucket(v)
+			if err != nil {
+				return err
+			}
+			bs = append(bs, b)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("catalog: list buckets of org %s: %w", orgID, err)
+	}
+	return bs, nil
+}
+
+// DeleteBucket deletes an empty bucket: one with neither objects nor
+// multipart uploads (ErrBucketNotEmpty). Each check is a single seek.
+func (db *DB) DeleteBucket(ctx context.Context, orgID, name string) error {
+	if err := db.enter(); err != nil {
+		return bucketErr("delete", orgID, name, err)
+	}
+	defer db.leave()
+	// Look the id up first to pick the lock; the transaction checks it again.
+	b, err := db.Bucket(ctx, orgID, name)
+	if err != nil {
+		return err
+	}
+	bl := db.bucketLock(b.ID)
+	bl.Lock()
+	defer bl.Unlock()
+	err = db.update(ctx, func(txn *badger.Txn) error {
+		if err := checkBucket(txn, b); err != nil {
+			return err
+		}
+		if hasPrefix(txn, bucketPrefix(prefixObject, b.ID, 0)) ||
+			hasPrefix(txn, bucketPrefix(prefixUpload, b.ID, 0)) {
+			return ErrBucketNotEmpty
+		}
+		return del(txn, bucketKey(orgID, name))
+	})
+	if err != nil {
+		return bucketErr("delete", orgID, name, err)
+	}
+	db.publish(Event{Kind: BucketDelete, OrgID: orgID, BucketID: b.ID, Bucket: name})
+	return nil
+}
+
+// SetBucketPublic sets whether anonymous reads of the bucket are allowed.
+func (db *DB) SetBucketPublic(ctx context.Context, orgID, name string, public bool) error {
+	if err := db.enter(); err != nil {
+		return bucketErr("set public on", orgID, name, err)
+	}
+	defer db.leave()
+	err := db.update(ctx, func(txn *badger.Txn) error {
+		b, err := getBucket(txn, orgID, name)
+		if err != nil {
+			return err
+		}
+		if b.Public == public {
+			return nil
+		}
+		b.Public = public
+		return set(txn, bucketKey(orgID, name), encodeBucket(b))
+	})
+	if err != nil {
+		return bucketErr("set public on", orgID, name, err)
+	}
+	return nil
+}

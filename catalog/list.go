@@ -1,0 +1,145 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// DefaultMaxKeys is the page size when ListOptions.MaxKeys is 0.
+const DefaultMaxKeys = 1000
+
+// List returns one page of the bucket's keys, with S3 ListObjects semantics:
+//
+//   - Only keys with Prefix that are greater than start = max(StartAfter,
+//     ContinueAfter) are listed, in bytewise order.
+//   - With a Delimiter, a key whose remainder after Prefix contains it is
+//     rolled up into the common prefix Prefix + remainder up to and including
+//     the delimiter's first occurrence. A common prefix counts once toward
+//     MaxKeys, and is listed only if it is greater than start: a start
+//     inside a common prefix (start has it as a prefix, as when ContinueAfter
+//     is the common prefix a previous page ended with) means the common
+//     prefix was already returned, so none of its keys are listed again.
+//   - IsTruncated is true only if another key or common prefix follows the
+//     page; Next is then the page's last key or common prefix, to be passed as
+//     ContinueAfter.
+//
+// Cost: after a common prefix the iterator seeks to the prefix's successor,
+// skipping the keys it hides without reading them, so a page costs about
+// MaxKeys seeks or steps whatever the size of the bucket. Only size, ETag and
+// modification time are decoded from each manifest.
+func (db *DB) List(ctx context.Context, bucketID uint64, o ListOptions) (ListResult, error) {
+	if err := db.enter(); err != nil {
+		return ListResult{}, fmt.Errorf("catalog: list bucket %d: %w", bucketID, err)
+	}
+	defer db.leave()
+	var res ListResult
+	err := db.view(func(txn *badger.Txn) error {
+		var err error
+		res, err = list(ctx, txn, bucketID, o)
+		return err
+	})
+	if err != nil {
+		return ListResult{}, fmt.Errorf("catalog: list bucket %d prefix %q: %w", bucketID, o.Prefix, err)
+	}
+	return res, nil
+}
+
+func list(ctx context.Context, txn *badger.Txn, bucketID uint64, o ListOptions) (ListResult, error) {
+	var res ListResult
+	maxKeys := o.MaxKeys
+	if maxKeys <= 0 {
+		maxKeys = DefaultMaxKeys
+	}
+	start := max(o.StartAfter, o.ContinueAfter)
+	bp := bucketPrefix(prefixObject, bucketID, len(o.Prefix)+len(start)+1)
+	scan := append(bp, o.Prefix...) // every listed key starts with scan
+	n := len(bp)                    // Badger key → object key: key[n:]
+
+	// Where to start: the first key with Prefix greater than start, or
+	// past start's whole common prefix if start lies inside one.
+	var seek []byte
+	switch {
+	case start < o.Prefix:
+		seek = scan
+	case !strings.HasPrefix(start, o.Prefix):
+		return res, nil // start is past every key with Prefix
+	default:
+		seek = append(bp[:n:n], start...)
+		seek = append(seek, 0x00) // smallest key greater than start
+		if o.Delimiter != "" {
+			if i := strings.Index(start[len(o.Prefix):], o.Delimiter); i >= 0 {
+				cp := start[:len(o.Prefix)+i+len(o.Delimiter)]
+				seek = successor(append(bp[:n:n], cp...))
+				if seek == nil || !bytes.HasPrefix(seek, bp) {
+					return res, nil
+				}
+			}
+		}
+	}
+
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: scan})
+	defer it.Close()
+	delim := []byte(o.Delimiter)
+	count := 0
+	var decErr error
+	for it.Seek(seek); it.ValidForPrefix(scan); {
+		if count%1024 == 1023 {
+			if err := ctx.Err(); err != nil {
+				return ListResult{}, err
+			}
+		}
+		item := it.Item()
+		k := item.Key()
+		if len(delim) > 0 {
+			if i := bytes.Index(k[len(scan):], delim); i >= 0 {
+				if count == maxKeys {
+					res.IsTruncated = true
+					break
+				}
+				cpEnd := len(scan) + i + len(delim)
+				cp := string(k[n:cpEnd])
+				res.CommonPrefixes = append(res.CommonPrefixes, cp)
+				res.Next = cp
+				count++
+				next := successor(k[:cpEnd])
+				if next == nil || !bytes.HasPrefix(next, scan) {
+					break
+				}
+				it.Seek(next)
+				continue
+			}
+		}
+		if count == maxKeys {
+			res.IsTruncated = true
+			break
+		}
+		e := ListEntry{Key: string(k[n:])}
+		err := item.Value(func(v []byte) error {
+			m, err := decodeManifestHead(v)
+			if err != nil {
+				decErr = fmt.Errorf("key %q: %w", e.Key, err)
+				return nil
+			}
+			e.Size, e.ETag, e.ModTime = m.Size, m.ETag, m.ModTime
+			return nil
+		})
+		if err != nil {
+			return ListResult{}, storageErr(err)
+		}
+		if decErr != nil {
+			return ListResult{}, decErr
+		}
+		res.Objects = append(res.Objects, e)
+		res.Next = e.Key
+		count++
+		it.Next()
+	}
+	if !res.IsTruncated {
+		res.Next = ""
+	}
+	return res, nil
+}

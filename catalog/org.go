@@ -1,0 +1,207 @@
+package catalog
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+var orgIDEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newOrgID returns "o" + 12 lowercase base32 characters (60 random bits).
+func newOrgID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "o" + strings.ToLower(orgIDEncoding.EncodeToString(b[:]))[:12]
+}
+
+// validOrgID reports whether id has the shape newOrgID produces. Keys put an
+// org id in front of names without a separator, so a malformed id must never
+// reach them: it could match another org's keys as a prefix.
+func validOrgID(id string) bool {
+	if len(id) != orgIDLen || id[0] != 'o' {
+		return false
+	}
+	for i := 1; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// CreateOrg creates an org with a fresh random id. The name must be unused
+// (ErrOrgExists); it is not otherwise validated here.
+func (db *DB) CreateOrg(ctx context.Context, name string) (Org, error) {
+	if err := db.enter(); err != nil {
+		return Org{}, fmt.Errorf("catalog: create org %q: %w", name, err)
+	}
+	defer db.leave()
+	if name == "" {
+		return Org{}, fmt.Errorf("catalog: create org: empty name")
+	}
+	var org Org
+	err := db.update(ctx, func(txn *badger.Txn) error {
+		taken, err := exists(txn, orgNameKey(name))
+		if err != nil {
+			return err
+		}
+		if taken {
+			return ErrOrgExists
+		}
+		org = Org{ID: newOrgID(), Name: name, Created: time.Now().UTC()}
+		if taken, err := exists(txn, orgKey(org.ID)); err != nil || taken {
+			// 60 random bits: a collision is next to impossible, and a
+			// conflict retry draws a new id.
+			return cmpErr(err, fmt.Errorf("org id collision"))
+		}
+		if err := set(txn, orgKey(org.ID), encodeOrg(org)); err != nil {
+			return err
+		}
+		return set(txn, orgNameKey(name), []byte(org.ID))
+	})
+	if err != nil {
+		return Org{}, fmt.Errorf("catalog: create org %q: %w", name, err)
+	}
+	return org, nil
+}
+
+// cmpErr returns err if non-nil, else alt.
+func cmpErr(err, alt error) error {
+	if err != nil {
+		return err
+	}
+	return alt
+}
+
+// Org returns the org with this id or, failing that, this name.
+func (db *DB) Org(ctx context.Context, idOrName string) (Org, error) {
+	if err := db.enter(); err != nil {
+		return Org{}, fmt.Errorf("catalog: org %q: %w", idOrName, err)
+	}
+	defer db.leave()
+	var org Org
+	err := db.view(func(txn *badger.Txn) error {
+		var err error
+		org, err = getOrg(txn, idOrName)
+		if !errors.Is(err, ErrNoSuchOrg) {
+			return err
+		}
+		id, err := getValue(txn, orgNameKey(idOrName))
+		if err != nil {
+			return missingAs(err, ErrNoSuchOrg)
+		}
+		org, err = getOrg(txn, string(id))
+		return err
+	})
+	if err != nil {
+		return Org{}, fmt.Errorf("catalog: org %q: %w", idOrName, err)
+	}
+	return org, nil
+}
+
+// missingAs maps errMissing to sentinel and passes other errors through.
+func missingAs(err, sentinel error) error {
+	if errors.Is(err, errMissing) {
+		return sentinel
+	}
+	return err
+}
+
+func getOrg(txn *badger.Txn, id string) (Org, error) {
+	if !validOrgID(id) {
+		return Org{}, ErrNoSuchOrg
+	}
+	v, err := getValue(txn, orgKey(id))
+	if err != nil {
+		return Org{}, missingAs(err, ErrNoSuchOrg)
+	}
+	return decodeOrg(v)
+}
+
+// ListOrgs returns every org, ordered by name.
+func (db *DB) ListOrgs(ctx context.Context) ([]Org, error) {
+	if err := db.enter(); err != nil {
+		return nil, fmt.Errorf("catalog: list orgs: %w", err)
+	}
+	defer db.leave()
+	var orgs []Org
+	err := db.view(func(txn *badger.Txn) error {
+		p := []byte{prefixOrgName}
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true})
+		defer it.Close()
+		var ids []string
+		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return storageErr(err)
+			}
+			ids = append(ids, string(v))
+		}
+		for _, id := range ids {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			o, err := getOrg(txn, id)
+			if err != nil {
+				return fmt.Errorf("org %s: %w", id, err)
+			}
+			orgs = append(orgs, o)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("catalog: list orgs: %w", err)
+	}
+	return orgs, nil
+}
+
+// DeleteOrg deletes an org that has no buckets (else ErrOrgNotEmpty), with
+// all of its access keys.
+func (db *DB) DeleteOrg(ctx context.Context, id string) error {
+	if err := db.enter(); err != nil {
+		return fmt.Errorf("catalog: delete org %s: %w", id, err)
+	}
+	defer db.leave()
+	db.orgMu.Lock()
+	defer db.orgMu.Unlock()
+	err := db.update(ctx, func(txn *badger.Txn) error {
+		org, err := getOrg(txn, id)
+		if err != nil {
+			return err
+		}
+		if hasPrefix(txn, catKey(prefixBucket, id)) {
+			return ErrOrgNotEmpty
+		}
+		p := catKey(prefixOrgKey, id)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+		var keys [][]byte
+		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		it.Close()
+		for _, k := range keys {
+			if err := del(txn, accessKeyKey(string(k[len(p):]))); err != nil {
+				return err
+			}
+			if err := del(txn, k); err != nil {
+				return err
+			}
+		}
+		if err := del(txn, orgNameKey(org.Name)); err != nil {
+			return err
+		}
+		return del(txn, orgKey(id))
+	})
+	if err != nil {
+		return fmt.Errorf("catalog: delete org %s: %w", id, err)
+	}
+	return nil
+}

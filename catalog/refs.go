@@ -1,0 +1,148 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"excloud.dev/buckets/chunkstore"
+)
+
+// Reference counts: docs/format.md, "Chunk reference counts".
+//
+// 'r' || chunkID holds how many (manifest, chunk) and (upload part, chunk)
+// pairs reference the chunk: a manifest or part that uses a chunk in several
+// extents counts once. The count changes in the same transaction as the
+// manifest or part, so it is never out of step with them; a count that
+// reaches zero deletes the key, so "no key" means "unreferenced".
+
+// applyRefs adds d to the stored counts inside txn. Reading each count
+// registers it for conflict detection: two writers sharing a chunk conflict,
+// and the later one retries with the new count.
+func (db *DB) applyRefs(txn *badger.Txn, d refDelta) error {
+	ids := make([]chunkstore.ID, 0, len(d))
+	for id, n := range d {
+		if n != 0 {
+			ids = append(ids, id)
+		}
+	}
+	slices.SortFunc(ids, func(a, b chunkstore.ID) int { return bytes.Compare(a[:], b[:]) })
+	for _, id := range ids {
+		k := refKey(id)
+		var cur int64
+		v, err := getValue(txn, k)
+		switch {
+		case err == nil:
+			if cur, err = decodeCount(v); err != nil {
+				return fmt.Errorf("chunk %s: %w", id, err)
+			}
+		case err != errMissing:
+			return err
+		}
+		n := cur + d[id]
+		if n < 0 {
+			// Only a bug can get here. Failing the write would make the
+			// object undeletable; clamp and say so instead.
+			db.log.Error("catalog: chunk reference count below zero; clamped to 0",
+				"chunk", id.String(), "count", cur, "delta", d[id])
+			n = 0
+		}
+		if n == 0 {
+			err = del(txn, k)
+		} else {
+			err = set(txn, k, encodeCount(n))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RefCount returns how many manifests and upload parts reference the chunk; 0
+// when none do.
+func (db *DB) RefCount(ctx context.Context, id chunkstore.ID) (int64, error) {
+	if err := db.enter(); err != nil {
+		return 0, fmt.Errorf("catalog: reference count of chunk %s: %w", id, err)
+	}
+	defer db.leave()
+	var n int64
+	err := db.view(func(txn *badger.Txn) error {
+		v, err := getValue(txn, refKey(id))
+		if err == errMissing {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		n, err = decodeCount(v)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("catalog: reference count of chunk %s: %w", id, err)
+	}
+	return n, nil
+}
+
+// refBatch is how many counts ForEachRef reads per transaction. fn runs
+// outside any transaction, so a slow fn (the garbage collector deleting
+// files) does not pin an old Badger snapshot.
+const refBatch = 1024
+
+// ForEachRef calls fn for every referenced chunk, in chunk id order, with its
+// count (always > 0). It stops at the first error from fn or ctx and returns
+// it. Counts changed during the walk may or may not be seen.
+func (db *DB) ForEachRef(ctx context.Context, fn func(id chunkstore.ID, n int64) error) error {
+	if err := db.enter(); err != nil {
+		return fmt.Errorf("catalog: for each reference: %w", err)
+	}
+	defer db.leave()
+	type ref struct {
+		id chunkstore.ID
+		n  int64
+	}
+	p := []byte{prefixRef}
+	seek := p
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		batch := make([]ref, 0, refBatch)
+		err := db.view(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true, PrefetchSize: 256})
+			defer it.Close()
+			for it.Seek(seek); it.ValidForPrefix(p) && len(batch) < refBatch; it.Next() {
+				item := it.Item()
+				var r ref
+				if copy(r.id[:], item.Key()[1:]) != len(r.id) || len(item.Key()) != 1+len(r.id) {
+					return fmt.Errorf("%w: reference key of %d bytes", errCorrupt, len(item.Key()))
+				}
+				v, err := item.ValueCopy(nil)
+				if err != nil {
+					return storageErr(err)
+				}
+				if r.n, err = decodeCount(v); err != nil {
+					return fmt.Errorf("chunk %s: %w", r.id, err)
+				}
+				batch = append(batch, r)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("catalog: for each reference: %w", err)
+		}
+		for _, r := range batch {
+			if err := fn(r.id, r.n); err != nil {
+				return err
+			}
+		}
+		if len(batch) < refBatch {
+			return nil
+		}
+		last := batch[len(batch)-1].id
+		seek = append(refKey(last), 0) // just after the last key seen
+	}
+}
