@@ -1,6 +1,7 @@
 package s3gw
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -82,9 +83,9 @@ func (s *server) createBucket(w http.ResponseWriter, r *http.Request, rq *reques
 	if err != nil {
 		return err
 	}
-	if len(strings.TrimSpace(string(data))) > 0 {
+	if len(bytes.TrimSpace(data)) > 0 {
 		var cfg createBucketConfiguration
-		if err := readXML(strings.NewReader(string(data)), maxSmallBody, &cfg); err != nil {
+		if err := readXML(bytes.NewReader(data), maxSmallBody, &cfg); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/objects"
+	"excloud.dev/buckets/s3gw/checksum"
 	"excloud.dev/buckets/s3gw/sigv4"
 )
 
@@ -184,6 +185,12 @@ func classify(err error) (ErrorCode, string) {
 	case errors.Is(err, sigv4.ErrMalformedChunk), errors.Is(err, sigv4.ErrDecodedLength):
 		return ErrIncompleteBody, ""
 
+	// Flexible checksums declared in headers.
+	case errors.Is(err, checksum.ErrMismatch):
+		return ErrBadDigest, "The checksum you specified did not match the calculated checksum."
+	case errors.Is(err, checksum.ErrConflict), errors.Is(err, checksum.ErrUnknownAlgorithm), errors.Is(err, checksum.ErrInvalidValue):
+		return ErrInvalidRequest, "The x-amz-checksum-* / x-amz-sdk-checksum-algorithm headers are invalid: " + checksumDetail(err)
+
 	// Object layer.
 	case errors.Is(err, objects.ErrBadDigest):
 		return ErrBadDigest, ""
@@ -225,4 +232,15 @@ func classify(err error) (ErrorCode, string) {
 		return ErrEntityTooLarge, ""
 	}
 	return ErrInternalError, ""
+}
+
+// checksumDetail names which checksum rule a request broke, without echoing
+// anything but the sentinel's own text.
+func checksumDetail(err error) string {
+	for _, e := range []error{checksum.ErrConflict, checksum.ErrUnknownAlgorithm, checksum.ErrInvalidValue} {
+		if errors.Is(err, e) {
+			return e.Error() + "."
+		}
+	}
+	return "invalid."
 }

@@ -120,7 +120,7 @@ func TestHandlerAdapter(t *testing.T) {
 		return catalog.ErrNoSuchBucket
 	})
 	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest("GET", "/nope", nil))
+	h.ServeHTTP(w, quietRequest("GET", "/nope"))
 	if w.Code != 404 || w.Header().Get("x-amz-request-id") == "" || w.Header().Get("x-amz-id-2") == "" || w.Header().Get("ETag") != "" {
 		t.Errorf("got %d %v", w.Code, w.Header())
 	}
@@ -130,8 +130,15 @@ func TestHandlerAdapter(t *testing.T) {
 
 	panicky := handlerFunc(func(w http.ResponseWriter, r *http.Request) error { panic("boom") })
 	w = httptest.NewRecorder()
-	panicky.ServeHTTP(w, httptest.NewRequest("PUT", "/b/k", nil))
+	panicky.ServeHTTP(w, quietRequest("PUT", "/b/k"))
 	if w.Code != 500 || strings.Contains(w.Body.String(), "boom") {
 		t.Errorf("panic rendered as %d %s", w.Code, w.Body)
 	}
+}
+
+// quietRequest carries the state the server would attach, logging nowhere.
+func quietRequest(method, target string) *http.Request {
+	r := httptest.NewRequest(method, target, nil)
+	st := &reqState{logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 }

@@ -183,8 +183,3 @@ func newRequestID() string {
 func hostID(id string) string {
 	return base64.StdEncoding.EncodeToString([]byte("excd/" + id))
 }
-
-// errorStatus is the HTTP status an error renders as (for tests and logs).
-func errorStatus(err error) int {
-	return errorTable[toS3Error(err).Code].Status
-}

@@ -2,11 +2,15 @@ package s3gw
 
 import (
 	"encoding/base64"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/objects"
+	"excloud.dev/buckets/s3gw/checksum"
+	"excloud.dev/buckets/s3gw/sigv4"
 )
 
 const (
@@ -172,11 +176,16 @@ func (s *server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err != nil {
 		return err
 	}
-	m, err := s.objs.Put(r.Context(), rq.org, rq.bucket, rq.key, rq.auth.Body, objects.PutOptions{
+	body, verify, err := checksummed(r.Header, rq.auth)
+	if err != nil {
+		return err
+	}
+	m, err := s.objs.Put(r.Context(), rq.org, rq.bucket, rq.key, body, objects.PutOptions{
 		Size:       size,
 		ContentMD5: md5sum,
 		Meta:       meta,
 		Cond:       cond,
+		Verify:     verify,
 	})
 	if err != nil {
 		return err
@@ -190,4 +199,44 @@ func (s *server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// checksummed handles the flexible checksum a PUT declares, either as an
+// x-amz-checksum-* header or as a trailer of an aws-chunked body. It returns
+// the body to read (hashing as it streams) and the check to run before the
+// commit, which also records the value so GET/HEAD can return it. Without a
+// declared checksum the body is passed through untouched.
+func checksummed(h http.Header, auth *sigv4.Result) (io.Reader, func(*catalog.Manifest) error, error) {
+	alg, value, err := checksum.FromHeaders(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	if auth.TrailerChecksum != "" {
+		ta, err := checksum.Parse(auth.TrailerChecksum)
+		if err != nil {
+			return nil, nil, err
+		}
+		if alg != "" && alg != ta {
+			return nil, nil, s3Err(ErrInvalidRequest, "x-amz-trailer names %s but the headers declare %s.", ta, alg)
+		}
+		alg = ta
+	}
+	if alg == "" {
+		return auth.Body, nil, nil
+	}
+	cr := checksum.NewReader(auth.Body, alg)
+	verify := func(m *catalog.Manifest) error {
+		want := value
+		if want == "" && auth.Trailers != nil {
+			want = auth.Trailers()[checksum.HeaderName(alg)]
+		}
+		if want != "" {
+			if err := cr.Verify(alg, want); err != nil {
+				return fmt.Errorf("verify %s: %w", alg, err)
+			}
+		}
+		m.Checksums = map[string]string{string(alg): cr.Sums()[alg]}
+		return nil
+	}
+	return cr, verify, nil
 }

@@ -18,9 +18,9 @@ func TestParseRange(t *testing.T) {
 		{"bytes=9-9", 10, byteRange{9, 1}, true, false}, // last byte
 		{"bytes=9-", 10, byteRange{9, 1}, true, false},
 		{"bytes=3-", 10, byteRange{3, 7}, true, false},
-		{"bytes=5-100", 10, byteRange{5, 5}, true, false},                  // end clamped
+		{"bytes=5-100", 10, byteRange{5, 5}, true, false},                      // end clamped
 		{"bytes=0-99999999999999999999999", 10, byteRange{0, 10}, true, false}, // huge end saturates
-		{"bytes=10-", 10, byteRange{}, false, true},                        // first beyond size
+		{"bytes=10-", 10, byteRange{}, false, true},                            // first beyond size
 		{"bytes=10-20", 10, byteRange{}, false, true},
 		{"bytes=99999999999999999999-", 10, byteRange{}, false, true},
 		{"bytes=-1", 10, byteRange{9, 1}, true, false},
