@@ -5,11 +5,13 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 
 	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/s3gw/checksum"
 )
 
 // maxDeleteKeys is S3's limit on keys per DeleteObjects request.
@@ -41,9 +43,9 @@ func (s *server) deleteObjects(w http.ResponseWriter, r *http.Request, rq *reque
 	if len(body) > maxDeleteBody {
 		return s3Err(ErrMalformedXML, "The DeleteObjects body exceeds %d bytes.", maxDeleteBody)
 	}
-	// S3 requires an integrity header here; we verify Content-MD5 when sent
-	// and accept any x-amz-checksum-* (verified by sigv4 when trailing),
-	// but do not insist on either.
+	// S3 requires an integrity header here; we verify Content-MD5 or an
+	// x-amz-checksum-* header when sent (a trailing one is verified by
+	// sigv4), but do not insist on either, for older clients.
 	if v := r.Header.Get("Content-MD5"); v != "" {
 		want, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
 		if err != nil || len(want) != md5.Size {
@@ -51,6 +53,19 @@ func (s *server) deleteObjects(w http.ResponseWriter, r *http.Request, rq *reque
 		}
 		if got := md5.Sum(body); !bytes.Equal(got[:], want) {
 			return &Error{Code: ErrBadDigest}
+		}
+	}
+	alg, value, err := checksum.FromHeaders(r.Header)
+	if err != nil {
+		return err
+	}
+	if alg != "" && value != "" {
+		want, err := checksum.Decode(alg, value)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(checksum.Sum(alg, body), want) {
+			return fmt.Errorf("DeleteObjects body: %w", checksum.ErrMismatch)
 		}
 	}
 	req, err := parseDeleteRequest(body)
