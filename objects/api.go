@@ -2,7 +2,7 @@
 // "put this stream under this key" into chunk writes plus one catalog
 // transaction, serves ranged reads from manifests, and makes copy metadata
 // only. It also owns the garbage collector, since only it sees both the
-// catalog's reference counts and the uploads in flight.
+// catalog's reference counts and the uploads and reads in flight.
 //
 // Crash safety rests on one ordering (docs/format.md, "Ordering"): every
 // chunk a manifest references is durable before the catalog transaction that
@@ -10,9 +10,12 @@
 package objects
 
 import (
+	"context"
 	"errors"
+	"io"
 
 	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/chunkstore"
 )
 
 // Errors of the object layer itself; catalog and chunkstore sentinels
@@ -27,6 +30,32 @@ var (
 	ErrInvalidRange = errors.New("range not satisfiable")
 )
 
+// Catalog is what the layer needs of the metadata store; *catalog.DB
+// implements it. A distributed key-value catalog would implement the same.
+type Catalog interface {
+	CreateBucket(ctx context.Context, orgID, name string) (catalog.Bucket, error)
+	Bucket(ctx context.Context, orgID, name string) (catalog.Bucket, error)
+	ListBuckets(ctx context.Context, orgID string) ([]catalog.Bucket, error)
+	DeleteBucket(ctx context.Context, orgID, name string) error
+
+	Object(ctx context.Context, bucketID uint64, key string) (*catalog.Manifest, error)
+	PutObject(ctx context.Context, b catalog.Bucket, key string, m *catalog.Manifest, cond catalog.Condition) (*catalog.Manifest, error)
+	DeleteObject(ctx context.Context, b catalog.Bucket, key string) (*catalog.Manifest, error)
+	List(ctx context.Context, bucketID uint64, o catalog.ListOptions) (catalog.ListResult, error)
+
+	RefCount(ctx context.Context, id chunkstore.ID) (int64, error)
+}
+
+// Chunks is what the layer needs of the chunk store; *chunkstore.Store
+// implements it.
+type Chunks interface {
+	Sum(p []byte) chunkstore.ID
+	Put(ctx context.Context, id chunkstore.ID, p []byte) error
+	Open(ctx context.Context, id chunkstore.ID, off, length int64) (io.ReadCloser, error)
+	Delete(ctx context.Context, id chunkstore.ID) error
+	List(ctx context.Context, fn func(id chunkstore.ID, size int64) error) error
+}
+
 // PutOptions describe a PutObject beyond its body.
 type PutOptions struct {
 	// Size is the exact body length, or -1 if unknown. A body that ends
@@ -35,12 +64,13 @@ type PutOptions struct {
 	// ContentMD5 is the raw 16-byte digest from Content-MD5, if sent.
 	ContentMD5 []byte
 	// Meta carries the standard headers, user metadata and checksums to
-	// store; Size, ETag, ModTime, Inline and Extents are ignored.
+	// store; Size, ETag, ModTime, Inline, Extents and Parts are ignored.
 	Meta catalog.Manifest
 	// Cond makes the commit conditional (If-None-Match: *, If-Match).
 	Cond catalog.Condition
 	// Verify, if set, runs after the body has been read to its end and
-	// before the commit; an error from it aborts the put and is returned.
+	// before the commit, with the manifest about to be committed (it may
+	// add checksums to it); an error from it aborts the put and is returned.
 	// The S3 layer uses it for trailing checksums.
 	Verify func(m *catalog.Manifest) error
 }
@@ -51,10 +81,8 @@ type CopyOptions struct {
 	// (x-amz-metadata-directive: REPLACE); otherwise the source's are kept.
 	ReplaceMeta bool
 	Meta        catalog.Manifest
-	// Check, if set, is called with the source manifest inside the
-	// operation; an error from it aborts the copy (copy-source preconditions).
+	// Check, if set, is called with the source manifest before the copy
+	// commits; an error from it aborts the copy (copy-source preconditions).
 	Check func(src *catalog.Manifest) error
 	Cond  catalog.Condition
 }
-
-var _ = errors.New

@@ -2,55 +2,220 @@ package objects
 
 import (
 	"context"
-	"errors"
-	"io"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
 
 	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/chunkstore"
 )
 
-var errTODO = errors.New("objects: not implemented yet")
+// InlineMax is the largest object kept inside its manifest instead of in a
+// chunk: a small PUT then costs one catalog commit and no chunk file, and
+// Badger encrypts it like every other value.
+const InlineMax = 8 << 10
+
+// chunkSize is how a stream is cut into chunks. Fixed-size cutting keeps
+// dedup of whole files and of aligned multipart parts, and bounds the memory
+// of one chunk in flight.
+const chunkSize = 4 << 20
+
+// maxBuffers bounds the chunk buffers in flight across all puts, so memory
+// stays flat however many clients upload at once.
+const maxBuffers = 24
 
 // Layer is the object layer. It is safe for concurrent use.
-type Layer struct{}
+type Layer struct {
+	meta   Catalog
+	chunks Chunks
+	log    *slog.Logger
+	now    func() time.Time
 
+	workers int           // chunk workers per put
+	bufs    chan []byte   // free chunk buffers; also the global bound
+	sem     chan struct{} // tokens for allocating a buffer
+
+	guard guard // leases and readers that the GC must respect
+
+	// beforeCommit, when set by tests, runs after all chunks of a put are
+	// durable and before the catalog commit.
+	beforeCommit func()
+}
+
+// New returns a layer over a catalog and a chunk store.
+func New(meta Catalog, chunks Chunks, log *slog.Logger) *Layer {
+	if log == nil {
+		log = slog.Default()
+	}
+	w := runtime.GOMAXPROCS(0)
+	if w > 4 {
+		w = 4
+	}
+	l := &Layer{
+		meta:    meta,
+		chunks:  chunks,
+		log:     log,
+		now:     time.Now,
+		workers: w,
+		bufs:    make(chan []byte, maxBuffers),
+		sem:     make(chan struct{}, maxBuffers),
+	}
+	l.guard.init()
+	return l
+}
+
+// CreateBucket creates a bucket in an org.
 func (l *Layer) CreateBucket(ctx context.Context, orgID, name string) (catalog.Bucket, error) {
-	return catalog.Bucket{}, errTODO
+	return l.meta.CreateBucket(ctx, orgID, name)
 }
-func (l *Layer) DeleteBucket(ctx context.Context, orgID, name string) error { return errTODO }
+
+// DeleteBucket removes an empty bucket.
+func (l *Layer) DeleteBucket(ctx context.Context, orgID, name string) error {
+	return l.meta.DeleteBucket(ctx, orgID, name)
+}
+
+// Bucket returns a bucket of an org.
 func (l *Layer) Bucket(ctx context.Context, orgID, name string) (catalog.Bucket, error) {
-	return catalog.Bucket{}, errTODO
+	return l.meta.Bucket(ctx, orgID, name)
 }
+
+// ListBuckets returns an org's buckets by name.
 func (l *Layer) ListBuckets(ctx context.Context, orgID string) ([]catalog.Bucket, error) {
-	return nil, errTODO
+	return l.meta.ListBuckets(ctx, orgID)
 }
-func (l *Layer) Put(ctx context.Context, orgID, bucket, key string, body io.Reader, opts PutOptions) (*catalog.Manifest, error) {
-	return nil, errTODO
-}
+
+// Head returns the manifest of a key.
 func (l *Layer) Head(ctx context.Context, orgID, bucket, key string) (*catalog.Manifest, error) {
-	return nil, errTODO
+	b, err := l.meta.Bucket(ctx, orgID, bucket)
+	if err != nil {
+		return nil, err
+	}
+	return l.meta.Object(ctx, b.ID, key)
 }
-func (l *Layer) Open(ctx context.Context, orgID, bucket, key string) (*Object, error) {
-	return nil, errTODO
+
+// Delete removes a key. A missing key is catalog.ErrNotFound; the S3 layer
+// turns that into success, FUSE into ENOENT. The chunks it referenced are left
+// to the garbage collector, which also waits for readers still streaming them.
+func (l *Layer) Delete(ctx context.Context, orgID, bucket, key string) error {
+	b, err := l.meta.Bucket(ctx, orgID, bucket)
+	if err != nil {
+		return err
+	}
+	_, err = l.meta.DeleteObject(ctx, b, key)
+	return err
 }
-func (l *Layer) Delete(ctx context.Context, orgID, bucket, key string) error { return errTODO }
-func (l *Layer) Copy(ctx context.Context, orgID, srcBucket, srcKey, dstBucket, dstKey string, opts CopyOptions) (*catalog.Manifest, error) {
-	return nil, errTODO
-}
+
+// List returns one page of a bucket's keys.
 func (l *Layer) List(ctx context.Context, orgID, bucket string, opts catalog.ListOptions) (catalog.ListResult, error) {
-	return catalog.ListResult{}, errTODO
+	b, err := l.meta.Bucket(ctx, orgID, bucket)
+	if err != nil {
+		return catalog.ListResult{}, err
+	}
+	return l.meta.List(ctx, b.ID, opts)
 }
 
-// Object is an open object version. Its manifest does not change; its chunks
-// are kept from the garbage collector until Close.
-type Object struct {
-	Manifest *catalog.Manifest
+// Copy makes dst a new object with src's bytes. It is metadata only: the new
+// manifest references the same chunks (or the same inline bytes), so the cost
+// does not depend on the object's size.
+func (l *Layer) Copy(ctx context.Context, orgID, srcBucket, srcKey, dstBucket, dstKey string, opts CopyOptions) (*catalog.Manifest, error) {
+	// Registering as a reader before looking at the source keeps its chunks
+	// from the collector until the destination's commit has counted them.
+	done := l.guard.startRead()
+	defer done()
+
+	sb, err := l.meta.Bucket(ctx, orgID, srcBucket)
+	if err != nil {
+		return nil, err
+	}
+	db := sb
+	if dstBucket != srcBucket {
+		if db, err = l.meta.Bucket(ctx, orgID, dstBucket); err != nil {
+			return nil, err
+		}
+	}
+	src, err := l.meta.Object(ctx, sb.ID, srcKey)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Check != nil {
+		if err := opts.Check(src); err != nil {
+			return nil, err
+		}
+	}
+	m := *src
+	if opts.ReplaceMeta {
+		setMeta(&m, &opts.Meta)
+		m.Checksums = src.Checksums
+	}
+	m.ModTime = l.now().UTC()
+	if _, err := l.meta.PutObject(ctx, db, dstKey, &m, opts.Cond); err != nil {
+		return nil, fmt.Errorf("objects: copy %s/%s to %s/%s: %w", srcBucket, srcKey, dstBucket, dstKey, err)
+	}
+	return &m, nil
 }
 
-// NewReader streams length bytes from off (length < 0: to the end). The
-// range must lie within the object (the caller resolves Range headers).
-func (o *Object) NewReader(ctx context.Context, off, length int64) (io.ReadCloser, error) {
-	return nil, errTODO
+// setMeta copies the caller-settable fields (standard headers, user
+// metadata) from src into m.
+func setMeta(m, src *catalog.Manifest) {
+	m.ContentType = src.ContentType
+	m.ContentEncoding = src.ContentEncoding
+	m.ContentDisposition = src.ContentDisposition
+	m.ContentLanguage = src.ContentLanguage
+	m.CacheControl = src.CacheControl
+	m.Expires = src.Expires
+	m.Meta = src.Meta
 }
 
-// Close releases the object.
-func (o *Object) Close() error { return nil }
+// guard tracks what the collector must not touch: chunks leased by writes in
+// flight (written, not yet committed) and reads that may still open chunks of
+// a manifest they looked up earlier.
+type guard struct {
+	mu      sync.Mutex
+	leases  map[chunkstore.ID]int
+	readSeq uint64
+	readers map[uint64]struct{}
+	changed *sync.Cond
+}
+
+func (g *guard) init() {
+	g.leases = make(map[chunkstore.ID]int)
+	g.readers = make(map[uint64]struct{})
+	g.changed = sync.NewCond(&g.mu)
+}
+
+func (g *guard) lease(id chunkstore.ID) {
+	g.mu.Lock()
+	g.leases[id]++
+	g.mu.Unlock()
+}
+
+func (g *guard) release(ids []chunkstore.ID) {
+	g.mu.Lock()
+	for _, id := range ids {
+		if g.leases[id]--; g.leases[id] <= 0 {
+			delete(g.leases, id)
+		}
+	}
+	g.mu.Unlock()
+}
+
+// startRead registers a reader; it must start before the reader looks up a
+// manifest. The returned func ends it and is safe to call more than once.
+func (g *guard) startRead() func() {
+	g.mu.Lock()
+	g.readSeq++
+	seq := g.readSeq
+	g.readers[seq] = struct{}{}
+	g.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			g.mu.Lock()
+			delete(g.readers, seq)
+			g.changed.Broadcast()
+			g.mu.Unlock()
+		})
+	}
+}

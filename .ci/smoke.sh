@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Smoke test: a real excd driven by the S3 clients users have (Debian's aws
+# CLI, rclone and s3cmd). Prints "N passed, M failed"; exits non-zero on any
+# failure. Needs: go, /usr/bin/aws, rclone, s3cmd, curl.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+unset AWS_CA_BUNDLE
+
+work=$(mktemp -d)
+pid=""
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/excd" ./cmd/excd || exit 1
+export EXC_ROOT_ACCESS_KEY=EXCSMOKE000000000001
+export EXC_ROOT_SECRET_KEY=smokesecret00000000000000000000000000000
+"$work/excd" --data-dir "$work/data" --listen 127.0.0.1:0 >"$work/excd.log" 2>&1 &
+pid=$!
+endpoint=""
+for _ in $(seq 1 100); do
+  endpoint=$(sed -n 's/^excd: S3 endpoint //p' "$work/excd.log")
+  [ -n "$endpoint" ] && break
+  sleep 0.1
+done
+if [ -z "$endpoint" ]; then
+  echo "excd did not start:"; cat "$work/excd.log"; exit 1
+fi
+hostport=${endpoint#http://}
+echo "excd at $endpoint"
+
+passed=0 failed=0
+check() { # check NAME COMMAND...
+  local name=$1; shift
+  if "$@" >"$work/out" 2>&1; then
+    passed=$((passed + 1)); echo "ok   $name"
+  else
+    failed=$((failed + 1)); echo "FAIL $name"; sed 's/^/     /' "$work/out" | tail -20
+  fi
+}
+
+# --- aws CLI (Debian's 2.9 ignores endpoint_url in profiles: pass it) ---
+export AWS_ACCESS_KEY_ID=$EXC_ROOT_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$EXC_ROOT_SECRET_KEY AWS_DEFAULT_REGION=auto
+AWS=(/usr/bin/aws --endpoint-url "$endpoint")
+head -c 3000000 /dev/urandom >"$work/f1"
+mkdir -p "$work/tree/sub" && for i in $(seq 1 60); do head -c $((i * 97)) /dev/urandom >"$work/tree/f$i"; done
+for i in $(seq 1 20); do echo "file $i" >"$work/tree/sub/s$i.txt"; done
+
+check "aws s3 mb" "${AWS[@]}" s3 mb s3://smoke
+check "aws s3 cp up" "${AWS[@]}" s3 cp "$work/f1" s3://smoke/dir/f1
+check "aws s3 cp down + compare" bash -c "$(printf '%q ' "${AWS[@]}") s3 cp s3://smoke/dir/f1 '$work/f1.back' && cmp '$work/f1' '$work/f1.back'"
+check "aws s3 ls" bash -c "$(printf '%q ' "${AWS[@]}") s3 ls s3://smoke/dir/ | grep -q ' f1$'"
+check "aws s3api head-object" "${AWS[@]}" s3api head-object --bucket smoke --key dir/f1
+check "aws s3 sync up" "${AWS[@]}" s3 sync "$work/tree" s3://smoke/tree
+check "aws s3 sync down + diff" bash -c "$(printf '%q ' "${AWS[@]}") s3 sync s3://smoke/tree '$work/tree.back' && diff -r '$work/tree' '$work/tree.back'"
+check "aws s3 rm" "${AWS[@]}" s3 rm s3://smoke/dir/f1
+check "aws missing key is an error" bash -c "! $(printf '%q ' "${AWS[@]}") s3api head-object --bucket smoke --key dir/f1"
+
+# --- rclone (1.60: list_version 2 unless V1 works; force path style) ---
+export RCLONE_CONFIG_EXC_TYPE=s3 RCLONE_CONFIG_EXC_PROVIDER=Other
+export RCLONE_CONFIG_EXC_ACCESS_KEY_ID=$EXC_ROOT_ACCESS_KEY RCLONE_CONFIG_EXC_SECRET_ACCESS_KEY=$EXC_ROOT_SECRET_KEY
+export RCLONE_CONFIG_EXC_ENDPOINT=$endpoint RCLONE_CONFIG_EXC_FORCE_PATH_STYLE=true RCLONE_CONFIG_EXC_LIST_VERSION=2
+check "rclone copy" rclone copy "$work/tree" exc:smoke/rc
+check "rclone check" rclone check "$work/tree" exc:smoke/rc
+check "rclone lsf" bash -c "rclone lsf -R exc:smoke/rc | grep -q '^sub/s7.txt$'"
+
+# --- s3cmd (path style: host_bucket without %(bucket)s) ---
+S3CMD=(s3cmd --no-ssl --host="$hostport" --host-bucket="$hostport" --access_key="$EXC_ROOT_ACCESS_KEY" --secret_key="$EXC_ROOT_SECRET_KEY" --region=auto --no-check-md5 -c /dev/null)
+check "s3cmd put" "${S3CMD[@]}" put "$work/f1" s3://smoke/s3cmd/f1
+check "s3cmd get + compare" bash -c "$(printf '%q ' "${S3CMD[@]}") get --force s3://smoke/s3cmd/f1 '$work/f1.s3cmd' && cmp '$work/f1' '$work/f1.s3cmd'"
+check "s3cmd ls" bash -c "$(printf '%q ' "${S3CMD[@]}") ls s3://smoke/s3cmd/ | grep -q 's3cmd/f1'"
+check "s3cmd del" "${S3CMD[@]}" del s3://smoke/s3cmd/f1
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

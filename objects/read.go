@@ -1,0 +1,137 @@
+package objects
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"sort"
+
+	"excloud.dev/buckets/catalog"
+)
+
+// Object is an open object version. Its manifest does not change under it
+// (a later PUT commits a new manifest), and its chunks are kept from the
+// garbage collector until Close, so a long read of a replaced object still
+// returns the old bytes in full.
+type Object struct {
+	Manifest *catalog.Manifest
+
+	l      *Layer
+	starts []int64 // starts[i] is the object offset where Extents[i] begins
+	done   func()
+}
+
+// Open looks up a key for reading. The caller must Close the object.
+func (l *Layer) Open(ctx context.Context, orgID, bucket, key string) (*Object, error) {
+	done := l.guard.startRead()
+	b, err := l.meta.Bucket(ctx, orgID, bucket)
+	if err != nil {
+		done()
+		return nil, err
+	}
+	m, err := l.meta.Object(ctx, b.ID, key)
+	if err != nil {
+		done()
+		return nil, err
+	}
+	return l.openManifest(m, done), nil
+}
+
+func (l *Layer) openManifest(m *catalog.Manifest, done func()) *Object {
+	starts := make([]int64, len(m.Extents))
+	var pos int64
+	for i, e := range m.Extents {
+		starts[i] = pos
+		pos += e.Length
+	}
+	return &Object{Manifest: m, l: l, starts: starts, done: done}
+}
+
+// Close releases the object; readers made from it must be closed first.
+func (o *Object) Close() error {
+	o.done()
+	return nil
+}
+
+// NewReader streams length bytes from off (length < 0: to the end). The
+// range must lie within the object (the caller resolves Range headers);
+// otherwise ErrInvalidRange. Only the chunk segments that overlap the range
+// are read and decrypted.
+func (o *Object) NewReader(ctx context.Context, off, length int64) (io.ReadCloser, error) {
+	size := o.Manifest.Size
+	if length < 0 {
+		length = size - off
+	}
+	if off < 0 || length < 0 || off+length > size {
+		return nil, fmt.Errorf("objects: range %d+%d of %d bytes: %w", off, length, size, ErrInvalidRange)
+	}
+	if o.Manifest.Inline != nil || len(o.Manifest.Extents) == 0 {
+		return io.NopCloser(bytes.NewReader(o.Manifest.Inline[off : off+length])), nil
+	}
+	return &extentReader{ctx: ctx, o: o, pos: off, end: off + length}, nil
+}
+
+// extentReader walks the extents that cover [pos, end), opening one chunk
+// range at a time.
+type extentReader struct {
+	ctx      context.Context
+	o        *Object
+	pos, end int64
+	cur      io.ReadCloser
+	left     int64 // bytes still expected from cur
+}
+
+func (r *extentReader) Read(p []byte) (int, error) {
+	for {
+		if r.pos >= r.end {
+			return 0, io.EOF
+		}
+		if r.cur == nil {
+			if err := r.next(); err != nil {
+				return 0, err
+			}
+		}
+		if int64(len(p)) > r.left {
+			p = p[:r.left]
+		}
+		n, err := r.cur.Read(p)
+		r.pos += int64(n)
+		r.left -= int64(n)
+		if r.left == 0 {
+			r.cur.Close()
+			r.cur = nil
+			if err == io.EOF {
+				err = nil
+			}
+		} else if err == io.EOF {
+			err = fmt.Errorf("objects: chunk ended %d bytes early: %w", r.left, io.ErrUnexpectedEOF)
+		}
+		if n > 0 || err != nil {
+			return n, err
+		}
+	}
+}
+
+func (r *extentReader) next() error {
+	m := r.o.Manifest
+	i := sort.Search(len(r.o.starts), func(i int) bool { return r.o.starts[i] > r.pos }) - 1
+	e := m.Extents[i]
+	inner := r.pos - r.o.starts[i]
+	n := min(e.Length-inner, r.end-r.pos)
+	rc, err := r.o.l.chunks.Open(r.ctx, e.Chunk, e.Offset+inner, n)
+	if err != nil {
+		return fmt.Errorf("objects: read chunk %s: %w", e.Chunk, err)
+	}
+	r.cur, r.left = rc, n
+	return nil
+}
+
+func (r *extentReader) Close() error {
+	if r.cur != nil {
+		err := r.cur.Close()
+		r.cur = nil
+		return err
+	}
+	return nil
+}
