@@ -252,8 +252,8 @@ func encodeManifest(m *Manifest) []byte {
 // field is copied out, nothing aliases b.
 func decodeManifest(b []byte) (*Manifest, error) {
 	d := decoder{b: b}
-	m, err := d.manifestHead()
-	if err != nil {
+	m := new(Manifest)
+	if err := d.manifestHead(m); err != nil {
 		return nil, err
 	}
 	if in := d.raw("inline data"); len(in) > 0 {
@@ -285,21 +285,22 @@ func decodeManifest(b []byte) (*Manifest, error) {
 }
 
 // decodeManifestHead decodes only Size, ETag and ModTime: what a listing
-// needs. It does not check the rest of the value.
-func decodeManifestHead(b []byte) (*Manifest, error) {
+// needs. It does not check the rest of the value, and allocates only the
+// ETag string.
+func decodeManifestHead(b []byte) (head Manifest, err error) {
 	d := decoder{b: b}
-	return d.manifestHead()
+	if err := d.manifestHead(&head); err != nil {
+		return Manifest{}, err
+	}
+	return head, nil
 }
 
-func (d *decoder) manifestHead() (*Manifest, error) {
+func (d *decoder) manifestHead(m *Manifest) error {
 	if v := d.byte("manifest version"); d.err == nil && v != manifestV1 {
-		return nil, fmt.Errorf("%w: manifest version %d", errCorrupt, v)
+		return fmt.Errorf("%w: manifest version %d", errCorrupt, v)
 	}
-	m := &Manifest{Size: d.varint("size"), ETag: d.str("etag"), ModTime: d.time("modification time")}
-	if d.err != nil {
-		return nil, d.err
-	}
-	return m, nil
+	m.Size, m.ETag, m.ModTime = d.varint("size"), d.str("etag"), d.time("modification time")
+	return d.err
 }
 
 // maxPartNumber bounds part numbers so they fit the u32 of a part key; S3

@@ -48,6 +48,10 @@ func (db *DB) List(ctx context.Context, bucketID uint64, o ListOptions) (ListRes
 	return res, nil
 }
 
+// cpSteps is how many keys under a common prefix List steps over before it
+// seeks past the rest. A variable so tests can exercise both paths.
+var cpSteps = 8
+
 func list(ctx context.Context, txn *badger.Txn, bucketID uint64, o ListOptions) (ListResult, error) {
 	var res ListResult
 	maxKeys := o.MaxKeys
@@ -105,11 +109,25 @@ func list(ctx context.Context, txn *badger.Txn, bucketID uint64, o ListOptions) 
 				res.CommonPrefixes = append(res.CommonPrefixes, cp)
 				res.Next = cp
 				count++
-				next := successor(k[:cpEnd])
-				if next == nil || !bytes.HasPrefix(next, scan) {
-					break
+				// Skip the keys under cp. A few steps first: a small
+				// "directory" is cheaper to step over than to seek past
+				// (a seek searches every level of the tree). Then one
+				// seek, so a large one costs no more than a small one.
+				cpKey := append([]byte(nil), k[:cpEnd]...)
+				it.Next()
+				for range cpSteps {
+					if !it.ValidForPrefix(cpKey) {
+						break
+					}
+					it.Next()
 				}
-				it.Seek(next)
+				if it.ValidForPrefix(cpKey) {
+					next := successor(cpKey)
+					if next == nil || !bytes.HasPrefix(next, scan) {
+						break
+					}
+					it.Seek(next)
+				}
 				continue
 			}
 		}
@@ -119,12 +137,12 @@ func list(ctx context.Context, txn *badger.Txn, bucketID uint64, o ListOptions) 
 		}
 		e := ListEntry{Key: string(k[n:])}
 		err := item.Value(func(v []byte) error {
-			m, err := decodeManifestHead(v)
+			h, err := decodeManifestHead(v)
 			if err != nil {
 				decErr = fmt.Errorf("key %q: %w", e.Key, err)
 				return nil
 			}
-			e.Size, e.ETag, e.ModTime = m.Size, m.ETag, m.ModTime
+			e.Size, e.ETag, e.ModTime = h.Size, h.ETag, h.ModTime
 			return nil
 		})
 		if err != nil {

@@ -195,7 +195,9 @@ func TestListProperty(t *testing.T) {
 	if testing.Short() {
 		sets = 60
 	}
+	defer func(n int) { cpSteps = n }(cpSteps)
 	for set := range sets {
+		cpSteps = []int{0, 1, 8}[set%3] // seek at once, after one step, or step
 		bucket := b
 		if set > 0 {
 			var err error
