@@ -11,7 +11,6 @@ import (
 	"hash"
 	"io"
 	"net/http"
-	"strconv"
 
 	"excloud.dev/buckets/s3gw/checksum"
 )
@@ -98,6 +97,11 @@ type chunkedReader struct {
 	data      hash.Hash // sha256 of the current chunk (signed forms)
 	sum       hash.Hash // trailer checksum over all data, if announced
 
+	// Per-chunk signing state, built once so a chunk costs no allocation.
+	mac       hash.Hash // HMAC-SHA256 under the signing key
+	stsPrefix []byte    // "AWS4-HMAC-SHA256-PAYLOAD\n<date>\n<scope>\n"
+	macBuf    [sha256.Size]byte
+
 	trailers map[string]string
 }
 
@@ -106,6 +110,8 @@ func newChunkedReader(r io.Reader, p *streamPlan) *chunkedReader {
 	if p.signed {
 		c.data = sha256.New()
 		copy(c.prevSig[:], p.seed)
+		c.mac = hmac.New(sha256.New, p.key)
+		c.stsPrefix = []byte(payloadSTSAlg + "\n" + p.amzDate + "\n" + p.scope + "\n")
 	}
 	if p.checksum != "" {
 		c.sum = checksum.New(p.checksum)
@@ -200,7 +206,7 @@ func (c *chunkedReader) readHeader() error {
 			return fmt.Errorf("%w: chunk header %.100q lacks %q", ErrMalformedChunk, line, chunkSigPrefix)
 		}
 		sig := line[i+len(chunkSigPrefix):]
-		if len(sig) != 64 || !isLowerHex(string(sig)) {
+		if len(sig) != 64 || !isLowerHex(sig) {
 			return fmt.Errorf("%w: chunk signature is not 64 lowercase hex digits", ErrMalformedChunk)
 		}
 		copy(c.claimed[:], sig)
@@ -209,8 +215,8 @@ func (c *chunkedReader) readHeader() error {
 	if len(sizeHex) == 0 || len(sizeHex) > maxHexSizeLen {
 		return fmt.Errorf("%w: chunk size %.40q", ErrMalformedChunk, sizeHex)
 	}
-	size, err := strconv.ParseUint(string(sizeHex), 16, 63)
-	if err != nil {
+	size, ok := parseHexSize(sizeHex)
+	if !ok {
 		return fmt.Errorf("%w: chunk size %.40q is not hex", ErrMalformedChunk, sizeHex)
 	}
 	if left := c.plan.declared - c.decoded; int64(size) > left {
@@ -225,6 +231,27 @@ func (c *chunkedReader) readHeader() error {
 		c.data.Reset()
 	}
 	return nil
+}
+
+// parseHexSize parses at most maxHexSizeLen hex digits (either case) into
+// a non-negative int64.
+func parseHexSize(b []byte) (uint64, bool) {
+	var n uint64
+	for _, c := range b {
+		var d byte
+		switch {
+		case '0' <= c && c <= '9':
+			d = c - '0'
+		case 'a' <= c && c <= 'f':
+			d = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		n = n<<4 | uint64(d)
+	}
+	return n, n <= 1<<63-1
 }
 
 // endChunk checks the CRLF after the data and the chunk signature.
@@ -254,21 +281,28 @@ func (c *chunkedReader) checkChunkSig() error {
 	if c.data == nil {
 		return nil
 	}
-	var sum [sha256.Size]byte
 	var dataHex [64]byte
-	hex.Encode(dataHex[:], c.data.Sum(sum[:0]))
-	sts := payloadSTSAlg + "\n" + c.plan.amzDate + "\n" + c.plan.scope + "\n" +
-		string(c.prevSig[:]) + "\n" + emptySHA256 + "\n" + string(dataHex[:])
-	if !c.matchSig(sts, c.claimed[:]) {
+	hex.Encode(dataHex[:], c.data.Sum(c.macBuf[:0]))
+	c.mac.Reset()
+	c.mac.Write(c.stsPrefix)
+	c.mac.Write(c.prevSig[:])
+	c.mac.Write(emptyLine[:])
+	c.mac.Write(dataHex[:])
+	if !c.macMatches(c.claimed[:]) {
 		return fmt.Errorf("%w: chunk ending at decoded byte %d", ErrChunkSignature, c.decoded)
 	}
 	c.prevSig = c.claimed
 	return nil
 }
 
-func (c *chunkedReader) matchSig(sts string, claimed []byte) bool {
+// emptyLine is "\n" + sha256("") + "\n", the fixed middle of a chunk's
+// string to sign.
+var emptyLine = [66]byte([]byte("\n" + emptySHA256 + "\n"))
+
+// macMatches compares the hex of c.mac's sum with claimed in constant time.
+func (c *chunkedReader) macMatches(claimed []byte) bool {
 	var got [64]byte
-	hex.Encode(got[:], hmacSHA256(c.plan.key, sts))
+	hex.Encode(got[:], c.mac.Sum(c.macBuf[:0]))
 	return hmac.Equal(got[:], claimed)
 }
 
@@ -353,9 +387,11 @@ func (c *chunkedReader) readTrailers() error {
 				return fmt.Errorf("%w: %s is not 64 lowercase hex digits", ErrChunkSignature, trailerSigName)
 			}
 			sum := sha256.Sum256(signed.Bytes())
-			sts := trailerSTSAlg + "\n" + c.plan.amzDate + "\n" + c.plan.scope + "\n" +
-				string(c.prevSig[:]) + "\n" + hex.EncodeToString(sum[:])
-			if !c.matchSig(sts, []byte(v)) {
+			c.mac.Reset()
+			io.WriteString(c.mac, trailerSTSAlg+"\n"+c.plan.amzDate+"\n"+c.plan.scope+"\n")
+			c.mac.Write(c.prevSig[:])
+			io.WriteString(c.mac, "\n"+hex.EncodeToString(sum[:]))
+			if !c.macMatches([]byte(v)) {
 				return fmt.Errorf("%w: trailer signature", ErrChunkSignature)
 			}
 			sawSig = true

@@ -353,3 +353,38 @@ func TestSignatureNotInErrors(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// TestPathAsSent covers a signer that signs the path exactly as it sends
+// it (Go's default escaping, which leaves '+', '=', '!' and friends
+// unescaped) rather than S3's form; and that a double-encoding signer (the
+// non-S3 SigV4 default) is refused, as S3 refuses it.
+func TestPathAsSent(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		path   string
+		double bool
+		want   error
+	}{
+		{"sub-delims raw", "/bucket/a+b=c!$&'()*,;:@", false, nil},
+		{"double-encoded space", "/bucket/a%20b", true, sigv4.ErrSignatureMismatch},
+		{"double-encoding of unreserved is harmless", "/bucket/plain-key.txt", true, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, "http://"+testHost+tc.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-Amz-Content-Sha256", sigv4.UnsignedPayload)
+			s := awsSigner
+			if tc.double {
+				s = v4.NewSigner()
+			}
+			if err := s.SignHTTP(context.Background(), awsCreds, req, sigv4.UnsignedPayload, "s3", testRegion, fixedTime); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sigv4.Verify(roundTrip(t, req), fixedTime, lookup); !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}

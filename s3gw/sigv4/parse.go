@@ -186,7 +186,7 @@ func parseSignature(v string) (string, error) {
 	return v, nil
 }
 
-func isLowerHex(s string) bool {
+func isLowerHex[T string | []byte](s T) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {

@@ -282,6 +282,19 @@ func TestDecodedLength(t *testing.T) {
 	}
 }
 
+// wrapsFor keeps the race-enabled run short: the framing-agnostic
+// readers are exercised with the first algorithm; the algorithm only
+// changes the trailer value.
+func wrapsFor(algIndex int) []struct {
+	name string
+	f    func(io.Reader) io.Reader
+} {
+	if algIndex == 0 {
+		return readerWraps
+	}
+	return readerWraps[:1]
+}
+
 var trailerAlgs = []struct {
 	ct   minio.ChecksumType
 	name string
@@ -294,9 +307,9 @@ var trailerAlgs = []struct {
 }
 
 func TestUnsignedTrailer(t *testing.T) {
-	for _, alg := range trailerAlgs {
+	for ai, alg := range trailerAlgs {
 		for _, n := range []int{0, 5, 64 << 10, 100_000} {
-			for _, w := range readerWraps[:3] {
+			for _, w := range wrapsFor(ai) {
 				t.Run(fmt.Sprintf("%s/%d/%s", alg.name, n, w.name), func(t *testing.T) {
 					data := testData(n)
 					tr := trailerOf(alg.ct, data)
@@ -361,9 +374,9 @@ func TestUnsignedTrailerFailures(t *testing.T) {
 }
 
 func TestSignedTrailer(t *testing.T) {
-	for _, alg := range trailerAlgs {
+	for ai, alg := range trailerAlgs {
 		for _, n := range []int{0, 1, 64 << 10, 130_000} {
-			for _, w := range readerWraps[:3] {
+			for _, w := range wrapsFor(ai) {
 				t.Run(fmt.Sprintf("%s/%d/%s", alg.name, n, w.name), func(t *testing.T) {
 					data := testData(n)
 					tr := trailerOf(alg.ct, data)
