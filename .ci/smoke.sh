@@ -15,6 +15,7 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$work/excd" ./cmd/excd || exit 1
+go build -o "$work/exc" ./cmd/exc || exit 1
 export EXC_ROOT_ACCESS_KEY=EXCSMOKE000000000001
 export EXC_ROOT_SECRET_KEY=smokesecret00000000000000000000000000000
 "$work/excd" --data-dir "$work/data" --listen 127.0.0.1:0 >"$work/excd.log" 2>&1 &
@@ -72,6 +73,20 @@ check "s3cmd put" "${S3CMD[@]}" put "$work/f1" s3://smoke/s3cmd/f1
 check "s3cmd get + compare" bash -c "$(printf '%q ' "${S3CMD[@]}") get --force s3://smoke/s3cmd/f1 '$work/f1.s3cmd' && cmp '$work/f1' '$work/f1.s3cmd'"
 check "s3cmd ls" bash -c "$(printf '%q ' "${S3CMD[@]}") ls s3://smoke/s3cmd/ | grep -q 's3cmd/f1'"
 check "s3cmd del" "${S3CMD[@]}" del s3://smoke/s3cmd/f1
+
+# --- exc: a key made over the admin socket, configured as an aws profile ---
+EXC=("$work/exc" --socket "$work/data/admin.sock")
+check "exc status" "${EXC[@]}" status
+check "exc buckets create" "${EXC[@]}" buckets create excsmoke
+"${EXC[@]}" --json buckets keys create >"$work/key.json" 2>/dev/null
+keyid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_key_id"])' "$work/key.json" 2>/dev/null)
+secret=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secret_access_key"])' "$work/key.json" 2>/dev/null)
+check "exc buckets keys create" test -n "$keyid" -a -n "$secret"
+mkdir -p "$work/home"
+check "exc buckets keys configure" env HOME="$work/home" bash -c "printf '%s\n' '$secret' | $(printf '%q ' "${EXC[@]}") buckets keys configure '$keyid' --profile excsmoke --endpoint '$endpoint'"
+PROFILE=(env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY HOME="$work/home" /usr/bin/aws --profile excsmoke --endpoint-url "$endpoint")
+check "aws --profile s3 ls" bash -c "$(printf '%q ' "${PROFILE[@]}") s3 ls | grep -q excsmoke"
+check "aws --profile s3 cp" bash -c "$(printf '%q ' "${PROFILE[@]}") s3 cp '$work/f1' s3://excsmoke/f1 && $(printf '%q ' "${PROFILE[@]}") s3 cp s3://excsmoke/f1 '$work/f1.profile' && cmp '$work/f1' '$work/f1.profile'"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -35,6 +35,7 @@ func run() error {
 	flag.StringVar(&cfg.Listen, "listen", env("EXC_LISTEN", "127.0.0.1:9000"), "S3 listen address")
 	flag.StringVar(&cfg.Region, "region", env("EXC_REGION", "auto"), "region reported by GetBucketLocation")
 	flag.StringVar(&cfg.KeyFile, "master-key", env("EXC_MASTER_KEY_FILE", ""), "master key file (default: $CREDENTIALS_DIRECTORY/master.key or <data-dir>/master.key)")
+	flag.StringVar(&cfg.AdminSocket, "admin-socket", env("EXC_ADMIN_SOCKET", ""), "admin API unix socket (default $RUNTIME_DIRECTORY/admin.sock, else <data-dir>/admin.sock; - disables)")
 	gc := flag.Duration("gc-interval", 10*time.Minute, "how often to collect unreferenced chunks (0 disables)")
 	showVersion := flag.Bool("version", false, "print version and exit")
 	flag.Parse()
@@ -51,6 +52,7 @@ func run() error {
 	}
 	cfg.RootAccessKey = os.Getenv("EXC_ROOT_ACCESS_KEY")
 	cfg.RootSecretKey = os.Getenv("EXC_ROOT_SECRET_KEY")
+	cfg.Version, cfg.Commit = version, commit
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 
 	d, err := daemon.Start(cfg)

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"excloud.dev/buckets/admin"
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/chunkstore/local"
@@ -37,7 +38,12 @@ type Config struct {
 	// GCInterval is how often unreferenced chunks are collected; 0 means
 	// 10 minutes, < 0 disables the periodic collector.
 	GCInterval time.Duration
-	Logger     *slog.Logger
+	// AdminSocket is the admin API's unix socket; default
+	// admin.DefaultSocket(DataDir). "-" disables it.
+	AdminSocket string
+	// Version and Commit are reported by the admin status call.
+	Version, Commit string
+	Logger          *slog.Logger
 }
 
 // Daemon is a running excd.
@@ -49,7 +55,9 @@ type Daemon struct {
 	layer    *objects.Layer
 	srv      *http.Server
 	ln       net.Listener
+	admin    *admin.Server
 	credPath string // set on first start only
+	started  time.Time
 
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
@@ -75,7 +83,10 @@ func Start(cfg Config) (d *Daemon, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	d = &Daemon{cfg: cfg, log: cfg.Logger}
+	if cfg.AdminSocket == "" {
+		cfg.AdminSocket = admin.DefaultSocket(cfg.DataDir)
+	}
+	d = &Daemon{cfg: cfg, log: cfg.Logger, started: time.Now()}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -117,6 +128,11 @@ func Start(cfg Config) (d *Daemon, err error) {
 		return nil, err
 	}
 
+	if cfg.AdminSocket != "-" {
+		if err := d.startAdmin(); err != nil {
+			return nil, err
+		}
+	}
 	d.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
@@ -172,12 +188,15 @@ func (d *Daemon) Close() error {
 		if d.stop != nil {
 			d.stop()
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
 		if d.srv != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			if err := d.srv.Shutdown(ctx); err != nil {
 				d.srv.Close()
 			}
-			cancel()
+		}
+		if d.admin != nil {
+			d.admin.Shutdown(ctx)
 		}
 		d.wg.Wait()
 		if d.db != nil {
