@@ -155,17 +155,17 @@ func (db *DB) PutPart(ctx context.Context, b Bucket, uploadID string, p UploadPa
 	return old, nil
 }
 
-// ListParts returns up to max (0 means 1000) parts of the upload numbered
+// ListParts returns up to maxParts (0 means 1000) parts of the upload numbered
 // above afterPart, in number order, and whether more follow.
-func (db *DB) ListParts(ctx context.Context, bucketID uint64, uploadID string, afterPart, max int) (parts []UploadPart, truncated bool, err error) {
+func (db *DB) ListParts(ctx context.Context, bucketID uint64, uploadID string, afterPart, maxParts int) (parts []UploadPart, truncated bool, err error) {
 	if err := db.enter(); err != nil {
 		return nil, false, uploadErr("list parts of", bucketID, uploadID, err)
 	}
 	defer db.leave()
-	if max <= 0 {
-		max = DefaultMaxKeys
+	if maxParts <= 0 {
+		maxParts = DefaultMaxKeys
 	}
-	afterPart = min(maxPartNumber, afterPart)
+	afterPart = min(maxPartNumber, max(0, afterPart))
 	err = db.view(func(txn *badger.Txn) error {
 		if _, err := getUpload(txn, bucketID, uploadID); err != nil {
 			return err
@@ -174,7 +174,7 @@ func (db *DB) ListParts(ctx context.Context, bucketID uint64, uploadID string, a
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true, PrefetchSize: 16})
 		defer it.Close()
 		for it.Seek(partKey(bucketID, uploadID, afterPart+1)); it.ValidForPrefix(p); it.Next() {
-			if len(parts) == max {
+			if len(parts) == maxParts {
 				truncated = true
 				return nil
 			}
@@ -199,7 +199,7 @@ func (db *DB) ListParts(ctx context.Context, bucketID uint64, uploadID string, a
 	return parts, truncated, nil
 }
 
-// releaseParts deletes every part of the upload, and the upload, inside txn,
+// releaseUpload deletes every part of the upload, and the upload, inside txn,
 // adding -1 per distinct chunk of each part to refs.
 func releaseUpload(txn *badger.Txn, u Upload, refs refDelta) error {
 	p := partPrefix(u.BucketID, u.ID)
@@ -330,18 +330,18 @@ func (db *DB) AbortUpload(ctx context.Context, b Bucket, uploadID string) error 
 	return nil
 }
 
-// ListUploads returns up to max (0 means 1000) uploads in progress in the
+// ListUploads returns up to maxUploads (0 means 1000) uploads in progress in the
 // bucket whose key has prefix, ordered by key and then by initiation (upload
 // ids sort by initiation time), and whether more follow. As in S3, with
 // keyMarker alone the listing starts after every upload of keyMarker; with
 // both markers, after that upload of keyMarker.
-func (db *DB) ListUploads(ctx context.Context, bucketID uint64, prefix, keyMarker, uploadIDMarker string, max int) (ups []Upload, truncated bool, err error) {
+func (db *DB) ListUploads(ctx context.Context, bucketID uint64, prefix, keyMarker, uploadIDMarker string, maxUploads int) (ups []Upload, truncated bool, err error) {
 	if err := db.enter(); err != nil {
 		return nil, false, fmt.Errorf("catalog: list uploads in bucket %d: %w", bucketID, err)
 	}
 	defer db.leave()
-	if max <= 0 {
-		max = DefaultMaxKeys
+	if maxUploads <= 0 {
+		maxUploads = DefaultMaxKeys
 	}
 	bp := bucketPrefix(prefixUploadByKey, bucketID, 0)
 	scan := appendEscaped(bp[:len(bp):len(bp)], prefix)
@@ -363,7 +363,7 @@ func (db *DB) ListUploads(ctx context.Context, bucketID uint64, prefix, keyMarke
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: scan})
 		defer it.Close()
 		for it.Seek(seek); it.ValidForPrefix(scan); it.Next() {
-			if len(ups) == max {
+			if len(ups) == maxUploads {
 				truncated = true
 				return nil
 			}

@@ -54,6 +54,9 @@ func TestMultipart(t *testing.T) {
 	if err != nil || len(parts) != 2 || !trunc || parts[0].ETag != `"p1b"` || parts[1].Number != 2 {
 		t.Fatalf("ListParts page 1: %+v %v %v", parts, trunc, err)
 	}
+	if all, _, err := db.ListParts(ctx, b.ID, u.ID, -1, 0); err != nil || len(all) != 5 {
+		t.Fatalf("ListParts after -1: %d parts, %v", len(all), err)
+	}
 	parts, trunc, err = db.ListParts(ctx, b.ID, u.ID, 2, 10)
 	if err != nil || len(parts) != 3 || trunc || parts[0].Number != 3 || parts[2].Number != 5 {
 		t.Fatalf("ListParts page 2: %+v %v %v", parts, trunc, err)

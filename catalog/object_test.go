@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -60,6 +61,21 @@ func TestPutGetDelete(t *testing.T) {
 	}
 	if _, err := db.PutObject(ctx, b, "k", m1, Condition{}); !errors.Is(err, ErrNoSuchBucket) {
 		t.Fatalf("put with a stale bucket id: %v", err)
+	}
+}
+
+func TestCancelledContext(t *testing.T) {
+	db, b := newTestBucket(t)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := db.PutObject(cctx, b, "k", manifest("x", 1), Condition{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("put with a cancelled context: %v", err)
+	}
+	if _, err := db.Object(ctx, b.ID, "k"); !errors.Is(err, ErrNotFound) || refCount(t, db, 1) != 0 {
+		t.Fatalf("cancelled put left state: %v", err)
+	}
+	if err := db.ForEachRef(cctx, func(chunkstore.ID, int64) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ForEachRef with a cancelled context: %v", err)
 	}
 }
 
