@@ -154,13 +154,13 @@ func Decode(a Algorithm, value string) ([]byte, error) {
 // x-amz-sdk-checksum-algorithm (the value follows as a trailer), the
 // algorithm is returned with an empty value.
 //
-// x-amz-checksum-type (COMPOSITE / FULL_OBJECT) and
-// x-amz-checksum-algorithm (CreateMultipartUpload) are not values and are
-// ignored here.
+// x-amz-checksum-type (COMPOSITE / FULL_OBJECT), x-amz-checksum-algorithm
+// (CreateMultipartUpload) and x-amz-checksum-mode (GetObject) are not
+// values and are ignored here.
 func FromHeaders(h http.Header) (alg Algorithm, value string, err error) {
 	for k, vs := range h {
 		lk := strings.ToLower(k)
-		if !strings.HasPrefix(lk, HeaderPrefix) || lk == "x-amz-checksum-type" || lk == "x-amz-checksum-algorithm" {
+		if !strings.HasPrefix(lk, HeaderPrefix) || notValueHeaders[lk] {
 			continue
 		}
 		a, err := Parse(lk)
@@ -191,6 +191,12 @@ func FromHeaders(h http.Header) (alg Algorithm, value string, err error) {
 		}
 	}
 	return alg, value, nil
+}
+
+var notValueHeaders = map[string]bool{
+	"x-amz-checksum-type":      true,
+	"x-amz-checksum-algorithm": true,
+	"x-amz-checksum-mode":      true,
 }
 
 // MD5 helpers: Content-MD5 is base64 of the 16-byte digest; the ETag of a

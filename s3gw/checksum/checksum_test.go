@@ -147,6 +147,7 @@ func TestFromHeaders(t *testing.T) {
 		{"one", http.Header{"X-Amz-Checksum-Crc32": {"DUoRhQ=="}}, checksum.CRC32, "DUoRhQ==", nil},
 		{"matching sdk", http.Header{"X-Amz-Checksum-Crc32c": {"yZRlqg=="}, "X-Amz-Sdk-Checksum-Algorithm": {"CRC32C"}}, checksum.CRC32C, "yZRlqg==", nil},
 		{"sdk only (trailer)", http.Header{"X-Amz-Sdk-Checksum-Algorithm": {"crc64nvme"}}, checksum.CRC64NVME, "", nil},
+		{"mode is not a value", http.Header{"X-Amz-Checksum-Mode": {"ENABLED"}}, "", "", nil},
 		{"type is not a value", http.Header{"X-Amz-Checksum-Type": {"FULL_OBJECT"}, "X-Amz-Checksum-Crc32": {"DUoRhQ=="}}, checksum.CRC32, "DUoRhQ==", nil},
 		{"two headers", http.Header{"X-Amz-Checksum-Crc32": {"DUoRhQ=="}, "X-Amz-Checksum-Crc32c": {"yZRlqg=="}}, "", "", checksum.ErrConflict},
 		{"repeated header", http.Header{"X-Amz-Checksum-Crc32": {"DUoRhQ==", "DUoRhQ=="}}, "", "", checksum.ErrConflict},
@@ -223,6 +224,21 @@ func TestComposite(t *testing.T) {
 	}
 	if _, err := checksum.Composite(checksum.SHA1, [][]byte{{1, 2}}); !errors.Is(err, checksum.ErrInvalidValue) {
 		t.Errorf("short part sum: %v", err)
+	}
+}
+
+func TestMultipartETag(t *testing.T) {
+	h1 := checksum.NewReader(bytes.NewReader([]byte("hello ")))
+	io.Copy(io.Discard, h1)
+	h2 := checksum.NewReader(bytes.NewReader([]byte("world")))
+	io.Copy(io.Discard, h2)
+	parts := [][]byte{h1.MD5(), h2.MD5()}
+	// Computed with Python's hashlib.
+	if got, err := checksum.MultipartETag(parts); err != nil || got != "e09e4fd6265b36115fe3db32df945d84-2" {
+		t.Fatalf("%s %v", got, err)
+	}
+	if _, err := checksum.MultipartETag([][]byte{{1}}); !errors.Is(err, checksum.ErrInvalidValue) {
+		t.Fatalf("short MD5: %v", err)
 	}
 }
 

@@ -8,6 +8,28 @@
 //
 // It knows nothing of buckets or the catalog: the caller supplies a function
 // from access key id to secret.
+//
+// Decisions:
+//   - The canonical URI is the decoded path encoded once, as S3 does (no
+//     double encoding). If that fails, the path exactly as the client
+//     escaped it is tried, for signers that do not normalize; both name
+//     the same object, so this widens nothing.
+//   - Query pairs are decoded as net/url decodes them ('+' is a space), so
+//     what is signed is what the handlers read from r.URL.Query().
+//   - Header values are trimmed and runs of spaces collapsed (as S3 and
+//     aws-sdk-go-v2 do); host comes from r.Host.
+//   - aws-chunked data reaches the caller as it arrives; each chunk's
+//     signature, the decoded length, the trailer signature and the trailing
+//     checksum are checked as the body ends, and any failure is returned by
+//     Read instead of io.EOF. Memory is a 4 KiB buffer whatever the sizes
+//     on the wire claim. x-amz-decoded-content-length is required.
+//   - Trailer blocks are accepted in both framings real clients produce
+//     (CRLF lines, as the AWS SDKs send, and minio-go's LF lines followed by
+//     an extra CRLF); the trailer signature covers "name:value\n" lines.
+//   - Present but unsigned x-amz-* headers are not refused; the handlers
+//     decide whether they trust a header (SignedHeaders is in Result).
+//   - Errors carry the access key id and scope, never a secret, a signing
+//     key or a signature.
 package sigv4
 
 import (

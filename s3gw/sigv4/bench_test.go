@@ -30,6 +30,12 @@ func benchChunked(b *testing.B, req *http.Request, size int) {
 
 // BenchmarkChunkedDecoder measures aws-chunked decoding of an 8 MiB body
 // in 64 KiB chunks (minio-go's size), including request parsing.
+//
+// On the 2-core AMD EPYC dev machine (shared, so figures vary ±50%):
+// signed ≈ 0.7–1.0 GB/s and signed-trailer-crc32c ≈ 0.9 GB/s (SHA-256
+// bound), unsigned-trailer-crc64nvme ≈ 0.5–0.6 GB/s (stdlib table CRC-64);
+// about 25 KB and 330 allocations per 8 MiB body. BenchmarkVerifyHeader:
+// ≈ 13 µs, 30 allocations per request.
 func BenchmarkChunkedDecoder(b *testing.B) {
 	const size = 8 << 20
 	data := testData(size)

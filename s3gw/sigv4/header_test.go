@@ -388,3 +388,25 @@ func TestPathAsSent(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyConcurrent exercises the signing-key cache under -race.
+func TestVerifyConcurrent(t *testing.T) {
+	raw := wire(t, awsRequest(t, http.MethodGet, "k", nil, nil, hexSHA256(nil), fixedTime))
+	errs := make(chan error, 16)
+	for range 16 {
+		go func() {
+			var err error
+			for range 20 {
+				if _, err = sigv4.Verify(serve(t, raw), fixedTime, lookup); err != nil {
+					break
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

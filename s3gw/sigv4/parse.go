@@ -86,10 +86,11 @@ func ParseAuthorization(h string) (Authorization, error) {
 		if h == Algorithm {
 			return Authorization{}, fmt.Errorf("%w: no components after algorithm", ErrMalformedAuth)
 		}
-		return Authorization{}, fmt.Errorf("%w: %.40q", ErrUnsupportedAlgorithm, h)
+		// A lone token may be a credential of another scheme: not echoed.
+		return Authorization{}, fmt.Errorf("%w: a %d-byte value without scheme components", ErrUnsupportedAlgorithm, len(h))
 	}
 	if alg != Algorithm {
-		return Authorization{}, fmt.Errorf("%w: %.40q", ErrUnsupportedAlgorithm, alg)
+		return Authorization{}, fmt.Errorf("%w: %.30q", ErrUnsupportedAlgorithm, alg)
 	}
 	var a Authorization
 	var seen [3]bool
