@@ -28,6 +28,15 @@ var (
 	ErrIncompleteBody = errors.New("body length differs from declared size")
 	// ErrInvalidRange: the requested range lies outside the object.
 	ErrInvalidRange = errors.New("range not satisfiable")
+	// ErrInvalidPart: a part named in a completion was not uploaded, or its
+	// ETag differs.
+	ErrInvalidPart = errors.New("invalid part")
+	// ErrInvalidPartOrder: completion parts are not in ascending order.
+	ErrInvalidPartOrder = errors.New("parts not in ascending order")
+	// ErrEntityTooSmall: a part other than the last is under MinPartSize.
+	ErrEntityTooSmall = errors.New("part smaller than the minimum")
+	// ErrInvalidPartNumber: a part number outside 1..MaxParts.
+	ErrInvalidPartNumber = errors.New("part number out of range")
 )
 
 // Catalog is what the layer needs of the metadata store; *catalog.DB
@@ -42,6 +51,14 @@ type Catalog interface {
 	PutObject(ctx context.Context, b catalog.Bucket, key string, m *catalog.Manifest, cond catalog.Condition) (*catalog.Manifest, error)
 	DeleteObject(ctx context.Context, b catalog.Bucket, key string) (*catalog.Manifest, error)
 	List(ctx context.Context, bucketID uint64, o catalog.ListOptions) (catalog.ListResult, error)
+
+	CreateUpload(ctx context.Context, b catalog.Bucket, key string, tmpl catalog.Manifest) (catalog.Upload, error)
+	Upload(ctx context.Context, bucketID uint64, uploadID string) (catalog.Upload, error)
+	PutPart(ctx context.Context, b catalog.Bucket, uploadID string, p catalog.UploadPart) (*catalog.UploadPart, error)
+	ListParts(ctx context.Context, bucketID uint64, uploadID string, afterPart, maxParts int) ([]catalog.UploadPart, bool, error)
+	CompleteUpload(ctx context.Context, b catalog.Bucket, uploadID string, m *catalog.Manifest, cond catalog.Condition) (*catalog.Manifest, error)
+	AbortUpload(ctx context.Context, b catalog.Bucket, uploadID string) error
+	ListUploads(ctx context.Context, bucketID uint64, prefix, keyMarker, uploadIDMarker string, maxUploads int) ([]catalog.Upload, bool, error)
 
 	RefCount(ctx context.Context, id chunkstore.ID) (int64, error)
 }

@@ -23,7 +23,7 @@ func (l *Layer) Put(ctx context.Context, orgID, bucket, key string, body io.Read
 	if err != nil {
 		return nil, err
 	}
-	m, sum, leased, err := l.write(ctx, body, opts.Size)
+	m, sum, leased, err := l.write(ctx, body, opts.Size, true)
 	defer l.guard.release(leased)
 	if err != nil {
 		return nil, fmt.Errorf("objects: put %s/%s: %w", bucket, key, err)
@@ -52,13 +52,16 @@ func (l *Layer) Put(ctx context.Context, orgID, bucket, key string, body io.Read
 // the manifest's data fields, the MD5 of the content, and the chunk ids it
 // leased (the caller releases them after the commit, whether or not it
 // happened).
-func (l *Layer) write(ctx context.Context, r io.Reader, size int64) (*catalog.Manifest, []byte, []chunkstore.ID, error) {
+//
+// Multipart parts pass inline=false: a completed object is the concatenation
+// of its parts' extents, so a part's bytes must live in chunks.
+func (l *Layer) write(ctx context.Context, r io.Reader, size int64, inline bool) (*catalog.Manifest, []byte, []chunkstore.ID, error) {
 	if size >= 0 {
 		// One byte more than declared is enough to detect a body that runs on.
 		r = io.LimitReader(r, size+1)
 	}
 	var prefix []byte
-	if size < 0 || size <= InlineMax {
+	if inline && (size < 0 || size <= InlineMax) {
 		small := make([]byte, InlineMax+1)
 		n, err := io.ReadFull(r, small)
 		switch {
