@@ -5,5 +5,9 @@
 //
 // It knows nothing of object names, buckets or manifests; the catalog does.
 // The byte layout it writes is specified in docs/format.md, section
-// "Chunk files"; key derivation in section "Keys".
+// "Chunk files"; key derivation in section "Keys"; the write order that makes
+// a chunk durable before anything references it in section "Ordering".
+//
+// Reads are authenticated per 64 KiB segment: a damaged, truncated or
+// misplaced chunk file is an ErrCorrupt error, never wrong bytes.
 package chunkstore

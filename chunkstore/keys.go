@@ -1,0 +1,207 @@
+package chunkstore
+
+import (
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Master key file and key derivation (docs/format.md, "Keys").
+const (
+	// MasterKeySize is the length of the master key in bytes.
+	MasterKeySize = 32
+	// MasterKeyFile is the name of the master key file in the data directory
+	// and of the systemd credential (LoadCredential=master.key:…).
+	MasterKeyFile = "master.key"
+
+	// HKDF info labels. Each derived key has its own label so that no two
+	// uses ever share a key; changing a label is a format change.
+	labelID      = "excloud-buckets v1 chunk-id"
+	labelSeal    = "excloud-buckets v1 chunk-seal"
+	labelCatalog = "excloud-buckets v1 catalog"
+)
+
+// Keys are the keys derived from the master key. They are secrets: never log
+// or print them.
+type Keys struct {
+	// ID keys the HMAC-SHA-256 that names chunks (docs/format.md, "Chunk ids").
+	ID [32]byte
+	// Seal is the input from which each chunk's AES-256-GCM key is derived
+	// with that chunk's salt (docs/format.md, "Chunk files").
+	Seal [32]byte
+	// Catalog is Badger's encryption key for the catalog directory.
+	Catalog [32]byte
+}
+
+// String hides the keys, so that logging a value that holds Keys cannot leak
+// them.
+func (Keys) String() string { return "chunkstore.Keys{redacted}" }
+
+// GoString hides the keys from %#v.
+func (k Keys) GoString() string { return k.String() }
+
+// DeriveKeys derives the working keys from a 32-byte master key with
+// HKDF-SHA-256 (no salt; one info label per key).
+func DeriveKeys(master []byte) (Keys, error) {
+	var k Keys
+	if len(master) != MasterKeySize {
+		return k, fmt.Errorf("chunkstore: derive keys: master key is %d bytes, want %d", len(master), MasterKeySize)
+	}
+	for _, d := range []struct {
+		dst   *[32]byte
+		label string
+	}{{&k.ID, labelID}, {&k.Seal, labelSeal}, {&k.Catalog, labelCatalog}} {
+		b, err := hkdf.Key(sha256.New, master, nil, d.label, 32)
+		if err != nil {
+			return Keys{}, fmt.Errorf("chunkstore: derive keys: %w", err)
+		}
+		copy(d.dst[:], b)
+	}
+	return k, nil
+}
+
+// LoadMasterKey finds, and at first start creates, the master key. The
+// search order is: keyFile if non-empty; else $CREDENTIALS_DIRECTORY/master.key
+// if it exists (a systemd credential); else <dataDir>/master.key, created
+// with 32 random bytes if missing. It returns the key, the path it came from
+// and whether it was created now. Errors name the path, never the key.
+//
+// Key files other than systemd credentials (whose mode systemd controls) must
+// not be readable or writable by group or others: a key that others could
+// read protects nothing, so LoadMasterKey refuses to start rather than warn.
+func LoadMasterKey(dataDir, keyFile string) (key []byte, path string, created bool, err error) {
+	if keyFile != "" {
+		key, err = readMasterKey(keyFile, !underCredentials(keyFile))
+		return key, keyFile, false, err
+	}
+	if dir := os.Getenv("CREDENTIALS_DIRECTORY"); dir != "" {
+		p := filepath.Join(dir, MasterKeyFile)
+		if _, err := os.Stat(p); err == nil {
+			key, err = readMasterKey(p, false)
+			return key, p, false, err
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, p, false, fmt.Errorf("chunkstore: master key %s: %w", p, err)
+		}
+	}
+	if dataDir == "" {
+		return nil, "", false, errors.New("chunkstore: master key: no data directory and no key file given")
+	}
+	path = filepath.Join(dataDir, MasterKeyFile)
+	key, err = readMasterKey(path, true)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return key, path, false, err
+	}
+	key, err = createMasterKey(dataDir, path)
+	if errors.Is(err, fs.ErrExist) {
+		// Another process created it between our read and our create.
+		key, err = readMasterKey(path, true)
+		return key, path, false, err
+	}
+	return key, path, err == nil, err
+}
+
+func underCredentials(p string) bool {
+	dir := os.Getenv("CREDENTIALS_DIRECTORY")
+	if dir == "" {
+		return false
+	}
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+func readMasterKey(path string, checkMode bool) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("chunkstore: master key: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("chunkstore: master key: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("chunkstore: master key %s is not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); checkMode && perm&0o077 != 0 {
+		return nil, fmt.Errorf("chunkstore: master key %s has mode %04o; it must be 0600 (chmod 600 %s)", path, perm, path)
+	}
+	// Anything longer than a hex key plus CRLF is not a key file; do not read
+	// an arbitrary file into memory to find that out.
+	buf := make([]byte, 2*MasterKeySize+3)
+	n, err := io.ReadFull(f, buf)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		err = nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("chunkstore: master key %s: %w", path, err)
+	}
+	return parseMasterKey(path, buf[:n])
+}
+
+func parseMasterKey(path string, data []byte) ([]byte, error) {
+	if len(data) == MasterKeySize {
+		return append([]byte(nil), data...), nil
+	}
+	t := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+	if len(t) == 2*MasterKeySize {
+		key, err := hex.DecodeString(t)
+		if err != nil {
+			// hex's error quotes the offending byte, which is part of the key.
+			return nil, fmt.Errorf("chunkstore: master key %s: 64 characters but not hex digits", path)
+		}
+		return key, nil
+	}
+	return nil, fmt.Errorf("chunkstore: master key %s: want %d bytes (or %d hex digits), got %d", path, MasterKeySize, 2*MasterKeySize, len(data))
+}
+
+func createMasterKey(dataDir, path string) ([]byte, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("chunkstore: create master key: %w", err)
+	}
+	key := make([]byte, MasterKeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("chunkstore: create master key: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("chunkstore: create master key: %w", err)
+	}
+	_, err = f.WriteString(hex.EncodeToString(key) + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncDir(dataDir)
+	}
+	if err != nil {
+		// A half-written key file would stop every later start; remove it so
+		// the next start creates a fresh one.
+		os.Remove(path)
+		return nil, fmt.Errorf("chunkstore: create master key %s: %w", path, err)
+	}
+	return key, nil
+}
+
+// syncDir makes a directory's entries (a new or renamed file in it) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
