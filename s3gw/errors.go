@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/objects"
 	"excloud.dev/buckets/s3gw/checksum"
 	"excloud.dev/buckets/s3gw/sigv4"
@@ -216,6 +217,11 @@ func classify(err error) (ErrorCode, string) {
 	case errors.Is(err, catalog.ErrClosed):
 		// Shutting down: a retry against the restarted daemon will succeed.
 		return ErrServiceUnavailable, ""
+
+	// Chunk store. Corruption is our failure, not the client's: it is an
+	// internal error (logged with the chunk), never wrong bytes.
+	case errors.Is(err, chunkstore.ErrCorrupt):
+		return ErrInternalError, ""
 
 	// Operating system and transport.
 	case errors.Is(err, syscall.ENOSPC):
