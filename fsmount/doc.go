@@ -1,5 +1,85 @@
-// Package fsmount will own the FUSE view of the object store: one directory
-// per bucket, directories derived from "/" in keys, kernel cache invalidation
-// driven by the catalog's change feed. It holds no object logic of its own;
-// reads and writes go through the object layer. Not built yet (issue 4).
+// Package fsmount is the FUSE view of the object store: the mount root
+// lists one org's buckets, each bucket is a directory, and directories
+// inside a bucket are derived from "/" in keys plus zero-length "dir/"
+// marker objects (the rclone/s3fs convention). It holds no object logic:
+// reads, write sessions, renames and metadata changes go through the object
+// layer (objects.Layer), and the catalog's change feed drives kernel cache
+// invalidation, so a change made over S3 is visible in the mount when the
+// S3 call returns.
+//
+// Node types follow go-fuse's idiom: rootNode (buckets), dirNode (a bucket
+// or a prefix), fileNode (an object: regular file or symlink) and handle
+// (an open file). A node's bucket and key are not stored in it; they are
+// its path in go-fuse's tree, so renames move nodes with no bookkeeping.
+//
+// # Decisions
+//
+//   - Inode numbers: go-fuse's automatic numbers, unique for the mount's
+//     life. A lookup of a name reuses the node already in the tree when its
+//     type matches, so a path keeps its inode while the kernel knows it; a
+//     number is never shared by two live paths (hashing keys would collide
+//     after renames). Directory entries carry no inode number (d_ino is
+//     FUSE_UNKNOWN_INO).
+//   - Cache timeouts: entry, attribute and negative-entry timeouts are 1 s
+//     by default (Options.CacheTimeout). They are safe to keep above zero
+//     because the feed invalidates S3 changes; the timeout only bounds
+//     staleness in the race below.
+//   - Invalidation: the feed subscriber runs inside each catalog commit. For
+//     an event of another writer it asks the kernel to drop the deepest
+//     cached directory entry on the key's path (NotifyEntry, NotifyDelete)
+//     and the file's attributes and pages (NotifyContent), then returns, so
+//     the S3 call returns after the kernel forgot. Events this mount caused
+//     are skipped: the kernel already knows, and notifying it from inside the
+//     FUSE operation that holds the inode lock would deadlock. If the kernel
+//     does not take an invalidation within 200 ms (it may be waiting on a
+//     lock held by a FUSE operation of this mount that itself waits for the
+//     catalog), the delivery returns and the invalidation finishes in the
+//     background. A concurrent S3 write of a key that this mount is itself
+//     writing at that instant is not invalidated (staleness ≤ the timeout).
+//   - Close-to-open: a read-only handle reads the version it opened, to the
+//     end, even if the key is replaced or deleted meanwhile; a new open sees
+//     the new version. The kernel's page cache is kept across opens
+//     (FOPEN_KEEP_CACHE) only while the ETag is the one the cache was filled
+//     from. While a file is open for writing in this mount, all its handles
+//     share one write session and read its uncommitted state.
+//   - Writes: a write session (objects.FileWriter) per file open for
+//     writing, copy-on-write over extents with ≤ 4 MiB of dirty buffer per
+//     file. Flush (every close) and fsync commit a new manifest in one
+//     catalog transaction; a failed chunk write returns EIO/ENOSPC and the
+//     previous version stays. A file created and not yet closed exists only
+//     in this mount. Writes to a file unlinked while open are dropped at
+//     close.
+//   - ETags of written files: the quoted MD5 of the content when the file
+//     was written in order from offset 0 (new, or opened with O_TRUNC), or
+//     when it is small (≤ 8 KiB, inline); otherwise "<hex>-1", the multipart
+//     form, which aws s3 sync and rclone do not compare with an MD5.
+//   - Attributes: x-amz-meta-mode (decimal st_mode, s3fs; octal with a
+//     leading 0, rclone, is read too), -uid, -gid (decimal), -mtime (seconds
+//     since the epoch with a fraction, "1700000000.123456789": rclone's form,
+//     s3fs reads its integer part). Objects without them (S3 uploads) are
+//     0644 files and 0755 directories owned by Options.UID/GID, with the
+//     object's modification time.
+//   - xattrs: user.NAME is the user metadata NAME; the attribute keys above
+//     are not xattrs (EPERM to set). Other namespaces: EOPNOTSUPP.
+//   - Symlinks: an object whose content is the target and whose mode
+//     metadata has S_IFLNK (as s3fs stores them). In directory listings they
+//     appear as regular files until stat'ed.
+//   - Hard links: EPERM. Special files (mknod of devices, fifos): EPERM.
+//   - Renames: a file rename is one catalog transaction replacing the target
+//     (RenameObject). A directory rename moves every key under it in one
+//     transaction (RenamePrefix), atomically for readers, up to 10 000 keys
+//     (Options.RenameLimit); beyond, EXDEV, which makes mv(1) copy and
+//     delete file by file (not atomic). Across buckets: EXDEV. Renaming a
+//     bucket: EXDEV.
+//   - Names: keys that do not map to a POSIX path are hidden (still
+//     reachable over S3): components that are empty ("//", a leading "/"),
+//     "." or "..", longer than 255 bytes, or hold NUL. When a key "a" and
+//     keys under "a/" both exist, the directory wins and the object "a" is
+//     hidden. Nothing is renamed or deleted to resolve a clash.
+//   - Empty directories: mkdir stores a "dir/" marker; removing the last
+//     entry of a directory through the mount stores a marker so the
+//     directory stays, as POSIX expects. Directories that exist only by the
+//     keys under them vanish when those keys are deleted over S3.
+//   - Buckets: mkdir at the root creates a bucket (EINVAL for names S3
+//     refuses), rmdir deletes an empty one (ENOTEMPTY).
 package fsmount

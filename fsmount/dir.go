@@ -1,0 +1,342 @@
+package fsmount
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/objects"
+)
+
+// dirNode is a bucket (key prefix "") or a directory inside one (prefix
+// "a/b/"). Its bucket and prefix are not stored: they follow from its place
+// in the tree, so a rename needs no bookkeeping here.
+type dirNode struct {
+	fs.Inode
+	fsys   *fsys
+	marker *catalog.Manifest // the "dir/" marker object, if any, as last looked up
+}
+
+var (
+	_ fs.NodeLookuper  = (*dirNode)(nil)
+	_ fs.NodeReaddirer = (*dirNode)(nil)
+	_ fs.NodeMkdirer   = (*dirNode)(nil)
+	_ fs.NodeRmdirer   = (*dirNode)(nil)
+	_ fs.NodeCreater   = (*dirNode)(nil)
+	_ fs.NodeUnlinker  = (*dirNode)(nil)
+	_ fs.NodeRenamer   = (*dirNode)(nil)
+	_ fs.NodeSymlinker = (*dirNode)(nil)
+	_ fs.NodeLinker    = (*dirNode)(nil)
+	_ fs.NodeMknoder   = (*dirNode)(nil)
+	_ fs.NodeGetattrer = (*dirNode)(nil)
+	_ fs.NodeSetattrer = (*dirNode)(nil)
+	_ fs.NodeStatfser  = (*dirNode)(nil)
+)
+
+// where returns the directory's bucket and key prefix.
+func (d *dirNode) where() (bucket, prefix string, errno syscall.Errno) {
+	b, k, ok := pathOf(&d.Inode)
+	if !ok {
+		return "", "", syscall.ENOENT
+	}
+	if k != "" {
+		k += "/"
+	}
+	return b, k, 0
+}
+
+func (d *dirNode) fillEntry(out *fuse.EntryOut) {
+	d.fsys.attrsOf(d.marker, syscall.S_IFDIR).fill(&out.Attr)
+}
+
+func (d *dirNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	d.fsys.attrsOf(d.marker, syscall.S_IFDIR).fill(&out.Attr)
+	return 0
+}
+
+func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	return statfs(d.fsys, out)
+}
+
+// Setattr on a directory stores mode, owner and mtime on its marker object,
+// creating the marker if the directory had none. A bucket has no marker;
+// changes to it are accepted and not kept.
+func (d *dirNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	bucket, prefix, errno := d.where()
+	if errno != 0 {
+		return errno
+	}
+	if prefix != "" {
+		var cur map[string]string
+		if d.marker != nil {
+			cur = d.marker.Meta
+		}
+		meta, changed := applySetattr(cur, syscall.S_IFDIR, in)
+		if changed {
+			defer d.fsys.mine(bucket, prefix, false)()
+			m, err := d.fsys.objs.SetMeta(ctx, d.fsys.orgID, bucket, prefix, meta)
+			if errors.Is(err, catalog.ErrNotFound) {
+				m, err = d.fsys.objs.Put(ctx, d.fsys.orgID, bucket, prefix, bytes.NewReader(nil), objects.PutOptions{Size: 0, Meta: catalog.Manifest{Meta: meta}})
+			}
+			if err != nil {
+				return toErrno(err)
+			}
+			d.marker = m
+		}
+	}
+	return d.Getattr(ctx, fh, out)
+}
+
+// Lookup resolves name. A directory (any key under name + "/") wins over
+// an object named exactly name, which is then hidden.
+func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if !validName(name) {
+		return nil, syscall.ENOENT
+	}
+	bucket, prefix, errno := d.where()
+	if errno != 0 {
+		return nil, errno
+	}
+	if ch := d.GetChild(name); ch != nil {
+		// A file created here and not yet committed exists only in the
+		// tree.
+		if fn, ok := ch.Operations().(*fileNode); ok && fn.writing() {
+			fn.fillEntry(out)
+			return ch, 0
+		}
+	}
+	full := prefix + name
+	isDir, marker, err := d.fsys.dirExists(ctx, bucket, full+"/")
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	if isDir {
+		return d.dirChild(ctx, name, marker, out), 0
+	}
+	m, err := d.fsys.objs.Head(ctx, d.fsys.orgID, bucket, full)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return d.fileChild(ctx, name, m, typeOf(m), out), 0
+}
+
+// dirExists reports whether any key starts with prefix (which ends in
+// "/"), and returns the marker object if there is one.
+func (f *fsys) dirExists(ctx context.Context, bucket, prefix string) (bool, *catalog.Manifest, error) {
+	res, err := f.objs.List(ctx, f.orgID, bucket, catalog.ListOptions{Prefix: prefix, MaxKeys: 1})
+	if err != nil {
+		return false, nil, err
+	}
+	if len(res.Objects) == 0 {
+		return false, nil, nil
+	}
+	if res.Objects[0].Key != prefix {
+		return true, nil, nil
+	}
+	m, err := f.objs.Head(ctx, f.orgID, bucket, prefix)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return true, nil, nil // deleted just now; the listing said it existed
+	}
+	return true, m, err
+}
+
+// dirChild returns the directory node for name, reusing the tree's node if
+// it already is a directory, so a path keeps its inode while the kernel
+// knows it.
+func (d *dirNode) dirChild(ctx context.Context, name string, marker *catalog.Manifest, out *fuse.EntryOut) *fs.Inode {
+	if ch := d.GetChild(name); ch != nil {
+		if dn, ok := ch.Operations().(*dirNode); ok {
+			dn.marker = marker
+			dn.fillEntry(out)
+			return ch
+		}
+	}
+	dn := &dirNode{fsys: d.fsys, marker: marker}
+	dn.fillEntry(out)
+	return d.NewInode(ctx, dn, fs.StableAttr{Mode: syscall.S_IFDIR})
+}
+
+func (d *dirNode) fileChild(ctx context.Context, name string, m *catalog.Manifest, typ uint32, out *fuse.EntryOut) *fs.Inode {
+	if ch := d.GetChild(name); ch != nil {
+		if fn, ok := ch.Operations().(*fileNode); ok && fn.typ == typ {
+			fn.setManifest(m)
+			fn.fillEntry(out)
+			return ch
+		}
+	}
+	fn := &fileNode{fsys: d.fsys, typ: typ, m: m}
+	fn.fillEntry(out)
+	return d.NewInode(ctx, fn, fs.StableAttr{Mode: typ})
+}
+
+func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	bucket, prefix, errno := d.where()
+	if errno != 0 {
+		return nil, errno
+	}
+	return &dirStream{f: d.fsys, bucket: bucket, prefix: prefix}, 0
+}
+
+// Mkdir stores a zero-length "dir/" marker carrying the mode and owner.
+func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	bucket, prefix, errno := d.where()
+	if errno != 0 {
+		return nil, errno
+	}
+	key := prefix + name + "/"
+	if exists, _, err := d.fsys.dirExists(ctx, bucket, key); err != nil {
+		return nil, toErrno(err)
+	} else if exists {
+		return nil, syscall.EEXIST
+	}
+	defer d.fsys.mine(bucket, key, false)()
+	caller, _ := fuse.FromContext(ctx)
+	m, err := d.fsys.objs.Put(ctx, d.fsys.orgID, bucket, key, bytes.NewReader(nil), objects.PutOptions{
+		Size: 0,
+		Meta: catalog.Manifest{Meta: newMeta(syscall.S_IFDIR, mode, caller)},
+	})
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return d.dirChild(ctx, name, m, out), 0
+}
+
+// Rmdir removes an empty directory's marker (ENOTEMPTY if any other key is
+// under it).
+func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	bucket, prefix, errno := d.where()
+	if errno != 0 {
+		return errno
+	}
+	key := prefix + name + "/"
+	res, err := d.fsys.objs.List(ctx, d.fsys.orgID, bucket, catalog.ListOptions{Prefix: key, MaxKeys: 2})
+	if err != nil {
+		return toErrno(err)
+	}
+	switch {
+	case len(res.Objects) == 0:
+		return syscall.ENOENT
+	case len(res.Objects) > 1 || res.Objects[0].Key != key:
+		return syscall.ENOTEMPTY
+	}
+	done := d.fsys.mine(bucket, key, false)
+	err = d.fsys.objs.Delete(ctx, d.fsys.orgID, bucket, key)
+	done()
+	if err != nil {
+		return toErrno(err)
+	}
+	d.fsys.keepDir(ctx, bucket, prefix)
+	return 0
+}
+
+// keepDir stores a marker for prefix if no key is left under it, so a
+// directory emptied through the mount stays, as POSIX expects.
+func (f *fsys) keepDir(ctx context.Context, bucket, prefix string) {
+	if prefix == "" {
+		return
+	}
+	res, err := f.objs.List(ctx, f.orgID, bucket, catalog.ListOptions{Prefix: prefix, MaxKeys: 1})
+	if err != nil || len(res.Objects) > 0 {
+		return
+	}
+	defer f.mine(bucket, prefix, false)()
+	if _, err := f.objs.Put(ctx, f.orgID, bucket, prefix, bytes.NewReader(nil), objects.PutOptions{Size: 0}); err != nil {
+		f.log.Warn("fsmount: keeping empty directory", "bucket", bucket, "prefix", prefix, "err", err)
+	}
+}
+
+// Create starts a write session on a new (or truncated) key. Nothing is
+// committed until the first flush, fsync or close; until then the file
+// exists only in this mount.
+func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	bucket, prefix, errno := d.where()
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	if isDir, _, err := d.fsys.dirExists(ctx, bucket, prefix+name+"/"); err != nil {
+		return nil, nil, 0, toErrno(err)
+	} else if isDir {
+		return nil, nil, 0, syscall.EISDIR
+	}
+	w, err := d.fsys.objs.OpenWriter(ctx, d.fsys.orgID, bucket, prefix+name, true)
+	if err != nil {
+		return nil, nil, 0, toErrno(err)
+	}
+	caller, _ := fuse.FromContext(ctx)
+	w.SetMeta(newMeta(syscall.S_IFREG, mode, caller))
+	fn := &fileNode{fsys: d.fsys, typ: syscall.S_IFREG}
+	ch := d.NewInode(ctx, fn, fs.StableAttr{Mode: syscall.S_IFREG})
+	h := fn.attachWriter(w, flags)
+	fn.fillEntry(out)
+	return ch, h, 0, 0
+}
+
+// Mknod makes regular files only (committed at once, empty).
+func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if mode&syscall.S_IFMT != syscall.S_IFREG && mode&syscall.S_IFMT != 0 {
+		return nil, syscall.EPERM
+	}
+	bucket, prefix, errno := d.where()
+	if errno != 0 {
+		return nil, errno
+	}
+	caller, _ := fuse.FromContext(ctx)
+	defer d.fsys.mine(bucket, prefix+name, false)()
+	m, err := d.fsys.objs.Put(ctx, d.fsys.orgID, bucket, prefix+name, bytes.NewReader(nil), objects.PutOptions{
+		Size: 0, Meta: catalog.Manifest{Meta: newMeta(syscall.S_IFREG, mode, caller)},
+	})
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return d.fileChild(ctx, name, m, syscall.S_IFREG, out), 0
+}
+
+// Symlink stores the target as the object's content, marked with the
+// S_IFLNK mode bits in x-amz-meta-mode, as s3fs does.
+func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	bucket, prefix, errno := d.where()
+	if errno != 0 {
+		return nil, errno
+	}
+	caller, _ := fuse.FromContext(ctx)
+	defer d.fsys.mine(bucket, prefix+name, false)()
+	m, err := d.fsys.objs.Put(ctx, d.fsys.orgID, bucket, prefix+name, bytes.NewReader([]byte(target)), objects.PutOptions{
+		Size: int64(len(target)), Meta: catalog.Manifest{Meta: newMeta(syscall.S_IFLNK, 0o777, caller)},
+	})
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return d.fileChild(ctx, name, m, syscall.S_IFLNK, out), 0
+}
+
+// Link: objects have one name; hard links are refused.
+func (d *dirNode) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return nil, syscall.EPERM
+}
+
+func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	bucket, prefix, errno := d.where()
+	if errno != 0 {
+		return errno
+	}
+	ch := d.GetChild(name)
+	pending := false
+	if ch != nil {
+		if fn, ok := ch.Operations().(*fileNode); ok {
+			pending = fn.writing() && fn.neverCommitted()
+		}
+	}
+	done := d.fsys.mine(bucket, prefix+name, false)
+	err := d.fsys.objs.Delete(ctx, d.fsys.orgID, bucket, prefix+name)
+	done()
+	if err != nil && !(pending && errors.Is(err, catalog.ErrNotFound)) {
+		return toErrno(err)
+	}
+	d.fsys.keepDir(ctx, bucket, prefix)
+	return 0
+}

@@ -1,0 +1,604 @@
+package fsmount
+
+import (
+	"context"
+	"errors"
+	"io"
+	"maps"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/objects"
+)
+
+// fileNode is an object: a regular file or a symlink. Its key follows from
+// its place in the tree. While any handle has it open for writing, all its
+// handles share one write session (objects.FileWriter), so every reader in
+// this mount sees the writes before they are committed.
+type fileNode struct {
+	fs.Inode
+	fsys *fsys
+	typ  uint32 // S_IFREG or S_IFLNK
+
+	mu       sync.Mutex
+	m        *catalog.Manifest // last committed version seen
+	w        *objects.FileWriter
+	wrefs    int       // handles sharing w
+	wmtime   time.Time // time of the last uncommitted write
+	cacheTag string    // ETag of the version the kernel's page cache may hold
+}
+
+var (
+	_ fs.NodeOpener        = (*fileNode)(nil)
+	_ fs.NodeReader        = (*fileNode)(nil)
+	_ fs.NodeWriter        = (*fileNode)(nil)
+	_ fs.NodeFlusher       = (*fileNode)(nil)
+	_ fs.NodeFsyncer       = (*fileNode)(nil)
+	_ fs.NodeReleaser      = (*fileNode)(nil)
+	_ fs.NodeGetattrer     = (*fileNode)(nil)
+	_ fs.NodeSetattrer     = (*fileNode)(nil)
+	_ fs.NodeReadlinker    = (*fileNode)(nil)
+	_ fs.NodeGetxattrer    = (*fileNode)(nil)
+	_ fs.NodeSetxattrer    = (*fileNode)(nil)
+	_ fs.NodeRemovexattrer = (*fileNode)(nil)
+	_ fs.NodeListxattrer   = (*fileNode)(nil)
+	_ fs.NodeStatfser      = (*fileNode)(nil)
+)
+
+// handle is one open file description.
+type handle struct {
+	write bool
+
+	mu     sync.Mutex
+	obj    *objects.Object // the version opened for reading (close-to-open)
+	rd     io.ReadCloser   // sequential reader positioned at rdPos
+	rdPos  int64
+	ctx    context.Context // outlives single requests: rd reads with it
+	cancel context.CancelFunc
+}
+
+func (h *handle) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.rd != nil {
+		h.rd.Close()
+		h.rd = nil
+	}
+	if h.obj != nil {
+		h.obj.Close()
+		h.obj = nil
+	}
+	if h.cancel != nil {
+		h.cancel()
+	}
+}
+
+func (n *fileNode) writing() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.w != nil
+}
+
+func (n *fileNode) neverCommitted() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.m == nil && (n.w == nil || n.w.Base() == nil)
+}
+
+func (n *fileNode) setManifest(m *catalog.Manifest) {
+	n.mu.Lock()
+	n.m = m
+	n.mu.Unlock()
+}
+
+func (n *fileNode) dropCacheTag() {
+	n.mu.Lock()
+	n.cacheTag = ""
+	n.mu.Unlock()
+}
+
+func (n *fileNode) attrsLocked() attrs {
+	if n.w != nil {
+		base := n.w.Base()
+		if base == nil {
+			base = n.m
+		}
+		var m catalog.Manifest
+		if base != nil {
+			m = *base
+		} else {
+			m.ModTime = time.Now()
+		}
+		m.Meta = n.w.Meta()
+		a := n.fsys.attrsOf(&m, n.typ)
+		a.size = n.w.Size()
+		if n.w.Dirty() && !n.wmtime.IsZero() {
+			if _, set := m.Meta[metaMtime]; !set {
+				a.mtime = n.wmtime
+			}
+		}
+		return a
+	}
+	return n.fsys.attrsOf(n.m, n.typ)
+}
+
+func (n *fileNode) fillEntry(out *fuse.EntryOut) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.attrsLocked().fill(&out.Attr)
+}
+
+func (n *fileNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	return statfs(n.fsys, out)
+}
+
+// Getattr reports the write session's state while one is open, and the
+// current committed version otherwise.
+func (n *fileNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	n.mu.Lock()
+	writing := n.w != nil
+	n.mu.Unlock()
+	if !writing {
+		if bucket, key, ok := pathOf(&n.Inode); ok {
+			m, err := n.fsys.objs.Head(ctx, n.fsys.orgID, bucket, key)
+			switch {
+			case err == nil:
+				n.setManifest(m)
+			case errors.Is(err, catalog.ErrNotFound) && n.m != nil:
+				// Deleted underneath an open file: keep its last state.
+			default:
+				return toErrno(err)
+			}
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.attrsLocked().fill(&out.Attr)
+	return 0
+}
+
+// attachWriter makes w the node's session (or joins the existing one) and
+// returns a writable handle.
+func (n *fileNode) attachWriter(w *objects.FileWriter, flags uint32) *handle {
+	n.mu.Lock()
+	if n.w == nil {
+		n.w = w
+	} else if w != nil && w != n.w {
+		w.Close()
+	}
+	n.wrefs++
+	n.mu.Unlock()
+	n.fsys.wmu.Lock()
+	n.fsys.writers[n] = struct{}{}
+	n.fsys.wmu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &handle{write: true, ctx: ctx, cancel: cancel}
+}
+
+// Open opens for reading the current version (a read-only handle keeps
+// reading that version even if it is replaced: close-to-open), or joins or
+// starts the node's write session.
+func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	bucket, key, ok := pathOf(&n.Inode)
+	if !ok {
+		return nil, 0, syscall.ENOENT
+	}
+	acc := flags & syscall.O_ACCMODE
+	trunc := flags&syscall.O_TRUNC != 0
+	if acc == syscall.O_WRONLY || acc == syscall.O_RDWR || trunc {
+		n.mu.Lock()
+		cur := n.w
+		n.mu.Unlock()
+		if cur != nil {
+			if trunc {
+				if err := cur.Truncate(ctx, 0); err != nil {
+					return nil, 0, toErrno(err)
+				}
+			}
+			return n.attachWriter(cur, flags), fuse.FOPEN_KEEP_CACHE, 0
+		}
+		w, err := n.fsys.objs.OpenWriter(ctx, n.fsys.orgID, bucket, key, trunc)
+		if err != nil {
+			return nil, 0, toErrno(err)
+		}
+		return n.attachWriter(w, flags), 0, 0
+	}
+	n.mu.Lock()
+	writing := n.w != nil
+	n.mu.Unlock()
+	hctx, cancel := context.WithCancel(context.Background())
+	h := &handle{ctx: hctx, cancel: cancel}
+	if writing {
+		return h, fuse.FOPEN_KEEP_CACHE, 0
+	}
+	obj, err := n.fsys.objs.Open(ctx, n.fsys.orgID, bucket, key)
+	if err != nil {
+		cancel()
+		return nil, 0, toErrno(err)
+	}
+	h.obj = obj
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.m = obj.Manifest
+	// Keep the kernel's pages only if they are of this very version.
+	var fl uint32
+	if n.cacheTag == obj.Manifest.ETag && n.cacheTag != "" {
+		fl = fuse.FOPEN_KEEP_CACHE
+	}
+	n.cacheTag = obj.Manifest.ETag
+	return h, fl, 0
+}
+
+func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	h, _ := fh.(*handle)
+	n.mu.Lock()
+	w := n.w
+	n.mu.Unlock()
+	if w != nil || h == nil || h.obj == nil {
+		if w == nil {
+			return nil, syscall.EBADF
+		}
+		k, err := w.ReadAt(ctx, dest, off)
+		if err != nil && err != io.EOF {
+			return nil, toErrno(err)
+		}
+		return fuse.ReadResultData(dest[:k]), 0
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	size := h.obj.Manifest.Size
+	if off >= size {
+		return fuse.ReadResultData(nil), 0
+	}
+	if h.rd == nil || h.rdPos != off {
+		if h.rd != nil {
+			h.rd.Close()
+		}
+		rd, err := h.obj.NewReader(h.ctx, off, -1)
+		if err != nil {
+			return nil, toErrno(err)
+		}
+		h.rd, h.rdPos = rd, off
+	}
+	want := int(min(int64(len(dest)), size-off))
+	k, err := io.ReadFull(h.rd, dest[:want])
+	h.rdPos += int64(k)
+	if err != nil {
+		h.rd.Close()
+		h.rd = nil
+		if k == 0 {
+			return nil, toErrno(err)
+		}
+	}
+	return fuse.ReadResultData(dest[:k]), 0
+}
+
+func (n *fileNode) Write(ctx context.Context, fh fs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
+	n.mu.Lock()
+	w := n.w
+	n.wmtime = time.Now()
+	n.mu.Unlock()
+	if w == nil {
+		return 0, syscall.EBADF
+	}
+	k, err := w.WriteAt(ctx, data, off)
+	if err != nil {
+		return uint32(k), toErrno(err)
+	}
+	return uint32(k), 0
+}
+
+// commit publishes the write session's state, if it changed, under the
+// node's current key. An unlinked file is not committed.
+func (n *fileNode) commit(ctx context.Context) syscall.Errno {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.w == nil || !n.w.Dirty() {
+		return 0
+	}
+	bucket, key, ok := pathOf(&n.Inode)
+	if !ok {
+		return 0
+	}
+	n.w.SetKey(bucket, key)
+	done := n.fsys.mine(bucket, key, false)
+	m, err := n.w.Commit(ctx)
+	done()
+	if err != nil {
+		return toErrno(err)
+	}
+	if m != nil {
+		n.m = m
+		n.cacheTag = m.ETag
+	}
+	return 0
+}
+
+// Flush (every close) commits, so the bytes are visible over S3 when close
+// returns; its error is close's.
+func (n *fileNode) Flush(ctx context.Context, fh fs.FileHandle) syscall.Errno {
+	if h, ok := fh.(*handle); ok && !h.write {
+		return 0
+	}
+	return n.commit(ctx)
+}
+
+func (n *fileNode) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
+	return n.commit(ctx)
+}
+
+// Release ends a handle; the last writable one commits what is left and
+// ends the write session.
+func (n *fileNode) Release(ctx context.Context, fh fs.FileHandle) syscall.Errno {
+	h, ok := fh.(*handle)
+	if !ok {
+		return 0
+	}
+	h.close()
+	if !h.write {
+		return 0
+	}
+	errno := n.commit(context.Background())
+	n.mu.Lock()
+	n.wrefs--
+	var w *objects.FileWriter
+	if n.wrefs == 0 {
+		w, n.w = n.w, nil
+	}
+	n.mu.Unlock()
+	if w != nil {
+		w.Close()
+		n.fsys.wmu.Lock()
+		delete(n.fsys.writers, n)
+		n.fsys.wmu.Unlock()
+	}
+	return errno
+}
+
+// Setattr: size goes through a write session (the open one, or a
+// temporary one committed at once); mode, owner and mtime are metadata.
+func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	bucket, key, ok := pathOf(&n.Inode)
+	if !ok {
+		return syscall.ENOENT
+	}
+	n.mu.Lock()
+	w := n.w
+	var cur map[string]string
+	if w != nil {
+		cur = w.Meta()
+	} else if n.m != nil {
+		cur = n.m.Meta
+	}
+	n.mu.Unlock()
+	meta, metaChanged := applySetattr(cur, n.typ, in)
+	size, sizeChanged := in.GetSize()
+
+	if w != nil {
+		if sizeChanged {
+			if err := w.Truncate(ctx, int64(size)); err != nil {
+				return toErrno(err)
+			}
+			n.mu.Lock()
+			n.wmtime = time.Now()
+			n.mu.Unlock()
+		}
+		if metaChanged {
+			w.SetMeta(meta)
+		}
+	} else if sizeChanged {
+		tw, err := n.fsys.objs.OpenWriter(ctx, n.fsys.orgID, bucket, key, size == 0)
+		if err != nil {
+			return toErrno(err)
+		}
+		defer tw.Close()
+		if err := tw.Truncate(ctx, int64(size)); err != nil {
+			return toErrno(err)
+		}
+		if metaChanged {
+			tw.SetMeta(meta)
+		}
+		done := n.fsys.mine(bucket, key, false)
+		m, err := tw.Commit(ctx)
+		done()
+		if err != nil {
+			return toErrno(err)
+		}
+		if m != nil {
+			n.setManifest(m)
+		}
+	} else if metaChanged {
+		if errno := n.setMeta(ctx, bucket, key, meta); errno != 0 {
+			return errno
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.attrsLocked().fill(&out.Attr)
+	return 0
+}
+
+// setMeta stores metadata on the committed object (metadata only).
+func (n *fileNode) setMeta(ctx context.Context, bucket, key string, meta map[string]string) syscall.Errno {
+	defer n.fsys.mine(bucket, key, false)()
+	m, err := n.fsys.objs.SetMeta(ctx, n.fsys.orgID, bucket, key, meta)
+	if err != nil {
+		return toErrno(err)
+	}
+	n.mu.Lock()
+	n.m = m
+	n.cacheTag = m.ETag
+	n.mu.Unlock()
+	return 0
+}
+
+func (n *fileNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	if n.typ != syscall.S_IFLNK {
+		return nil, syscall.EINVAL
+	}
+	bucket, key, ok := pathOf(&n.Inode)
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	obj, err := n.fsys.objs.Open(ctx, n.fsys.orgID, bucket, key)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	defer obj.Close()
+	rd, err := obj.NewReader(ctx, 0, -1)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	defer rd.Close()
+	b, err := io.ReadAll(rd)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return b, 0
+}
+
+// currentMeta is the metadata of the session or of the committed version.
+func (n *fileNode) currentMeta(ctx context.Context) (map[string]string, syscall.Errno) {
+	n.mu.Lock()
+	if n.w != nil {
+		m := n.w.Meta()
+		n.mu.Unlock()
+		return m, 0
+	}
+	n.mu.Unlock()
+	bucket, key, ok := pathOf(&n.Inode)
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	m, err := n.fsys.objs.Head(ctx, n.fsys.orgID, bucket, key)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	n.setManifest(m)
+	return m.Meta, 0
+}
+
+// xattrKey maps "user.name" to the metadata key "name"; other namespaces,
+// and names that hold POSIX attributes, are not user metadata.
+func xattrKey(attr string) (string, bool) {
+	k, ok := strings.CutPrefix(attr, "user.")
+	if !ok || k == "" || reserved[strings.ToLower(k)] {
+		return "", false
+	}
+	return k, true
+}
+
+func (n *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	k, ok := xattrKey(attr)
+	if !ok {
+		return 0, syscall.ENODATA
+	}
+	meta, errno := n.currentMeta(ctx)
+	if errno != 0 {
+		return 0, errno
+	}
+	v, ok := meta[k]
+	if !ok {
+		return 0, syscall.ENODATA
+	}
+	if len(dest) < len(v) {
+		return uint32(len(v)), syscall.ERANGE
+	}
+	return uint32(copy(dest, v)), 0
+}
+
+func (n *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	meta, errno := n.currentMeta(ctx)
+	if errno != 0 {
+		return 0, errno
+	}
+	var names []string
+	for k := range meta {
+		if !reserved[strings.ToLower(k)] {
+			names = append(names, "user."+k)
+		}
+	}
+	sort.Strings(names)
+	var b []byte
+	for _, s := range names {
+		b = append(b, s...)
+		b = append(b, 0)
+	}
+	if len(dest) < len(b) {
+		return uint32(len(b)), syscall.ERANGE
+	}
+	return uint32(copy(dest, b)), 0
+}
+
+const (
+	xattrCreate  = 1 // XATTR_CREATE
+	xattrReplace = 2 // XATTR_REPLACE
+)
+
+func (n *fileNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	k, ok := xattrKey(attr)
+	if !ok {
+		if strings.HasPrefix(attr, "user.") {
+			return syscall.EPERM
+		}
+		return syscall.EOPNOTSUPP
+	}
+	return n.editMeta(ctx, func(meta map[string]string) syscall.Errno {
+		_, exists := meta[k]
+		if flags&xattrCreate != 0 && exists {
+			return syscall.EEXIST
+		}
+		if flags&xattrReplace != 0 && !exists {
+			return syscall.ENODATA
+		}
+		meta[k] = string(data)
+		return 0
+	})
+}
+
+func (n *fileNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	k, ok := xattrKey(attr)
+	if !ok {
+		return syscall.ENODATA
+	}
+	return n.editMeta(ctx, func(meta map[string]string) syscall.Errno {
+		if _, ok := meta[k]; !ok {
+			return syscall.ENODATA
+		}
+		delete(meta, k)
+		return 0
+	})
+}
+
+func (n *fileNode) editMeta(ctx context.Context, edit func(map[string]string) syscall.Errno) syscall.Errno {
+	cur, errno := n.currentMeta(ctx)
+	if errno != 0 {
+		return errno
+	}
+	meta := maps.Clone(cur)
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	if errno := edit(meta); errno != 0 {
+		return errno
+	}
+	n.mu.Lock()
+	w := n.w
+	n.mu.Unlock()
+	if w != nil {
+		w.SetMeta(meta)
+		return 0
+	}
+	bucket, key, ok := pathOf(&n.Inode)
+	if !ok {
+		return syscall.ENOENT
+	}
+	return n.setMeta(ctx, bucket, key, meta)
+}

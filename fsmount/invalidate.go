@@ -1,0 +1,210 @@
+package fsmount
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"excloud.dev/buckets/catalog"
+)
+
+// fsys is the state one mount shares among its nodes.
+type fsys struct {
+	objs   Objects
+	orgID  string
+	opts   Options
+	log    *slog.Logger
+	root   *rootNode
+	server *fuse.Server
+
+	// own counts this mount's catalog mutations in flight, by bucket and
+	// key (or key prefix), so the feed handler can skip their events: the
+	// kernel already knows, and notifying it from inside the FUSE operation
+	// that caused the event could deadlock on the inode lock it holds.
+	ownMu    sync.Mutex
+	ownKeys  map[string]int
+	ownPrefs map[string]int
+
+	// writers are the file nodes with an open write session, so Unmount
+	// and Sync can commit them.
+	wmu     sync.Mutex
+	writers map[*fileNode]struct{}
+}
+
+func newFsys(objs Objects, orgID string, opts Options) *fsys {
+	return &fsys{
+		objs: objs, orgID: orgID, opts: opts, log: opts.Logger,
+		ownKeys:  make(map[string]int),
+		ownPrefs: make(map[string]int),
+		writers:  make(map[*fileNode]struct{}),
+	}
+}
+
+func ownKey(bucket, key string) string { return bucket + "\x00" + key }
+
+// mine registers a mutation of key (or, with prefix, every key under it)
+// and returns its end.
+func (f *fsys) mine(bucket, key string, prefix bool) func() {
+	k := ownKey(bucket, key)
+	m := f.ownKeys
+	if prefix {
+		m = f.ownPrefs
+	}
+	f.ownMu.Lock()
+	m[k]++
+	f.ownMu.Unlock()
+	return func() {
+		f.ownMu.Lock()
+		if m[k]--; m[k] <= 0 {
+			delete(m, k)
+		}
+		f.ownMu.Unlock()
+	}
+}
+
+func (f *fsys) isMine(bucket, key string) bool {
+	k := ownKey(bucket, key)
+	f.ownMu.Lock()
+	defer f.ownMu.Unlock()
+	if f.ownKeys[k] > 0 {
+		return true
+	}
+	for p := range f.ownPrefs {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// notifyWait bounds how long a feed delivery waits for the kernel to take
+// an invalidation. Normally it takes microseconds and the S3 call returns
+// after it; if the kernel is blocked (it holds a directory lock while a
+// FUSE operation of this mount waits for the catalog, which waits for this
+// delivery), the invalidation finishes in the background instead of
+// deadlocking.
+const notifyWait = 200 * time.Millisecond
+
+// onEvent is the feed subscriber. It runs synchronously inside the catalog
+// commit of the mutation it reports.
+func (f *fsys) onEvent(ev catalog.Event) {
+	if ev.OrgID != f.orgID || f.server == nil {
+		return
+	}
+	if f.isMine(ev.Bucket, ev.Key) {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.invalidate(ev)
+	}()
+	t := time.NewTimer(notifyWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		f.log.Warn("fsmount: kernel invalidation still pending; continuing", "bucket", ev.Bucket, "key", ev.Key)
+	}
+}
+
+// invalidate drops what the kernel may cache about ev's key: the deepest
+// directory it has loaded on the key's path forgets the next name (it may
+// be a new directory, or gone), and an existing file's attributes and pages
+// are dropped. Parts of the path the kernel never looked up have nothing to
+// drop.
+func (f *fsys) invalidate(ev catalog.Event) {
+	root := f.root.EmbeddedInode()
+	switch ev.Kind {
+	case catalog.BucketCreate, catalog.BucketDelete:
+		root.NotifyEntry(ev.Bucket)
+		return
+	}
+	node := root.GetChild(ev.Bucket)
+	if node == nil {
+		return
+	}
+	comps := strings.Split(ev.Key, "/")
+	for i, c := range comps {
+		last := i == len(comps)-1
+		if c == "" {
+			return // a directory marker, or a name the mount hides
+		}
+		child := node.GetChild(c)
+		if child == nil {
+			node.NotifyEntry(c)
+			return
+		}
+		if last {
+			if fn, ok := child.Operations().(*fileNode); ok {
+				fn.dropCacheTag()
+			}
+			if ev.Kind == catalog.ObjectDelete {
+				node.NotifyDelete(c, child)
+			} else {
+				child.NotifyContent(0, 0)
+				node.NotifyEntry(c)
+			}
+			return
+		}
+		if _, ok := child.Operations().(*fileNode); ok {
+			// A key a/b/c now makes a a directory where a file was.
+			node.NotifyEntry(c)
+			return
+		}
+		node = child
+	}
+}
+
+// syncAll commits every open write session.
+func (f *fsys) syncAll(ctx context.Context) error {
+	f.wmu.Lock()
+	nodes := make([]*fileNode, 0, len(f.writers))
+	for n := range f.writers {
+		nodes = append(nodes, n)
+	}
+	f.wmu.Unlock()
+	var errs []error
+	for _, n := range nodes {
+		if errno := n.commit(ctx); errno != 0 {
+			errs = append(errs, errno)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// pathOf returns the bucket and key (directories end in "/") of a node by
+// walking its parents; ok is false for a node no longer in the tree (an
+// unlinked file still open).
+func pathOf(n *fs.Inode) (bucket, key string, ok bool) {
+	var names []string
+	for {
+		name, parent := n.Parent()
+		if parent == nil {
+			if !n.IsRoot() {
+				return "", "", false
+			}
+			break
+		}
+		names = append(names, name)
+		n = parent
+	}
+	if len(names) == 0 {
+		return "", "", true // the root
+	}
+	bucket = names[len(names)-1]
+	var sb strings.Builder
+	for i := len(names) - 2; i >= 0; i-- {
+		sb.WriteString(names[i])
+		if i > 0 {
+			sb.WriteByte('/')
+		}
+	}
+	return bucket, sb.String(), true
+}

@@ -1,0 +1,153 @@
+package fsmount
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/objects"
+)
+
+// Objects is what the mount needs of the object layer; *objects.Layer
+// implements it.
+type Objects interface {
+	Bucket(ctx context.Context, orgID, name string) (catalog.Bucket, error)
+	ListBuckets(ctx context.Context, orgID string) ([]catalog.Bucket, error)
+	CreateBucket(ctx context.Context, orgID, name string) (catalog.Bucket, error)
+	DeleteBucket(ctx context.Context, orgID, name string) error
+	Head(ctx context.Context, orgID, bucket, key string) (*catalog.Manifest, error)
+	List(ctx context.Context, orgID, bucket string, opts catalog.ListOptions) (catalog.ListResult, error)
+	Open(ctx context.Context, orgID, bucket, key string) (*objects.Object, error)
+	OpenWriter(ctx context.Context, orgID, bucket, key string, truncate bool) (*objects.FileWriter, error)
+	Put(ctx context.Context, orgID, bucket, key string, body io.Reader, opts objects.PutOptions) (*catalog.Manifest, error)
+	Delete(ctx context.Context, orgID, bucket, key string) error
+	Rename(ctx context.Context, orgID, bucket, from, to string) error
+	RenamePrefix(ctx context.Context, orgID, bucket, fromPrefix, toPrefix string, limit int) (int, error)
+	SetMeta(ctx context.Context, orgID, bucket, key string, meta map[string]string) (*catalog.Manifest, error)
+}
+
+// Feed is the catalog's change feed; *catalog.DB implements it.
+type Feed interface {
+	Subscribe(fn func(catalog.Event)) (cancel func())
+}
+
+// Options configure a mount.
+type Options struct {
+	// AllowOther lets users other than the mounting one use the mount
+	// (permissions are still checked by the kernel: default_permissions).
+	AllowOther bool
+	// DataDir is where statfs reports capacity from (the daemon's data
+	// directory). Empty: statfs reports the mount point's parent's.
+	DataDir string
+	// CacheTimeout is the kernel's entry, attribute and negative-entry
+	// timeout; 0 means 1 s. The feed invalidates changes made over S3, so
+	// the timeout only bounds staleness in the rare races described in the
+	// package doc.
+	CacheTimeout time.Duration
+	// ReadDirPlus lets the kernel ask for attributes with directory
+	// listings (READDIRPLUS). Off by default: see docs/.bench-fsmount.md.
+	ReadDirPlus bool
+	// UID and GID own objects that carry no uid/gid metadata.
+	UID, GID uint32
+	// RenameLimit bounds a directory rename (0: catalog.DefaultRenameLimit).
+	RenameLimit int
+	// Debug logs every FUSE request.
+	Debug  bool
+	Logger *slog.Logger
+}
+
+// Server is a mounted org, serving FUSE requests until Unmount.
+type Server struct {
+	dir    string
+	fsys   *fsys
+	server *fuse.Server
+	cancel func()
+	once   sync.Once
+	err    error
+}
+
+// Mount mounts the buckets of orgID at dir, which must exist. It mounts
+// with the mount(2) syscall directly when it can (root: no fusermount
+// needed) and falls back to fusermount otherwise.
+func Mount(ctx context.Context, dir string, objs Objects, feed Feed, orgID string, opts Options) (*Server, error) {
+	if opts.CacheTimeout <= 0 {
+		opts.CacheTimeout = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.DataDir == "" {
+		opts.DataDir = dir + "/.."
+	}
+	f := newFsys(objs, orgID, opts)
+	root := &rootNode{fsys: f}
+	f.root = root
+	t := opts.CacheTimeout
+	fopts := &fs.Options{
+		EntryTimeout:    &t,
+		AttrTimeout:     &t,
+		NegativeTimeout: &t,
+		UID:             opts.UID,
+		GID:             opts.GID,
+		MountOptions: fuse.MountOptions{
+			AllowOther:               opts.AllowOther,
+			Options:                  []string{"default_permissions"},
+			FsName:                   "excloud:" + orgID,
+			Name:                     "excloud",
+			MaxWrite:                 1 << 20,
+			MaxBackground:            64,
+			DirectMount:              true,
+			DisableReadDirPlus:       !opts.ReadDirPlus,
+			Debug:                    opts.Debug,
+			ExplicitDataCacheControl: false,
+		},
+	}
+	srv, err := fs.Mount(dir, root, fopts)
+	if err != nil {
+		return nil, fmt.Errorf("fsmount: mount %s: %w", dir, err)
+	}
+	f.server = srv
+	m := &Server{dir: dir, fsys: f, server: srv}
+	m.cancel = feed.Subscribe(f.onEvent)
+	return m, nil
+}
+
+// Dir is the mount point.
+func (m *Server) Dir() string { return m.dir }
+
+// Sync commits every file with uncommitted writes, as fsync would.
+func (m *Server) Sync(ctx context.Context) error { return m.fsys.syncAll(ctx) }
+
+// Unmount commits pending writes, stops invalidation and unmounts. If the
+// mount is busy (a process has a file or directory open in it), it is
+// detached lazily (MNT_DETACH): it disappears from the namespace now and
+// goes away when the last user leaves. Safe to call more than once.
+func (m *Server) Unmount() error {
+	m.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		syncErr := m.fsys.syncAll(ctx)
+		m.cancel()
+		err := m.server.Unmount()
+		if err != nil {
+			if derr := syscall.Unmount(m.dir, syscall.MNT_DETACH); derr != nil {
+				m.err = fmt.Errorf("fsmount: unmount %s: %w (lazy: %v)", m.dir, err, derr)
+				return
+			}
+			err = nil
+		} else {
+			m.server.Wait()
+		}
+		m.err = errors.Join(syncErr, err)
+	})
+	return m.err
+}

@@ -1,0 +1,88 @@
+package fsmount
+
+import (
+	"context"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"excloud.dev/buckets/catalog"
+)
+
+// readdirPage is how many keys and common prefixes one catalog listing call
+// returns; a directory stream holds at most one page.
+const readdirPage = 1000
+
+// dirStream streams a directory from catalog listings with delimiter "/",
+// one page at a time, so a directory of any size lists in bounded memory.
+type dirStream struct {
+	f      *fsys
+	bucket string
+	prefix string
+
+	page  []fuse.DirEntry
+	next  string // ContinueAfter for the next page
+	done  bool
+	errno syscall.Errno
+}
+
+func (s *dirStream) HasNext() bool {
+	for len(s.page) == 0 && !s.done && s.errno == 0 {
+		s.fetch()
+	}
+	return len(s.page) > 0 || s.errno != 0
+}
+
+func (s *dirStream) Next() (fuse.DirEntry, syscall.Errno) {
+	if s.errno != 0 {
+		errno := s.errno
+		s.errno = 0
+		s.done = true
+		return fuse.DirEntry{}, errno
+	}
+	e := s.page[0]
+	s.page = s.page[1:]
+	return e, 0
+}
+
+func (s *dirStream) Close() {}
+
+// fetch loads the next page. Names that cannot be POSIX names are skipped,
+// as is the directory's own marker; a file whose name is also a directory
+// (key "a" next to keys under "a/") is skipped: the directory wins.
+func (s *dirStream) fetch() {
+	ctx := context.Background()
+	res, err := s.f.objs.List(ctx, s.f.orgID, s.bucket, catalog.ListOptions{
+		Prefix: s.prefix, Delimiter: "/", ContinueAfter: s.next, MaxKeys: readdirPage,
+	})
+	if err != nil {
+		s.errno = toErrno(err)
+		return
+	}
+	dirs := make(map[string]bool, len(res.CommonPrefixes))
+	for _, cp := range res.CommonPrefixes {
+		name := cp[len(s.prefix) : len(cp)-1]
+		dirs[name] = true
+		if validName(name) {
+			s.page = append(s.page, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
+		}
+	}
+	for _, o := range res.Objects {
+		if o.Key == s.prefix {
+			continue // the marker of this directory
+		}
+		name := o.Key[len(s.prefix):]
+		if !validName(name) || dirs[name] {
+			continue
+		}
+		// The directory name/ sorts after name; it may be on a later page.
+		if res.IsTruncated && o.Key+"/" > res.Next {
+			if isDir, _, err := s.f.dirExists(ctx, s.bucket, o.Key+"/"); err == nil && isDir {
+				continue
+			}
+		}
+		s.page = append(s.page, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG})
+	}
+	s.next = res.Next
+	s.done = !res.IsTruncated
+}

@@ -1,0 +1,113 @@
+package fsmount
+
+import (
+	"context"
+	"errors"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+
+	"excloud.dev/buckets/catalog"
+)
+
+const (
+	renameNoReplace = 1 // RENAME_NOREPLACE
+	renameExchange  = 2 // RENAME_EXCHANGE
+)
+
+// Rename moves a file (one catalog transaction, replacing the target like
+// rename(2)) or a whole directory (every key under it, one transaction up
+// to the rename bound; beyond it EXDEV, so mv copies instead). Renames across
+// buckets are EXDEV too.
+func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if flags&renameExchange != 0 {
+		return syscall.EINVAL
+	}
+	np, ok := newParent.(*dirNode)
+	if !ok {
+		return syscall.EXDEV
+	}
+	bucket, prefix, errno := d.where()
+	if errno != 0 {
+		return errno
+	}
+	nbucket, nprefix, errno := np.where()
+	if errno != 0 {
+		return errno
+	}
+	if nbucket != bucket {
+		return syscall.EXDEV
+	}
+	from, to := prefix+name, nprefix+newName
+	if from == to {
+		return 0
+	}
+	f := d.fsys
+
+	srcDir, _, err := f.dirExists(ctx, bucket, from+"/")
+	if err != nil {
+		return toErrno(err)
+	}
+	dstDir, _, err := f.dirExists(ctx, bucket, to+"/")
+	if err != nil {
+		return toErrno(err)
+	}
+	dstFile := false
+	if !dstDir {
+		if _, err := f.objs.Head(ctx, f.orgID, bucket, to); err == nil {
+			dstFile = true
+		} else if !errors.Is(err, catalog.ErrNotFound) {
+			return toErrno(err)
+		}
+	}
+	if flags&renameNoReplace != 0 && (dstDir || dstFile) {
+		return syscall.EEXIST
+	}
+
+	if srcDir {
+		if dstFile {
+			return syscall.ENOTDIR
+		}
+		if dstDir {
+			res, err := f.objs.List(ctx, f.orgID, bucket, catalog.ListOptions{Prefix: to + "/", MaxKeys: 2})
+			if err != nil {
+				return toErrno(err)
+			}
+			if len(res.Objects) > 1 || len(res.Objects) == 1 && res.Objects[0].Key != to+"/" {
+				return syscall.ENOTEMPTY
+			}
+		}
+		done1 := f.mine(bucket, from+"/", true)
+		done2 := f.mine(bucket, to+"/", true)
+		_, err := f.objs.RenamePrefix(ctx, f.orgID, bucket, from+"/", to+"/", f.opts.RenameLimit)
+		done1()
+		done2()
+		if err != nil {
+			return toErrno(err)
+		}
+		f.keepDir(ctx, bucket, prefix)
+		return 0
+	}
+
+	if dstDir {
+		return syscall.EISDIR
+	}
+	// A file being written commits first, so the rename moves its bytes.
+	if ch := d.GetChild(name); ch != nil {
+		if fn, ok := ch.Operations().(*fileNode); ok {
+			if errno := fn.commit(ctx); errno != 0 {
+				return errno
+			}
+		}
+	}
+	done1 := f.mine(bucket, from, false)
+	done2 := f.mine(bucket, to, false)
+	err = f.objs.Rename(ctx, f.orgID, bucket, from, to)
+	done1()
+	done2()
+	if err != nil {
+		return toErrno(err)
+	}
+	f.keepDir(ctx, bucket, prefix)
+	return 0
+}

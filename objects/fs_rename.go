@@ -1,0 +1,89 @@
+package objects
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"excloud.dev/buckets/catalog"
+)
+
+// ErrRenameUnsupported: the catalog behind the layer cannot rename.
+var ErrRenameUnsupported = errors.New("catalog cannot rename")
+
+// renamer is the optional part of Catalog that renames keys in place;
+// *catalog.DB implements it. It is optional so the Catalog interface (and any
+// other implementation of it) does not change.
+type renamer interface {
+	RenameObject(ctx context.Context, b catalog.Bucket, from, to string) error
+	RenamePrefix(ctx context.Context, b catalog.Bucket, fromPrefix, toPrefix string, limit int) (int, error)
+}
+
+func (l *Layer) renamer() (renamer, error) {
+	r, ok := l.meta.(renamer)
+	if !ok {
+		return nil, ErrRenameUnsupported
+	}
+	return r, nil
+}
+
+// Rename moves key from to key to within one bucket, replacing to if it
+// exists, in one catalog transaction. It is metadata only: the manifest,
+// its chunks, ETag and ModTime are unchanged.
+func (l *Layer) Rename(ctx context.Context, orgID, bucket, from, to string) error {
+	r, err := l.renamer()
+	if err != nil {
+		return err
+	}
+	b, err := l.meta.Bucket(ctx, orgID, bucket)
+	if err != nil {
+		return err
+	}
+	if err := r.RenameObject(ctx, b, from, to); err != nil {
+		return fmt.Errorf("objects: %w", err)
+	}
+	return nil
+}
+
+// RenamePrefix moves every key under fromPrefix to toPrefix in one catalog
+// transaction (see catalog.DB.RenamePrefix for the bound, limit 0 meaning
+// catalog.DefaultRenameLimit; beyond it, catalog.ErrRenameTooLarge and
+// nothing moves). It returns how many keys moved.
+func (l *Layer) RenamePrefix(ctx context.Context, orgID, bucket, fromPrefix, toPrefix string, limit int) (int, error) {
+	r, err := l.renamer()
+	if err != nil {
+		return 0, err
+	}
+	b, err := l.meta.Bucket(ctx, orgID, bucket)
+	if err != nil {
+		return 0, err
+	}
+	n, err := r.RenamePrefix(ctx, b, fromPrefix, toPrefix, limit)
+	if err != nil {
+		return n, fmt.Errorf("objects: %w", err)
+	}
+	return n, nil
+}
+
+// SetMeta replaces the user metadata of key, keeping its bytes, headers and
+// checksums and ModTime, in one catalog transaction (metadata only, like a
+// self-copy with REPLACE). It is conditional on the version it read, so a
+// concurrent overwrite is not undone (catalog.ErrPreconditionFailed).
+func (l *Layer) SetMeta(ctx context.Context, orgID, bucket, key string, meta map[string]string) (*catalog.Manifest, error) {
+	done := l.guard.startRead()
+	defer done()
+	b, err := l.meta.Bucket(ctx, orgID, bucket)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := l.meta.Object(ctx, b.ID, key)
+	if err != nil {
+		return nil, err
+	}
+	m := *cur
+	m.Meta = meta
+	if _, err := l.meta.PutObject(ctx, b, key, &m, catalog.Condition{IfMatch: cur.ETag}); err != nil {
+		return nil, fmt.Errorf("objects: set metadata of %s/%s: %w", bucket, key, err)
+	}
+	return &m, nil
+}

@@ -1,0 +1,536 @@
+package objects
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+
+	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/chunkstore"
+)
+
+// ErrWriterClosed: a FileWriter was used after Close.
+var ErrWriterClosed = errors.New("file writer closed")
+
+// A FileWriter is a write session on one key for a file system: random
+// writes at any offset, truncation, reads of the uncommitted state, and
+// commits (close, fsync) that each publish the current state as a new
+// manifest in one catalog transaction.
+//
+// It is copy-on-write over extents. The file is a list of segments covering
+// [0, size): slices of chunks (of the version it was opened on, or written
+// by it) and holes. New bytes collect in one dirty buffer of at most one
+// chunk (4 MiB); when a write does not continue or overlap it, or it is
+// full, the buffer becomes a new chunk and its segment replaces whatever the
+// list had there. So a 4 KiB write into a 10 GiB file costs one small chunk
+// and a manifest, and a sequential writer produces full 4 MiB chunks.
+// Holes are committed as slices of one all-zero chunk.
+//
+// Every chunk a session may reference (its base version's, its own, the
+// zero chunk) is leased from the collector until Close, so neither a
+// concurrent S3 overwrite of the key nor a GC can free bytes it still needs.
+//
+// ETag: if the bytes were written strictly in order from offset 0 on an
+// empty file, the committed ETag is the quoted MD5 of the content, as a PUT
+// would give. Otherwise it is the quoted hex MD5 of the manifest's extent
+// list followed by "-1" — the multipart form, which S3 clients (aws s3 sync,
+// rclone) know not to compare with an MD5 of the content.
+//
+// A FileWriter is safe for concurrent use. A failed chunk write is returned
+// by the write (or commit) that triggered it and sticks: every later commit
+// fails, so a partial state is never published; the previous version stays.
+type FileWriter struct {
+	l      *Layer
+	orgID  string
+	bucket string
+	key    string
+
+	mu     sync.Mutex
+	base   *catalog.Manifest // last committed (or opened) manifest; headers and metadata come from it
+	segs   []seg             // cover [0, size) in order
+	size   int64
+	buf    []byte // dirty bytes at [bufOff, bufOff+len(buf))
+	bufOff int64
+	dirty  bool
+	meta   map[string]string // metadata to commit; nil means base's
+	leased []chunkstore.ID
+	err    error // sticky chunk-write failure
+	closed bool
+
+	// Sequential-MD5 tracking: valid while every byte so far was written
+	// at seqPos in order.
+	seq    bool
+	seqPos int64
+	md5    hash.Hash
+}
+
+// seg is a run of the file: length bytes of chunk at off, or zeros if hole.
+type seg struct {
+	length int64
+	chunk  chunkstore.ID
+	off    int64
+	hole   bool
+}
+
+// OpenWriter starts a write session on key. With truncate, or if the key
+// does not exist, the session starts empty; otherwise it starts from the
+// current version (inline content is loaded into the dirty buffer). It never
+// commits anything by itself.
+func (l *Layer) OpenWriter(ctx context.Context, orgID, bucket, key string, truncate bool) (*FileWriter, error) {
+	w := &FileWriter{l: l, orgID: orgID, bucket: bucket, key: key, md5: md5.New()}
+	// Register as a reader before the lookup and lease the base's chunks
+	// before ending the read: the collector then cannot free them, even if
+	// the key is replaced before this session commits (see GC).
+	done := l.guard.startRead()
+	defer done()
+	b, err := l.meta.Bucket(ctx, orgID, bucket)
+	if err != nil {
+		return nil, err
+	}
+	m, err := l.meta.Object(ctx, b.ID, key)
+	switch {
+	case errors.Is(err, catalog.ErrNotFound):
+		m = nil
+	case err != nil:
+		return nil, err
+	}
+	w.base = m
+	if m == nil || truncate {
+		w.seq = true
+		w.dirty = m != nil // truncating existing content is a change
+		return w, nil
+	}
+	w.size = m.Size
+	if m.Inline != nil || len(m.Extents) == 0 {
+		w.buf = append(make([]byte, 0, len(m.Inline)), m.Inline...)
+		if m.Size > 0 {
+			w.segs = []seg{{length: m.Size, hole: true}} // covered by buf
+		}
+		return w, nil
+	}
+	for _, id := range m.Chunks() {
+		w.leaseLocked(id)
+	}
+	for _, e := range m.Extents {
+		w.segs = append(w.segs, seg{length: e.Length, chunk: e.Chunk, off: e.Offset})
+	}
+	return w, nil
+}
+
+func (w *FileWriter) leaseLocked(id chunkstore.ID) {
+	w.l.guard.lease(id)
+	w.leased = append(w.leased, id)
+}
+
+// Size is the current length of the file, committed or not.
+func (w *FileWriter) Size() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.size
+}
+
+// Dirty reports whether there is anything to commit.
+func (w *FileWriter) Dirty() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dirty
+}
+
+// Base is the manifest the session last committed or started from (nil for
+// a new key).
+func (w *FileWriter) Base() *catalog.Manifest {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.base
+}
+
+// SetMeta replaces the user metadata the next commit stores, and marks the
+// session dirty.
+func (w *FileWriter) SetMeta(meta map[string]string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.meta = meta
+	w.dirty = true
+}
+
+// WriteAt writes p at off, growing the file (with a hole) if off is past
+// the end. It may write a chunk; an error from that is returned and sticks.
+func (w *FileWriter) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return 0, ErrWriterClosed
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("objects: write at %d: negative offset", off)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if w.seq && off == w.seqPos && off >= w.size {
+		w.md5.Write(p)
+		w.seqPos += int64(len(p))
+	} else {
+		w.seq = false
+	}
+	w.dirty = true
+	n := 0
+	for n < len(p) {
+		pos := off + int64(n)
+		end := w.bufOff + int64(len(w.buf))
+		if len(w.buf) == 0 || pos < w.bufOff || pos > end || pos == w.bufOff+chunkSize {
+			if err := w.flushLocked(ctx); err != nil {
+				return n, err
+			}
+			w.bufOff = pos
+		}
+		room := int(w.bufOff + chunkSize - pos) // how far the buffer may reach from pos
+		k := min(len(p)-n, room)
+		i := int(pos - w.bufOff)
+		if need := i + k; need > len(w.buf) {
+			w.growBuf(need)
+		}
+		copy(w.buf[i:], p[n:n+k])
+		n += k
+		if newEnd := pos + int64(k); newEnd > w.size {
+			w.extendLocked(newEnd)
+		}
+	}
+	return n, nil
+}
+
+// growBuf extends buf to n bytes, keeping its content; capacity grows by
+// doubling up to one chunk, so small files cost small buffers.
+func (w *FileWriter) growBuf(n int) {
+	if n <= cap(w.buf) {
+		w.buf = w.buf[:n]
+		return
+	}
+	c := max(2*cap(w.buf), 64<<10, n)
+	c = min(c, chunkSize)
+	nb := make([]byte, n, c)
+	copy(nb, w.buf)
+	w.buf = nb
+}
+
+// extendLocked grows the file to size with a hole.
+func (w *FileWriter) extendLocked(size int64) {
+	if size <= w.size {
+		return
+	}
+	w.segs = append(w.segs, seg{length: size - w.size, hole: true})
+	w.size = size
+}
+
+// Truncate sets the file's length; growing adds a hole.
+func (w *FileWriter) Truncate(ctx context.Context, size int64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrWriterClosed
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if size < 0 {
+		return fmt.Errorf("objects: truncate to %d: negative size", size)
+	}
+	if size == w.size {
+		return nil
+	}
+	w.dirty = true
+	if w.seq {
+		if size == 0 {
+			w.md5.Reset()
+			w.seqPos = 0
+		} else {
+			w.seq = false
+		}
+	}
+	if size > w.size {
+		w.extendLocked(size)
+		return nil
+	}
+	w.segs = cut(w.segs, 0, size)
+	w.size = size
+	if end := w.bufOff + int64(len(w.buf)); end > size {
+		if w.bufOff >= size {
+			w.buf = w.buf[:0]
+		} else {
+			w.buf = w.buf[:size-w.bufOff]
+		}
+	}
+	return nil
+}
+
+// cut returns the segments covering [from, to) of segs.
+func cut(segs []seg, from, to int64) []seg {
+	var out []seg
+	var pos int64
+	for _, s := range segs {
+		s0, s1 := pos, pos+s.length
+		pos = s1
+		if s1 <= from || s0 >= to {
+			continue
+		}
+		a, b := max(s0, from), min(s1, to)
+		t := s
+		t.length = b - a
+		if !t.hole {
+			t.off += a - s0
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// splice replaces [off, off+n.length) of segs with n; the range lies within
+// [0, size of segs].
+func splice(segs []seg, off int64, n seg) []seg {
+	var total int64
+	for _, s := range segs {
+		total += s.length
+	}
+	out := cut(segs, 0, off)
+	out = append(out, n)
+	out = append(out, cut(segs, off+n.length, total)...)
+	return merge(out)
+}
+
+// merge joins neighbouring segments that continue each other, so rewriting
+// a file in place does not grow its manifest without bound.
+func merge(segs []seg) []seg {
+	out := segs[:0]
+	for _, s := range segs {
+		if s.length == 0 {
+			continue
+		}
+		if k := len(out); k > 0 {
+			p := &out[k-1]
+			if p.hole && s.hole || !p.hole && !s.hole && p.chunk == s.chunk && p.off+p.length == s.off {
+				p.length += s.length
+				continue
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// flushLocked turns the dirty buffer into a durable chunk and splices it in.
+func (w *FileWriter) flushLocked(ctx context.Context) error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	id := w.l.chunks.Sum(w.buf)
+	w.leaseLocked(id)
+	if err := w.l.chunks.Put(ctx, id, w.buf); err != nil {
+		w.err = fmt.Errorf("objects: write %s/%s: %w", w.bucket, w.key, err)
+		return w.err
+	}
+	w.segs = splice(w.segs, w.bufOff, seg{length: int64(len(w.buf)), chunk: id})
+	w.buf = w.buf[:0]
+	return nil
+}
+
+// ReadAt reads the current state, committed or not, like io.ReaderAt.
+func (w *FileWriter) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return 0, ErrWriterClosed
+	}
+	return w.readLocked(ctx, p, off)
+}
+
+func (w *FileWriter) readLocked(ctx context.Context, p []byte, off int64) (int, error) {
+	if off >= w.size {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), w.size-off))
+	p = p[:n]
+	clear(p)
+	var pos int64
+	for _, s := range w.segs {
+		s0, s1 := pos, pos+s.length
+		pos = s1
+		if s1 <= off || s0 >= off+int64(n) {
+			continue
+		}
+		if s.hole {
+			continue
+		}
+		a, b := max(s0, off), min(s1, off+int64(n))
+		rc, err := w.l.chunks.Open(ctx, s.chunk, s.off+(a-s0), b-a)
+		if err != nil {
+			return 0, fmt.Errorf("objects: read %s/%s: %w", w.bucket, w.key, err)
+		}
+		_, err = io.ReadFull(rc, p[a-off:b-off])
+		rc.Close()
+		if err != nil {
+			return 0, fmt.Errorf("objects: read %s/%s: %w", w.bucket, w.key, err)
+		}
+	}
+	// The dirty buffer overlays the segments.
+	if bEnd := w.bufOff + int64(len(w.buf)); len(w.buf) > 0 && bEnd > off && w.bufOff < off+int64(n) {
+		a, b := max(w.bufOff, off), min(bEnd, off+int64(n))
+		copy(p[a-off:b-off], w.buf[a-w.bufOff:b-w.bufOff])
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Commit publishes the current state as the key's new version in one
+// catalog transaction, if anything changed since the last commit, and
+// returns the committed manifest (nil if nothing was to commit). Every chunk
+// is durable before the transaction. The session stays open.
+func (w *FileWriter) Commit(ctx context.Context) (*catalog.Manifest, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, ErrWriterClosed
+	}
+	if w.err != nil {
+		return nil, w.err
+	}
+	if !w.dirty {
+		return nil, nil
+	}
+	b, err := w.l.meta.Bucket(ctx, w.orgID, w.bucket)
+	if err != nil {
+		return nil, err
+	}
+	m := &catalog.Manifest{Size: w.size}
+	if w.base != nil {
+		setMeta(m, w.base)
+	}
+	if w.meta != nil {
+		m.Meta = w.meta
+	}
+	if w.size <= InlineMax {
+		// Small files live in the manifest, as a small PUT would.
+		p := make([]byte, w.size)
+		if w.size > 0 {
+			if _, err := w.readLocked(ctx, p, 0); err != nil && err != io.EOF {
+				return nil, err
+			}
+			m.Inline = p
+		}
+	} else {
+		if err := w.flushLocked(ctx); err != nil {
+			return nil, err
+		}
+		exts, err := w.extentsLocked(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m.Extents = exts
+	}
+	if w.seq && w.seqPos == w.size {
+		m.ETag = etag(w.md5.Sum(nil))
+	} else if w.size <= InlineMax {
+		sum := md5.Sum(m.Inline)
+		m.ETag = etag(sum[:])
+	} else {
+		m.ETag = extentsETag(m.Extents)
+	}
+	m.ModTime = w.l.now().UTC()
+	if _, err := w.l.meta.PutObject(ctx, b, w.key, m, catalog.Condition{}); err != nil {
+		return nil, fmt.Errorf("objects: commit %s/%s: %w", w.bucket, w.key, err)
+	}
+	w.base = m
+	w.dirty = false
+	return m, nil
+}
+
+// extentsLocked turns the segments into manifest extents, writing (once)
+// the zero chunk that holes refer to.
+func (w *FileWriter) extentsLocked(ctx context.Context) ([]catalog.Extent, error) {
+	var exts []catalog.Extent
+	var zero chunkstore.ID
+	haveZero := false
+	for _, s := range w.segs {
+		if !s.hole {
+			exts = append(exts, catalog.Extent{Chunk: s.chunk, Offset: s.off, Length: s.length})
+			continue
+		}
+		if !haveZero {
+			z := make([]byte, chunkSize)
+			zero = w.l.chunks.Sum(z)
+			w.leaseLocked(zero)
+			if err := w.l.chunks.Put(ctx, zero, z); err != nil {
+				w.err = fmt.Errorf("objects: write %s/%s: %w", w.bucket, w.key, err)
+				return nil, w.err
+			}
+			haveZero = true
+		}
+		for left := s.length; left > 0; {
+			n := min(left, chunkSize)
+			exts = append(exts, catalog.Extent{Chunk: zero, Length: n})
+			left -= n
+		}
+	}
+	return exts, nil
+}
+
+// extentsETag is the ETag of a file not written in order: a digest of its
+// extent list in the multipart form "<hex>-1", so that no client takes it
+// for the MD5 of the content.
+func extentsETag(exts []catalog.Extent) string {
+	h := md5.New()
+	var b [8]byte
+	for _, e := range exts {
+		h.Write(e.Chunk[:])
+		binary.BigEndian.PutUint64(b[:], uint64(e.Offset))
+		h.Write(b[:])
+		binary.BigEndian.PutUint64(b[:], uint64(e.Length))
+		h.Write(b[:])
+	}
+	return fmt.Sprintf(`"%x-1"`, h.Sum(nil))
+}
+
+// Close ends the session without committing and releases its leases.
+func (w *FileWriter) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	w.l.guard.release(w.leased)
+	w.leased = nil
+	w.buf = nil
+	w.segs = nil
+	return nil
+}
+
+// Meta returns the user metadata the next commit would store.
+func (w *FileWriter) Meta() map[string]string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.meta != nil {
+		return w.meta
+	}
+	if w.base != nil {
+		return w.base.Meta
+	}
+	return nil
+}
+
+// SetKey changes the key the next commit writes to: the file system moves
+// open files with rename, and a session follows its file.
+func (w *FileWriter) SetKey(bucket, key string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.bucket, w.key = bucket, key
+}
