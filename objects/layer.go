@@ -49,10 +49,10 @@ func New(meta Catalog, chunks Chunks, log *slog.Logger) *Layer {
 	if log == nil {
 		log = slog.Default()
 	}
-	w := runtime.GOMAXPROCS(0)
-	if w > 4 {
-		w = 4
-	}
+	// Chunk workers spend much of their time waiting for fsync, not on a
+	// core, so there are more of them than cores; the buffer bound below,
+	// not the worker count, is what limits memory.
+	w := min(max(2*runtime.GOMAXPROCS(0), 4), 8)
 	l := &Layer{
 		meta:    meta,
 		chunks:  chunks,

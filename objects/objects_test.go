@@ -499,3 +499,31 @@ func TestCrashBeforeCommit(t *testing.T) {
 		t.Fatalf("GC after crash: %+v %v", st, err)
 	}
 }
+
+// A long read abandoned half way stops its read-ahead on Close: nothing
+// keeps reading chunks, and the collector is not held back.
+func TestAbandonedReadStops(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	data := randBytes(3*chunk, 12)
+	e.put(t, "k", data)
+	o, err := e.l.Open(ctx, e.org, "b", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := o.NewReader(ctx, 10, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1000)
+	if _, err := io.ReadFull(r, buf); err != nil || !bytes.Equal(buf, data[10:1010]) {
+		t.Fatalf("first bytes: %v", err)
+	}
+	r.Close()
+	o.Close()
+	e.put(t, "k", []byte("small now"))
+	st, err := e.l.GC(ctx)
+	if err != nil || st.Deleted != 3 || st.Deferred != 0 {
+		t.Fatalf("GC after an abandoned read: %+v %v", st, err)
+	}
+}

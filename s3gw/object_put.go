@@ -224,7 +224,7 @@ func checksummed(h http.Header, auth *sigv4.Result) (io.Reader, func(*catalog.Ma
 	if alg == "" {
 		return auth.Body, nil, nil
 	}
-	cr := checksum.NewReader(auth.Body, alg)
+	cr := checksum.NewSumReader(auth.Body, alg)
 	verify := func(m *catalog.Manifest) error {
 		want := value
 		if want == "" && auth.Trailers != nil {

@@ -25,7 +25,17 @@ type Reader struct {
 // NewReader wraps r, computing MD5 and the given algorithms (duplicates
 // and unknown algorithms are ignored).
 func NewReader(r io.Reader, algs ...Algorithm) *Reader {
-	cr := &Reader{r: r, md5: md5.New()}
+	cr := NewSumReader(r, algs...)
+	cr.md5 = md5.New()
+	return cr
+}
+
+// NewSumReader is NewReader without MD5, for callers that compute MD5
+// elsewhere: the object layer hashes MD5 in its own goroutine, and a second
+// MD5 on the request goroutine would halve a single upload's speed. MD5 and
+// ETag then return nil and "".
+func NewSumReader(r io.Reader, algs ...Algorithm) *Reader {
+	cr := &Reader{r: r}
 	for _, a := range algs {
 		if a.Valid() && !cr.has(a) {
 			cr.algs = append(cr.algs, a)
@@ -48,7 +58,9 @@ func (cr *Reader) has(a Algorithm) bool {
 func (cr *Reader) Read(p []byte) (int, error) {
 	n, err := cr.r.Read(p)
 	if n > 0 {
-		cr.md5.Write(p[:n])
+		if cr.md5 != nil {
+			cr.md5.Write(p[:n])
+		}
 		for _, h := range cr.hashes {
 			h.Write(p[:n])
 		}
@@ -68,10 +80,20 @@ func (cr *Reader) Size() int64 { return cr.n }
 func (cr *Reader) Done() bool { return cr.eof }
 
 // MD5 is the raw MD5 of what has been read.
-func (cr *Reader) MD5() []byte { return cr.md5.Sum(nil) }
+func (cr *Reader) MD5() []byte {
+	if cr.md5 == nil {
+		return nil
+	}
+	return cr.md5.Sum(nil)
+}
 
 // ETag is the lowercase hex MD5, as S3 reports it for a single-part object.
-func (cr *Reader) ETag() string { return hex.EncodeToString(cr.MD5()) }
+func (cr *Reader) ETag() string {
+	if cr.md5 == nil {
+		return ""
+	}
+	return hex.EncodeToString(cr.MD5())
+}
 
 // Sum is the raw checksum of algorithm a over what has been read, or nil
 // if a was not requested.
