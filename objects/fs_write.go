@@ -186,6 +186,9 @@ func (w *FileWriter) WriteAt(ctx context.Context, p []byte, off int64) (int, err
 	for n < len(p) {
 		pos := off + int64(n)
 		end := w.bufOff + int64(len(w.buf))
+		if len(w.buf) > 0 && (pos < w.bufOff || pos > end) && w.rebaseLocked(pos+int64(len(p)-n)) {
+			end = w.bufOff + int64(len(w.buf))
+		}
 		if len(w.buf) == 0 || pos < w.bufOff || pos > end || pos == w.bufOff+chunkSize {
 			if err := w.flushLocked(ctx); err != nil {
 				return n, err
@@ -205,6 +208,25 @@ func (w *FileWriter) WriteAt(ctx context.Context, p []byte, off int64) (int, err
 		}
 	}
 	return n, nil
+}
+
+// rebaseLocked handles an out-of-order write to a file that has no chunk
+// yet and would stay within one chunk (up to end): instead of writing the
+// buffer out, it widens it to the whole file [0, size), so small files
+// written in any order still end up inline or as one chunk.
+func (w *FileWriter) rebaseLocked(end int64) bool {
+	if max(end, w.size) > chunkSize {
+		return false
+	}
+	for _, s := range w.segs {
+		if !s.hole {
+			return false
+		}
+	}
+	nb := make([]byte, w.size, max(w.size, 64<<10))
+	copy(nb[w.bufOff:], w.buf)
+	w.buf, w.bufOff = nb, 0
+	return true
 }
 
 // growBuf extends buf to n bytes, keeping its content; capacity grows by
