@@ -145,6 +145,18 @@ func (n *fileNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Attr
 	n.mu.Lock()
 	writing := n.w != nil
 	n.mu.Unlock()
+	if h, ok := fh.(*handle); ok && !writing {
+		// The kernel asks with the handle when it reads: a handle's reads
+		// are bounded by the size of the version it opened, so it can read
+		// that version to its end even after a replacement (close-to-open).
+		h.mu.Lock()
+		obj := h.obj
+		h.mu.Unlock()
+		if obj != nil {
+			n.fsys.attrsOf(obj.Manifest, n.typ).fill(&out.Attr)
+			return 0
+		}
+	}
 	if !writing {
 		if bucket, key, ok := pathOf(&n.Inode); ok {
 			m, err := n.fsys.objs.Head(ctx, n.fsys.orgID, bucket, key)
