@@ -1,0 +1,91 @@
+package objects_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"excloud.dev/buckets/chunkstore"
+	"excloud.dev/buckets/chunkstore/local"
+	"excloud.dev/buckets/objects"
+)
+
+func chunkPath(t *testing.T, e *env, id chunkstore.ID) string {
+	t.Helper()
+	b, err := local.New(filepath.Join(e.dir, "chunks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Path(id.String())
+}
+
+// TestScrub builds a healthy store (two objects sharing chunks, a multipart
+// part), checks that scrub passes it, then corrupts one chunk and removes
+// another and checks that scrub names exactly those.
+func TestScrub(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	big := randBytes(chunk+100, 1) // two chunks
+	m := e.put(t, "big", big)
+	e.put(t, "dup", big) // same chunks: counts of 2
+	other := e.put(t, "other", randBytes(chunk/2, 2))
+	e.put(t, "small", []byte("inline")) // no chunk at all
+	up, err := e.l.CreateMultipart(ctx, e.org, "b", "mp", objects.PutOptions{}.Meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := randBytes(chunk/4, 3)
+	if _, err := e.l.UploadPart(ctx, e.org, "b", "mp", up.ID, 1, bytes.NewReader(part), objects.PartOptions{Size: int64(len(part))}); err != nil {
+		t.Fatal(err)
+	}
+
+	rep, err := e.l.Scrub(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Damaged() {
+		t.Fatalf("healthy store reported damaged: %+v", rep)
+	}
+	if rep.Chunks != 4 || rep.Objects != 4 || rep.Parts != 1 || rep.ReferencedIDs != 4 {
+		t.Fatalf("scrub counted chunks=%d objects=%d parts=%d referenced=%d, want 4 4 1 4", rep.Chunks, rep.Objects, rep.Parts, rep.ReferencedIDs)
+	}
+	if want := int64(len(big) + chunk/2 + len(part)); rep.ChunkBytes != want {
+		t.Fatalf("scrub authenticated %d bytes, want %d", rep.ChunkBytes, want)
+	}
+
+	// Flip one byte in the middle of the first chunk of "big".
+	corrupt := m.Extents[0].Chunk
+	p := chunkPath(t, e, corrupt)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0x40
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Remove the chunk of "other": its manifest now dangles.
+	gone := other.Extents[0].Chunk
+	if err := os.Remove(chunkPath(t, e, gone)); err != nil {
+		t.Fatal(err)
+	}
+
+	rep, err = e.l.Scrub(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Damaged() {
+		t.Fatal("scrub missed the damage")
+	}
+	if len(rep.Corrupt) != 1 || rep.Corrupt[0].Chunk != corrupt {
+		t.Errorf("corrupt = %+v, want exactly %s", rep.Corrupt, corrupt)
+	}
+	if len(rep.Missing) != 1 || rep.Missing[0].Chunk != gone || rep.Missing[0].Ref != "b/other" {
+		t.Errorf("missing = %+v, want exactly %s used by b/other", rep.Missing, gone)
+	}
+	if len(rep.Mismatched) != 0 {
+		t.Errorf("mismatched = %+v, want none (counts were not touched)", rep.Mismatched)
+	}
+}
