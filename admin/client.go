@@ -99,12 +99,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return &UnreachableError{Socket: c.socket, Err: fmt.Errorf("reading response: %w", err)}
 	}
 	if resp.StatusCode >= 400 {
-		var eb errorBody
-		if json.Unmarshal(data, &eb) != nil || eb.Error.Code == "" {
-			return &Error{Code: CodeInternal, Status: resp.StatusCode,
-				Message: fmt.Sprintf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(data)))}
-		}
-		return &Error{Code: eb.Error.Code, Message: eb.Error.Message, Status: resp.StatusCode}
+		return decodeError(method, path, resp.StatusCode, data)
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -112,6 +107,16 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		}
 	}
 	return nil
+}
+
+// decodeError turns an error response into an *Error.
+func decodeError(method, path string, status int, data []byte) error {
+	var eb errorBody
+	if json.Unmarshal(data, &eb) != nil || eb.Error.Code == "" {
+		return &Error{Code: CodeInternal, Status: status,
+			Message: fmt.Sprintf("%s %s: HTTP %d: %s", method, path, status, strings.TrimSpace(string(data)))}
+	}
+	return &Error{Code: eb.Error.Code, Message: eb.Error.Message, Status: status}
 }
 
 // seg escapes one path segment.

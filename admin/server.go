@@ -48,6 +48,8 @@ type Config struct {
 	// errors; nil means slog.Default(). Request bodies are never logged:
 	// they may hold nothing secret today, but responses do.
 	Logger *slog.Logger
+	// Ops are the maintenance operations (gc, scrub, backup); see ops.go.
+	Ops Ops
 }
 
 // maxBody bounds request bodies; the largest legitimate one is a key scope
@@ -100,6 +102,9 @@ func NewServer(cfg Config) *Server {
 	}
 	for _, rt := range routes {
 		s.mux.Handle(rt.pattern, s.adapt(rt.h))
+	}
+	for _, rt := range s.opsRoutes() {
+		s.mux.Handle(rt.pattern, rt.h)
 	}
 	s.hs = &http.Server{
 		Handler:           s,
