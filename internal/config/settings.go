@@ -1,0 +1,198 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// setting is one configuration key. Flag and env are "" when the setting
+// has no such form. Live settings are re-read on SIGHUP; the others need a
+// restart (docs/.service.md, "Reload").
+type setting struct {
+	key, flag, env, usage string
+	secret, list, live    bool
+
+	set     func(c *Config, v string) error
+	get     func(c *Config) string
+	setList func(c *Config, vs []string) error
+	getList func(c *Config) []string
+}
+
+// apply sets the setting from one source's values.
+func (s *setting) apply(c *Config, vals []string) error {
+	if s.list {
+		return s.setList(c, vals)
+	}
+	return s.set(c, vals[len(vals)-1]) // a repeated flag: the last one wins
+}
+
+// Live reports whether key is applied by a reload without a restart.
+func Live(key string) bool {
+	s := lookup(key)
+	return s != nil && s.live
+}
+
+var settings = []setting{
+	{key: "data_dir", flag: "data-dir", env: "EXC_DATA_DIR", usage: "data directory (catalog, chunks, master key)",
+		set: func(c *Config, v string) error { return nonEmpty(&c.DataDir, v) },
+		get: func(c *Config) string { return c.DataDir }},
+	{key: "listen", flag: "listen", env: "EXC_LISTEN", usage: "S3 listen address host:port (ignored under socket activation)",
+		set: func(c *Config, v string) error { return addr(&c.Listen, v, false) },
+		get: func(c *Config) string { return c.Listen }},
+	{key: "region", flag: "region", env: "EXC_REGION", usage: "region reported by GetBucketLocation",
+		set: func(c *Config, v string) error {
+			if v == "" || strings.ContainsAny(v, " \t/") {
+				return fmt.Errorf("invalid region %q", v)
+			}
+			c.Region = v
+			return nil
+		},
+		get: func(c *Config) string { return c.Region }},
+	{key: "master_key", flag: "master-key", env: "EXC_MASTER_KEY_FILE", usage: "master key file (default $CREDENTIALS_DIRECTORY/master.key, else <data-dir>/master.key)",
+		set: func(c *Config, v string) error { c.MasterKey = v; return nil },
+		get: func(c *Config) string { return c.MasterKey }},
+	{key: "admin_socket", flag: "admin-socket", env: "EXC_ADMIN_SOCKET", usage: "admin API unix socket (default $RUNTIME_DIRECTORY/admin.sock, else <data-dir>/admin.sock; - disables)",
+		set: func(c *Config, v string) error { c.AdminSocket = v; return nil },
+		get: func(c *Config) string { return c.AdminSocket }},
+	{key: "gc_interval", flag: "gc-interval", env: "EXC_GC_INTERVAL", live: true, usage: "how often to collect unreferenced chunks, e.g. 10m (0 disables)",
+		set: func(c *Config, v string) error { return duration(&c.GCInterval, v, true) },
+		get: func(c *Config) string { return fmtDuration(c.GCInterval) }},
+	{key: "shutdown_timeout", flag: "shutdown-timeout", env: "EXC_SHUTDOWN_TIMEOUT", usage: "how long SIGTERM waits for requests in flight before forcing",
+		set: func(c *Config, v string) error { return duration(&c.ShutdownTimeout, v, false) },
+		get: func(c *Config) string { return fmtDuration(c.ShutdownTimeout) }},
+	{key: "tls_cert", flag: "tls-cert", env: "EXC_TLS_CERT", usage: "TLS certificate chain (PEM); with tls_key serves HTTPS; reloaded on SIGHUP",
+		set: func(c *Config, v string) error { c.TLSCert = v; return nil },
+		get: func(c *Config) string { return c.TLSCert }},
+	{key: "tls_key", flag: "tls-key", env: "EXC_TLS_KEY", usage: "TLS private key (PEM); reloaded on SIGHUP",
+		set: func(c *Config, v string) error { c.TLSKey = v; return nil },
+		get: func(c *Config) string { return c.TLSKey }},
+	{key: "metrics_listen", flag: "metrics-listen", env: "EXC_METRICS_LISTEN", usage: "address for /metrics, /healthz, /readyz (default off)",
+		set: func(c *Config, v string) error { return addr(&c.MetricsListen, v, true) },
+		get: func(c *Config) string { return c.MetricsListen }},
+	{key: "public_domain", flag: "public-domain", env: "EXC_PUBLIC_DOMAIN", usage: "public host name of the S3 endpoint, e.g. s3.example.com",
+		set: func(c *Config, v string) error {
+			if strings.Contains(v, "://") || strings.ContainsAny(v, ":/ ") {
+				return fmt.Errorf("invalid domain %q: want a bare host name (no scheme, port or path)", v)
+			}
+			c.PublicDomain = strings.ToLower(v)
+			return nil
+		},
+		get: func(c *Config) string { return c.PublicDomain }},
+	{key: "log_format", flag: "log-format", env: "EXC_LOG_FORMAT", usage: "text, json or auto (text on a terminal, JSON otherwise)",
+		set: func(c *Config, v string) error { return oneOf(&c.LogFormat, v, "text", "json", "auto") },
+		get: func(c *Config) string { return c.LogFormat }},
+	{key: "log_level", flag: "log-level", env: "EXC_LOG_LEVEL", live: true, usage: "debug, info, warn or error",
+		set: func(c *Config, v string) error { return oneOf(&c.LogLevel, v, "debug", "info", "warn", "error") },
+		get: func(c *Config) string { return c.LogLevel }},
+	{key: "mounts", flag: "mount", env: "EXC_MOUNTS", list: true, usage: "FUSE mount point; repeat for several (env: comma-separated)",
+		setList: func(c *Config, vs []string) error {
+			var out []string
+			for _, v := range vs {
+				if v == "" {
+					return errors.New("empty mount point")
+				}
+				if slices.Contains(out, v) {
+					return fmt.Errorf("mount point %q given twice", v)
+				}
+				out = append(out, v)
+			}
+			c.Mounts = out
+			return nil
+		},
+		getList: func(c *Config) []string { return c.Mounts }},
+	{key: "root_access_key", env: "EXC_ROOT_ACCESS_KEY", usage: "access key id seeded at first start",
+		set: func(c *Config, v string) error {
+			if v != "" && !validAccessKey(v) {
+				return fmt.Errorf("invalid access key id %q: want EXC followed by 17 uppercase letters or digits", v)
+			}
+			c.RootAccessKey = v
+			return nil
+		},
+		get: func(c *Config) string { return c.RootAccessKey }},
+	{key: "root_secret_key", env: "EXC_ROOT_SECRET_KEY", secret: true, usage: "secret of the seeded access key",
+		set: func(c *Config, v string) error {
+			if v != "" && len(v) < 16 {
+				return errors.New("secret key shorter than 16 characters")
+			}
+			c.RootSecretKey = v
+			return nil
+		},
+		get: func(c *Config) string { return c.RootSecretKey }},
+}
+
+func validAccessKey(v string) bool {
+	if len(v) != 20 || !strings.HasPrefix(v, "EXC") {
+		return false
+	}
+	for _, r := range v[3:] {
+		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func nonEmpty(dst *string, v string) error {
+	if v == "" {
+		return errors.New("must not be empty")
+	}
+	*dst = v
+	return nil
+}
+
+func oneOf(dst *string, v string, allowed ...string) error {
+	v = strings.ToLower(v)
+	if !slices.Contains(allowed, v) {
+		return fmt.Errorf("invalid value %q: want one of %s", v, strings.Join(allowed, ", "))
+	}
+	*dst = v
+	return nil
+}
+
+func duration(dst *time.Duration, v string, zeroOK bool) error {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (want e.g. \"30s\", \"10m\")", v)
+	}
+	if d < 0 || d == 0 && !zeroOK {
+		return fmt.Errorf("duration %q must be positive", v)
+	}
+	*dst = d
+	return nil
+}
+
+// addr checks host:port; the host may be empty (all interfaces), the port a
+// number (0 picks a free one, for tests).
+func addr(dst *string, v string, emptyOK bool) error {
+	if v == "" && emptyOK {
+		*dst = ""
+		return nil
+	}
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("invalid address %q: want host:port", v)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("invalid port in address %q", v)
+	}
+	*dst = v
+	return nil
+}
+
+// fmtDuration drops the zero units time.Duration.String adds ("10m0s" is
+// written "10m"), so printed configs read like the packaged file.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
