@@ -91,6 +91,7 @@ func (a *app) rootCmd() *cobra.Command {
 	pf.StringVar(&a.socketFlag, "socket", "", "admin socket of excd (default $EXC_SOCKET, else "+admin.DefaultSocket("excd-data")+")")
 	pf.BoolVar(&a.jsonOut, "json", false, "print JSON for scripts instead of tables")
 
+	root.AddCommand(a.opsCmds()...)
 	root.AddCommand(a.orgsCmd(), a.bucketsCmd(), a.statusCmd(), &cobra.Command{
 		Use:   "version",
 		Short: "Print exc's version and commit",

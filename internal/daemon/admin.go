@@ -22,6 +22,7 @@ func (d *Daemon) startAdmin() error {
 		Catalog: d.db,
 		Status:  d.status,
 		Logger:  d.log,
+		Ops:     d.adminOps(),
 	})
 	d.wg.Add(1)
 	go func() {

@@ -1,11 +1,15 @@
 // Package daemon wires excd together: it opens the data directory (master
 // key, catalog, chunk store), creates the first org and access key on first
-// start, and serves the S3 gateway. cmd/excd only turns flags into a Config;
-// tests start a Daemon in-process on a free loopback port.
+// start, and serves the S3 gateway (HTTP or HTTPS), the admin API and the
+// metrics listener; it runs the periodic garbage collector and shuts all of
+// it down in order. cmd/excd only turns flags into a Config and signals into
+// calls (Shutdown, ReloadTLS, SetGCInterval); tests start a Daemon
+// in-process on a free loopback port.
 package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,12 +18,14 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"excloud.dev/buckets/admin"
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/chunkstore/local"
+	"excloud.dev/buckets/internal/metrics"
 	"excloud.dev/buckets/objects"
 	"excloud.dev/buckets/s3gw"
 )
@@ -29,7 +35,10 @@ import (
 type Config struct {
 	DataDir string // default "./excd-data"
 	Listen  string // default "127.0.0.1:9000"; "127.0.0.1:0" picks a free port
-	Region  string // default "auto"
+	// Listener, when set, is the S3 listening socket (systemd socket
+	// activation); Listen is then ignored. The daemon closes it.
+	Listener net.Listener
+	Region   string // default "auto"
 	// KeyFile overrides where the master key is read from.
 	KeyFile string
 	// RootAccessKey and RootSecretKey seed the first access key instead of
@@ -41,10 +50,43 @@ type Config struct {
 	// AdminSocket is the admin API's unix socket; default
 	// admin.DefaultSocket(DataDir). "-" disables it.
 	AdminSocket string
+	// TLSCert and TLSKey, both set, make the S3 listener HTTPS. The files
+	// are re-read by ReloadTLS (SIGHUP).
+	TLSCert, TLSKey string
+	// MetricsListen is the address of /metrics, /healthz and /readyz; ""
+	// serves none.
+	MetricsListen string
+	// Metrics receives the daemon's measurements; nil makes a fresh set.
+	Metrics *metrics.Metrics
+	// ShutdownTimeout bounds Close's wait for requests in flight; default
+	// 30 s. Shutdown takes its bound from its context instead.
+	ShutdownTimeout time.Duration
+	// PublicDomain is the S3 endpoint's public host name (no scheme or
+	// port); the gateway uses it to recognise virtual-hosted-style names.
+	PublicDomain string
+	// Mounts are FUSE mount points, mounted before the daemon reports ready.
+	Mounts []string
 	// Version and Commit are reported by the admin status call.
 	Version, Commit string
 	Logger          *slog.Logger
 }
+
+// Timeouts of the S3 listener. There is deliberately no ReadTimeout or
+// WriteTimeout: they bound a whole request or response, and would cut off
+// a multi-GiB PUT or GET on a slow link. A client that stops sending or
+// receiving altogether is cut off by ioIdleTimeout instead (see
+// deadlines.go), which bounds the time between two reads or writes.
+const (
+	readHeaderTimeout = 20 * time.Second
+	idleTimeout       = 2 * time.Minute
+	ioIdleTimeout     = 2 * time.Minute
+	// maxHeaderBytes leaves room for 2 KiB of S3 user metadata, long
+	// presigned query strings and proxies' headers, and no more.
+	maxHeaderBytes = 64 << 10
+	// forcedWait is how long handlers get to unwind after their connections
+	// were closed by a forced shutdown, before Badger closes under them.
+	forcedWait = 5 * time.Second
+)
 
 // Daemon is a running excd.
 type Daemon struct {
@@ -55,9 +97,20 @@ type Daemon struct {
 	layer    *objects.Layer
 	srv      *http.Server
 	ln       net.Listener
+	tls      bool
+	certs    *certReloader
 	admin    *admin.Server
+	metrics  *metrics.Metrics
+	msrv     *http.Server
+	mln      net.Listener
 	credPath string // set on first start only
 	started  time.Time
+
+	ready    atomic.Bool
+	handlers sync.WaitGroup // S3 requests being served
+
+	gcMu       sync.Mutex // one collection at a time
+	gcInterval chan time.Duration
 
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
@@ -65,8 +118,9 @@ type Daemon struct {
 	once     sync.Once
 }
 
-// Start opens the data directory and starts serving. On error nothing is
-// left open.
+// Start opens the data directory and starts serving. When it returns nil,
+// the S3 listener accepts connections, the catalog is open and the mounts
+// are up: the moment to tell systemd READY=1. On error nothing is left open.
 func Start(cfg Config) (d *Daemon, err error) {
 	if cfg.DataDir == "" {
 		cfg.DataDir = "excd-data"
@@ -80,31 +134,85 @@ func Start(cfg Config) (d *Daemon, err error) {
 	if cfg.GCInterval == 0 {
 		cfg.GCInterval = 10 * time.Minute
 	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.AdminSocket == "" {
 		cfg.AdminSocket = admin.DefaultSocket(cfg.DataDir)
 	}
-	d = &Daemon{cfg: cfg, log: cfg.Logger, started: time.Now()}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
+	d = &Daemon{cfg: cfg, log: cfg.Logger, started: time.Now(), metrics: cfg.Metrics,
+		gcInterval: make(chan time.Duration, 1)}
 	defer func() {
 		if err != nil {
+			if cfg.Listener != nil && d.ln == nil {
+				cfg.Listener.Close()
+			}
 			d.Close()
 		}
 	}()
+	if err := d.openData(); err != nil {
+		return nil, err
+	}
+	if err := d.firstStart(context.Background()); err != nil {
+		return nil, err
+	}
+	d.metrics.SetSources(metrics.Sources{
+		Store:  d.storeStats,
+		Chunks: d.chunkCounters,
+		Ready:  d.readyErr,
+	})
+
+	if cfg.AdminSocket != "-" {
+		if err := d.startAdmin(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.MetricsListen != "" {
+		if err := d.startMetrics(); err != nil {
+			return nil, err
+		}
+	}
+	if err := d.startS3(); err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	d.stop = stop
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.gcLoop(ctx, cfg.GCInterval)
+	}()
+	// TODO(fuse): when internal/daemon/mount.go defines startMounts, call
+	// d.startMounts(cfg.Mounts) here, so READY=1 waits for the mounts, and
+	// unmount in Shutdown after the S3 drain (see the TODO there). Until
+	// then a configured mount is an error rather than silently ignored.
+	if len(cfg.Mounts) > 0 {
+		return nil, fmt.Errorf("mount %s: FUSE mounts are not available in this build yet", cfg.Mounts[0])
+	}
+	d.ready.Store(true)
+	scheme := "http"
+	if d.tls {
+		scheme = "https"
+	}
+	d.log.Info("serving S3", "url", scheme+"://"+d.ln.Addr().String(), "data_dir", cfg.DataDir)
+	return d, nil
+}
+
+// openData opens the master key, the catalog and the chunk store.
+func (d *Daemon) openData() error {
+	cfg := d.cfg
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+		return fmt.Errorf("data directory: %w", err)
 	}
-	master, keyPath, created, err := chunkstore.LoadMasterKey(cfg.DataDir, cfg.KeyFile)
+	keys, err := loadKeys(cfg.DataDir, cfg.KeyFile, d.log, true)
 	if err != nil {
-		return nil, err
-	}
-	if created {
-		d.log.Info("created master key; back it up, data cannot be read without it", "path", keyPath)
-	}
-	keys, err := chunkstore.DeriveKeys(master)
-	if err != nil {
-		return nil, err
+		return err
 	}
 	d.db, err = catalog.Open(catalog.Options{
 		Dir:           filepath.Join(cfg.DataDir, "catalog"),
@@ -113,63 +221,120 @@ func Start(cfg Config) (d *Daemon, err error) {
 		Logger:        d.log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open catalog: %w", err)
+		return fmt.Errorf("open catalog: %w", err)
 	}
 	backend, err := local.New(filepath.Join(cfg.DataDir, "chunks"))
 	if err != nil {
-		return nil, fmt.Errorf("open chunk directory: %w", err)
+		return fmt.Errorf("open chunk directory: %w", err)
 	}
 	d.store, err = chunkstore.New(backend, keys)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	d.layer = objects.New(d.db, d.store, d.log)
-	if err := d.firstStart(context.Background()); err != nil {
-		return nil, err
-	}
+	return nil
+}
 
-	if cfg.AdminSocket != "-" {
-		if err := d.startAdmin(); err != nil {
-			return nil, err
+// loadKeys reads (or, if create, makes) the master key and derives the keys.
+func loadKeys(dataDir, keyFile string, log *slog.Logger, create bool) (chunkstore.Keys, error) {
+	if !create {
+		// Only an existing key will do: a new one could not read the
+		// chunks that go with a restored catalog.
+		p := keyFile
+		if p == "" && os.Getenv("CREDENTIALS_DIRECTORY") == "" {
+			p = filepath.Join(dataDir, chunkstore.MasterKeyFile)
+		}
+		if p != "" {
+			if _, err := os.Stat(p); err != nil {
+				return chunkstore.Keys{}, fmt.Errorf("master key: %w (restore needs the master key of the store the backup came from)", err)
+			}
 		}
 	}
-	d.ln, err = net.Listen("tcp", cfg.Listen)
+	master, keyPath, created, err := chunkstore.LoadMasterKey(dataDir, keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
+		return chunkstore.Keys{}, err
 	}
+	if created {
+		log.Info("created master key; back it up, data cannot be read without it", "path", keyPath)
+	}
+	return chunkstore.DeriveKeys(master)
+}
+
+// startS3 opens (or adopts) the S3 listener and serves the gateway on it.
+func (d *Daemon) startS3() error {
+	cfg := d.cfg
+	var gw http.Handler = s3gw.New(s3gw.Config{
+		Objects:  d.layer,
+		Keys:     d.db,
+		Region:   cfg.Region,
+		Endpoint: cfg.PublicDomain,
+		Logger:   d.log,
+	})
+	// The gateway writes the access log; the wrapper only measures.
+	// TODO(s3gw metrics hook): once s3gw.Config can call
+	// Metrics.ObserveRequest with its own Op, pass d.metrics there and use
+	// WrapInFlight here, so requests are not counted twice.
+	gw = d.metrics.Wrap(gw)
 	d.srv = &http.Server{
-		Handler: s3gw.New(s3gw.Config{
-			Objects: d.layer,
-			Keys:    d.db,
-			Region:  cfg.Region,
-			Logger:  d.log,
-		}),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		Handler:           d.track(ioDeadlines(gw, ioIdleTimeout)),
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	d.stop = stop
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+	}
+	if cfg.TLSCert != "" {
+		certs, err := newCertReloader(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		d.certs, d.tls = certs, true
+		ln = tls.NewListener(ln, &tls.Config{
+			GetCertificate: certs.getCertificate,
+			MinVersion:     tls.VersionTLS12,
+			// HTTP/1.1 only: S3 clients speak it, and Serve on a TLS
+			// listener would otherwise offer h2.
+			NextProtos: []string{"http/1.1"},
+		})
+	}
+	d.ln = ln
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := d.srv.Serve(d.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("s3 listener failed", "err", err)
 		}
 	}()
-	if cfg.GCInterval > 0 {
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			d.layer.RunGC(ctx, cfg.GCInterval)
-		}()
-	}
-	d.log.Info("serving S3", "addr", d.ln.Addr().String(), "data_dir", cfg.DataDir)
-	return d, nil
+	return nil
+}
+
+// track counts handlers in flight, so a forced shutdown can wait for them to
+// unwind before the catalog closes.
+func (d *Daemon) track(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.handlers.Add(1)
+		defer d.handlers.Done()
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Addr is the S3 listener's address.
 func (d *Daemon) Addr() string { return d.ln.Addr().String() }
+
+// MetricsAddr is the metrics listener's address, or "" when there is none.
+func (d *Daemon) MetricsAddr() string {
+	if d.mln == nil {
+		return ""
+	}
+	return d.mln.Addr().String()
+}
 
 // Layer is the object layer, for in-process tests and tools.
 func (d *Daemon) Layer() *objects.Layer { return d.layer }
@@ -181,22 +346,44 @@ func (d *Daemon) Catalog() *catalog.DB { return d.db }
 // created it; otherwise "".
 func (d *Daemon) CredentialsPath() string { return d.credPath }
 
-// Close stops serving, waits for in-flight requests up to a bound, and
-// closes the catalog. It is safe to call more than once.
+// Close is Shutdown bounded by Config.ShutdownTimeout.
 func (d *Daemon) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownTimeout)
+	defer cancel()
+	return d.Shutdown(ctx)
+}
+
+// Shutdown stops the daemon in the order that loses nothing: it stops
+// accepting S3 connections and lets requests in flight finish until ctx
+// ends; then it closes whatever connections remain (their uploads fail
+// before their commit, so nothing half-written becomes visible), stops the
+// admin API, the collector and the metrics listener, and closes the
+// catalog. Cancel ctx to force the stop (a second SIGTERM). It is safe to
+// call more than once; later calls return the first result.
+func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.once.Do(func() {
+		d.ready.Store(false)
 		if d.stop != nil {
 			d.stop()
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
 		if d.srv != nil {
 			if err := d.srv.Shutdown(ctx); err != nil {
+				d.log.Warn("shutdown: requests still in flight; closing their connections", "err", err)
 				d.srv.Close()
+				if !waitTimeout(&d.handlers, forcedWait) {
+					d.log.Warn("shutdown: handlers still running after their connections closed")
+				}
 			}
 		}
+		// TODO(fuse): unmount here, once mount.go exists: after the S3
+		// drain, before the catalog closes, bounded by ctx.
 		if d.admin != nil {
-			d.admin.Shutdown(ctx)
+			if err := d.admin.Shutdown(ctx); err != nil {
+				d.admin.Close() // e.g. a backup still streaming
+			}
+		}
+		if d.msrv != nil {
+			d.msrv.Close()
 		}
 		d.wg.Wait()
 		if d.db != nil {
@@ -204,4 +391,23 @@ func (d *Daemon) Close() error {
 		}
 	})
 	return d.closeErr
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// readyErr is /readyz: nil once Start has finished and until Shutdown.
+func (d *Daemon) readyErr() error {
+	if !d.ready.Load() {
+		return errors.New("starting or stopping")
+	}
+	return nil
 }
