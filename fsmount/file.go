@@ -52,9 +52,12 @@ var (
 	_ fs.NodeStatfser      = (*fileNode)(nil)
 )
 
-// handle is one open file description.
+// handle is one open file description. A handle opened while the node has
+// a write session holds a reference to that session (w), writable or not,
+// so the session outlives every handle that reads or writes through it.
 type handle struct {
 	write bool
+	w     *objects.FileWriter
 
 	mu     sync.Mutex
 	obj    *objects.Object // the version opened for reading (close-to-open)
@@ -177,8 +180,8 @@ func (n *fileNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Attr
 }
 
 // attachWriter makes w the node's session (or joins the existing one) and
-// returns a writable handle.
-func (n *fileNode) attachWriter(w *objects.FileWriter, flags uint32) *handle {
+// returns a handle holding a reference to it.
+func (n *fileNode) attachWriter(w *objects.FileWriter, write bool) *handle {
 	n.mu.Lock()
 	if n.w == nil {
 		n.w = w
@@ -186,12 +189,13 @@ func (n *fileNode) attachWriter(w *objects.FileWriter, flags uint32) *handle {
 		w.Close()
 	}
 	n.wrefs++
+	sw := n.w
 	n.mu.Unlock()
 	n.fsys.wmu.Lock()
 	n.fsys.writers[n] = struct{}{}
 	n.fsys.wmu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &handle{write: true, ctx: ctx, cancel: cancel}
+	return &handle{write: write, w: sw, ctx: ctx, cancel: cancel}
 }
 
 // Open opens for reading the current version (a read-only handle keeps
@@ -214,28 +218,26 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 					return nil, 0, toErrno(err)
 				}
 			}
-			return n.attachWriter(cur, flags), fuse.FOPEN_KEEP_CACHE, 0
+			return n.attachWriter(cur, true), fuse.FOPEN_KEEP_CACHE, 0
 		}
 		w, err := n.fsys.objs.OpenWriter(ctx, n.fsys.orgID, bucket, key, trunc)
 		if err != nil {
 			return nil, 0, toErrno(err)
 		}
-		return n.attachWriter(w, flags), 0, 0
+		return n.attachWriter(w, true), 0, 0
 	}
 	n.mu.Lock()
 	writing := n.w != nil
 	n.mu.Unlock()
-	hctx, cancel := context.WithCancel(context.Background())
-	h := &handle{ctx: hctx, cancel: cancel}
 	if writing {
-		return h, fuse.FOPEN_KEEP_CACHE, 0
+		return n.attachWriter(nil, false), fuse.FOPEN_KEEP_CACHE, 0
 	}
 	obj, err := n.fsys.objs.Open(ctx, n.fsys.orgID, bucket, key)
 	if err != nil {
-		cancel()
 		return nil, 0, toErrno(err)
 	}
-	h.obj = obj
+	hctx, cancel := context.WithCancel(context.Background())
+	h := &handle{ctx: hctx, cancel: cancel, obj: obj}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.m = obj.Manifest
@@ -250,14 +252,14 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 
 func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	h, _ := fh.(*handle)
-	n.mu.Lock()
-	w := n.w
-	n.mu.Unlock()
-	if w != nil || h == nil || h.obj == nil {
-		if w == nil {
+	if h == nil {
+		return nil, syscall.EBADF
+	}
+	if h.w != nil || h.obj == nil {
+		if h.w == nil {
 			return nil, syscall.EBADF
 		}
-		k, err := w.ReadAt(ctx, dest, off)
+		k, err := h.w.ReadAt(ctx, dest, off)
 		if err != nil && err != io.EOF {
 			return nil, toErrno(err)
 		}
@@ -293,13 +295,14 @@ func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off 
 }
 
 func (n *fileNode) Write(ctx context.Context, fh fs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
-	n.mu.Lock()
-	w := n.w
-	n.wmtime = time.Now()
-	n.mu.Unlock()
-	if w == nil {
+	h, _ := fh.(*handle)
+	if h == nil || h.w == nil || !h.write {
 		return 0, syscall.EBADF
 	}
+	w := h.w
+	n.mu.Lock()
+	n.wmtime = time.Now()
+	n.mu.Unlock()
 	k, err := w.WriteAt(ctx, data, off)
 	if err != nil {
 		return uint32(k), toErrno(err)
@@ -354,10 +357,13 @@ func (n *fileNode) Release(ctx context.Context, fh fs.FileHandle) syscall.Errno 
 		return 0
 	}
 	h.close()
-	if !h.write {
+	if h.w == nil {
 		return 0
 	}
-	errno := n.commit(context.Background())
+	var errno syscall.Errno
+	if h.write {
+		errno = n.commit(context.Background())
+	}
 	n.mu.Lock()
 	n.wrefs--
 	var w *objects.FileWriter

@@ -138,11 +138,14 @@ func TestFileOperations(t *testing.T) {
 	}
 	f.Close()
 	// append
-	f, _ = os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+	f, err = os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	f.Write([]byte("world"))
 	f.Close()
-	if b, _ := os.ReadFile(p); string(b) != "hello world" {
-		t.Fatalf("after append %q", b)
+	if b, err := os.ReadFile(p); string(b) != "hello world" {
+		t.Fatalf("after append %q %v", b, err)
 	}
 	// truncate shrink and grow
 	if err := os.Truncate(p, 5); err != nil {
