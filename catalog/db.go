@@ -100,7 +100,13 @@ func Open(opts Options) (*DB, error) {
 		WithEncryptionKey(opts.EncryptionKey).
 		// Badger requires an index cache with encryption: decrypted table
 		// indexes live there instead of being decrypted on every access.
-		WithIndexCacheSize(64 << 20).
+		WithIndexCacheSize(32 << 20).
+		// Badger's defaults (5 memtables of 64 MiB, a 256 MiB block cache)
+		// suit a database server that owns the machine; the catalog shares
+		// it with uploads and the page cache, and its values are small.
+		WithMemTableSize(32 << 20).
+		WithNumMemtables(3).
+		WithBlockCacheSize(32 << 20).
 		WithSyncWrites(opts.SyncWrites).
 		WithValueThreshold(valueThreshold).
 		WithLogger(badgerLogger{logger.With("component", "badger")}).

@@ -24,7 +24,7 @@ const chunkSize = 4 << 20
 
 // maxBuffers bounds the chunk buffers in flight across all puts, so memory
 // stays flat however many clients upload at once.
-const maxBuffers = 24
+const maxBuffers = 16
 
 // Layer is the object layer. It is safe for concurrent use.
 type Layer struct {
