@@ -1,0 +1,124 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+
+	"excloud.dev/buckets/fsmount"
+)
+
+// mounts holds each daemon's FUSE mounts. It lives here rather than in
+// Daemon so that the mount lifecycle stays in this file.
+var mounts struct {
+	mu sync.Mutex
+	by map[*Daemon][]*fsmount.Server
+}
+
+// startMounts mounts an org's buckets at each of dirs. An entry is "DIR"
+// (the first org, the one first start creates) or "ORG=DIR" (an org by name
+// or id). A missing directory is created; a stale mount left at it by a
+// crashed daemon (stat fails with ENOTCONN) is lazily unmounted first. As
+// root, mounts use allow_other (with default_permissions, so the kernel
+// still checks modes). On error, mounts made so far are unmounted.
+func (d *Daemon) startMounts(dirs []string) (err error) {
+	if len(dirs) == 0 {
+		return nil
+	}
+	defer func() {
+		if err != nil {
+			d.stopMounts()
+		}
+	}()
+	ctx := context.Background()
+	for _, spec := range dirs {
+		org, dir, hasOrg := strings.Cut(spec, "=")
+		if !hasOrg {
+			org, dir = "", spec
+		}
+		orgID, err := d.mountOrg(ctx, org)
+		if err != nil {
+			return fmt.Errorf("mount %s: %w", spec, err)
+		}
+		if err := clearStaleMount(dir); err != nil {
+			return fmt.Errorf("mount %s: %w", dir, err)
+		}
+		srv, err := fsmount.Mount(ctx, dir, d.layer, d.db, orgID, fsmount.Options{
+			AllowOther: os.Geteuid() == 0,
+			DataDir:    d.cfg.DataDir,
+			Logger:     d.log.With("mount", dir),
+		})
+		if err != nil {
+			return err
+		}
+		mounts.mu.Lock()
+		if mounts.by == nil {
+			mounts.by = make(map[*Daemon][]*fsmount.Server)
+		}
+		mounts.by[d] = append(mounts.by[d], srv)
+		mounts.mu.Unlock()
+		d.log.Info("mounted", "dir", dir, "org", orgID)
+	}
+	return nil
+}
+
+// mountOrg resolves an org name or id; "" is the first org.
+func (d *Daemon) mountOrg(ctx context.Context, org string) (string, error) {
+	if org != "" {
+		o, err := d.db.Org(ctx, org)
+		if err != nil {
+			return "", err
+		}
+		return o.ID, nil
+	}
+	orgs, err := d.db.ListOrgs(ctx)
+	if err != nil {
+		return "", err
+	}
+	if len(orgs) == 0 {
+		return "", errors.New("no org to mount")
+	}
+	return orgs[0].ID, nil
+}
+
+// clearStaleMount creates dir if missing, and detaches a dead FUSE mount
+// at it (its server is gone: every access fails with ENOTCONN).
+func clearStaleMount(dir string) error {
+	_, err := os.Stat(dir)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrNotExist):
+		return os.MkdirAll(dir, 0o755)
+	case errors.Is(err, syscall.ENOTCONN):
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			return fmt.Errorf("detach stale mount: %w", err)
+		}
+		_, err = os.Stat(dir)
+		return err
+	default:
+		return err
+	}
+}
+
+// stopMounts commits every file with pending writes and unmounts; a busy
+// mount is detached lazily. Call it before the catalog closes.
+func (d *Daemon) stopMounts() error {
+	mounts.mu.Lock()
+	ms := mounts.by[d]
+	delete(mounts.by, d)
+	mounts.mu.Unlock()
+	var errs []error
+	for _, m := range ms {
+		if err := m.Unmount(); err != nil {
+			errs = append(errs, err)
+		} else {
+			d.log.Info("unmounted", "dir", m.Dir())
+		}
+	}
+	return errors.Join(errs...)
+}
