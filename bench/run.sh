@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every benchmark that docs/benchmarks.md reports, in one go, with the
+# machine's single-core limits and load recorded in the same run.
+# Usage: bash bench/run.sh [OUTFILE]   (default: bench-results.txt)
+# Takes about 10 minutes on 2 cores; needs ~20 GB free disk for the RSS run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+unset AWS_CA_BUNDLE
+out=${1:-bench-results.txt}
+{
+  echo "# $(date -u +%FT%TZ) $(go version)"
+  echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-) nproc=$(nproc)"
+  echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  go test -run '^$' -bench 'Limit' -benchtime 1s ./bench/
+  go test -run '^$' -bench . -benchtime 1x -count 1 ./bench/ 2>&1 | grep -v Limit
+  go test -run '^$' -bench 'Store|RandomRead|Stage|DiskWrite' -benchtime 1s ./chunkstore/
+  go test -run '^$' -bench 'List' -benchtime 1x ./catalog/
+  echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+} 2>&1 | tee "$out"
