@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -20,6 +22,55 @@ type dirNode struct {
 	fs.Inode
 	fsys   *fsys
 	marker *catalog.Manifest // the "dir/" marker object, if any, as last looked up
+
+	// listed holds the files of the last listing with their manifests, so
+	// the lookups that follow a readdir (ls -l, READDIRPLUS) need no
+	// catalog call. Entries live for one cache timeout; the feed and this
+	// mount's own changes in the directory clear them.
+	lmu      sync.Mutex
+	listed   map[string]*catalog.Manifest
+	listedAt time.Time
+}
+
+// maxListed bounds the files a directory remembers from its listing.
+const maxListed = 16384
+
+func (d *dirNode) remember(first bool, name string, m *catalog.Manifest) {
+	d.lmu.Lock()
+	defer d.lmu.Unlock()
+	if first || d.listed == nil {
+		d.listed = make(map[string]*catalog.Manifest)
+		d.listedAt = time.Now()
+	}
+	if name != "" && len(d.listed) < maxListed {
+		d.listed[name] = m
+	}
+}
+
+func (d *dirNode) listedFile(name string) *catalog.Manifest {
+	d.lmu.Lock()
+	defer d.lmu.Unlock()
+	if d.listed == nil || time.Since(d.listedAt) > d.fsys.opts.CacheTimeout {
+		d.listed = nil
+		return nil
+	}
+	return d.listed[name]
+}
+
+// forgetListing drops what the last listing said.
+func (d *dirNode) forgetListing() {
+	d.lmu.Lock()
+	d.listed = nil
+	d.lmu.Unlock()
+}
+
+// forgetListingOf drops the listing of n's parent directory, if any.
+func forgetListingOf(n *fs.Inode) {
+	if _, p := n.Parent(); p != nil {
+		if d, ok := p.Operations().(*dirNode); ok {
+			d.forgetListing()
+		}
+	}
 }
 
 var (
@@ -110,6 +161,9 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 			return ch, 0
 		}
 	}
+	if m := d.listedFile(name); m != nil {
+		return d.fileChild(ctx, name, m, typeOf(m), out), 0
+	}
 	full := prefix + name
 	isDir, marker, err := d.fsys.dirExists(ctx, bucket, full+"/")
 	if err != nil {
@@ -179,11 +233,12 @@ func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	if errno != 0 {
 		return nil, errno
 	}
-	return &dirStream{f: d.fsys, bucket: bucket, prefix: prefix}, 0
+	return &dirStream{f: d.fsys, d: d, bucket: bucket, prefix: prefix}, 0
 }
 
 // Mkdir stores a zero-length "dir/" marker carrying the mode and owner.
 func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	d.forgetListing()
 	bucket, prefix, errno := d.where()
 	if errno != 0 {
 		return nil, errno
@@ -209,6 +264,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 // Rmdir removes an empty directory's marker (ENOTEMPTY if any other key is
 // under it).
 func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	d.forgetListing()
 	bucket, prefix, errno := d.where()
 	if errno != 0 {
 		return errno
@@ -254,6 +310,7 @@ func (f *fsys) keepDir(ctx context.Context, bucket, prefix string) {
 // committed until the first flush, fsync or close; until then the file
 // exists only in this mount.
 func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	d.forgetListing()
 	bucket, prefix, errno := d.where()
 	if errno != 0 {
 		return nil, nil, 0, errno
@@ -278,6 +335,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 
 // Mknod makes regular files only (committed at once, empty).
 func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	d.forgetListing()
 	if mode&syscall.S_IFMT != syscall.S_IFREG && mode&syscall.S_IFMT != 0 {
 		return nil, syscall.EPERM
 	}
@@ -299,6 +357,7 @@ func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint3
 // Symlink stores the target as the object's content, marked with the
 // S_IFLNK mode bits in x-amz-meta-mode, as s3fs does.
 func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	d.forgetListing()
 	bucket, prefix, errno := d.where()
 	if errno != 0 {
 		return nil, errno
@@ -320,6 +379,7 @@ func (d *dirNode) Link(ctx context.Context, target fs.InodeEmbedder, name string
 }
 
 func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	d.forgetListing()
 	bucket, prefix, errno := d.where()
 	if errno != 0 {
 		return errno

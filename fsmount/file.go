@@ -323,6 +323,7 @@ func (n *fileNode) commit(ctx context.Context) syscall.Errno {
 		return 0
 	}
 	n.w.SetKey(bucket, key)
+	forgetListingOf(&n.Inode)
 	done := n.fsys.mine(bucket, key, false)
 	m, err := n.w.Commit(ctx)
 	done()
@@ -423,6 +424,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 		if metaChanged {
 			tw.SetMeta(meta)
 		}
+		forgetListingOf(&n.Inode)
 		done := n.fsys.mine(bucket, key, false)
 		m, err := tw.Commit(ctx)
 		done()
@@ -445,6 +447,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 
 // setMeta stores metadata on the committed object (metadata only).
 func (n *fileNode) setMeta(ctx context.Context, bucket, key string, meta map[string]string) syscall.Errno {
+	forgetListingOf(&n.Inode)
 	defer n.fsys.mine(bucket, key, false)()
 	m, err := n.fsys.objs.SetMeta(ctx, n.fsys.orgID, bucket, key, meta)
 	if err != nil {

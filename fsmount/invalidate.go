@@ -132,6 +132,9 @@ func (f *fsys) invalidate(ev catalog.Event) {
 	}
 	comps := strings.Split(ev.Key, "/")
 	for i, c := range comps {
+		if dn, ok := node.Operations().(*dirNode); ok {
+			dn.forgetListing()
+		}
 		last := i == len(comps)-1
 		if c == "" {
 			return // a directory marker, or a name the mount hides

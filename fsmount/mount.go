@@ -26,6 +26,7 @@ type Objects interface {
 	DeleteBucket(ctx context.Context, orgID, name string) error
 	Head(ctx context.Context, orgID, bucket, key string) (*catalog.Manifest, error)
 	List(ctx context.Context, orgID, bucket string, opts catalog.ListOptions) (catalog.ListResult, error)
+	ListManifests(ctx context.Context, orgID, bucket string, opts catalog.ListOptions) (catalog.ListResult, map[string]*catalog.Manifest, error)
 	Open(ctx context.Context, orgID, bucket, key string) (*objects.Object, error)
 	OpenWriter(ctx context.Context, orgID, bucket, key string, truncate bool) (*objects.FileWriter, error)
 	Put(ctx context.Context, orgID, bucket, key string, body io.Reader, opts objects.PutOptions) (*catalog.Manifest, error)

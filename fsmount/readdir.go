@@ -17,6 +17,7 @@ const readdirPage = 1000
 // one page at a time, so a directory of any size lists in bounded memory.
 type dirStream struct {
 	f      *fsys
+	d      *dirNode
 	bucket string
 	prefix string
 
@@ -52,13 +53,14 @@ func (s *dirStream) Close() {}
 // (key "a" next to keys under "a/") is skipped: the directory wins.
 func (s *dirStream) fetch() {
 	ctx := context.Background()
-	res, err := s.f.objs.List(ctx, s.f.orgID, s.bucket, catalog.ListOptions{
+	res, ms, err := s.f.objs.ListManifests(ctx, s.f.orgID, s.bucket, catalog.ListOptions{
 		Prefix: s.prefix, Delimiter: "/", ContinueAfter: s.next, MaxKeys: readdirPage,
 	})
 	if err != nil {
 		s.errno = toErrno(err)
 		return
 	}
+	s.d.remember(s.next == "", "", nil)
 	dirs := make(map[string]bool, len(res.CommonPrefixes))
 	for _, cp := range res.CommonPrefixes {
 		name := cp[len(s.prefix) : len(cp)-1]
@@ -81,7 +83,12 @@ func (s *dirStream) fetch() {
 				continue
 			}
 		}
-		s.page = append(s.page, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG})
+		typ := uint32(syscall.S_IFREG)
+		if m := ms[o.Key]; m != nil {
+			typ = typeOf(m)
+			s.d.remember(false, name, m)
+		}
+		s.page = append(s.page, fuse.DirEntry{Name: name, Mode: typ})
 	}
 	s.next = res.Next
 	s.done = !res.IsTruncated

@@ -20,6 +20,10 @@ const (
 // to the rename bound; beyond it EXDEV, so mv copies instead). Renames across
 // buckets are EXDEV too.
 func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	d.forgetListing()
+	if np, ok := newParent.(*dirNode); ok {
+		np.forgetListing()
+	}
 	if flags&renameExchange != 0 {
 		return syscall.EINVAL
 	}

@@ -1,0 +1,46 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// ListManifests is List that also returns the full manifest of every object
+// on the page, read in the same transaction (one snapshot): the FUSE mount
+// answers a directory listing and the attribute lookups that follow it
+// (ls -l, READDIRPLUS) from one catalog call per page instead of a lookup
+// per entry. Manifests are keyed by object key. It lives beside the rename
+// methods because the mount is their only user.
+func (db *DB) ListManifests(ctx context.Context, bucketID uint64, o ListOptions) (ListResult, map[string]*Manifest, error) {
+	if err := db.enter(); err != nil {
+		return ListResult{}, nil, fmt.Errorf("catalog: list bucket %d: %w", bucketID, err)
+	}
+	defer db.leave()
+	var (
+		res ListResult
+		ms  map[string]*Manifest
+	)
+	err := db.view(func(txn *badger.Txn) error {
+		var err error
+		if res, err = list(ctx, txn, bucketID, o); err != nil {
+			return err
+		}
+		ms = make(map[string]*Manifest, len(res.Objects))
+		for _, e := range res.Objects {
+			m, err := getManifest(txn, bucketID, e.Key)
+			if err != nil {
+				return err
+			}
+			if m != nil {
+				ms[e.Key] = m
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return ListResult{}, nil, fmt.Errorf("catalog: list bucket %d prefix %q: %w", bucketID, o.Prefix, err)
+	}
+	return res, ms, nil
+}

@@ -1,0 +1,76 @@
+package fsmount_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync/atomic"
+	"testing"
+
+	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/fsmount"
+)
+
+// counting counts the catalog calls a mount makes.
+type counting struct {
+	fsmount.Objects
+	lists, heads atomic.Int64
+}
+
+func (c *counting) List(ctx context.Context, org, b string, o catalog.ListOptions) (catalog.ListResult, error) {
+	c.lists.Add(1)
+	return c.Objects.List(ctx, org, b, o)
+}
+
+func (c *counting) ListManifests(ctx context.Context, org, b string, o catalog.ListOptions) (catalog.ListResult, map[string]*catalog.Manifest, error) {
+	c.lists.Add(1)
+	return c.Objects.ListManifests(ctx, org, b, o)
+}
+
+func (c *counting) Head(ctx context.Context, org, b, k string) (*catalog.Manifest, error) {
+	c.heads.Add(1)
+	return c.Objects.Head(ctx, org, b, k)
+}
+
+// mountAgain mounts the env's org a second time, through objs.
+func (e *env) mountAgain(t testing.TB, objs fsmount.Objects, opts fsmount.Options) (string, *fsmount.Server) {
+	t.Helper()
+	dir := t.TempDir()
+	opts.DataDir = e.dataD
+	opts.Logger = quiet()
+	srv, err := fsmount.Mount(context.Background(), dir, objs, e.d.Catalog(), e.org, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Unmount() })
+	return dir, srv
+}
+
+// TestLsLongIsOneScanPerPage: ls -l of a directory costs one catalog
+// listing per 1000 entries and no lookup per entry, with READDIRPLUS on or
+// off.
+func TestLsLongIsOneScanPerPage(t *testing.T) {
+	e := newEnv(t)
+	const n = 1500
+	for i := range n {
+		e.put(t, fmt.Sprintf("ls/f%04d", i), "x")
+	}
+	for _, plus := range []bool{false, true} {
+		c := &counting{Objects: e.d.Layer()}
+		dir, _ := e.mountAgain(t, c, fsmount.Options{ReadDirPlus: plus})
+		if _, err := os.Stat(dir + "/b/ls"); err != nil {
+			t.Fatal(err)
+		}
+		l0, h0 := c.lists.Load(), c.heads.Load()
+		out, err := exec.Command("ls", "-l", dir+"/b/ls").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ls: %v %s", err, out)
+		}
+		lists, heads := c.lists.Load()-l0, c.heads.Load()-h0
+		t.Logf("readdirplus=%v: %d listings, %d lookups for %d entries", plus, lists, heads, n)
+		if lists > 3 || heads > 0 {
+			t.Errorf("readdirplus=%v: ls -l of %d entries made %d listings and %d lookups", plus, n, lists, heads)
+		}
+	}
+}
