@@ -56,6 +56,9 @@ const (
 	ErrMissingContentLength
 	ErrRequestTimeout
 	ErrInvalidURI
+	ErrInvalidPart
+	ErrInvalidPartOrder
+	ErrEntityTooSmall
 )
 
 // errorInfo is one row: the wire code, a default message, the status.
@@ -103,6 +106,11 @@ var errorTable = map[ErrorCode]errorInfo{
 	ErrMissingContentLength:              {"MissingContentLength", "You must provide the Content-Length HTTP header.", http.StatusLengthRequired},
 	ErrRequestTimeout:                    {"RequestTimeout", "Your socket connection to the server was not read from or written to within the timeout period.", http.StatusBadRequest},
 	ErrInvalidURI:                        {"InvalidURI", "Couldn't parse the specified URI.", http.StatusBadRequest},
+	// Multipart completion. S3 answers all three 400: the client named
+	// parts that cannot make an object; retrying the same list cannot help.
+	ErrInvalidPart:      {"InvalidPart", "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.", http.StatusBadRequest},
+	ErrInvalidPartOrder: {"InvalidPartOrder", "The list of parts was not in ascending order. Parts must be ordered by part number.", http.StatusBadRequest},
+	ErrEntityTooSmall:   {"EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size. Each part must be at least 5 MB in size, except the last part.", http.StatusBadRequest},
 }
 
 // Error is an S3 error response a handler decided on. Err, if set, is the
@@ -199,6 +207,14 @@ func classify(err error) (ErrorCode, string) {
 		return ErrIncompleteBody, ""
 	case errors.Is(err, objects.ErrInvalidRange):
 		return ErrInvalidRange, ""
+	case errors.Is(err, objects.ErrInvalidPart):
+		return ErrInvalidPart, ""
+	case errors.Is(err, objects.ErrInvalidPartOrder):
+		return ErrInvalidPartOrder, ""
+	case errors.Is(err, objects.ErrEntityTooSmall):
+		return ErrEntityTooSmall, ""
+	case errors.Is(err, objects.ErrInvalidPartNumber):
+		return ErrInvalidArgument, "Part number must be an integer between 1 and 10000, inclusive."
 
 	// Catalog.
 	case errors.Is(err, catalog.ErrNoSuchBucket):

@@ -28,7 +28,7 @@ func renderError(t *testing.T, method, target string, err error) *httptest.Respo
 }
 
 func TestErrorTableComplete(t *testing.T) {
-	for code := ErrInternalError; code <= ErrInvalidURI; code++ {
+	for code := ErrInternalError; code <= ErrEntityTooSmall; code++ {
 		info, ok := errorTable[code]
 		if !ok || info.Code == "" || info.Message == "" || info.Status < 300 {
 			t.Errorf("error code %d: row %+v", code, info)
@@ -59,6 +59,11 @@ func TestClassify(t *testing.T) {
 		{wrap(objects.ErrBadDigest), "BadDigest", 400},
 		{wrap(objects.ErrIncompleteBody), "IncompleteBody", 400},
 		{wrap(objects.ErrInvalidRange), "InvalidRange", 416},
+		{wrap(objects.ErrInvalidPart), "InvalidPart", 400},
+		{wrap(objects.ErrInvalidPartOrder), "InvalidPartOrder", 400},
+		{wrap(objects.ErrEntityTooSmall), "EntityTooSmall", 400},
+		{wrap(objects.ErrInvalidPartNumber), "InvalidArgument", 400},
+		{wrap(fmt.Errorf("upload for another key: %w", catalog.ErrNoSuchUpload)), "NoSuchUpload", 404},
 		{wrap(catalog.ErrNoSuchBucket), "NoSuchBucket", 404},
 		{wrap(catalog.ErrNotFound), "NoSuchKey", 404},
 		{wrap(catalog.ErrBucketExists), "BucketAlreadyOwnedByYou", 409},

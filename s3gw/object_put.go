@@ -1,7 +1,6 @@
 package s3gw
 
 import (
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -160,13 +159,9 @@ func (s *server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	if size > maxPutSize {
 		return s3Err(ErrEntityTooLarge, "Your proposed upload of %d bytes exceeds the %d-byte limit of a single PUT; use multipart upload.", size, int64(maxPutSize))
 	}
-	var md5sum []byte
-	if v := r.Header.Get("Content-MD5"); v != "" {
-		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
-		if err != nil || len(b) != 16 {
-			return &Error{Code: ErrInvalidDigest}
-		}
-		md5sum = b
+	md5sum, err := contentMD5(r.Header)
+	if err != nil {
+		return err
 	}
 	meta, err := headerMeta(r.Header)
 	if err != nil {
@@ -176,9 +171,17 @@ func (s *server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err != nil {
 		return err
 	}
-	body, verify, err := checksummed(r.Header, rq.auth)
+	body, finish, err := checksummed(r.Header, rq.auth)
 	if err != nil {
 		return err
+	}
+	var verify func(*catalog.Manifest) error
+	if finish != nil {
+		verify = func(m *catalog.Manifest) error {
+			sums, err := finish()
+			m.Checksums = sums
+			return err
+		}
 	}
 	m, err := s.objs.Put(r.Context(), rq.org, rq.bucket, rq.key, body, objects.PutOptions{
 		Size:       size,
@@ -201,12 +204,14 @@ func (s *server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	return nil
 }
 
-// checksummed handles the flexible checksum a PUT declares, either as an
-// x-amz-checksum-* header or as a trailer of an aws-chunked body. It returns
-// the body to read (hashing as it streams) and the check to run before the
-// commit, which also records the value so GET/HEAD can return it. Without a
-// declared checksum the body is passed through untouched.
-func checksummed(h http.Header, auth *sigv4.Result) (io.Reader, func(*catalog.Manifest) error, error) {
+// checksummed handles the flexible checksum a PUT or UploadPart declares,
+// either as an x-amz-checksum-* header or as a trailer of an aws-chunked
+// body. It returns the body to read (hashing as it streams) and finish, to
+// call once the body has returned io.EOF and before the commit: it verifies
+// the declared value and returns it keyed by algorithm, for storing so
+// GET/HEAD (or the completion of a multipart upload) can use it. Without a
+// declared checksum the body is passed through untouched and finish is nil.
+func checksummed(h http.Header, auth *sigv4.Result) (io.Reader, func() (map[string]string, error), error) {
 	alg, value, err := checksum.FromHeaders(h)
 	if err != nil {
 		return nil, nil, err
@@ -225,18 +230,17 @@ func checksummed(h http.Header, auth *sigv4.Result) (io.Reader, func(*catalog.Ma
 		return auth.Body, nil, nil
 	}
 	cr := checksum.NewSumReader(auth.Body, alg)
-	verify := func(m *catalog.Manifest) error {
+	finish := func() (map[string]string, error) {
 		want := value
 		if want == "" && auth.Trailers != nil {
 			want = auth.Trailers()[checksum.HeaderName(alg)]
 		}
 		if want != "" {
 			if err := cr.Verify(alg, want); err != nil {
-				return fmt.Errorf("verify %s: %w", alg, err)
+				return nil, fmt.Errorf("verify %s: %w", alg, err)
 			}
 		}
-		m.Checksums = map[string]string{string(alg): cr.Sums()[alg]}
-		return nil
+		return map[string]string{string(alg): cr.Sums()[alg]}, nil
 	}
-	return cr, verify, nil
+	return cr, finish, nil
 }

@@ -38,6 +38,13 @@ const (
 	OpHeadObject
 	OpDeleteObject
 	OpGetObjectAcl
+	OpCreateMultipartUpload
+	OpUploadPart
+	OpUploadPartCopy
+	OpCompleteMultipartUpload
+	OpAbortMultipartUpload
+	OpListMultipartUploads
+	OpListParts
 	OpNotImplemented   // a recognised but unsupported feature
 	OpMethodNotAllowed // no operation for this method on this resource
 	OpVirtualHosted    // refused: the gateway is path-style only
@@ -66,9 +73,18 @@ var opTable = map[Op]opInfo{
 	OpHeadObject:          {"HeadObject", false},
 	OpDeleteObject:        {"DeleteObject", true},
 	OpGetObjectAcl:        {"GetObjectAcl", false},
-	OpNotImplemented:      {"NotImplemented", false},
-	OpMethodNotAllowed:    {"MethodNotAllowed", false},
-	OpVirtualHosted:       {"VirtualHosted", false},
+	// Multipart: everything that creates, changes or discards an upload is
+	// a write; listing uploads and parts is a read.
+	OpCreateMultipartUpload:   {"CreateMultipartUpload", true},
+	OpUploadPart:              {"UploadPart", true},
+	OpUploadPartCopy:          {"UploadPartCopy", true},
+	OpCompleteMultipartUpload: {"CompleteMultipartUpload", true},
+	OpAbortMultipartUpload:    {"AbortMultipartUpload", true},
+	OpListMultipartUploads:    {"ListMultipartUploads", false},
+	OpListParts:               {"ListParts", false},
+	OpNotImplemented:          {"NotImplemented", false},
+	OpMethodNotAllowed:        {"MethodNotAllowed", false},
+	OpVirtualHosted:           {"VirtualHosted", false},
 }
 
 func (o Op) String() string {
@@ -111,8 +127,6 @@ var unsupported = map[string]string{
 	"select":              "S3 Select",
 	"torrent":             "BitTorrent",
 	"attributes":          "GetObjectAttributes",
-	"uploads":             "multipart uploads",
-	"uploadId":            "multipart uploads",
 	"session":             "directory bucket sessions",
 }
 
@@ -130,6 +144,13 @@ func unsupportedFeature(q url.Values) (string, bool) {
 	}
 	slices.Sort(names)
 	return unsupported[names[0]], true
+}
+
+// hasMultipartParam matches requests that name a multipart upload but no
+// multipart route took.
+func hasMultipartParam(r *http.Request, _ *mux.RouteMatch) bool {
+	q := r.URL.Query()
+	return q.Has("uploads") || q.Has("uploadId")
 }
 
 // level says which kind of resource a path names.
@@ -210,6 +231,18 @@ func (s *server) newRouter() *mux.Router {
 	m.Methods(http.MethodGet).MatcherFunc(bkt).Queries("versioning", "").Handler(s.op(OpGetBucketVersioning, s.getBucketVersioning))
 	m.Methods(http.MethodPost).MatcherFunc(bkt).Queries("delete", "").Handler(s.op(OpDeleteObjects, s.deleteObjects))
 	m.Methods(http.MethodGet).MatcherFunc(obj).Queries("acl", "").Handler(s.op(OpGetObjectAcl, s.getObjectACL))
+	// Multipart. Matched on the presence of uploads / uploadId (any value);
+	// a combination S3 has no operation for is MethodNotAllowed below,
+	// never a PutObject or CreateBucket that ignores the parameter.
+	m.Methods(http.MethodPost).MatcherFunc(obj).Queries("uploads", "").Handler(s.op(OpCreateMultipartUpload, s.createMultipartUpload))
+	m.Methods(http.MethodPut).MatcherFunc(obj).Queries("uploadId", "", "partNumber", "").MatcherFunc(hasCopySource).Handler(s.op(OpUploadPartCopy, s.uploadPartCopy))
+	m.Methods(http.MethodPut).MatcherFunc(obj).Queries("uploadId", "", "partNumber", "").Handler(s.op(OpUploadPart, s.uploadPart))
+	m.Methods(http.MethodPost).MatcherFunc(obj).Queries("uploadId", "").Handler(s.op(OpCompleteMultipartUpload, s.completeMultipartUpload))
+	m.Methods(http.MethodDelete).MatcherFunc(obj).Queries("uploadId", "").Handler(s.op(OpAbortMultipartUpload, s.abortMultipartUpload))
+	m.Methods(http.MethodGet).MatcherFunc(obj).Queries("uploadId", "").Handler(s.op(OpListParts, s.listParts))
+	m.Methods(http.MethodGet).MatcherFunc(bkt).Queries("uploads", "").Handler(s.op(OpListMultipartUploads, s.listMultipartUploads))
+	m.MatcherFunc(hasMultipartParam).Handler(s.op(OpMethodNotAllowed, s.methodNotAllowed))
+
 	m.MatcherFunc(hasUnsupported).Handler(s.op(OpNotImplemented, s.notImplemented))
 
 	m.Methods(http.MethodGet).MatcherFunc(svc).Handler(s.op(OpListBuckets, s.listBuckets))

@@ -16,6 +16,15 @@
 //     (as S3 does); a syntactically valid but unsatisfiable range is 416.
 //   - Conditional GET/HEAD follow RFC 9110 section 13.2.2 precedence.
 //   - Virtual-hosted-style requests are refused; see isVirtualHosted.
+//   - Multipart: CompleteMultipartUpload is metadata only and takes
+//     milliseconds, so it answers with the error status directly instead of
+//     the "200 then an error body" S3 uses for long completions. Part ETags
+//     are accepted quoted or unquoted. The object's checksum (composite
+//     "sum-N", or full-object for CRC64NVME and FULL_OBJECT CRC32/CRC32C)
+//     is computed from the parts' checksums at completion, only when the
+//     upload named an algorithm and every part carries that checksum.
+//     Objects may reach 10000 parts of up to 5 GiB; a single PutObject is
+//     limited to 5 GiB (EntityTooLarge) as in S3.
 package s3gw
 
 import (
@@ -44,6 +53,14 @@ type Objects interface {
 	Delete(ctx context.Context, orgID, bucket, key string) error
 	Copy(ctx context.Context, orgID, srcBucket, srcKey, dstBucket, dstKey string, opts objects.CopyOptions) (*catalog.Manifest, error)
 	List(ctx context.Context, orgID, bucket string, opts catalog.ListOptions) (catalog.ListResult, error)
+
+	CreateMultipart(ctx context.Context, orgID, bucket, key string, meta catalog.Manifest) (catalog.Upload, error)
+	UploadPart(ctx context.Context, orgID, bucket, key, uploadID string, number int, body io.Reader, opts objects.PartOptions) (*catalog.UploadPart, error)
+	UploadPartCopy(ctx context.Context, orgID, bucket, key, uploadID string, number int, srcBucket, srcKey string, off, length int64, check func(*catalog.Manifest) error) (*catalog.UploadPart, error)
+	CompleteMultipart(ctx context.Context, orgID, bucket, key, uploadID string, parts []objects.CompletePart, opts objects.CompleteOptions) (*catalog.Manifest, error)
+	AbortMultipart(ctx context.Context, orgID, bucket, key, uploadID string) error
+	ListUploads(ctx context.Context, orgID, bucket, prefix, keyMarker, uploadIDMarker string, max int) ([]catalog.Upload, bool, error)
+	ListParts(ctx context.Context, orgID, bucket, key, uploadID string, after, max int) ([]catalog.UploadPart, bool, error)
 }
 
 var _ Objects = (*objects.Layer)(nil)

@@ -36,7 +36,10 @@ type stack struct {
 	logs *logBuffer
 }
 
-func newStack(t *testing.T) *stack {
+func newStack(t *testing.T) *stack { return newStackWith(t, nil) }
+
+// newStackWith is newStack with a hook to adjust the gateway's Config.
+func newStackWith(t *testing.T, configure func(*Config)) *stack {
 	t.Helper()
 	dir := t.TempDir()
 	keys, err := chunkstore.DeriveKeys(bytes.Repeat([]byte{9}, 32))
@@ -67,11 +70,15 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	logs := &logBuffer{}
-	h := New(Config{
+	cfg := Config{
 		Objects: objects.New(db, store, quiet),
 		Keys:    db,
 		Logger:  slog.New(slog.NewTextHandler(logs, nil)),
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	h := New(cfg)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &stack{db: db, srv: srv, org: org.ID, key: key, logs: logs}
@@ -120,9 +127,20 @@ func (s *stack) client(k catalog.AccessKey) *s3.Client {
 // do sends a raw request signed by k (unsigned when k.ID is empty).
 func (s *stack) do(t *testing.T, k catalog.AccessKey, method, path string, body []byte, hdr map[string]string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest(method, s.srv.URL+path, bytes.NewReader(body))
+	resp, err := s.send(k, method, path, body, hdr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// send is do for other goroutines: it reports errors instead of failing
+// the test, and the caller closes the body.
+func (s *stack) send(k catalog.AccessKey, method, path string, body []byte, hdr map[string]string) (*http.Response, error) {
+	req, err := http.NewRequest(method, s.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
 	}
 	for name, v := range hdr {
 		if name == "Host" {
@@ -138,15 +156,10 @@ func (s *stack) do(t *testing.T, k catalog.AccessKey, method, path string, body 
 		err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).SignHTTP(context.Background(),
 			aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}, req, payload, "s3", "auto", time.Now())
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
-	resp, err := s.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
+	return s.srv.Client().Do(req)
 }
 
 func readAll(t *testing.T, r io.Reader) string {
