@@ -536,3 +536,41 @@ func TestBadConfigStopsStart(t *testing.T) {
 		t.Fatal("--print-config printed the secret")
 	}
 }
+
+// isMounted reports whether dir is a mount point, from /proc/self/mountinfo.
+func isMounted(t *testing.T, dir string) bool {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// READY=1 waits for the FUSE mount; SIGTERM unmounts before exit.
+func TestReadyAfterMount(t *testing.T) {
+	if _, err := os.Stat("/dev/fuse"); err != nil || os.Geteuid() != 0 {
+		t.Skip("needs root and /dev/fuse")
+	}
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	n := listenNotify(t, true)
+	p := startExcd(t, baseEnv(t, n), nil, "--mount", mnt)
+	n.await(t, "READY=1")
+	if !isMounted(t, mnt) {
+		t.Fatal("READY sent before the mount was up")
+	}
+	p.signal(t, syscall.SIGTERM)
+	n.await(t, "STOPPING=1")
+	if err := p.wait(t, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if isMounted(t, mnt) {
+		t.Fatal("still mounted after excd exited")
+	}
+}

@@ -64,7 +64,8 @@ type Config struct {
 	// PublicDomain is the S3 endpoint's public host name (no scheme or
 	// port); the gateway uses it to recognise virtual-hosted-style names.
 	PublicDomain string
-	// Mounts are FUSE mount points, mounted before the daemon reports ready.
+	// Mounts are FUSE mount points, "DIR" (the first org) or "ORG=DIR",
+	// mounted before Start returns and unmounted by Shutdown.
 	Mounts []string
 	// Version and Commit are reported by the admin status call.
 	Version, Commit string
@@ -188,12 +189,9 @@ func Start(cfg Config) (d *Daemon, err error) {
 		defer d.wg.Done()
 		d.gcLoop(ctx, cfg.GCInterval)
 	}()
-	// TODO(fuse): when internal/daemon/mount.go defines startMounts, call
-	// d.startMounts(cfg.Mounts) here, so READY=1 waits for the mounts, and
-	// unmount in Shutdown after the S3 drain (see the TODO there). Until
-	// then a configured mount is an error rather than silently ignored.
-	if len(cfg.Mounts) > 0 {
-		return nil, fmt.Errorf("mount %s: FUSE mounts are not available in this build yet", cfg.Mounts[0])
+	// Mounts last: Start returning is READY=1, which must mean they are up.
+	if err := d.startMounts(cfg.Mounts); err != nil {
+		return nil, err
 	}
 	d.ready.Store(true)
 	scheme := "http"
@@ -375,8 +373,11 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 				}
 			}
 		}
-		// TODO(fuse): unmount here, once mount.go exists: after the S3
-		// drain, before the catalog closes, bounded by ctx.
+		// After the S3 drain and before the catalog closes: unmounting
+		// commits the files with pending FUSE writes.
+		if err := d.stopMounts(); err != nil {
+			d.log.Error("shutdown: unmount", "err", err)
+		}
 		if d.admin != nil {
 			if err := d.admin.Shutdown(ctx); err != nil {
 				d.admin.Close() // e.g. a backup still streaming
