@@ -45,6 +45,9 @@ const (
 	OpAbortMultipartUpload
 	OpListMultipartUploads
 	OpListParts
+	OpPublicGetObject  // anonymous GET on a public-bucket host
+	OpPublicHeadObject // anonymous HEAD on a public-bucket host
+	OpPublicDenied     // anything else on a public-bucket host
 	OpNotImplemented   // a recognised but unsupported feature
 	OpMethodNotAllowed // no operation for this method on this resource
 	OpVirtualHosted    // refused: the gateway is path-style only
@@ -82,6 +85,9 @@ var opTable = map[Op]opInfo{
 	OpAbortMultipartUpload:    {"AbortMultipartUpload", true},
 	OpListMultipartUploads:    {"ListMultipartUploads", false},
 	OpListParts:               {"ListParts", false},
+	OpPublicGetObject:         {"PublicGetObject", false},
+	OpPublicHeadObject:        {"PublicHeadObject", false},
+	OpPublicDenied:            {"PublicDenied", false},
 	OpNotImplemented:          {"NotImplemented", false},
 	OpMethodNotAllowed:        {"MethodNotAllowed", false},
 	OpVirtualHosted:           {"VirtualHosted", false},

@@ -4,9 +4,11 @@
 // without buffering objects.
 //
 // Decisions:
-//   - Every request is authenticated; the org comes from the access key.
-//     Anonymous requests get AccessDenied. Presigned URLs work for GET and
-//     HEAD only.
+//   - Every request to the S3 API is authenticated; the org comes from the
+//     access key. Anonymous requests get AccessDenied. Presigned URLs work
+//     for GET and HEAD only. The one exception is a public-bucket host,
+//     "<org-id>.<Config.PublicDomain>", which serves anonymous reads of
+//     public buckets only (public.go).
 //   - Handlers return errors; handlerFunc.ServeHTTP alone renders them, sets
 //     x-amz-request-id and writes one access-log line per request.
 //   - Unsupported subresources (?lifecycle, ?policy, PUT ?acl, …) get 501
@@ -83,8 +85,15 @@ type Config struct {
 	// "<bucket>.<Endpoint>" is recognised as virtual-hosted-style and
 	// refused with a clear message instead of being misread as path-style.
 	Endpoint string
-	Logger   *slog.Logger // default slog.Default()
-	Now      func() time.Time
+	// PublicDomain, when set (e.g. "objects.excloud.dev": no scheme, no
+	// port), makes "<org-id>.<PublicDomain>" the public host of that org on
+	// the same listener: anonymous GET and HEAD of objects in its buckets
+	// marked Public, 403 AccessDenied for everything else there (see
+	// public.go). Empty disables public hosts; every request must then be
+	// signed.
+	PublicDomain string
+	Logger       *slog.Logger // default slog.Default()
+	Now          func() time.Time
 }
 
 type server struct {
@@ -92,20 +101,23 @@ type server struct {
 	keys     Keys
 	region   string
 	endpoint string
-	logger   *slog.Logger
-	now      func() time.Time
-	router   *mux.Router
+	// publicDomain is Config.PublicDomain, normalized; "" when off.
+	publicDomain string
+	logger       *slog.Logger
+	now          func() time.Time
+	router       *mux.Router
 }
 
 // New returns the S3 gateway as an http.Handler.
 func New(cfg Config) http.Handler {
 	s := &server{
-		objs:     cfg.Objects,
-		keys:     cfg.Keys,
-		region:   cfg.Region,
-		endpoint: normalizeHost(cfg.Endpoint),
-		logger:   cfg.Logger,
-		now:      cfg.Now,
+		objs:         cfg.Objects,
+		keys:         cfg.Keys,
+		region:       cfg.Region,
+		endpoint:     normalizeHost(cfg.Endpoint),
+		publicDomain: normalizeHost(cfg.PublicDomain),
+		logger:       cfg.Logger,
+		now:          cfg.Now,
 	}
 	if s.region == "" {
 		s.region = "auto"
@@ -122,5 +134,12 @@ func New(cfg Config) http.Handler {
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &reqState{logger: s.logger, op: OpUnknown}
-	s.router.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+	// Public hosts are decided by Host alone, before routing: none of the
+	// S3 API's routes, and none of its authentication, applies to them.
+	if org, ok := s.publicOrg(r.Host); ok {
+		s.servePublic(org).ServeHTTP(w, r)
+		return
+	}
+	s.router.ServeHTTP(w, r)
 }
