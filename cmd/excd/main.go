@@ -142,7 +142,7 @@ func run(args []string) error {
 	// Start returned: S3 accepts, the catalog is open, mounts are up.
 	notify(log, sdnotify.Ready+"\nSTATUS=serving S3 on "+d.Addr())
 
-	stopWatchdog := watchdog(log)
+	stopWatchdog := watchdog(log, d.Check)
 	defer stopWatchdog()
 
 	for sig := range sigs {
@@ -229,8 +229,9 @@ func restoreCatalog(cfg config.Config, path string, log *slog.Logger) error {
 	return nil
 }
 
-// watchdog pings systemd at half of WatchdogSec while the process lives.
-func watchdog(log *slog.Logger) (stop func()) {
+// watchdog pings systemd at half of WatchdogSec, each time after check
+// passes: a ping from a timer alone would keep a wedged daemon alive.
+func watchdog(log *slog.Logger, check func(context.Context) error) (stop func()) {
 	every, err := sdnotify.WatchdogInterval()
 	if err != nil {
 		log.Warn("watchdog disabled", "err", err)
@@ -246,6 +247,13 @@ func watchdog(log *slog.Logger) (stop func()) {
 			case <-done:
 				return
 			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), every)
+				err := check(ctx)
+				cancel()
+				if err != nil {
+					log.Error("watchdog: health check failed; not pinging", "err", err)
+					continue
+				}
 				notify(log, sdnotify.Watchdog)
 			}
 		}

@@ -213,8 +213,10 @@ func TestNotifyReadyAndStopping(t *testing.T) {
 		t.Run(fmt.Sprintf("abstract=%v", abstract), func(t *testing.T) {
 			n := listenNotify(t, abstract)
 			// WatchdogSec=200ms: pings every 100 ms.
+			t0 := time.Now()
 			p := startExcd(t, append(baseEnv(t, n), "WATCHDOG_USEC=200000"), nil)
 			msg := n.await(t, "READY=1")
+			t.Logf("exec to READY=1 (first start, empty data dir): %v", time.Since(t0).Round(time.Millisecond))
 			addr := addrFrom(t, msg)
 			// At the moment READY arrives the listener must answer.
 			resp, err := http.Get("http://" + addr + "/")
@@ -227,11 +229,13 @@ func TestNotifyReadyAndStopping(t *testing.T) {
 			}
 			n.await(t, "WATCHDOG=1")
 			n.await(t, "WATCHDOG=1")
+			t0 = time.Now()
 			p.signal(t, syscall.SIGTERM)
 			n.await(t, "STOPPING=1")
 			if err := p.wait(t, 20*time.Second); err != nil {
 				t.Fatalf("exit after SIGTERM: %v", err)
 			}
+			t.Logf("idle SIGTERM to exit: %v", time.Since(t0).Round(time.Millisecond))
 			if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 				t.Fatal("S3 still accepting after exit")
 			}

@@ -169,3 +169,14 @@ func Restore(dataDir, keyFile string, r io.Reader, log *slog.Logger) error {
 	}
 	return nil
 }
+
+// Check is a liveness probe for the systemd watchdog: a catalog read that
+// returns promptly. A deadlocked or wedged catalog blocks it, the watchdog
+// pings stop, and systemd restarts the service, which is the point.
+func (d *Daemon) Check(ctx context.Context) error {
+	if !d.ready.Load() {
+		return fmt.Errorf("not serving")
+	}
+	_, err := d.db.ListOrgs(ctx)
+	return err
+}
