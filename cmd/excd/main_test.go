@@ -26,6 +26,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
+
+	"excloud.dev/buckets/admin"
 )
 
 // These tests run the real excd binary as systemd would: built once into a
@@ -450,6 +452,7 @@ func TestGracefulShutdownWithUploadInFlight(t *testing.T) {
 	}{
 		{"completes", "20s", 5 * time.Millisecond, true},
 		{"cut off", "300ms", 40 * time.Millisecond, false}, // ~3.5 s of upload
+		{"second SIGTERM forces", "60s", 40 * time.Millisecond, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := listenNotify(t, true)
@@ -470,7 +473,15 @@ func TestGracefulShutdownWithUploadInFlight(t *testing.T) {
 			<-r.started
 			p.signal(t, syscall.SIGTERM)
 			n.await(t, "STOPPING=1")
+			if tc.name == "second SIGTERM forces" {
+				time.Sleep(100 * time.Millisecond)
+				p.signal(t, syscall.SIGTERM)
+			}
+			t0 := time.Now()
 			err := <-upErr
+			if !tc.complete && time.Since(t0) > 2*time.Second {
+				t.Errorf("the upload was cut off only after %v", time.Since(t0))
+			}
 			if tc.complete && err != nil {
 				t.Fatalf("upload in flight during a graceful stop failed: %v", err)
 			}
@@ -498,7 +509,6 @@ func TestGracefulShutdownWithUploadInFlight(t *testing.T) {
 			} else if minio.ToErrorResponse(err).Code != "NoSuchKey" {
 				t.Fatalf("after restart a cut-off upload is visible: %d bytes, err %v", len(got), err)
 			}
-			t.Logf("first run:\n%s", p.stderr.String())
 			p2.signal(t, syscall.SIGTERM)
 			if err := p2.wait(t, 20*time.Second); err != nil {
 				t.Fatal(err)
@@ -576,5 +586,150 @@ func TestReadyAfterMount(t *testing.T) {
 	}
 	if isMounted(t, mnt) {
 		t.Fatal("still mounted after excd exited")
+	}
+}
+
+// freePort returns a loopback address nobody listens on (a small race with
+// other processes is acceptable in a test).
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func metricValue(t *testing.T, addr, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	t.Fatalf("no %s in /metrics", name)
+	return 0
+}
+
+// SIGHUP applies log_level and gc_interval from the edited file at once.
+func TestReloadLiveSettings(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "excd.toml")
+	maddr := freePort(t)
+	write := func(level, gc string) {
+		body := fmt.Sprintf("log_level = %q\ngc_interval = %q\nmetrics_listen = %q\n", level, gc, maddr)
+		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("warn", "0")
+	n := listenNotify(t, true)
+	env := baseEnv(t, n)
+	env = append(env[:0:0], env...)
+	for i, e := range env {
+		if strings.HasPrefix(e, "EXC_GC_INTERVAL=") {
+			env[i] = "EXC_LOG_FORMAT=text" // let the file decide the interval
+		}
+	}
+	p := startExcd(t, env, nil, "--config", cfg)
+	n.await(t, "READY=1")
+	if strings.Contains(p.stderr.String(), "level=INFO") {
+		t.Fatal("info lines logged at log_level warn")
+	}
+	if v := metricValue(t, maddr, "excd_gc_runs_total"); v != 0 {
+		t.Fatalf("gc ran %v times with gc_interval 0", v)
+	}
+	write("info", "100ms")
+	p.signal(t, syscall.SIGHUP)
+	n.await(t, "RELOADING=1")
+	n.await(t, "READY=1")
+	deadline := time.Now().Add(10 * time.Second)
+	for metricValue(t, maddr, "excd_gc_runs_total") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("gc_interval change not applied by SIGHUP")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(p.stderr.String(), "msg=reloaded log_level=info gc_interval=100ms") {
+		t.Fatalf("log_level change not applied:\n%s", p.stderr.String())
+	}
+	p.signal(t, syscall.SIGTERM)
+	if err := p.wait(t, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// exc backup (here: the admin client) and excd --restore, following the
+// documented procedure: catalog backup first, then the chunks and the key.
+func TestRestoreCommand(t *testing.T) {
+	n := listenNotify(t, true)
+	env := baseEnv(t, n)
+	src := strings.TrimPrefix(env[1], "EXC_DATA_DIR=")
+	p := startExcd(t, env, nil)
+	addr := addrFrom(t, n.await(t, "READY=1"))
+	mc := minioClient(t, addr)
+	ctx := context.Background()
+	if err := mc.MakeBucket(ctx, "rst", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("restore me "), 100000)
+	if _, err := mc.PutObject(ctx, "rst", "obj", bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ac := admin.Dial(filepath.Join(src, "admin.sock"))
+	defer ac.Close()
+	backup := filepath.Join(t.TempDir(), "catalog.bak")
+	f, err := os.Create(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ac.Backup(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	p.signal(t, syscall.SIGTERM)
+	if err := p.wait(t, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	dst := filepath.Join(t.TempDir(), "restored")
+	out, err := exec.Command(excdBin, "--data-dir", dst, "--master-key", filepath.Join(src, "master.key"), "--restore", backup).CombinedOutput()
+	if err != nil {
+		t.Fatalf("excd --restore: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("cp", "-a", filepath.Join(src, "chunks"), filepath.Join(dst, "chunks")).CombinedOutput(); err != nil {
+		t.Fatalf("copy chunks: %v %s", err, out)
+	}
+	// A second restore onto the now non-empty catalog is refused.
+	if out, err := exec.Command(excdBin, "--data-dir", dst, "--master-key", filepath.Join(src, "master.key"), "--restore", backup).CombinedOutput(); err == nil {
+		t.Fatalf("restore over a catalog succeeded: %s", out)
+	}
+
+	n2 := listenNotify(t, true)
+	env[0] = "NOTIFY_SOCKET=" + n2.name
+	env[1] = "EXC_DATA_DIR=" + dst
+	env = append(env, "EXC_MASTER_KEY_FILE="+filepath.Join(src, "master.key"))
+	p2 := startExcd(t, env, nil)
+	mc = minioClient(t, addrFrom(t, n2.await(t, "READY=1")))
+	obj, err := mc.GetObject(ctx, "rst", "obj", minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(obj)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("after restore: %d bytes, %v", len(got), err)
+	}
+	p2.signal(t, syscall.SIGTERM)
+	if err := p2.wait(t, 20*time.Second); err != nil {
+		t.Fatal(err)
 	}
 }
