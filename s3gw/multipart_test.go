@@ -193,7 +193,7 @@ func TestMultipartSDK(t *testing.T) {
 		t.Errorf("GET: %d bytes, ETag %s, type %s, meta %v", len(got), aws.ToString(out.ETag), aws.ToString(out.ContentType), out.Metadata)
 	}
 	head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("mpu"), Key: aws.String("big/obj"), ChecksumMode: types.ChecksumModeEnabled})
-	if err != nil || aws.ToString(head.ChecksumCRC32C) != composite {
+	if err != nil || aws.ToString(head.ChecksumCRC32C) != composite || head.ChecksumType != types.ChecksumTypeComposite {
 		t.Errorf("HEAD checksum: %v, %v", head, err)
 	}
 	// partNumber=N serves part N from the manifest's part list.
@@ -409,7 +409,8 @@ func TestMultipartChecksums(t *testing.T) {
 			if aws.ToString(got) != want {
 				t.Errorf("checksum %q, want %q", aws.ToString(got), want)
 			}
-			if wantType := map[bool]types.ChecksumType{true: types.ChecksumTypeFullObject, false: types.ChecksumTypeComposite}[full]; comp.ChecksumType != wantType {
+			wantType := map[bool]types.ChecksumType{true: types.ChecksumTypeFullObject, false: types.ChecksumTypeComposite}[full]
+			if comp.ChecksumType != wantType {
 				t.Errorf("type %q, want %q", comp.ChecksumType, wantType)
 			}
 			// With checksum mode the SDK validates a full-object value
@@ -420,6 +421,9 @@ func TestMultipartChecksums(t *testing.T) {
 			}
 			if _, err := io.Copy(io.Discard, out.Body); err != nil {
 				t.Errorf("GET with checksum mode: %v", err)
+			}
+			if out.ChecksumType != wantType {
+				t.Errorf("GET checksum type %q, want %q", out.ChecksumType, wantType)
 			}
 			out.Body.Close()
 		})

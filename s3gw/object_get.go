@@ -110,6 +110,20 @@ func objectHeaders(h http.Header, m *catalog.Manifest) {
 	}
 }
 
+// checksumHeaders returns the stored checksums with their type: a
+// multipart composite value ends in "-N" (the part count), anything else is
+// a checksum of the whole object's bytes.
+func checksumHeaders(h http.Header, m *catalog.Manifest) {
+	for alg, v := range m.Checksums {
+		h.Set("x-amz-checksum-"+strings.ToLower(alg), v)
+		typ := "FULL_OBJECT"
+		if i := strings.LastIndexByte(v, '-'); i > 0 && allDigits(v[i+1:]) {
+			typ = "COMPOSITE"
+		}
+		h.Set("x-amz-checksum-type", typ)
+	}
+}
+
 // responseOverrides are the query parameters that replace response headers
 // on GET and HEAD (used by presigned download links).
 var responseOverrides = map[string]string{
@@ -247,9 +261,7 @@ func (s *server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 		status = http.StatusPartialContent
 	} else if strings.EqualFold(r.Header.Get("x-amz-checksum-mode"), "ENABLED") {
 		// Whole-object checksums describe only the whole object.
-		for alg, v := range m.Checksums {
-			h.Set("x-amz-checksum-"+strings.ToLower(alg), v)
-		}
+		checksumHeaders(h, m)
 	}
 	w.WriteHeader(status)
 	// Stream: the object reader verifies each chunk segment as it goes, so a
@@ -286,9 +298,7 @@ func (s *server) headObject(w http.ResponseWriter, r *http.Request, rq *request)
 	} else {
 		h.Set("Content-Length", itoa(m.Size))
 		if strings.EqualFold(r.Header.Get("x-amz-checksum-mode"), "ENABLED") {
-			for alg, v := range m.Checksums {
-				h.Set("x-amz-checksum-"+strings.ToLower(alg), v)
-			}
+			checksumHeaders(h, m)
 		}
 	}
 	w.WriteHeader(status)
