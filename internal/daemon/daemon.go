@@ -237,15 +237,19 @@ func (d *Daemon) openData() error {
 func loadKeys(dataDir, keyFile string, log *slog.Logger, create bool) (chunkstore.Keys, error) {
 	if !create {
 		// Only an existing key will do: a new one could not read the
-		// chunks that go with a restored catalog.
+		// chunks that go with a restored catalog. Check each place
+		// LoadMasterKey looks, in its order, before it can create one.
 		p := keyFile
-		if p == "" && os.Getenv("CREDENTIALS_DIRECTORY") == "" {
+		if p == "" {
 			p = filepath.Join(dataDir, chunkstore.MasterKeyFile)
-		}
-		if p != "" {
-			if _, err := os.Stat(p); err != nil {
-				return chunkstore.Keys{}, fmt.Errorf("master key: %w (restore needs the master key of the store the backup came from)", err)
+			if cd := os.Getenv("CREDENTIALS_DIRECTORY"); cd != "" {
+				if c := filepath.Join(cd, chunkstore.MasterKeyFile); fileExists(c) {
+					p = c
+				}
 			}
+		}
+		if _, err := os.Stat(p); err != nil {
+			return chunkstore.Keys{}, fmt.Errorf("master key: %w (restore needs the master key of the store the backup came from)", err)
 		}
 	}
 	master, keyPath, created, err := chunkstore.LoadMasterKey(dataDir, keyFile)
@@ -256,6 +260,11 @@ func loadKeys(dataDir, keyFile string, log *slog.Logger, create bool) (chunkstor
 		log.Info("created master key; back it up, data cannot be read without it", "path", keyPath)
 	}
 	return chunkstore.DeriveKeys(master)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // startS3 opens (or adopts) the S3 listener and serves the gateway on it.

@@ -289,6 +289,16 @@ func TestBackupRestore(t *testing.T) {
 	if err := daemon.Restore(t.TempDir(), "", bytes.NewReader(backup.Bytes()), nil); err == nil || !strings.Contains(err.Error(), "master key") {
 		t.Fatalf("restore without a key: %v", err)
 	}
+	// Nor when systemd passed no key credential.
+	t.Setenv("CREDENTIALS_DIRECTORY", t.TempDir())
+	empty := t.TempDir()
+	if err := daemon.Restore(empty, "", bytes.NewReader(backup.Bytes()), nil); err == nil || !strings.Contains(err.Error(), "master key") {
+		t.Fatalf("restore without a key credential: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(empty, "master.key")); err == nil {
+		t.Fatal("a failed restore created a master key")
+	}
+	os.Unsetenv("CREDENTIALS_DIRECTORY")
 
 	d2 := startWith(t, daemon.Config{DataDir: dst})
 	c2 := plainClient(d2)
