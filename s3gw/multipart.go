@@ -304,11 +304,8 @@ func (s *server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 		parts[i] = objects.CompletePart{Number: p.PartNumber, ETag: p.ETag}
 	}
 	// An x-amz-checksum-<alg> header here is the client's expectation of
-	// the object's checksum; an unparsable one is refused up front.
-	wantAlg, wantValue, err := completeChecksumHeader(r.Header)
-	if err != nil {
-		return err
-	}
+	// the object's checksum: compared with the computed one (BadDigest).
+	wantAlg, wantValue := completeChecksumHeader(r.Header)
 	var typ string
 	verify := func(m *catalog.Manifest, used []catalog.UploadPart) error {
 		var alg checksum.Algorithm
@@ -356,13 +353,13 @@ func (s *server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 // completeChecksumHeader reads the optional whole-object checksum a client
 // expects from a completion. FromHeaders validates value lengths for single
 // sums, which a composite "sum-N" is not, so this only looks at the names.
-func completeChecksumHeader(h http.Header) (checksum.Algorithm, string, error) {
+func completeChecksumHeader(h http.Header) (checksum.Algorithm, string) {
 	for _, a := range checksum.Algorithms {
 		if v := strings.TrimSpace(h.Get(checksum.HeaderName(a))); v != "" {
-			return a, v, nil
+			return a, v
 		}
 	}
-	return "", "", nil
+	return "", ""
 }
 
 // objectChecksum computes the checksum of a completed object from its
