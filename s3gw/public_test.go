@@ -237,3 +237,24 @@ func TestPublicOrg(t *testing.T) {
 		}
 	}
 }
+
+// The public domain may equal the S3 endpoint's name: org hosts are public,
+// "<bucket>.<domain>" is still refused as virtual-hosted style, and the
+// domain itself is the S3 API.
+func TestPublicDomainSameAsEndpoint(t *testing.T) {
+	st := newStackWith(t, func(c *Config) { c.PublicDomain, c.Endpoint = testPublicDomain, testPublicDomain })
+	c := st.client(st.key)
+	mustBucket(t, c, "pub")
+	putString(t, c, "pub", "f", "public bytes")
+	if err := st.db.SetBucketPublic(context.Background(), st.org, "pub", true); err != nil {
+		t.Fatal(err)
+	}
+	if r := st.anon(t, "GET", st.org+"."+testPublicDomain, "/pub/f", nil, nil); r.StatusCode != 200 || readAll(t, r.Body) != "public bytes" {
+		t.Errorf("public GET: %d", r.StatusCode)
+	}
+	wantError(t, st.do(t, st.key, "GET", "/f", nil, map[string]string{"Host": "pub." + testPublicDomain}), 400, "InvalidRequest")
+	if r := st.do(t, st.key, "GET", "/pub/f", nil, map[string]string{"Host": testPublicDomain}); r.StatusCode != 200 {
+		t.Errorf("signed GET on the endpoint: %d", r.StatusCode)
+	}
+	wantError(t, st.anon(t, "GET", testPublicDomain, "/pub/f", nil, nil), 403, "AccessDenied")
+}
