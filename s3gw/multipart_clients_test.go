@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -233,5 +234,53 @@ func TestUploadPartPayloadForms(t *testing.T) {
 	r = st.do(t, k, "GET", "/forms/obj", nil, nil)
 	if got := readAll(t, r.Body); got != string(all) {
 		t.Errorf("object is %d bytes, want %d", len(got), len(all))
+	}
+}
+
+// failReader fails if anything reads it: the request must be refused from
+// its headers alone.
+type failReader struct{ read *atomic.Bool }
+
+func (f failReader) Read(p []byte) (int, error) {
+	f.read.Store(true)
+	return 0, io.ErrUnexpectedEOF
+}
+
+// TestSizeLimits: a PutObject or UploadPart declaring more than 5 GiB is
+// EntityTooLarge before its body is read (with Expect: 100-continue the
+// client never sends it).
+func TestSizeLimits(t *testing.T) {
+	st := newStack(t)
+	k := st.key
+	if r := st.do(t, k, "PUT", "/limits", nil, nil); r.StatusCode != 200 {
+		t.Fatal(r.StatusCode)
+	}
+	r := st.do(t, k, "POST", "/limits/big?uploads", nil, nil)
+	var init initiateMultipartUploadResult
+	if err := xml.Unmarshal([]byte(readAll(t, r.Body)), &init); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: 30 * time.Second}}
+	for _, path := range []string{"/limits/big", "/limits/big?partNumber=1&uploadId=" + init.UploadID} {
+		var read atomic.Bool
+		req, err := http.NewRequest("PUT", st.srv.URL+path, failReader{&read})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = 5<<30 + 1
+		req.Header.Set("Expect", "100-continue")
+		req.Header.Set("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+		if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}, req, "UNSIGNED-PAYLOAD", "s3", "auto", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		wantError(t, resp, 400, "EntityTooLarge")
+		if read.Load() {
+			t.Errorf("%s: the body was read", path)
+		}
 	}
 }
