@@ -56,6 +56,12 @@ check "aws s3 ls" bash -c "$(printf '%q ' "${AWS[@]}") s3 ls s3://smoke/dir/ | g
 check "aws s3api head-object" "${AWS[@]}" s3api head-object --bucket smoke --key dir/f1
 check "aws s3 sync up" "${AWS[@]}" s3 sync "$work/tree" s3://smoke/tree
 check "aws s3 sync down + diff" bash -c "$(printf '%q ' "${AWS[@]}") s3 sync s3://smoke/tree '$work/tree.back' && diff -r '$work/tree' '$work/tree.back'"
+head -c $((100 << 20)) /dev/urandom >"$work/big"
+check "aws s3 cp 100 MiB up (multipart)" "${AWS[@]}" s3 cp "$work/big" s3://smoke/big
+check "multipart ETag" bash -c "$(printf '%q ' "${AWS[@]}") s3api head-object --bucket smoke --key big | grep -q 'ETag.*-[0-9]'"
+check "aws s3 cp 100 MiB down + sha256" bash -c "$(printf '%q ' "${AWS[@]}") s3 cp s3://smoke/big '$work/big.back' && [ \"\$(sha256sum <'$work/big')\" = \"\$(sha256sum <'$work/big.back')\" ]"
+check "aws s3 presign + curl GET" bash -c "url=\$($(printf '%q ' "${AWS[@]}") s3 presign s3://smoke/dir/f1 --expires-in 300) && curl -sSf \"\$url\" | cmp - '$work/f1'"
+check "presigned URL refuses a PUT" bash -c "url=\$($(printf '%q ' "${AWS[@]}") s3 presign s3://smoke/dir/f1 --expires-in 300) && code=\$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data x \"\$url\") && [ \"\$code\" = 403 ]"
 check "aws s3 rm" "${AWS[@]}" s3 rm s3://smoke/dir/f1
 check "aws missing key is an error" bash -c "! $(printf '%q ' "${AWS[@]}") s3api head-object --bucket smoke --key dir/f1"
 
@@ -72,6 +78,8 @@ S3CMD=(s3cmd --no-ssl --host="$hostport" --host-bucket="$hostport" --access_key=
 check "s3cmd put" "${S3CMD[@]}" put "$work/f1" s3://smoke/s3cmd/f1
 check "s3cmd get + compare" bash -c "$(printf '%q ' "${S3CMD[@]}") get --force s3://smoke/s3cmd/f1 '$work/f1.s3cmd' && cmp '$work/f1' '$work/f1.s3cmd'"
 check "s3cmd ls" bash -c "$(printf '%q ' "${S3CMD[@]}") ls s3://smoke/s3cmd/ | grep -q 's3cmd/f1'"
+check "s3cmd put 100 MiB (multipart)" "${S3CMD[@]}" put "$work/big" s3://smoke/s3cmd/big
+check "s3cmd get 100 MiB + compare" bash -c "$(printf '%q ' "${S3CMD[@]}") get --force s3://smoke/s3cmd/big '$work/big.s3cmd' && cmp '$work/big' '$work/big.s3cmd'"
 check "s3cmd del" "${S3CMD[@]}" del s3://smoke/s3cmd/f1
 
 # --- exc: a key made over the admin socket, configured as an aws profile ---
