@@ -77,7 +77,7 @@ type Metrics struct {
 // New registers every metric on a fresh registry (plus the Go runtime and
 // process collectors).
 func New() *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), StatsTTL: 15 * time.Second}
+	m := &Metrics{reg: prometheus.NewRegistry(), StatsTTL: time.Minute}
 	m.src.Store(&Sources{})
 	f := promauto{m.reg}
 	m.requests = f.counterVec("excd_s3_requests_total", "S3 requests by operation and HTTP status.", "op", "status")
