@@ -74,7 +74,7 @@ var settings = []setting{
 	{key: "metrics_listen", flag: "metrics-listen", env: "EXC_METRICS_LISTEN", usage: "address for /metrics, /healthz, /readyz (default off)",
 		set: func(c *Config, v string) error { return addr(&c.MetricsListen, v, true) },
 		get: func(c *Config) string { return c.MetricsListen }},
-	{key: "public_domain", flag: "public-domain", env: "EXC_PUBLIC_DOMAIN", usage: "public host name of the S3 endpoint, e.g. s3.example.com",
+	{key: "public_domain", flag: "public-domain", env: "EXC_PUBLIC_DOMAIN", usage: "domain for public buckets, served anonymously at <org-id>.<domain>/<bucket>/<key>, e.g. objects.example.com",
 		set: func(c *Config, v string) error {
 			if strings.Contains(v, "://") || strings.ContainsAny(v, ":/ ") {
 				return fmt.Errorf("invalid domain %q: want a bare host name (no scheme, port or path)", v)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -61,5 +63,59 @@ func TestAdminKeyLifecycle(t *testing.T) {
 	}
 	if _, err := c.ListBuckets(ctx, &s3.ListBucketsInput{}); apiCode(err) != "InvalidAccessKeyId" {
 		t.Fatalf("deleted key: %v", err)
+	}
+}
+
+// A bucket made public over the admin socket is readable without
+// credentials on <org-id>.<public-domain>, and only while it is public.
+func TestPublicBucketThroughDaemon(t *testing.T) {
+	dir := t.TempDir()
+	d, err := daemon.Start(daemon.Config{DataDir: dir, Listen: "127.0.0.1:0", GCInterval: -1,
+		PublicDomain: "objects.example.test", RootAccessKey: testAK, RootSecretKey: testSK,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	ac := admin.Dial(d.AdminSocket())
+	defer ac.Close()
+	orgs, err := ac.Orgs(ctx)
+	if err != nil || len(orgs) != 1 {
+		t.Fatalf("orgs: %v %v", orgs, err)
+	}
+	c := awsClient(d, testSK)
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("site")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("site"), Key: aws.String("index.html"),
+		Body: strings.NewReader("<h1>hi</h1>")}); err != nil {
+		t.Fatal(err)
+	}
+	get := func() (int, string) {
+		req, _ := http.NewRequest("GET", "http://"+d.Addr()+"/site/index.html", nil)
+		req.Host = orgs[0].ID + ".objects.example.test"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get(); code != http.StatusForbidden {
+		t.Fatalf("private bucket on the public host: %d", code)
+	}
+	if _, err := ac.SetBucketPublic(ctx, orgs[0].ID, "site", true); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(); code != http.StatusOK || body != "<h1>hi</h1>" {
+		t.Fatalf("public bucket: %d %q", code, body)
+	}
+	if _, err := ac.SetBucketPublic(ctx, orgs[0].ID, "site", false); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := get(); code != http.StatusForbidden {
+		t.Fatalf("bucket made private again: %d", code)
 	}
 }

@@ -61,8 +61,9 @@ type Config struct {
 	// ShutdownTimeout bounds Close's wait for requests in flight; default
 	// 30 s. Shutdown takes its bound from its context instead.
 	ShutdownTimeout time.Duration
-	// PublicDomain is the S3 endpoint's public host name (no scheme or
-	// port); the gateway uses it to recognise virtual-hosted-style names.
+	// PublicDomain serves public buckets anonymously at
+	// <org-id>.<PublicDomain>/<bucket>/<key> (GET and HEAD only); empty
+	// turns public hosts off.
 	PublicDomain string
 	// Mounts are FUSE mount points, "DIR" (the first org) or "ORG=DIR",
 	// mounted before Start returns and unmounted by Shutdown.
@@ -271,11 +272,11 @@ func fileExists(p string) bool {
 func (d *Daemon) startS3() error {
 	cfg := d.cfg
 	var gw http.Handler = s3gw.New(s3gw.Config{
-		Objects:  d.layer,
-		Keys:     d.db,
-		Region:   cfg.Region,
-		Endpoint: cfg.PublicDomain,
-		Logger:   d.log,
+		Objects:      d.layer,
+		Keys:         d.db,
+		Region:       cfg.Region,
+		PublicDomain: cfg.PublicDomain,
+		Logger:       d.log,
 	})
 	// The gateway writes the access log; the wrapper only measures.
 	// TODO(s3gw metrics hook): once s3gw.Config can call
