@@ -150,12 +150,15 @@ func Start(cfg Config) (d *Daemon, err error) {
 	}
 	d = &Daemon{cfg: cfg, log: cfg.Logger, started: time.Now(), metrics: cfg.Metrics,
 		gcInterval: make(chan time.Duration, 1)}
+	// Not d: "return nil, err" has set the named result to nil by the time
+	// this runs.
+	started := d
 	defer func() {
 		if err != nil {
-			if cfg.Listener != nil && d.ln == nil {
+			if cfg.Listener != nil && started.ln == nil {
 				cfg.Listener.Close()
 			}
-			d.Close()
+			started.Close()
 		}
 	}()
 	if err := d.openData(); err != nil {

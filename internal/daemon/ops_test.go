@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -341,4 +342,25 @@ func copyTree(t *testing.T, from, to string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A start that fails (here: the S3 port is taken) returns an error, not a
+// panic, and releases everything: the next start on the directory works.
+func TestFailedStartReleasesEverything(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := t.TempDir()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	_, err = daemon.Start(daemon.Config{DataDir: dir, Listen: busy.Addr().String(), GCInterval: -1, Logger: quiet})
+	if err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("start on a busy port: %v", err)
+	}
+	d, err := daemon.Start(daemon.Config{DataDir: dir, Listen: "127.0.0.1:0", GCInterval: -1, Logger: quiet})
+	if err != nil {
+		t.Fatalf("start after a failed start: %v", err)
+	}
+	d.Close()
 }
