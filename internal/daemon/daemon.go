@@ -65,6 +65,9 @@ type Config struct {
 	// <org-id>.<PublicDomain>/<bucket>/<key> (GET and HEAD only); empty
 	// turns public hosts off.
 	PublicDomain string
+	// IOIdleTimeout cuts off a client whose request body or response makes
+	// no progress for this long; 0 means 2 minutes. Tests shorten it.
+	IOIdleTimeout time.Duration
 	// Mounts are FUSE mount points, "DIR" (the first org) or "ORG=DIR",
 	// mounted before Start returns and unmounted by Shutdown.
 	Mounts []string
@@ -77,7 +80,8 @@ type Config struct {
 // WriteTimeout: they bound a whole request or response, and would cut off
 // a multi-GiB PUT or GET on a slow link. A client that stops sending or
 // receiving altogether is cut off by ioIdleTimeout instead (see
-// deadlines.go), which bounds the time between two reads or writes.
+// deadlines.go), which bounds the time between two reads or writes
+// (Config.IOIdleTimeout).
 const (
 	readHeaderTimeout = 20 * time.Second
 	idleTimeout       = 2 * time.Minute
@@ -135,6 +139,9 @@ func Start(cfg Config) (d *Daemon, err error) {
 	}
 	if cfg.GCInterval == 0 {
 		cfg.GCInterval = 10 * time.Minute
+	}
+	if cfg.IOIdleTimeout <= 0 {
+		cfg.IOIdleTimeout = ioIdleTimeout
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
@@ -287,7 +294,7 @@ func (d *Daemon) startS3() error {
 	// WrapInFlight here, so requests are not counted twice.
 	gw = d.metrics.Wrap(gw)
 	d.srv = &http.Server{
-		Handler:           d.track(ioDeadlines(gw, ioIdleTimeout)),
+		Handler:           d.track(ioDeadlines(gw, cfg.IOIdleTimeout)),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,

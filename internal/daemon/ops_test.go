@@ -29,7 +29,9 @@ func startWith(t *testing.T, cfg daemon.Config) *daemon.Daemon {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.RootAccessKey, cfg.RootSecretKey = testAK, testSK
 	cfg.GCInterval = -1
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	d, err := daemon.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
