@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -20,10 +21,11 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 // reqState is what the gateway learns about a request as it is routed and
 // authenticated; the access-log line is written from it.
 type reqState struct {
-	id     string
-	logger *slog.Logger
-	op     Op
-	org    string
+	id       string
+	logger   *slog.Logger
+	op       Op
+	org      string
+	observer Observer
 }
 
 type stateKey struct{}
@@ -48,6 +50,11 @@ func (f handlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("x-amz-id-2", hostID(st.id))
 	h.Set("Server", "excloud-buckets")
 	rw := &respWriter{ResponseWriter: w}
+	var body *countingBody
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &countingBody{ReadCloser: r.Body}
+		r.Body = body
+	}
 
 	err := f.serve(rw, r)
 	if err != nil {
@@ -76,6 +83,25 @@ func (f handlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		attrs = append(attrs, "code", errorTable[toS3Error(err).Code].Code)
 	}
 	st.logger.Info("s3 request", attrs...)
+	if st.observer != nil {
+		var in int64
+		if body != nil {
+			in = body.n
+		}
+		st.observer.ObserveRequest(st.op.String(), rw.status, in, rw.bytes, time.Since(start))
+	}
+}
+
+// countingBody counts the request body bytes a handler read.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // serve runs f, turning a panic into an InternalError so one bad request

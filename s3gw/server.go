@@ -94,6 +94,16 @@ type Config struct {
 	PublicDomain string
 	Logger       *slog.Logger // default slog.Default()
 	Now          func() time.Time
+	// Observer, if set, is told about every request once its response is
+	// written (the daemon's Prometheus metrics).
+	Observer Observer
+}
+
+// Observer receives one call per request: the operation (an Op's String),
+// the HTTP status, the body bytes read and written, and the time from the
+// request's arrival to the end of its response.
+type Observer interface {
+	ObserveRequest(op string, status int, bytesIn, bytesOut int64, d time.Duration)
 }
 
 type server struct {
@@ -105,6 +115,7 @@ type server struct {
 	publicDomain string
 	logger       *slog.Logger
 	now          func() time.Time
+	observer     Observer
 	router       *mux.Router
 }
 
@@ -118,6 +129,7 @@ func New(cfg Config) http.Handler {
 		publicDomain: normalizeHost(cfg.PublicDomain),
 		logger:       cfg.Logger,
 		now:          cfg.Now,
+		observer:     cfg.Observer,
 	}
 	if s.region == "" {
 		s.region = "auto"
@@ -133,7 +145,7 @@ func New(cfg Config) http.Handler {
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &reqState{logger: s.logger, op: OpUnknown}
+	st := &reqState{logger: s.logger, op: OpUnknown, observer: s.observer}
 	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	// Public hosts are decided by Host alone, before routing: none of the
 	// S3 API's routes, and none of its authentication, applies to them.

@@ -287,12 +287,11 @@ func (d *Daemon) startS3() error {
 		Region:       cfg.Region,
 		PublicDomain: cfg.PublicDomain,
 		Logger:       d.log,
+		Observer:     d.metrics,
 	})
-	// The gateway writes the access log; the wrapper only measures.
-	// TODO(s3gw metrics hook): once s3gw.Config can call
-	// Metrics.ObserveRequest with its own Op, pass d.metrics there and use
-	// WrapInFlight here, so requests are not counted twice.
-	gw = d.metrics.Wrap(gw)
+	// The gateway reports each request with its own Op; the wrapper only
+	// keeps the in-flight gauge.
+	gw = d.metrics.WrapInFlight(gw)
 	d.srv = &http.Server{
 		Handler:           d.track(ioDeadlines(gw, cfg.IOIdleTimeout)),
 		ReadHeaderTimeout: readHeaderTimeout,
