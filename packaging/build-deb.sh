@@ -52,7 +52,7 @@ doc=$pkg/usr/share/doc/excloud-buckets
 install -m 0644 README.md "$doc/README.md"
 install -m 0644 docs/design.md "$doc/design.md"
 [ -f docs/format.md ] && install -m 0644 docs/format.md "$doc/format.md"
-install -m 0644 docs/.service.md "$doc/service.md"
+install -m 0644 docs/service.md "$doc/service.md"
 cat >"$doc/copyright" <<'COPY'
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: excloud-buckets

@@ -12,7 +12,7 @@ import (
 
 // setting is one configuration key. Flag and env are "" when the setting
 // has no such form. Live settings are re-read on SIGHUP; the others need a
-// restart (docs/.service.md, "Reload").
+// restart (docs/service.md, "Reload").
 type setting struct {
 	key, flag, env, usage string
 	secret, list, live    bool

@@ -150,7 +150,7 @@ func dirSize(dir string) (int64, error) {
 // Restore creates the catalog of an empty data directory from a backup
 // stream written by exc backup. The master key must already be in place
 // (the one the backup's store was created with: chunk ids and the catalog
-// key derive from it), and chunks are copied separately (docs/.service.md,
+// key derive from it), and chunks are copied separately (docs/service.md,
 // "Backup and restore"). No daemon may be running on dataDir.
 func Restore(dataDir, keyFile string, r io.Reader, log *slog.Logger) error {
 	if log == nil {
