@@ -77,7 +77,7 @@ func (a *app) rootCmd() *cobra.Command {
 		Use:   "exc",
 		Short: "Administer excd: orgs, buckets, access keys, status",
 		Long: "exc administers a running excd through its admin socket.\n\n" +
-			"The socket is --socket, else $EXC_SOCKET, else " + admin.DefaultSocket("excd-data") + ".\n" +
+			"The socket is --socket, else $EXC_SOCKET, else " + admin.DefaultSocket("excd-data") + " if it exists, else " + packagedSocket + ".\n" +
 			"Exit codes: 0 ok, 1 error from the daemon, 2 usage error, 3 cannot reach the daemon, 4 not found.",
 		Version:       version + " (commit " + commit + ")",
 		SilenceErrors: true, // report prints errors, with the exit code
@@ -122,8 +122,20 @@ func (a *app) socket() string {
 	if s := a.getenv("EXC_SOCKET"); s != "" {
 		return s
 	}
-	return admin.DefaultSocket("excd-data")
+	// A daemon started in this directory (go run ./cmd/excd) wins; else the
+	// packaged service's socket, so `exc status` works on an installed host
+	// without flags.
+	local := admin.DefaultSocket("excd-data")
+	if _, err := os.Stat(local); err != nil {
+		if _, err := os.Stat(packagedSocket); err == nil {
+			return packagedSocket
+		}
+	}
+	return local
 }
+
+// packagedSocket is where excd.service's RuntimeDirectory puts the socket.
+const packagedSocket = "/run/excd/admin.sock"
 
 // usageError marks a bad command line (exit 2).
 type usageError struct{ err error }
