@@ -303,7 +303,10 @@ func (n *fileNode) Write(ctx context.Context, fh fs.FileHandle, data []byte, off
 	n.mu.Lock()
 	n.wmtime = time.Now()
 	n.mu.Unlock()
-	k, err := w.WriteAt(ctx, data, off)
+	// Not cancellable: the kernel interrupts a request when the writer gets
+	// any signal (Go's preemption sends them constantly), and the chunk
+	// this write may flush holds earlier writes' bytes too.
+	k, err := w.WriteAt(context.WithoutCancel(ctx), data, off)
 	if err != nil {
 		return uint32(k), toErrno(err)
 	}
@@ -322,6 +325,8 @@ func (n *fileNode) commit(ctx context.Context) syscall.Errno {
 	if !ok {
 		return 0
 	}
+	// Commits are not interrupted either: close(2) does not retry EINTR.
+	ctx = context.WithoutCancel(ctx)
 	n.w.SetKey(bucket, key)
 	forgetListingOf(&n.Inode)
 	done := n.fsys.mine(bucket, key, false)

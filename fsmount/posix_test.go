@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -456,5 +457,32 @@ func TestReferenceComparison(t *testing.T) {
 		if !bytes.Equal(a, c) {
 			t.Errorf("%s: object differs from reference", nm)
 		}
+	}
+}
+
+// TestWritesSurviveSignals: the kernel interrupts a FUSE request when the
+// calling thread gets a signal; a profiler sends SIGPROF a hundred times a
+// second (and Go's preemption SIGURG). Writes and close must still succeed.
+func TestWritesSurviveSignals(t *testing.T) {
+	e := newEnv(t)
+	var prof bytes.Buffer
+	if err := pprof.StartCPUProfile(&prof); err != nil {
+		t.Skipf("profiler busy: %v", err)
+	}
+	defer pprof.StopCPUProfile()
+	done := make(chan struct{})
+	defer close(done)
+	go func() { // keep every core busy so signals land on the writer too
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+		}
+	}()
+	writeFile(t, e.p("sig"), 48<<20)
+	if fi, err := os.Stat(e.p("sig")); err != nil || fi.Size() != 48<<20 {
+		t.Fatalf("after signals: %v %v", fi, err)
 	}
 }

@@ -44,6 +44,7 @@ var ErrWriterClosed = errors.New("file writer closed")
 // A FileWriter is safe for concurrent use. A failed chunk write is returned
 // by the write (or commit) that triggered it and sticks: every later commit
 // fails, so a partial state is never published; the previous version stays.
+// A write cancelled through its context does not stick (nothing was lost).
 type FileWriter struct {
 	l      *Layer
 	orgID  string
@@ -355,12 +356,22 @@ func (w *FileWriter) flushLocked(ctx context.Context) error {
 	id := w.l.chunks.Sum(w.buf)
 	w.leaseLocked(id)
 	if err := w.l.chunks.Put(ctx, id, w.buf); err != nil {
-		w.err = fmt.Errorf("objects: write %s/%s: %w", w.bucket, w.key, err)
-		return w.err
+		return w.fail(err)
 	}
 	w.segs = splice(w.segs, w.bufOff, seg{length: int64(len(w.buf)), chunk: id})
 	w.buf = w.buf[:0]
 	return nil
+}
+
+// fail records a chunk-write failure. It sticks, unless the write was only
+// cancelled: the dirty buffer is still intact then, and a later call can
+// retry it.
+func (w *FileWriter) fail(err error) error {
+	err = fmt.Errorf("objects: write %s/%s: %w", w.bucket, w.key, err)
+	if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		w.err = err
+	}
+	return err
 }
 
 // ReadAt reads the current state, committed or not, like io.ReaderAt.
@@ -491,8 +502,7 @@ func (w *FileWriter) extentsLocked(ctx context.Context) ([]catalog.Extent, error
 			zero = w.l.chunks.Sum(z)
 			w.leaseLocked(zero)
 			if err := w.l.chunks.Put(ctx, zero, z); err != nil {
-				w.err = fmt.Errorf("objects: write %s/%s: %w", w.bucket, w.key, err)
-				return nil, w.err
+				return nil, w.fail(err)
 			}
 			haveZero = true
 		}
