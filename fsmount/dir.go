@@ -25,8 +25,8 @@ type dirNode struct {
 
 	// listed holds the files of the last listing with their manifests, so
 	// the lookups that follow a readdir (ls -l, READDIRPLUS) need no
-	// catalog call. Entries live for one cache timeout; the feed and this
-	// mount's own changes in the directory clear them.
+	// catalog call. Entries live for listedTTL cache timeouts after the last
+	// page; the feed and this mount's own changes in the directory clear them.
 	lmu      sync.Mutex
 	listed   map[string]*catalog.Manifest
 	listedAt time.Time
@@ -35,13 +35,20 @@ type dirNode struct {
 // maxListed bounds the files a directory remembers from its listing.
 const maxListed = 16384
 
+// listedTTL is how many cache timeouts a listing answers lookups after its
+// last page: ls -l stats entries only after reading the whole directory,
+// which takes longer than one timeout for large ones. The feed and the
+// mount's own changes clear a listing, so its age is not what keeps it
+// correct.
+const listedTTL = 10
+
 func (d *dirNode) remember(first bool, name string, m *catalog.Manifest) {
 	d.lmu.Lock()
 	defer d.lmu.Unlock()
 	if first || d.listed == nil {
 		d.listed = make(map[string]*catalog.Manifest)
-		d.listedAt = time.Now()
 	}
+	d.listedAt = time.Now() // each page extends the listing's life
 	if name != "" && len(d.listed) < maxListed {
 		d.listed[name] = m
 	}
@@ -50,7 +57,7 @@ func (d *dirNode) remember(first bool, name string, m *catalog.Manifest) {
 func (d *dirNode) listedFile(name string) *catalog.Manifest {
 	d.lmu.Lock()
 	defer d.lmu.Unlock()
-	if d.listed == nil || time.Since(d.listedAt) > d.fsys.opts.CacheTimeout {
+	if d.listed == nil || time.Since(d.listedAt) > listedTTL*d.fsys.opts.CacheTimeout {
 		d.listed = nil
 		return nil
 	}

@@ -80,6 +80,14 @@
 //     entry of a directory through the mount stores a marker so the
 //     directory stays, as POSIX expects. Directories that exist only by the
 //     keys under them vanish when those keys are deleted over S3.
+//   - Listings: a directory streams one catalog page (1000 entries) at a
+//     time, keys and manifests from one snapshot, and answers the lookups
+//     that follow (ls -l, READDIRPLUS) from that page for up to ten cache
+//     timeouts after the last page; feed events and the mount's own changes
+//     in the directory clear it. A listing taken while an S3 write of the
+//     same directory commits may answer one stale lookup until then.
+//     READDIRPLUS is off by default: with the listing answering lookups,
+//     ls -l costs the same without it and ls -f is faster.
 //   - Buckets: mkdir at the root creates a bucket (EINVAL for names S3
 //     refuses), rmdir deletes an empty one (ENOTEMPTY).
 package fsmount
