@@ -293,17 +293,25 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if err != nil {
 		return toErrno(err)
 	}
-	d.fsys.keepDir(ctx, bucket, prefix)
+	d.fsys.keepDir(ctx, bucket, prefix, key)
 	return 0
 }
 
 // keepDir stores a marker for prefix if no key is left under it, so a
-// directory emptied through the mount stays, as POSIX expects.
-func (f *fsys) keepDir(ctx context.Context, bucket, prefix string) {
+// directory emptied through the mount stays, as POSIX expects. gone is the
+// key just removed: the first probe starts after it, because deleted keys
+// linger as tombstones the catalog's iterator steps over, and rm or mv of a
+// large directory in order would otherwise make every probe step over all
+// earlier deletions.
+func (f *fsys) keepDir(ctx context.Context, bucket, prefix, gone string) {
 	if prefix == "" {
 		return
 	}
-	res, err := f.objs.List(ctx, f.orgID, bucket, catalog.ListOptions{Prefix: prefix, MaxKeys: 1})
+	res, err := f.objs.List(ctx, f.orgID, bucket, catalog.ListOptions{Prefix: prefix, StartAfter: gone, MaxKeys: 1})
+	if err != nil || len(res.Objects) > 0 {
+		return
+	}
+	res, err = f.objs.List(ctx, f.orgID, bucket, catalog.ListOptions{Prefix: prefix, MaxKeys: 1})
 	if err != nil || len(res.Objects) > 0 {
 		return
 	}
@@ -404,6 +412,6 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	if err != nil && !(pending && errors.Is(err, catalog.ErrNotFound)) {
 		return toErrno(err)
 	}
-	d.fsys.keepDir(ctx, bucket, prefix)
+	d.fsys.keepDir(ctx, bucket, prefix, prefix+name)
 	return 0
 }

@@ -89,7 +89,9 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 		if err != nil {
 			return toErrno(err)
 		}
-		f.keepDir(ctx, bucket, prefix)
+		if prefix != nprefix {
+			f.keepDir(ctx, bucket, prefix, from+"/")
+		}
 		return 0
 	}
 
@@ -112,6 +114,8 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 	if err != nil {
 		return toErrno(err)
 	}
-	f.keepDir(ctx, bucket, prefix)
+	if prefix != nprefix { // within one directory, the new name keeps it
+		f.keepDir(ctx, bucket, prefix, from)
+	}
 	return 0
 }
