@@ -210,7 +210,8 @@ func (s *server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 // call once the body has returned io.EOF and before the commit: it verifies
 // the declared value and returns it keyed by algorithm, for storing so
 // GET/HEAD (or the completion of a multipart upload) can use it. Without a
-// declared checksum the body is passed through untouched and finish is nil.
+// declared checksum, CRC64NVME is computed and stored, as S3 does for every
+// upload since 2025, so a later GET with checksum mode can return one.
 func checksummed(h http.Header, auth *sigv4.Result) (io.Reader, func() (map[string]string, error), error) {
 	alg, value, err := checksum.FromHeaders(h)
 	if err != nil {
@@ -227,7 +228,7 @@ func checksummed(h http.Header, auth *sigv4.Result) (io.Reader, func() (map[stri
 		alg = ta
 	}
 	if alg == "" {
-		return auth.Body, nil, nil
+		alg = checksum.CRC64NVME
 	}
 	cr := checksum.NewSumReader(auth.Body, alg)
 	finish := func() (map[string]string, error) {

@@ -20,6 +20,8 @@ import (
 	"hash/crc64"
 	"net/http"
 	"strings"
+
+	"github.com/minio/crc64nvme"
 )
 
 // Algorithm names a checksum algorithm as S3 spells it in
@@ -101,7 +103,10 @@ func New(a Algorithm) hash.Hash {
 	case CRC32C:
 		return crc32.New(crc32CTable)
 	case CRC64NVME:
-		return crc64.New(crc64NVMETable)
+		// The carry-less-multiply implementation: about ten times the
+		// stdlib table's speed, and S3 computes this checksum for every
+		// upload that declares none, so it is on the path of every PUT.
+		return crc64nvme.New()
 	case SHA1:
 		return sha1.New()
 	case SHA256:
