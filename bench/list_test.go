@@ -1,0 +1,119 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// fill puts n empty objects named k%08d into bucket with 32 clients.
+func fill(b *testing.B, c *s3.Client, bucket string, n int) {
+	b.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 32 {
+				if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket),
+					Key: aws.String(fmt.Sprintf("k%08d", i)), Body: &sliceReader{}}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkListObjects: a full ListObjectsV2 walk of a 100k-key bucket
+// (keys/s), and one 1000-key page from its middle against the same page
+// shape in a 1k-key bucket.
+func BenchmarkListObjects(b *testing.B) {
+	const big, small = 100_000, 1000
+	d := startDaemon(b, b.TempDir())
+	c := d.client()
+	mustBucket(b, c, "big")
+	mustBucket(b, c, "small")
+	fill(b, c, "big", big)
+	fill(b, c, "small", small)
+	ctx := context.Background()
+	page := func(bucket, after string) time.Duration {
+		const rounds = 20
+		t0 := time.Now()
+		for range rounds {
+			out, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), StartAfter: aws.String(after)})
+			if err != nil || len(out.Contents) != 1000 {
+				b.Fatalf("page of %s: %d keys, %v", bucket, len(out.Contents), err)
+			}
+		}
+		return time.Since(t0) / rounds
+	}
+	for b.Loop() {
+		t0 := time.Now()
+		n := 0
+		p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String("big")})
+		for p.HasMorePages() {
+			out, err := p.NextPage(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += len(out.Contents)
+		}
+		if n != big {
+			b.Fatalf("listed %d keys", n)
+		}
+		b.ReportMetric(float64(n)/time.Since(t0).Seconds(), "keys/s")
+		mid := page("big", fmt.Sprintf("k%08d", big/2))
+		first := page("small", "")
+		b.ReportMetric(float64(mid.Microseconds())/1000, "mid-page-100k-ms")
+		b.ReportMetric(float64(first.Microseconds())/1000, "page-1k-ms")
+	}
+}
+
+// BenchmarkCompleteMultipart1GiB: the completion of a 1 GiB upload of
+// 16 MiB parts (the upload itself is not timed).
+func BenchmarkCompleteMultipart1GiB(b *testing.B) {
+	const part = 16 << 20
+	d := startDaemon(b, b.TempDir())
+	c := d.client()
+	mustBucket(b, c, "mpu")
+	ctx := context.Background()
+	var total time.Duration
+	i := 0
+	for b.Loop() {
+		i++
+		key := fmt.Sprintf("obj%d", i)
+		up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("mpu"), Key: aws.String(key)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var parts []types.CompletedPart
+		for n := int32(1); n <= gib/part; n++ {
+			out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("mpu"), Key: aws.String(key), UploadId: up.UploadId,
+				PartNumber: aws.Int32(n), Body: newGen(int64(i*1000)+int64(n), part), ContentLength: aws.Int64(part)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(n), ETag: out.ETag})
+		}
+		t0 := time.Now()
+		if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("mpu"), Key: aws.String(key),
+			UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(t0)
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(i), "complete-ms")
+}
