@@ -69,7 +69,9 @@ func TestLsLongIsOneScanPerPage(t *testing.T) {
 		}
 		lists, heads := c.lists.Load()-l0, c.heads.Load()-h0
 		t.Logf("readdirplus=%v: %d listings, %d lookups for %d entries", plus, lists, heads, n)
-		if lists > 3 || heads > 0 {
+		// 2 pages, the directory's own lookup, and at most a re-read per
+		// page when go-fuse restarts a stream at a kernel offset.
+		if lists > 6 || heads > 0 {
 			t.Errorf("readdirplus=%v: ls -l of %d entries made %d listings and %d lookups", plus, n, lists, heads)
 		}
 	}
