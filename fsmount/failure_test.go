@@ -1,0 +1,94 @@
+package fsmount_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/chunkstore"
+	"excloud.dev/buckets/chunkstore/local"
+	"excloud.dev/buckets/fsmount"
+	"excloud.dev/buckets/objects"
+)
+
+// fullDisk is a chunk backend whose puts fail with ENOSPC while full is set.
+type fullDisk struct {
+	chunkstore.Backend
+	full atomic.Bool
+}
+
+func (f *fullDisk) Put(ctx context.Context, name string, r io.Reader) error {
+	if f.full.Load() {
+		return &os.PathError{Op: "write", Path: name, Err: syscall.ENOSPC}
+	}
+	return f.Backend.Put(ctx, name, r)
+}
+
+// TestWriteFailureThroughMount: a full disk fails the write (or the close)
+// with ENOSPC and the previous version stays, over the mount and the layer.
+func TestWriteFailureThroughMount(t *testing.T) {
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	keys, err := chunkstore.DeriveKeys(bytes.Repeat([]byte{9}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := catalog.Open(catalog.Options{Dir: filepath.Join(dir, "catalog"), EncryptionKey: keys.Catalog[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	base, err := local.New(filepath.Join(dir, "chunks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd := &fullDisk{Backend: base}
+	store, err := chunkstore.New(fd, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := objects.New(db, store, quiet())
+	org, err := db.CreateOrg(ctx, "o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateBucket(ctx, org.ID, "b"); err != nil {
+		t.Fatal(err)
+	}
+	old := bytes.Repeat([]byte("old"), 3<<20)
+	if _, err := l.Put(ctx, org.ID, "b", "k", bytes.NewReader(old), objects.PutOptions{Size: -1}); err != nil {
+		t.Fatal(err)
+	}
+	mnt := t.TempDir()
+	srv, err := fsmount.Mount(ctx, mnt, l, db, org.ID, fsmount.Options{DataDir: dir, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Unmount() })
+
+	fd.full.Store(true)
+	f, err := os.OpenFile(filepath.Join(mnt, "b", "k"), os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, werr := f.Write(bytes.Repeat([]byte("new"), 3<<20)) // > one chunk: a flush happens inside
+	cerr := f.Close()
+	if !errors.Is(werr, syscall.ENOSPC) && !errors.Is(cerr, syscall.ENOSPC) {
+		t.Fatalf("write %v, close %v: want ENOSPC from one of them", werr, cerr)
+	}
+	fd.full.Store(false)
+	got, err := os.ReadFile(filepath.Join(mnt, "b", "k"))
+	if err != nil || !bytes.Equal(got, old) {
+		t.Fatalf("after a failed write the file has %d bytes (%v), want the old %d", len(got), err, len(old))
+	}
+}
