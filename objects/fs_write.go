@@ -63,11 +63,25 @@ type FileWriter struct {
 	err    error // sticky chunk-write failure
 	closed bool
 
+	// fl is the chunk being written in the background while the next
+	// buffer fills; spare is its buffer once it has landed, for reuse.
+	fl    *flight
+	spare []byte
+
 	// Sequential-MD5 tracking: valid while every byte so far was written
 	// at seqPos in order.
 	seq    bool
 	seqPos int64
 	md5    hash.Hash
+}
+
+// flight is a full buffer on its way to the chunk store.
+type flight struct {
+	buf  []byte
+	off  int64
+	id   chunkstore.ID
+	done chan struct{}
+	err  error
 }
 
 // seg is a run of the file: length bytes of chunk at off, or zeros if hole.
@@ -191,7 +205,7 @@ func (w *FileWriter) WriteAt(ctx context.Context, p []byte, off int64) (int, err
 			end = w.bufOff + int64(len(w.buf))
 		}
 		if len(w.buf) == 0 || pos < w.bufOff || pos > end || pos == w.bufOff+chunkSize {
-			if err := w.flushLocked(ctx); err != nil {
+			if err := w.flushAsyncLocked(ctx); err != nil {
 				return n, err
 			}
 			w.bufOff = pos
@@ -216,7 +230,7 @@ func (w *FileWriter) WriteAt(ctx context.Context, p []byte, off int64) (int, err
 // buffer out, it widens it to the whole file [0, size), so small files
 // written in any order still end up inline or as one chunk.
 func (w *FileWriter) rebaseLocked(end int64) bool {
-	if max(end, w.size) > chunkSize {
+	if max(end, w.size) > chunkSize || w.fl != nil {
 		return false
 	}
 	for _, s := range w.segs {
@@ -265,6 +279,9 @@ func (w *FileWriter) Truncate(ctx context.Context, size int64) error {
 	}
 	if size < 0 {
 		return fmt.Errorf("objects: truncate to %d: negative size", size)
+	}
+	if err := w.landLocked(); err != nil {
+		return err
 	}
 	if size == w.size {
 		return nil
@@ -348,8 +365,57 @@ func merge(segs []seg) []seg {
 	return out
 }
 
+// landLocked waits for the chunk in flight, if any, and splices it in.
+func (w *FileWriter) landLocked() error {
+	f := w.fl
+	if f == nil {
+		return nil
+	}
+	<-f.done
+	w.fl = nil
+	if f.err != nil {
+		if w.err == nil && !errors.Is(f.err, context.Canceled) && !errors.Is(f.err, context.DeadlineExceeded) {
+			return w.fail(f.err)
+		}
+		// A cancelled background write cannot be retried (its buffer is
+		// gone from the file's state): make it stick.
+		w.err = fmt.Errorf("objects: write %s/%s: %w", w.bucket, w.key, f.err)
+		return w.err
+	}
+	w.segs = splice(w.segs, f.off, seg{length: int64(len(f.buf)), chunk: f.id})
+	w.spare = f.buf[:0]
+	return nil
+}
+
+// flushAsyncLocked hands the full dirty buffer to a background chunk write
+// (after the previous one has landed) and starts a fresh buffer, so filling
+// the next chunk overlaps sealing and syncing this one. At most two buffers
+// per session exist.
+func (w *FileWriter) flushAsyncLocked(ctx context.Context) error {
+	if len(w.buf) < chunkSize {
+		return w.flushLocked(ctx)
+	}
+	if err := w.landLocked(); err != nil {
+		return err
+	}
+	id := w.l.chunks.Sum(w.buf)
+	w.leaseLocked(id)
+	f := &flight{buf: w.buf, off: w.bufOff, id: id, done: make(chan struct{})}
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		defer close(f.done)
+		f.err = w.l.chunks.Put(ctx, f.id, f.buf)
+	}()
+	w.fl = f
+	w.buf, w.spare = w.spare, nil
+	return nil
+}
+
 // flushLocked turns the dirty buffer into a durable chunk and splices it in.
 func (w *FileWriter) flushLocked(ctx context.Context) error {
+	if err := w.landLocked(); err != nil {
+		return err
+	}
 	if len(w.buf) == 0 {
 		return nil
 	}
@@ -380,6 +446,9 @@ func (w *FileWriter) ReadAt(ctx context.Context, p []byte, off int64) (int, erro
 	defer w.mu.Unlock()
 	if w.closed {
 		return 0, ErrWriterClosed
+	}
+	if err := w.landLocked(); err != nil {
+		return 0, err
 	}
 	return w.readLocked(ctx, p, off)
 }
@@ -438,6 +507,9 @@ func (w *FileWriter) Commit(ctx context.Context) (*catalog.Manifest, error) {
 	}
 	if !w.dirty {
 		return nil, nil
+	}
+	if err := w.landLocked(); err != nil {
+		return nil, err
 	}
 	b, err := w.l.meta.Bucket(ctx, w.orgID, w.bucket)
 	if err != nil {
@@ -539,6 +611,10 @@ func (w *FileWriter) Close() error {
 		return nil
 	}
 	w.closed = true
+	if w.fl != nil {
+		<-w.fl.done // its lease must outlive the write
+		w.fl = nil
+	}
 	w.l.guard.release(w.leased)
 	w.leased = nil
 	w.buf = nil
