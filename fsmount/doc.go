@@ -43,8 +43,8 @@
 //     from. While a file is open for writing in this mount, all its handles
 //     share one write session and read its uncommitted state.
 //   - Writes: a write session (objects.FileWriter) per file open for
-//     writing, copy-on-write over extents with ≤ 4 MiB of dirty buffer per
-//     file. Flush (every close) and fsync commit a new manifest in one
+//     writing, copy-on-write over extents with one ≤ 4 MiB buffer filling
+//     and one full chunk being written in the background per file. Flush (every close) and fsync commit a new manifest in one
 //     catalog transaction; a failed chunk write returns EIO/ENOSPC and the
 //     previous version stays. A file created and not yet closed exists only
 //     in this mount. Writes to a file unlinked while open are dropped at

@@ -27,7 +27,8 @@ var ErrWriterClosed = errors.New("file writer closed")
 // by it) and holes. New bytes collect in one dirty buffer of at most one
 // chunk (4 MiB); when a write does not continue or overlap it, or it is
 // full, the buffer becomes a new chunk and its segment replaces whatever the
-// list had there. So a 4 KiB write into a 10 GiB file costs one small chunk
+// list had there. A full buffer is written in the background while the next
+// one fills (one chunk in flight per session). So a 4 KiB write into a 10 GiB file costs one small chunk
 // and a manifest, and a sequential writer produces full 4 MiB chunks.
 // Holes are committed as slices of one all-zero chunk.
 //
