@@ -64,6 +64,8 @@ type Options struct {
 	// Debug logs every FUSE request.
 	Debug  bool
 	Logger *slog.Logger
+	// Observer, if set, counts operations and failures (metrics).
+	Observer Observer
 }
 
 // Server is a mounted org, serving FUSE requests until Unmount.
@@ -112,8 +114,18 @@ func Mount(ctx context.Context, dir string, objs Objects, feed Feed, orgID strin
 			ExplicitDataCacheControl: false,
 		},
 	}
-	srv, err := fs.Mount(dir, root, fopts)
+	// fs.Mount, with the node filesystem wrapped when operations are
+	// observed: go-fuse has no per-operation hook of its own.
+	var raw fuse.RawFileSystem = fs.NewNodeFS(root, fopts)
+	if opts.Observer != nil {
+		raw = &observedFS{RawFileSystem: raw, obs: opts.Observer}
+	}
+	srv, err := fuse.NewServer(raw, dir, &fopts.MountOptions)
 	if err != nil {
+		return nil, fmt.Errorf("fsmount: mount %s: %w", dir, err)
+	}
+	go srv.Serve()
+	if err := srv.WaitMount(); err != nil {
 		return nil, fmt.Errorf("fsmount: mount %s: %w", dir, err)
 	}
 	f.server = srv

@@ -51,6 +51,7 @@ func (d *Daemon) startMounts(dirs []string) (err error) {
 			AllowOther: os.Geteuid() == 0,
 			DataDir:    d.cfg.DataDir,
 			Logger:     d.log.With("mount", dir),
+			Observer:   d.metrics,
 		})
 		if err != nil {
 			return err
