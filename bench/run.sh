@@ -2,7 +2,7 @@
 # Runs every benchmark that docs/benchmarks.md reports, in one go, with the
 # machine's single-core limits and load recorded in the same run.
 # Usage: bash bench/run.sh [OUTFILE]   (default: bench-results.txt)
-# Takes about 10 minutes on 2 cores; needs ~20 GB free disk for the RSS run.
+# Takes about 15 minutes on 2 cores; needs ~20 GB free disk for the RSS run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 unset AWS_CA_BUNDLE
@@ -15,5 +15,7 @@ out=${1:-bench-results.txt}
   go test -run '^$' -bench . -benchtime 1x -count 1 ./bench/ 2>&1 | grep -v Limit
   go test -run '^$' -bench 'Store|RandomRead|Stage|DiskWrite' -benchtime 1s ./chunkstore/
   go test -run '^$' -bench 'List' -benchtime 1x ./catalog/
+  # The FUSE figures (root and /dev/fuse needed; ext4 and tmpfs beside them).
+  FSMOUNT_BENCH=1 FSMOUNT_BENCH_OUT=/dev/stdout go test ./fsmount -run TestBenchFsmount -v -timeout 15m
   echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 } 2>&1 | tee "$out"

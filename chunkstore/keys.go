@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"excloud.dev/buckets/internal/fsutil"
 )
 
 // Master key file and key derivation (docs/format.md, "Keys").
@@ -182,7 +184,7 @@ func createMasterKey(dataDir, path string) ([]byte, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = syncDir(dataDir)
+		err = fsutil.SyncDir(dataDir)
 	}
 	if err != nil {
 		// A half-written key file would stop every later start; remove it so
@@ -191,17 +193,4 @@ func createMasterKey(dataDir, path string) ([]byte, error) {
 		return nil, fmt.Errorf("chunkstore: create master key %s: %w", path, err)
 	}
 	return key, nil
-}
-
-// syncDir makes a directory's entries (a new or renamed file in it) durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -55,7 +55,7 @@ type Options struct {
 	// package doc.
 	CacheTimeout time.Duration
 	// ReadDirPlus lets the kernel ask for attributes with directory
-	// listings (READDIRPLUS). Off by default: see docs/.bench-fsmount.md.
+	// listings (READDIRPLUS). Off by default: see docs/benchmarks.md ("FUSE mount").
 	ReadDirPlus bool
 	// UID and GID own objects that carry no uid/gid metadata.
 	UID, GID uint32

@@ -22,6 +22,7 @@ import (
 	"sync"
 
 	"excloud.dev/buckets/chunkstore"
+	"excloud.dev/buckets/internal/fsutil"
 )
 
 const tmpDir = "tmp"
@@ -146,7 +147,7 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader) (err error)
 	}
 	// Sync even when the name existed: it may have been linked by a Put
 	// that has not synced yet.
-	if err := syncDir(shard); err != nil {
+	if err := fsutil.SyncDir(shard); err != nil {
 		return fmt.Errorf("local: put %s: sync dir: %w", name, err)
 	}
 	return nil
@@ -199,23 +200,11 @@ func (b *Backend) ensureDir(dir string) error {
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("local: %w", err)
 	}
-	if err := syncDir(filepath.Dir(dir)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(dir)); err != nil {
 		return fmt.Errorf("local: sync dir: %w", err)
 	}
 	d.durable = true
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // Open returns a reader of the byte range, reading with pread on one file

@@ -1,0 +1,19 @@
+// Package fsutil holds the small file-system steps that durability rests on
+// and that more than one package needs.
+package fsutil
+
+import "os"
+
+// SyncDir makes a directory's entries (a file created, linked or renamed
+// in it) durable: after a crash the name is there or was never made.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
