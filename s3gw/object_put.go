@@ -56,20 +56,6 @@ func userMeta(h http.Header) (map[string]string, error) {
 	return meta, nil
 }
 
-// stripAWSChunked removes the "aws-chunked" token from Content-Encoding: it
-// describes the upload framing (decoded by sigv4), not the stored object.
-func stripAWSChunked(ce string) string {
-	var keep []string
-	for _, tok := range strings.Split(ce, ",") {
-		tok = strings.TrimSpace(tok)
-		if tok == "" || strings.EqualFold(tok, "aws-chunked") {
-			continue
-		}
-		keep = append(keep, tok)
-	}
-	return strings.Join(keep, ",")
-}
-
 // headerMeta reads the stored headers and user metadata of a write request.
 func headerMeta(h http.Header) (catalog.Manifest, error) {
 	meta, err := userMeta(h)
@@ -78,7 +64,7 @@ func headerMeta(h http.Header) (catalog.Manifest, error) {
 	}
 	return catalog.Manifest{
 		ContentType:        h.Get("Content-Type"),
-		ContentEncoding:    stripAWSChunked(h.Get("Content-Encoding")),
+		ContentEncoding:    sigv4.StripAWSChunked(h.Get("Content-Encoding")),
 		ContentDisposition: h.Get("Content-Disposition"),
 		ContentLanguage:    h.Get("Content-Language"),
 		CacheControl:       h.Get("Cache-Control"),
@@ -230,7 +216,7 @@ func checksummed(h http.Header, auth *sigv4.Result) (io.Reader, func() (map[stri
 	if alg == "" {
 		alg = checksum.CRC64NVME
 	}
-	cr := checksum.NewSumReader(auth.Body, alg)
+	cr := checksum.NewReader(auth.Body, alg)
 	finish := func() (map[string]string, error) {
 		want := value
 		if want == "" && auth.Trailers != nil {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"excloud.dev/buckets/s3gw/sigv4"
 )
 
 func TestUserMeta(t *testing.T) {
@@ -46,8 +48,8 @@ func TestHeaderMeta(t *testing.T) {
 		t.Errorf("headerMeta = %+v, %v", m, err)
 	}
 	for in, want := range map[string]string{"aws-chunked": "", "AWS-Chunked, br": "br", "gzip": "gzip", "": ""} {
-		if got := stripAWSChunked(in); got != want {
-			t.Errorf("stripAWSChunked(%q) = %q, want %q", in, got, want)
+		if got := sigv4.StripAWSChunked(in); got != want {
+			t.Errorf("StripAWSChunked(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -1,7 +1,7 @@
 // Package checksum owns S3's flexible checksums: the algorithm names and
 // header spellings (x-amz-checksum-*, x-amz-sdk-checksum-algorithm), their
-// base64 wire values, a reader that computes MD5 and any requested
-// checksums in one pass as an upload streams, and the multipart forms
+// base64 wire values, a reader that computes the requested checksums in
+// one pass as an upload streams, and the multipart forms
 // (composite "sum-of-sums-N" and full-object CRC combination).
 //
 // It knows nothing of HTTP handlers or storage; the S3 layer maps ErrMismatch

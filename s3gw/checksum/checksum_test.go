@@ -44,12 +44,6 @@ var vectors = []struct {
 	}},
 }
 
-var md5Vectors = map[string]string{
-	"hello world": "XrY7u+Ae7tCTyyK7j1rNww==",
-	"123456789":   "JfnnlDI7RTiF9RgfG2JNCw==",
-	"":            "1B2M2Y8AsgTpgAmY7PhCfg==",
-}
-
 func TestVectors(t *testing.T) {
 	for _, v := range vectors {
 		for alg, want := range v.want {
@@ -181,9 +175,6 @@ func TestReader(t *testing.T) {
 					t.Errorf("%q %s: Sums %s", v.in, alg, got)
 				}
 			}
-			if err := cr.VerifyMD5(md5Vectors[v.in]); err != nil {
-				t.Errorf("%q MD5: %v", v.in, err)
-			}
 		}
 	}
 	cr := checksum.NewReader(bytes.NewReader([]byte("hello world")), checksum.SHA256)
@@ -193,15 +184,6 @@ func TestReader(t *testing.T) {
 	}
 	if err := cr.Verify(checksum.CRC32, "DUoRhQ=="); !errors.Is(err, checksum.ErrUnknownAlgorithm) {
 		t.Errorf("not requested: %v", err)
-	}
-	if err := cr.VerifyMD5("1B2M2Y8AsgTpgAmY7PhCfg=="); !errors.Is(err, checksum.ErrMismatch) {
-		t.Errorf("wrong md5: %v", err)
-	}
-	if err := cr.VerifyMD5("short"); !errors.Is(err, checksum.ErrInvalidValue) {
-		t.Errorf("bad md5: %v", err)
-	}
-	if cr.ETag() != "5eb63bbbe01eeed093cb22bb8f5acdc3" {
-		t.Errorf("ETag %s", cr.ETag())
 	}
 }
 
@@ -224,21 +206,6 @@ func TestComposite(t *testing.T) {
 	}
 	if _, err := checksum.Composite(checksum.SHA1, [][]byte{{1, 2}}); !errors.Is(err, checksum.ErrInvalidValue) {
 		t.Errorf("short part sum: %v", err)
-	}
-}
-
-func TestMultipartETag(t *testing.T) {
-	h1 := checksum.NewReader(bytes.NewReader([]byte("hello ")))
-	io.Copy(io.Discard, h1)
-	h2 := checksum.NewReader(bytes.NewReader([]byte("world")))
-	io.Copy(io.Discard, h2)
-	parts := [][]byte{h1.MD5(), h2.MD5()}
-	// Computed with Python's hashlib.
-	if got, err := checksum.MultipartETag(parts); err != nil || got != "e09e4fd6265b36115fe3db32df945d84-2" {
-		t.Fatalf("%s %v", got, err)
-	}
-	if _, err := checksum.MultipartETag([][]byte{{1}}); !errors.Is(err, checksum.ErrInvalidValue) {
-		t.Fatalf("short MD5: %v", err)
 	}
 }
 

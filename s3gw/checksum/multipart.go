@@ -1,9 +1,7 @@
 package checksum
 
 import (
-	"crypto/md5"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 )
@@ -143,18 +141,4 @@ func (s *crcSpec) put(v uint64) []byte {
 		return binary.BigEndian.AppendUint32(nil, uint32(v))
 	}
 	return binary.BigEndian.AppendUint64(nil, v)
-}
-
-// MultipartETag is the ETag S3 gives a multipart object: the hex MD5 of
-// the concatenated raw part MD5s, then "-" and the part count (without
-// the surrounding quotes).
-func MultipartETag(partMD5s [][]byte) (string, error) {
-	h := md5.New()
-	for i, s := range partMD5s {
-		if len(s) != md5.Size {
-			return "", fmt.Errorf("%w: part %d MD5 is %d bytes, want %d", ErrInvalidValue, i+1, len(s), md5.Size)
-		}
-		h.Write(s)
-	}
-	return hex.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(len(partMD5s)), nil
 }

@@ -208,10 +208,6 @@ func hmacSHA256(key []byte, data string) []byte {
 }
 
 // signature returns the hex HMAC of s under the signing key.
-func signature(key []byte, s string) string {
-	return hex.EncodeToString(hmacSHA256(key, s))
-}
-
 // keyCache keeps derived signing keys so a steady client costs one HMAC per
 // request instead of five. Entries are keyed by a hash of the secret (so a
 // rotated secret never hits an old key) and scope; the map is cleared when
