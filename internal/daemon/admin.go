@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"excloud.dev/buckets/admin"
-	"excloud.dev/buckets/chunkstore"
 )
 
 // startAdmin serves the admin API on its unix socket. The socket is created
@@ -39,14 +38,9 @@ func (d *Daemon) startAdmin() error {
 func (d *Daemon) AdminSocket() string { return d.cfg.AdminSocket }
 
 // status reports what only the daemon knows; the admin server adds the
-// catalog's counts. Bytes after dedup is the stored size of every chunk file,
-// a scan that is acceptable for an operator's command.
+// catalog's counts.
 func (d *Daemon) status(ctx context.Context) (admin.Status, error) {
-	var stored int64
-	err := d.store.List(ctx, func(_ chunkstore.ID, size int64) error {
-		stored += size
-		return nil
-	})
+	_, stored, err := d.chunkUsage(ctx)
 	if err != nil {
 		return admin.Status{}, err
 	}

@@ -114,16 +114,23 @@ func (d *Daemon) storeStats(ctx context.Context) (metrics.StoreStats, error) {
 		st.Objects += o.Objects
 		st.BytesStored += o.Bytes
 	}
-	err = d.store.List(ctx, func(_ chunkstore.ID, size int64) error {
-		st.Chunks++
-		st.ChunkBytes += size
-		return nil
-	})
-	if err != nil {
+	if st.Chunks, st.ChunkBytes, err = d.chunkUsage(ctx); err != nil {
 		return st, err
 	}
 	st.CatalogBytes, err = dirSize(filepath.Join(d.cfg.DataDir, "catalog"))
 	return st, err
+}
+
+// chunkUsage counts the chunk files and their stored bytes (the bytes after
+// dedup), a walk of the chunk directory: callers are an operator's command
+// and the metrics gauges, which rescan at most once a minute.
+func (d *Daemon) chunkUsage(ctx context.Context) (chunks, bytes int64, err error) {
+	err = d.store.List(ctx, func(_ chunkstore.ID, size int64) error {
+		chunks++
+		bytes += size
+		return nil
+	})
+	return chunks, bytes, err
 }
 
 func (d *Daemon) chunkCounters() metrics.ChunkCounters {
