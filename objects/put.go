@@ -62,13 +62,21 @@ func (l *Layer) write(ctx context.Context, r io.Reader, size int64, inline bool)
 	}
 	var prefix []byte
 	if inline && (size < 0 || size <= InlineMax) {
-		small := make([]byte, InlineMax+1)
+		// One byte more than can be inlined tells a small body from a
+		// large one; with a declared size, one more than that suffices.
+		bufLen := InlineMax + 1
+		if size >= 0 {
+			bufLen = int(size) + 1
+		}
+		small := make([]byte, bufLen)
 		n, err := io.ReadFull(r, small)
 		switch {
 		case err == io.EOF || err == io.ErrUnexpectedEOF:
 			return l.inline(small[:n], size)
 		case err != nil:
 			return nil, nil, nil, err
+		case size >= 0:
+			return nil, nil, nil, fmt.Errorf("body runs past the declared %d bytes: %w", size, ErrIncompleteBody)
 		}
 		prefix = small[:n]
 	}
@@ -82,6 +90,8 @@ func (l *Layer) write(ctx context.Context, r io.Reader, size int64, inline bool)
 	return &catalog.Manifest{Size: total, ETag: etag(sum), Extents: exts}, sum, leased, nil
 }
 
+// inline keeps p as the manifest's bytes: its caller allocated it for this
+// put alone.
 func (l *Layer) inline(p []byte, size int64) (*catalog.Manifest, []byte, []chunkstore.ID, error) {
 	if size >= 0 && int64(len(p)) != size {
 		return nil, nil, nil, fmt.Errorf("got %d bytes, declared %d: %w", len(p), size, ErrIncompleteBody)
@@ -89,7 +99,7 @@ func (l *Layer) inline(p []byte, size int64) (*catalog.Manifest, []byte, []chunk
 	sum := md5.Sum(p)
 	m := &catalog.Manifest{Size: int64(len(p)), ETag: etag(sum[:])}
 	if len(p) > 0 {
-		m.Inline = bytes.Clone(p)
+		m.Inline = p
 	}
 	return m, sum[:], nil, nil
 }
