@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -26,6 +27,8 @@ type reqState struct {
 	op       Op
 	org      string
 	observer Observer
+	path     *parsedPath // requestPath's cache
+	query    url.Values  // requestQuery's cache
 }
 
 type stateKey struct{}

@@ -200,7 +200,7 @@ func buildListV1(bucket string, p listParams, res catalog.ListResult, org string
 }
 
 func (s *server) listObjectsV2(w http.ResponseWriter, r *http.Request, rq *request) error {
-	p, err := parseListParams(r.URL.Query(), true)
+	p, err := parseListParams(requestQuery(r), true)
 	if err != nil {
 		return err
 	}
@@ -212,10 +212,10 @@ func (s *server) listObjectsV2(w http.ResponseWriter, r *http.Request, rq *reque
 }
 
 func (s *server) listObjectsV1(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if lt := r.URL.Query().Get("list-type"); lt != "" && lt != "1" {
+	if lt := requestQuery(r).Get("list-type"); lt != "" && lt != "1" {
 		return s3Err(ErrInvalidArgument, "list-type must be 1 or 2.")
 	}
-	p, err := parseListParams(r.URL.Query(), false)
+	p, err := parseListParams(requestQuery(r), false)
 	if err != nil {
 		return err
 	}

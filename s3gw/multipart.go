@@ -92,7 +92,7 @@ func parseChecksumAlgorithm(h http.Header) (checksum.Algorithm, string, error) {
 // uploadIDParam returns the uploadId query value; an empty one names no
 // upload at all.
 func uploadIDParam(r *http.Request) (string, error) {
-	id := r.URL.Query().Get("uploadId")
+	id := requestQuery(r).Get("uploadId")
 	if id == "" {
 		return "", &Error{Code: ErrNoSuchUpload, Message: "The specified multipart upload does not exist: the uploadId is empty."}
 	}
@@ -101,7 +101,7 @@ func uploadIDParam(r *http.Request) (string, error) {
 
 // partNumberParam parses partNumber for UploadPart and UploadPartCopy.
 func partNumberParam(r *http.Request) (int, error) {
-	n, err := strconv.Atoi(r.URL.Query().Get("partNumber"))
+	n, err := strconv.Atoi(requestQuery(r).Get("partNumber"))
 	if err != nil || n < 1 || n > objects.MaxParts {
 		return 0, s3Err(ErrInvalidArgument, "Part number must be an integer between 1 and %d, inclusive.", objects.MaxParts)
 	}

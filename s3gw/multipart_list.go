@@ -103,7 +103,7 @@ func (s *server) listUploadsPage(r *http.Request, rq *request, prefix, delim, ke
 }
 
 func (s *server) listMultipartUploads(w http.ResponseWriter, r *http.Request, rq *request) error {
-	q := r.URL.Query()
+	q := requestQuery(r)
 	maxN, err := maxParam(q, "max-uploads", maxListUploads)
 	if err != nil {
 		return err
@@ -164,7 +164,7 @@ func (s *server) listParts(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
+	q := requestQuery(r)
 	maxN, err := maxParam(q, "max-parts", maxListParts)
 	if err != nil {
 		return err

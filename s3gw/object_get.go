@@ -136,7 +136,7 @@ var responseOverrides = map[string]string{
 }
 
 func applyOverrides(h http.Header, r *http.Request) {
-	q := r.URL.Query()
+	q := requestQuery(r)
 	for param, header := range responseOverrides {
 		if vs, ok := q[param]; ok && len(vs) > 0 {
 			h.Set(header, vs[0])
@@ -176,7 +176,7 @@ func ifRangeHolds(v string, m *catalog.Manifest) bool {
 // resolveRange decides what part of the object to send: ok=false means the
 // whole object with 200.
 func resolveRange(r *http.Request, m *catalog.Manifest) (byteRange, bool, error) {
-	if pn := r.URL.Query().Get("partNumber"); pn != "" {
+	if pn := requestQuery(r).Get("partNumber"); pn != "" {
 		return partRange(pn, m)
 	}
 	rh := r.Header.Get("Range")
@@ -219,7 +219,7 @@ func partRange(pn string, m *catalog.Manifest) (byteRange, bool, error) {
 }
 
 func checkReadQuery(r *http.Request) error {
-	if v := r.URL.Query().Get("versionId"); v != "" && v != "null" {
+	if v := requestQuery(r).Get("versionId"); v != "" && v != "null" {
 		return s3Err(ErrNotImplemented, "This server does not implement object versioning; only versionId=null exists.")
 	}
 	return nil

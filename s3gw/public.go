@@ -98,7 +98,7 @@ func (s *server) servePublic(org string) handlerFunc {
 		if lv != levelObject {
 			return denied("public buckets cannot be listed.")
 		}
-		q := r.URL.Query()
+		q := requestQuery(r)
 		for name := range q {
 			if _, ok := responseOverrides[name]; ok {
 				return s3Err(ErrInvalidRequest, "Request specific response headers cannot be used for anonymous GET requests.")
@@ -117,10 +117,10 @@ func (s *server) servePublic(org string) handlerFunc {
 		}
 		rq := &request{bucket: bucket, key: key, org: org}
 		if r.Method == http.MethodHead {
-			st.op, rq.op = OpPublicHeadObject, OpPublicHeadObject
+			st.op = OpPublicHeadObject
 			return s.headObject(w, r, rq)
 		}
-		st.op, rq.op = OpPublicGetObject, OpPublicGetObject
+		st.op = OpPublicGetObject
 		return s.getObject(w, r, rq)
 	}
 }

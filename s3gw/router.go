@@ -155,7 +155,7 @@ func unsupportedFeature(q url.Values) (string, bool) {
 // hasMultipartParam matches requests that name a multipart upload but no
 // multipart route took.
 func hasMultipartParam(r *http.Request, _ *mux.RouteMatch) bool {
-	q := r.URL.Query()
+	q := requestQuery(r)
 	return q.Has("uploads") || q.Has("uploadId")
 }
 
@@ -195,12 +195,50 @@ func splitPath(escaped string) (bucket, key string, lv level, err error) {
 	return bucket, key, levelObject, nil
 }
 
+// parsedPath is splitPath's answer for one request.
+type parsedPath struct {
+	bucket, key string
+	lv          level
+	err         error
+}
+
+// requestPath splits r's path once per request: mux runs every route's
+// matchers (a level matcher each) until one route matches, and the
+// endpoint needs bucket and key again, so without the cache a GET of an
+// object would unescape its key about twenty times.
+func requestPath(r *http.Request) parsedPath {
+	st := stateFrom(r.Context())
+	if st != nil && st.path != nil {
+		return *st.path
+	}
+	var p parsedPath
+	p.bucket, p.key, p.lv, p.err = splitPath(r.URL.EscapedPath())
+	if st != nil {
+		st.path = &p
+	}
+	return p
+}
+
+// requestQuery is r.URL.Query(), parsed once per request for the same
+// reason. Callers must not modify it.
+func requestQuery(r *http.Request) url.Values {
+	st := stateFrom(r.Context())
+	if st != nil && st.query != nil {
+		return st.query
+	}
+	q := r.URL.Query()
+	if st != nil {
+		st.query = q
+	}
+	return q
+}
+
 func pathLevel(r *http.Request) level {
-	_, _, lv, err := splitPath(r.URL.EscapedPath())
-	if err != nil {
+	p := requestPath(r)
+	if p.err != nil {
 		return levelNone
 	}
-	return lv
+	return p.lv
 }
 
 func atLevel(lv level) mux.MatcherFunc {
@@ -225,7 +263,7 @@ func (s *server) newRouter() *mux.Router {
 	svc, bkt, obj := atLevel(levelService), atLevel(levelBucket), atLevel(levelObject)
 	hasCopySource := func(r *http.Request, _ *mux.RouteMatch) bool { return r.Header.Get("x-amz-copy-source") != "" }
 	hasUnsupported := func(r *http.Request, _ *mux.RouteMatch) bool {
-		_, ok := unsupportedFeature(r.URL.Query())
+		_, ok := unsupportedFeature(requestQuery(r))
 		return ok
 	}
 
@@ -286,7 +324,6 @@ func opOf(m *mux.Router, r *http.Request) Op {
 
 // request is a routed, authenticated request as handlers see it.
 type request struct {
-	op     Op
 	bucket string
 	key    string
 	org    string
@@ -303,11 +340,13 @@ func (s *server) op(op Op, fn opFunc) *route {
 	return &route{op: op, h: func(w http.ResponseWriter, r *http.Request) error {
 		st := stateFrom(r.Context())
 		st.op = op
-		bucket, key, _, err := splitPath(r.URL.EscapedPath())
-		if err != nil {
-			return &Error{Code: ErrInvalidURI, Err: err}
+		p := requestPath(r)
+		if p.err != nil {
+			return &Error{Code: ErrInvalidURI, Err: p.err}
 		}
-		rq := &request{op: op, bucket: bucket, key: key}
+		bucket, key := p.bucket, p.key
+		rq := &request{bucket: bucket, key: key}
+		var err error
 		if rq.auth, rq.access, err = s.authenticate(r); err != nil {
 			return err
 		}
@@ -363,7 +402,7 @@ func bucketAllowed(k catalog.AccessKey, bucket string) bool {
 }
 
 func (s *server) notImplemented(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if f, ok := unsupportedFeature(r.URL.Query()); ok {
+	if f, ok := unsupportedFeature(requestQuery(r)); ok {
 		return s3Err(ErrNotImplemented, "This server does not implement %s.", f)
 	}
 	if r.Method == http.MethodPost && rq.key == "" {
