@@ -3,12 +3,10 @@ package s3gw
 import (
 	"bytes"
 	"crypto/md5"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/s3gw/checksum"
@@ -46,11 +44,11 @@ func (s *server) deleteObjects(w http.ResponseWriter, r *http.Request, rq *reque
 	// S3 requires an integrity header here; we verify Content-MD5 or an
 	// x-amz-checksum-* header when sent (a trailing one is verified by
 	// sigv4), but do not insist on either, for older clients.
-	if v := r.Header.Get("Content-MD5"); v != "" {
-		want, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
-		if err != nil || len(want) != md5.Size {
-			return &Error{Code: ErrInvalidDigest}
-		}
+	want, err := contentMD5(r.Header)
+	if err != nil {
+		return err
+	}
+	if want != nil {
 		if got := md5.Sum(body); !bytes.Equal(got[:], want) {
 			return &Error{Code: ErrBadDigest}
 		}

@@ -60,14 +60,16 @@ func (f handlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	err := f.serve(rw, r)
+	var code string
 	if err != nil {
 		if rw.status != 0 {
 			// Headers are gone (a GET failed mid-stream). The short body
 			// against the promised Content-Length tells the client; all we
 			// can add is the log line.
 			st.logger.Error("s3 response aborted", "request_id", st.id, "op", st.op.String(), "err", err)
+			code = errorTable[toS3Error(err).Code].Code
 		} else {
-			writeError(rw, r, st, err)
+			code = writeError(rw, r, st, err)
 		}
 	}
 	if rw.status == 0 {
@@ -83,7 +85,7 @@ func (f handlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"duration", time.Since(start),
 	}
 	if err != nil {
-		attrs = append(attrs, "code", errorTable[toS3Error(err).Code].Code)
+		attrs = append(attrs, "code", code)
 	}
 	st.logger.Info("s3 request", attrs...)
 	if st.observer != nil {
@@ -128,8 +130,8 @@ func (p panicError) Error() string { return "panic: " + strings.TrimSpace(fmtAny
 // writeError renders err as an S3 error response. The header map is reset
 // first, so headers a handler prepared for success (Content-Type, ETag, …)
 // never leak into an error; only the request ids and the error's own extra
-// headers are kept.
-func writeError(w http.ResponseWriter, r *http.Request, st *reqState, err error) {
+// headers are kept. It returns the S3 code it sent, for the access log.
+func writeError(w http.ResponseWriter, r *http.Request, st *reqState, err error) string {
 	se := toS3Error(err)
 	info, ok := errorTable[se.Code]
 	if !ok {
@@ -158,7 +160,7 @@ func writeError(w http.ResponseWriter, r *http.Request, st *reqState, err error)
 	// 304 and HEAD responses have no body by definition.
 	if r.Method == http.MethodHead || info.Status == http.StatusNotModified {
 		w.WriteHeader(info.Status)
-		return
+		return info.Code
 	}
 	body := encodeXML(errorBody{
 		Code:      info.Code,
@@ -170,6 +172,7 @@ func writeError(w http.ResponseWriter, r *http.Request, st *reqState, err error)
 	h.Set("Content-Length", itoa(int64(len(body))))
 	w.WriteHeader(info.Status)
 	_, _ = w.Write(body)
+	return info.Code
 }
 
 // respWriter records the status and body size for the access log.

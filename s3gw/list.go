@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/s3gw/sigv4"
 )
 
 // maxListKeys is S3's page size limit; larger max-keys values are capped.
@@ -80,26 +81,6 @@ func decodeToken(tok string) (string, error) {
 	return string(b), err
 }
 
-// s3URLEncode implements encoding-type=url: every byte except unreserved
-// characters and '/' is percent-encoded (space as %20, '+' as %2B), which
-// SDKs decode with either path or query unescaping to the same key.
-func s3URLEncode(s string) string {
-	const hexdig = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' ||
-			c == '-' || c == '_' || c == '.' || c == '~' || c == '/' {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hexdig[c>>4])
-		b.WriteByte(hexdig[c&15])
-	}
-	return b.String()
-}
-
 // listPage asks the object layer for one page. max-keys=0 is answered
 // without asking, since the catalog reads 0 as "default".
 func (s *server) listPage(r *http.Request, rq *request, p listParams, startAfter string) (catalog.ListResult, error) {
@@ -138,7 +119,9 @@ func listContents(res catalog.ListResult, enc func(string) string, o *owner) ([]
 
 func encoder(url bool) func(string) string {
 	if url {
-		return s3URLEncode
+		// encoding-type=url: every byte but the unreserved ones and '/'
+		// percent-encoded, the form SDKs decode back to the key.
+		return sigv4.EncodeURIPath
 	}
 	return func(s string) string { return s }
 }

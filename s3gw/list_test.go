@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/s3gw/sigv4"
 )
 
 func TestParseListParams(t *testing.T) {
@@ -55,9 +56,9 @@ func TestS3URLEncode(t *testing.T) {
 		"a&b=c?":  "a%26b%3Dc%3F",
 		"\x01":    "%01",
 	} {
-		got := s3URLEncode(in)
+		got := sigv4.EncodeURIPath(in)
 		if got != want {
-			t.Errorf("s3URLEncode(%q) = %q, want %q", in, got, want)
+			t.Errorf("EncodeURIPath(%q) = %q, want %q", in, got, want)
 		}
 		// Both decoders SDKs use must give the key back.
 		if d, err := url.QueryUnescape(got); err != nil || d != in {

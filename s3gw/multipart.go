@@ -170,14 +170,11 @@ func (s *server) uploadPart(w http.ResponseWriter, r *http.Request, rq *request)
 	if err != nil {
 		return err
 	}
-	opts := objects.PartOptions{Size: size, ContentMD5: md5sum}
-	if finish != nil {
-		opts.Verify = func(p *catalog.UploadPart) error {
-			sums, err := finish()
-			p.Checksum = sums
-			return err
-		}
-	}
+	opts := objects.PartOptions{Size: size, ContentMD5: md5sum, Verify: func(p *catalog.UploadPart) error {
+		sums, err := finish()
+		p.Checksum = sums
+		return err
+	}}
 	p, err := s.objs.UploadPart(r.Context(), rq.org, rq.bucket, rq.key, id, n, body, opts)
 	if err != nil {
 		return err

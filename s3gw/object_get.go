@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/s3gw/checksum"
 )
 
 // precondition is the outcome of evaluating conditional request headers.
@@ -115,7 +116,7 @@ func objectHeaders(h http.Header, m *catalog.Manifest) {
 // a checksum of the whole object's bytes.
 func checksumHeaders(h http.Header, m *catalog.Manifest) {
 	for alg, v := range m.Checksums {
-		h.Set("x-amz-checksum-"+strings.ToLower(alg), v)
+		h.Set(checksum.HeaderName(checksum.Algorithm(alg)), v)
 		typ := "FULL_OBJECT"
 		if i := strings.LastIndexByte(v, '-'); i > 0 && allDigits(v[i+1:]) {
 			typ = "COMPOSITE"

@@ -161,13 +161,10 @@ func (s *server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err != nil {
 		return err
 	}
-	var verify func(*catalog.Manifest) error
-	if finish != nil {
-		verify = func(m *catalog.Manifest) error {
-			sums, err := finish()
-			m.Checksums = sums
-			return err
-		}
+	verify := func(m *catalog.Manifest) error {
+		sums, err := finish()
+		m.Checksums = sums
+		return err
 	}
 	m, err := s.objs.Put(r.Context(), rq.org, rq.bucket, rq.key, body, objects.PutOptions{
 		Size:       size,
@@ -183,7 +180,7 @@ func (s *server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	h.Set("ETag", m.ETag)
 	h.Set("x-amz-server-side-encryption", "AES256")
 	for alg, v := range m.Checksums {
-		h.Set("x-amz-checksum-"+strings.ToLower(alg), v)
+		h.Set(checksum.HeaderName(checksum.Algorithm(alg)), v)
 	}
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
@@ -227,7 +224,7 @@ func checksummed(h http.Header, auth *sigv4.Result) (io.Reader, func() (map[stri
 				return nil, fmt.Errorf("verify %s: %w", alg, err)
 			}
 		}
-		return map[string]string{string(alg): cr.Sums()[alg]}, nil
+		return map[string]string{string(alg): checksum.Encode(cr.Sum(alg))}, nil
 	}
 	return cr, finish, nil
 }

@@ -9,7 +9,6 @@
 package checksum
 
 import (
-	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
@@ -202,20 +201,4 @@ var notValueHeaders = map[string]bool{
 	"x-amz-checksum-type":      true,
 	"x-amz-checksum-algorithm": true,
 	"x-amz-checksum-mode":      true,
-}
-
-// MD5 helpers: Content-MD5 is base64 of the 16-byte digest; the ETag of a
-// single-part object is its lowercase hex.
-
-// DecodeContentMD5 parses a Content-MD5 header value. Errors wrap
-// ErrInvalidValue.
-func DecodeContentMD5(value string) ([]byte, error) {
-	if len(value) != base64.StdEncoding.EncodedLen(md5.Size) {
-		return nil, fmt.Errorf("%w: Content-MD5 is %d characters, want 24", ErrInvalidValue, len(value))
-	}
-	b, err := base64.StdEncoding.Strict().DecodeString(value)
-	if err != nil || len(b) != md5.Size {
-		return nil, fmt.Errorf("%w: Content-MD5 %.40q is not base64 of 16 bytes", ErrInvalidValue, value)
-	}
-	return b, nil
 }
