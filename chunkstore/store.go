@@ -295,7 +295,7 @@ func (s *Store) openRange(ctx context.Context, name string, c *segmentCipher, h 
 	}
 	r := &chunkReader{
 		s: s, c: c, h: h, src: src,
-		i: first, last: last, nseg: nseg,
+		i: first, nseg: nseg,
 		skip: off - first*h.segSize, remain: length,
 	}
 	r.buf, r.pooled = getSegmentBuffer(h.plainLen(first) + SegmentOverhead)
@@ -316,18 +316,18 @@ func truncated(what string, err error) error {
 
 // chunkReader streams verified plaintext of a range of one chunk.
 type chunkReader struct {
-	s       *Store
-	c       *segmentCipher
-	h       header
-	src     io.ReadCloser
-	i, last int64 // next segment to read, last segment of the range
-	nseg    int64
-	skip    int64 // plaintext bytes before the range in segment i
-	remain  int64 // plaintext bytes of the range not yet returned
-	buf     []byte
-	pooled  *[SegmentSize + SegmentOverhead]byte
-	out     []byte // verified plaintext not yet returned
-	err     error
+	s      *Store
+	c      *segmentCipher
+	h      header
+	src    io.ReadCloser
+	i      int64 // next segment to read
+	nseg   int64
+	skip   int64 // plaintext bytes before the range in segment i
+	remain int64 // plaintext bytes of the range not yet returned
+	buf    []byte
+	pooled *[SegmentSize + SegmentOverhead]byte
+	out    []byte // verified plaintext not yet returned
+	err    error
 }
 
 // next reads and verifies segment r.i into r.out.

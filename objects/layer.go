@@ -20,7 +20,7 @@ const InlineMax = 8 << 10
 // chunkSize is how a stream is cut into chunks. Fixed-size cutting keeps
 // dedup of whole files and of aligned multipart parts, and bounds the memory
 // of one chunk in flight.
-const chunkSize = 4 << 20
+const chunkSize = chunkstore.MaxChunkSize
 
 // maxBuffers bounds the chunk buffers in flight across all puts, so memory
 // stays flat however many clients upload at once.
