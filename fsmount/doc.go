@@ -46,7 +46,10 @@
 //     writing, copy-on-write over extents with one ≤ 4 MiB buffer filling
 //     and one full chunk being written in the background per file. Flush (every close) and fsync commit a new manifest in one
 //     catalog transaction; a failed chunk write returns EIO/ENOSPC and the
-//     previous version stays. A file created and not yet closed exists only
+//     previous version stays. Known limit: until the failed session ends
+//     (the kernel's RELEASE, after close returns) and the attribute cache
+//     times out (1 s), a reader through the mount may see the size the
+//     failed writes gave the file. A file created and not yet closed exists only
 //     in this mount. Writes to a file unlinked while open are dropped at
 //     close.
 //   - ETags of written files: the quoted MD5 of the content when the file

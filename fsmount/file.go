@@ -271,9 +271,18 @@ func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off 
 	if off >= size {
 		return fuse.ReadResultData(nil), 0
 	}
+	want := int(min(int64(len(dest)), size-off))
 	if h.rd == nil || h.rdPos != off {
 		if h.rd != nil {
 			h.rd.Close()
+			h.rd = nil
+		}
+		if off != 0 && off != h.rdPos {
+			// A jump (a database page, a seek): read just this request.
+			// A reader to the end of the object would start a read-ahead
+			// of megabytes that the next jump throws away. Reading on from
+			// here opens the streaming reader.
+			return h.readAt(dest[:want], off)
 		}
 		rd, err := h.obj.NewReader(h.ctx, off, -1)
 		if err != nil {
@@ -281,7 +290,6 @@ func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off 
 		}
 		h.rd, h.rdPos = rd, off
 	}
-	want := int(min(int64(len(dest)), size-off))
 	k, err := io.ReadFull(h.rd, dest[:want])
 	h.rdPos += int64(k)
 	if err != nil {
@@ -290,6 +298,22 @@ func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off 
 		if k == 0 {
 			return nil, toErrno(err)
 		}
+	}
+	return fuse.ReadResultData(dest[:k]), 0
+}
+
+// readAt serves one read of exactly len(dest) bytes at off from the
+// handle's version, with a reader bounded to it.
+func (h *handle) readAt(dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	rd, err := h.obj.NewReader(h.ctx, off, int64(len(dest)))
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	k, err := io.ReadFull(rd, dest)
+	rd.Close()
+	h.rdPos = off + int64(k)
+	if err != nil && k == 0 {
+		return nil, toErrno(err)
 	}
 	return fuse.ReadResultData(dest[:k]), 0
 }
@@ -318,6 +342,11 @@ func (n *fileNode) Write(ctx context.Context, fh fs.FileHandle, data []byte, off
 func (n *fileNode) commit(ctx context.Context) syscall.Errno {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	return n.commitHeld(ctx)
+}
+
+// commitHeld is commit with n.mu held.
+func (n *fileNode) commitHeld(ctx context.Context) syscall.Errno {
 	if n.w == nil || !n.w.Dirty() {
 		return 0
 	}
@@ -366,12 +395,16 @@ func (n *fileNode) Release(ctx context.Context, fh fs.FileHandle) syscall.Errno 
 	if h.w == nil {
 		return 0
 	}
+	// The commit and the end of the session happen under one hold of n.mu:
+	// a chmod or utimes that Setattr applies to the session in between
+	// would otherwise never be committed (rsync chmods right after close,
+	// while the kernel's RELEASE is still on its way).
 	var errno syscall.Errno
-	if h.write {
-		errno = n.commit(context.Background())
-	}
 	n.mu.Lock()
 	n.wrefs--
+	if h.write || n.wrefs == 0 {
+		errno = n.commitHeld(context.Background())
+	}
 	var w *objects.FileWriter
 	if n.wrefs == 0 {
 		w, n.w = n.w, nil
@@ -415,7 +448,20 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 			n.mu.Unlock()
 		}
 		if metaChanged {
-			w.SetMeta(meta)
+			n.mu.Lock()
+			ended := n.w != w
+			if !ended {
+				// Under n.mu, so Release commits it or has not started.
+				w.SetMeta(meta)
+			}
+			n.mu.Unlock()
+			if ended {
+				// The session ended (and committed) meanwhile: store the
+				// metadata on the committed object instead.
+				if errno := n.setMeta(ctx, bucket, key, meta); errno != 0 {
+					return errno
+				}
+			}
 		}
 	} else if sizeChanged {
 		tw, err := n.fsys.objs.OpenWriter(ctx, n.fsys.orgID, bucket, key, size == 0)
