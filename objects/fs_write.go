@@ -64,6 +64,11 @@ type FileWriter struct {
 	err    error // sticky chunk-write failure
 	closed bool
 
+	// zero is the all-zero chunk holes refer to, once stored and leased
+	// for this session (zeroStored); later commits reuse it.
+	zero       chunkstore.ID
+	zeroStored bool
+
 	// fl is the chunk being written in the background while the next
 	// buffer fills; spare is its buffer once it has landed, for reuse.
 	fl    *flight
@@ -559,29 +564,29 @@ func (w *FileWriter) Commit(ctx context.Context) (*catalog.Manifest, error) {
 	return m, nil
 }
 
-// extentsLocked turns the segments into manifest extents, writing (once)
-// the zero chunk that holes refer to.
+// extentsLocked turns the segments into manifest extents, writing (once
+// per session) the zero chunk that holes refer to.
 func (w *FileWriter) extentsLocked(ctx context.Context) ([]catalog.Extent, error) {
 	var exts []catalog.Extent
-	var zero chunkstore.ID
-	haveZero := false
 	for _, s := range w.segs {
 		if !s.hole {
 			exts = append(exts, catalog.Extent{Chunk: s.chunk, Offset: s.off, Length: s.length})
 			continue
 		}
-		if !haveZero {
+		if !w.zeroStored {
+			// Once per session: the lease keeps the chunk until Close, so
+			// later commits need neither the 4 MiB hash nor the store.
 			z := make([]byte, chunkSize)
-			zero = w.l.chunks.Sum(z)
-			w.leaseLocked(zero)
-			if err := w.l.chunks.Put(ctx, zero, z); err != nil {
+			w.zero = w.l.chunks.Sum(z)
+			w.leaseLocked(w.zero)
+			if err := w.l.chunks.Put(ctx, w.zero, z); err != nil {
 				return nil, w.fail(err)
 			}
-			haveZero = true
+			w.zeroStored = true
 		}
 		for left := s.length; left > 0; {
 			n := min(left, chunkSize)
-			exts = append(exts, catalog.Extent{Chunk: zero, Length: n})
+			exts = append(exts, catalog.Extent{Chunk: w.zero, Length: n})
 			left -= n
 		}
 	}
