@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,8 +21,10 @@ import (
 // in the tree, so a rename needs no bookkeeping here.
 type dirNode struct {
 	fs.Inode
-	fsys   *fsys
-	marker *catalog.Manifest // the "dir/" marker object, if any, as last looked up
+	fsys *fsys
+	// marker is the "dir/" marker object, if any, as last looked up; a
+	// lookup of the directory replaces it while Getattr may be reading it.
+	marker atomic.Pointer[catalog.Manifest]
 
 	// listed holds the files of the last listing with their manifests, so
 	// the lookups that follow a readdir (ls -l, READDIRPLUS) need no
@@ -109,11 +112,11 @@ func (d *dirNode) where() (bucket, prefix string, errno syscall.Errno) {
 }
 
 func (d *dirNode) fillEntry(out *fuse.EntryOut) {
-	d.fsys.attrsOf(d.marker, syscall.S_IFDIR).fill(&out.Attr)
+	d.fsys.attrsOf(d.marker.Load(), syscall.S_IFDIR).fill(&out.Attr)
 }
 
 func (d *dirNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	d.fsys.attrsOf(d.marker, syscall.S_IFDIR).fill(&out.Attr)
+	d.fsys.attrsOf(d.marker.Load(), syscall.S_IFDIR).fill(&out.Attr)
 	return 0
 }
 
@@ -131,8 +134,8 @@ func (d *dirNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAtt
 	}
 	if prefix != "" {
 		var cur map[string]string
-		if d.marker != nil {
-			cur = d.marker.Meta
+		if mk := d.marker.Load(); mk != nil {
+			cur = mk.Meta
 		}
 		meta, changed := applySetattr(cur, syscall.S_IFDIR, in)
 		if changed {
@@ -144,7 +147,7 @@ func (d *dirNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAtt
 			if err != nil {
 				return toErrno(err)
 			}
-			d.marker = m
+			d.marker.Store(m)
 		}
 	}
 	return d.Getattr(ctx, fh, out)
@@ -212,12 +215,13 @@ func (f *fsys) dirExists(ctx context.Context, bucket, prefix string) (bool, *cat
 func (d *dirNode) dirChild(ctx context.Context, name string, marker *catalog.Manifest, out *fuse.EntryOut) *fs.Inode {
 	if ch := d.GetChild(name); ch != nil {
 		if dn, ok := ch.Operations().(*dirNode); ok {
-			dn.marker = marker
+			dn.marker.Store(marker)
 			dn.fillEntry(out)
 			return ch
 		}
 	}
-	dn := &dirNode{fsys: d.fsys, marker: marker}
+	dn := &dirNode{fsys: d.fsys}
+	dn.marker.Store(marker)
 	dn.fillEntry(out)
 	return d.NewInode(ctx, dn, fs.StableAttr{Mode: syscall.S_IFDIR})
 }

@@ -144,6 +144,13 @@ func (n *fileNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errn
 
 // Getattr reports the write session's state while one is open, and the
 // current committed version otherwise.
+// hasManifest reports whether the node has known a stored version.
+func (n *fileNode) hasManifest() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.m != nil
+}
+
 func (n *fileNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	n.mu.Lock()
 	writing := n.w != nil
@@ -166,7 +173,7 @@ func (n *fileNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Attr
 			switch {
 			case err == nil:
 				n.setManifest(m)
-			case errors.Is(err, catalog.ErrNotFound) && n.m != nil:
+			case errors.Is(err, catalog.ErrNotFound) && n.hasManifest():
 				// Deleted underneath an open file: keep its last state.
 			default:
 				return toErrno(err)
