@@ -3,6 +3,8 @@ package admin
 import (
 	"fmt"
 	"net/netip"
+
+	"excloud.dev/buckets/catalog"
 )
 
 // ValidBucketName checks name against S3's rules for general-purpose
@@ -53,23 +55,8 @@ func ValidOrgName(name string) error {
 			return fmt.Errorf("org name %q: only letters, digits, '-', '_' and '.' are allowed, starting with a letter or digit", name)
 		}
 	}
-	if looksLikeOrgID(name) {
+	if catalog.ValidOrgID(name) {
 		return fmt.Errorf("org name %q: has the shape of an org id (o + 12 base32 characters)", name)
 	}
 	return nil
-}
-
-// looksLikeOrgID mirrors the catalog's id shape: "o" + 12 characters of
-// lowercase base32 (a–z, 2–7).
-func looksLikeOrgID(s string) bool {
-	if len(s) != 13 || s[0] != 'o' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
-			return false
-		}
-	}
-	return true
 }

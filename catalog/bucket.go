@@ -68,7 +68,7 @@ func bucketErr(op, orgID, name string, err error) error {
 // getBucket reads bucket name of the org, registering the read so a
 // concurrent delete or update of the bucket conflicts with txn.
 func getBucket(txn *badger.Txn, orgID, name string) (Bucket, error) {
-	if !validOrgID(orgID) {
+	if !ValidOrgID(orgID) {
 		return Bucket{}, ErrNoSuchBucket
 	}
 	v, err := getValue(txn, bucketKey(orgID, name))

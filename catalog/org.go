@@ -21,10 +21,12 @@ func newOrgID() string {
 	return "o" + strings.ToLower(orgIDEncoding.EncodeToString(b[:]))[:12]
 }
 
-// validOrgID reports whether id has the shape newOrgID produces. Keys put an
-// org id in front of names without a separator, so a malformed id must never
-// reach them: it could match another org's keys as a prefix.
-func validOrgID(id string) bool {
+// ValidOrgID reports whether id has the shape CreateOrg gives ids: "o" and
+// 12 lowercase base32 characters. Keys put an org id in front of names
+// without a separator, so a malformed id must never reach them: it could
+// match another org's keys as a prefix. Others use it to tell an id from a
+// name (admin) or to find an org in a host name (public buckets).
+func ValidOrgID(id string) bool {
 	if len(id) != orgIDLen || id[0] != 'o' {
 		return false
 	}
@@ -116,7 +118,7 @@ func missingAs(err, sentinel error) error {
 }
 
 func getOrg(txn *badger.Txn, id string) (Org, error) {
-	if !validOrgID(id) {
+	if !ValidOrgID(id) {
 		return Org{}, ErrNoSuchOrg
 	}
 	v, err := getValue(txn, orgKey(id))

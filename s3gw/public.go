@@ -40,24 +40,10 @@ func (s *server) publicOrg(host string) (string, bool) {
 		return "", false
 	}
 	label, ok := strings.CutSuffix(normalizeHost(host), "."+s.publicDomain)
-	if !ok || !validOrgID(label) {
+	if !ok || !catalog.ValidOrgID(label) {
 		return "", false
 	}
 	return label, true
-}
-
-// validOrgID reports whether s has the shape of an org id: "o" and 12
-// lowercase base32 characters.
-func validOrgID(s string) bool {
-	if len(s) != 13 || s[0] != 'o' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
-			return false
-		}
-	}
-	return true
 }
 
 // publicQueryAllowed reports whether a public read may carry a query
