@@ -80,6 +80,18 @@ func DeriveKeys(master []byte) (Keys, error) {
 // not be readable or writable by group or others: a key that others could
 // read protects nothing, so LoadMasterKey refuses to start rather than warn.
 func LoadMasterKey(dataDir, keyFile string) (key []byte, path string, created bool, err error) {
+	return findMasterKey(dataDir, keyFile, true)
+}
+
+// ReadMasterKey is LoadMasterKey that never creates a key: where none
+// exists it fails with an error wrapping fs.ErrNotExist. A restore needs the
+// key of the store the backup came from; a new one could read nothing.
+func ReadMasterKey(dataDir, keyFile string) (key []byte, path string, err error) {
+	key, path, _, err = findMasterKey(dataDir, keyFile, false)
+	return key, path, err
+}
+
+func findMasterKey(dataDir, keyFile string, create bool) (key []byte, path string, created bool, err error) {
 	if keyFile != "" {
 		key, err = readMasterKey(keyFile, !underCredentials(keyFile))
 		return key, keyFile, false, err
@@ -98,7 +110,7 @@ func LoadMasterKey(dataDir, keyFile string) (key []byte, path string, created bo
 	}
 	path = filepath.Join(dataDir, MasterKeyFile)
 	key, err = readMasterKey(path, true)
-	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+	if err == nil || !errors.Is(err, fs.ErrNotExist) || !create {
 		return key, path, false, err
 	}
 	key, err = createMasterKey(dataDir, path)

@@ -3,7 +3,9 @@ package chunkstore_test
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,4 +165,25 @@ var goldenKeys = map[string]string{
 	"id":      "2715948e4139461ab239841f94b13e206af620e391507fc3e5a016624b520aea",
 	"seal":    "44cef5283f67ff2edd8d54b0932eed565c199463e5bfc068c6245843611b79a8",
 	"catalog": "835a853e2f3f38e8aa93866ef01e1ea0e33900880bfc5372dc7bc7e652f17c7d",
+}
+
+// ReadMasterKey finds the key where LoadMasterKey would, and never makes
+// one: a restore must not run with a fresh key.
+func TestReadMasterKeyNeverCreates(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("CREDENTIALS_DIRECTORY", "")
+	if _, _, err := chunkstore.ReadMasterKey(dir, ""); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("no key: %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, chunkstore.MasterKeyFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("ReadMasterKey created a key file: %v", err)
+	}
+	created, _, _, err := chunkstore.LoadMasterKey(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, path, err := chunkstore.ReadMasterKey(dir, "")
+	if err != nil || !bytes.Equal(got, created) || path != filepath.Join(dir, chunkstore.MasterKeyFile) {
+		t.Fatalf("existing key: %v at %s", err, path)
+	}
 }

@@ -247,21 +247,11 @@ func (d *Daemon) openData() error {
 // loadKeys reads (or, if create, makes) the master key and derives the keys.
 func loadKeys(dataDir, keyFile string, log *slog.Logger, create bool) (chunkstore.Keys, error) {
 	if !create {
-		// Only an existing key will do: a new one could not read the
-		// chunks that go with a restored catalog. Check each place
-		// LoadMasterKey looks, in its order, before it can create one.
-		p := keyFile
-		if p == "" {
-			p = filepath.Join(dataDir, chunkstore.MasterKeyFile)
-			if cd := os.Getenv("CREDENTIALS_DIRECTORY"); cd != "" {
-				if c := filepath.Join(cd, chunkstore.MasterKeyFile); fileExists(c) {
-					p = c
-				}
-			}
-		}
-		if _, err := os.Stat(p); err != nil {
+		master, _, err := chunkstore.ReadMasterKey(dataDir, keyFile)
+		if err != nil {
 			return chunkstore.Keys{}, fmt.Errorf("master key: %w (restore needs the master key of the store the backup came from)", err)
 		}
+		return chunkstore.DeriveKeys(master)
 	}
 	master, keyPath, created, err := chunkstore.LoadMasterKey(dataDir, keyFile)
 	if err != nil {
@@ -271,11 +261,6 @@ func loadKeys(dataDir, keyFile string, log *slog.Logger, create bool) (chunkstor
 		log.Info("created master key; back it up, data cannot be read without it", "path", keyPath)
 	}
 	return chunkstore.DeriveKeys(master)
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 // startS3 opens (or adopts) the S3 listener and serves the gateway on it.
