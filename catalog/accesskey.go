@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -31,6 +32,25 @@ func randString(alphabet string, n int) string {
 		}
 	}
 	return string(out)
+}
+
+// ValidAccessKeyID reports whether id has the shape CreateAccessKey gives
+// ids: "EXC" and 17 uppercase letters or digits.
+func ValidAccessKeyID(id string) bool {
+	return len(id) == 20 && strings.HasPrefix(id, "EXC") && onlyFrom(id[3:], keyIDAlphabet)
+}
+
+// ValidSecret reports whether s has the shape CreateAccessKey gives
+// secrets: 40 characters of A-Z, a-z, 0-9, '+' and '/'.
+func ValidSecret(s string) bool { return len(s) == 40 && onlyFrom(s, secretAlphabet) }
+
+func onlyFrom(s, alphabet string) bool {
+	for i := 0; i < len(s); i++ {
+		if strings.IndexByte(alphabet, s[i]) < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // CreateAccessKey stores k for org k.OrgID (which must exist, ErrNoSuchOrg).

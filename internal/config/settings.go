@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"excloud.dev/buckets/catalog"
 )
 
 // setting is one configuration key. Flag and env are "" when the setting
@@ -107,7 +109,7 @@ var settings = []setting{
 		getList: func(c *Config) []string { return c.Mounts }},
 	{key: "root_access_key", env: "EXC_ROOT_ACCESS_KEY", usage: "access key id seeded at first start",
 		set: func(c *Config, v string) error {
-			if v != "" && !validAccessKey(v) {
+			if v != "" && !catalog.ValidAccessKeyID(v) {
 				return fmt.Errorf("invalid access key id %q: want EXC followed by 17 uppercase letters or digits", v)
 			}
 			c.RootAccessKey = v
@@ -123,18 +125,6 @@ var settings = []setting{
 			return nil
 		},
 		get: func(c *Config) string { return c.RootSecretKey }},
-}
-
-func validAccessKey(v string) bool {
-	if len(v) != 20 || !strings.HasPrefix(v, "EXC") {
-		return false
-	}
-	for _, r := range v[3:] {
-		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 func nonEmpty(dst *string, v string) error {

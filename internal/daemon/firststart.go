@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 
 	"excloud.dev/buckets/catalog"
 )
@@ -19,11 +18,6 @@ const DefaultOrg = "default"
 // AWS_SHARED_CREDENTIALS_FILE can point at it.
 const CredentialsFile = "credentials"
 
-var (
-	accessKeyRE = regexp.MustCompile(`^EXC[A-Z0-9]{17}$`)
-	secretRE    = regexp.MustCompile(`^[A-Za-z0-9+/]{40}$`)
-)
-
 // firstStart creates the default org and the first access key when the
 // catalog has no org yet, and makes sure a seeded root key exists.
 func (d *Daemon) firstStart(ctx context.Context) error {
@@ -31,10 +25,10 @@ func (d *Daemon) firstStart(ctx context.Context) error {
 	if (ak == "") != (sk == "") {
 		return errors.New("EXC_ROOT_ACCESS_KEY and EXC_ROOT_SECRET_KEY must be set together")
 	}
-	if ak != "" && !accessKeyRE.MatchString(ak) {
+	if ak != "" && !catalog.ValidAccessKeyID(ak) {
 		return fmt.Errorf("root access key %q: want EXC followed by 17 uppercase letters or digits", ak)
 	}
-	if sk != "" && !secretRE.MatchString(sk) {
+	if sk != "" && !catalog.ValidSecret(sk) {
 		return errors.New("root secret key: want 40 characters of A-Z, a-z, 0-9, + or /")
 	}
 	orgs, err := d.db.ListOrgs(ctx)
