@@ -85,7 +85,7 @@ func (s *server) createBucket(w http.ResponseWriter, r *http.Request, rq *reques
 	}
 	if len(bytes.TrimSpace(data)) > 0 {
 		var cfg createBucketConfiguration
-		if err := readXML(bytes.NewReader(data), maxSmallBody, &cfg); err != nil {
+		if err := decodeXML(data, maxSmallBody, &cfg); err != nil {
 			return err
 		}
 	}

@@ -24,7 +24,7 @@ func isNotFound(err error) bool { return errors.Is(err, catalog.ErrNotFound) }
 // parseDeleteRequest decodes and validates a DeleteObjects body.
 func parseDeleteRequest(body []byte) (deleteRequest, error) {
 	var req deleteRequest
-	if err := readXML(bytes.NewReader(body), maxDeleteBody, &req); err != nil {
+	if err := decodeXML(body, maxDeleteBody, &req); err != nil {
 		return req, err
 	}
 	if n := len(req.Objects); n == 0 || n > maxDeleteKeys {

@@ -1,7 +1,6 @@
 package s3gw
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/xml"
 	"fmt"
@@ -262,7 +261,7 @@ func (s *server) uploadPartCopy(w http.ResponseWriter, r *http.Request, rq *requ
 // Order and existence are the object layer's checks.
 func parseCompleteRequest(body []byte) (completeMultipartUpload, error) {
 	var req completeMultipartUpload
-	if err := readXML(bytes.NewReader(body), maxCompleteBody, &req); err != nil {
+	if err := decodeXML(body, maxCompleteBody, &req); err != nil {
 		return req, err
 	}
 	if n := len(req.Parts); n == 0 || n > objects.MaxParts {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -179,13 +178,9 @@ func writeXML(w http.ResponseWriter, v any) error {
 	return err
 }
 
-// readXML decodes a small request body into v. Bodies larger than limit, and
+// decodeXML decodes a small request body into v. Bodies larger than limit, and
 // anything that does not parse, are MalformedXML, as S3 reports them.
-func readXML(body io.Reader, limit int64, v any) error {
-	data, err := io.ReadAll(io.LimitReader(body, limit+1))
-	if err != nil {
-		return fmt.Errorf("read XML body: %w", err)
-	}
+func decodeXML(data []byte, limit int64, v any) error {
 	if int64(len(data)) > limit {
 		return s3Err(ErrMalformedXML, "The XML body exceeds %d bytes.", limit)
 	}

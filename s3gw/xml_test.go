@@ -108,10 +108,10 @@ func TestDeleteRequestParsing(t *testing.T) {
 func TestCreateBucketConfigurationParses(t *testing.T) {
 	var c createBucketConfiguration
 	body := `<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>`
-	if err := readXML(bytes.NewReader([]byte(body)), maxSmallBody, &c); err != nil || c.LocationConstraint != "eu-west-1" {
+	if err := decodeXML([]byte(body), maxSmallBody, &c); err != nil || c.LocationConstraint != "eu-west-1" {
 		t.Errorf("got %+v, %v", c, err)
 	}
-	if err := readXML(bytes.NewReader([]byte("<CreateBucketConfiguration>")), maxSmallBody, &c); toS3Error(err).Code != ErrMalformedXML {
+	if err := decodeXML([]byte("<CreateBucketConfiguration>"), maxSmallBody, &c); toS3Error(err).Code != ErrMalformedXML {
 		t.Errorf("malformed: %v", err)
 	}
 	// Every response type must round-trip through the decoder SDKs use.
