@@ -139,6 +139,11 @@ func run(args []string) error {
 		scheme = "https"
 	}
 	fmt.Fprintf(os.Stderr, "excd: S3 endpoint %s://%s\n", scheme, d.Addr())
+	if m := d.MetricsAddr(); m != "" {
+		// Printed like the endpoint so a supervisor (or a test) that asked
+		// for port 0 learns the port.
+		fmt.Fprintf(os.Stderr, "excd: metrics endpoint http://%s\n", m)
+	}
 	// Start returned: S3 accepts, the catalog is open, mounts are up.
 	notify(log, sdnotify.Ready+"\nSTATUS=serving S3 on "+d.Addr())
 

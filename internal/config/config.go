@@ -232,7 +232,9 @@ func (c *Config) validate() error {
 	if (c.RootAccessKey == "") != (c.RootSecretKey == "") {
 		return errors.New(`keys "root_access_key" and "root_secret_key" (EXC_ROOT_ACCESS_KEY, EXC_ROOT_SECRET_KEY): set both, or neither`)
 	}
-	if c.MetricsListen != "" && c.MetricsListen == c.Listen {
+	// Port 0 asks the kernel for a free port each time, so two listeners
+	// both on ":0" never collide.
+	if c.MetricsListen != "" && c.MetricsListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 		return fmt.Errorf(`key "metrics_listen": %q is also the S3 listen address`, c.MetricsListen)
 	}
 	return nil

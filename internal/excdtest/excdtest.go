@@ -1,0 +1,308 @@
+// Package excdtest runs excd the way an operator does, as a child process,
+// for tests that must kill it (SIGKILL mid-write), watch its resident memory,
+// file descriptors and goroutines from the outside, or restart it on the same
+// data directory. It owns nothing but the process: the binary is built once
+// per test binary from this module, the data directory and mount points are
+// the caller's, and every process and mount it starts is stopped and
+// unmounted by t.Cleanup even when the test fails.
+package excdtest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"excloud.dev/buckets/admin"
+)
+
+// Fixed root credentials seeded through EXC_ROOT_ACCESS_KEY/SECRET_KEY, so
+// a restarted daemon answers the same key.
+const (
+	AccessKey = "EXCTEST0000000000001"
+	SecretKey = "testsecret000000000000000000000000000000"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary builds cmd/excd once per test binary and returns its path.
+func Binary(tb testing.TB) string {
+	tb.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "excdtest-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "excd")
+		out, err := exec.Command("go", "build", "-o", binPath, "excloud.dev/buckets/cmd/excd").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build excd: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// Options says how to start one excd.
+type Options struct {
+	DataDir string
+	// Mount, when set, mounts the first org (and so its buckets) there.
+	Mount string
+	// Metrics serves /metrics on a free loopback port.
+	Metrics bool
+	// Args are appended to the command line; Env to the environment.
+	Args []string
+	Env  []string
+	// Stderr, when set, receives the daemon's log (after the start lines
+	// have been read from it).
+	Stderr io.Writer
+}
+
+// Proc is one running excd.
+type Proc struct {
+	tb       testing.TB
+	cmd      *exec.Cmd
+	opts     Options
+	Endpoint string // http://127.0.0.1:port
+	Metrics  string // http://127.0.0.1:port, or "" without Options.Metrics
+	Admin    string // admin socket path
+	done     chan struct{}
+	waitErr  error
+}
+
+// Start runs excd and returns once it prints its S3 endpoint, which it does
+// only after the catalog is open and the mount (if any) is up.
+func Start(tb testing.TB, opts Options) *Proc {
+	tb.Helper()
+	p, err := TryStart(tb, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// TryStart is Start for tests that expect excd to refuse to start: the
+// error carries the daemon's own output.
+func TryStart(tb testing.TB, opts Options) (*Proc, error) {
+	tb.Helper()
+	bin := Binary(tb)
+	p := &Proc{tb: tb, opts: opts, Admin: filepath.Join(opts.DataDir, "admin.sock"), done: make(chan struct{})}
+	args := []string{"--data-dir", opts.DataDir, "--listen", "127.0.0.1:0",
+		"--admin-socket", p.Admin, "--gc-interval", "0", "--log-format", "text"}
+	if opts.Mount != "" {
+		args = append(args, "--mount", opts.Mount)
+	}
+	if opts.Metrics {
+		args = append(args, "--metrics-listen", "127.0.0.1:0")
+	}
+	args = append(args, opts.Args...)
+	cmd := exec.Command(bin, args...)
+	// The config file on this machine must not leak into tests.
+	cmd.Env = append(os.Environ(), "EXC_CONFIG=/dev/null",
+		"EXC_ROOT_ACCESS_KEY="+AccessKey, "EXC_ROOT_SECRET_KEY="+SecretKey)
+	cmd.Env = append(cmd.Env, opts.Env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p.cmd = cmd
+	type started struct{ endpoint, metrics string }
+	ready := make(chan started, 1)
+	var early strings.Builder
+	var earlyMu sync.Mutex
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		var s started
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			if !sent {
+				earlyMu.Lock()
+				early.WriteString(line + "\n")
+				earlyMu.Unlock()
+				if ep, ok := strings.CutPrefix(line, "excd: S3 endpoint "); ok {
+					s.endpoint = ep
+				}
+				if m, ok := strings.CutPrefix(line, "excd: metrics endpoint "); ok {
+					s.metrics = m
+				}
+				if s.endpoint != "" && (!opts.Metrics || s.metrics != "") {
+					ready <- s
+					sent = true
+				}
+				continue
+			}
+			if opts.Stderr != nil {
+				fmt.Fprintln(opts.Stderr, line)
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.done)
+	}()
+	tb.Cleanup(p.cleanup)
+	select {
+	case s := <-ready:
+		p.Endpoint, p.Metrics = s.endpoint, s.metrics
+		return p, nil
+	case <-p.done:
+		earlyMu.Lock()
+		defer earlyMu.Unlock()
+		return nil, fmt.Errorf("excd exited before serving (%v):\n%s", p.waitErr, early.String())
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		<-p.done
+		return nil, fmt.Errorf("excd did not start in 60 s:\n%s", early.String())
+	}
+}
+
+// Pid is the daemon's process id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// Kill sends SIGKILL and waits for the process; a mount it had is left
+// behind as a dead (ENOTCONN) mount, as after a real crash, until the next
+// Start on the same mount point replaces it or cleanup detaches it.
+func (p *Proc) Kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// Stop sends SIGTERM and waits up to a minute for a clean exit; it returns
+// the exit error, nil for exit status 0.
+func (p *Proc) Stop() error {
+	select {
+	case <-p.done:
+		return p.waitErr
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+		return errors.New("excd did not stop within 60 s of SIGTERM")
+	}
+	return p.waitErr
+}
+
+// Exited reports whether the process has ended.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *Proc) cleanup() {
+	if !p.Exited() {
+		p.Kill()
+	}
+	if p.opts.Mount != "" {
+		// A killed daemon leaves its mount; MNT_DETACH works on a dead one.
+		syscall.Unmount(p.opts.Mount, syscall.MNT_DETACH)
+	}
+}
+
+// S3 is aws-sdk-go-v2 with default settings for this daemon. us-east-1:
+// for an unknown region the SDK compiles a regexp per request.
+func (p *Proc) S3() *s3.Client {
+	return s3.New(s3.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(p.Endpoint),
+		UsePathStyle: true,
+		Credentials:  credentials.NewStaticCredentialsProvider(AccessKey, SecretKey, ""),
+	})
+}
+
+// AdminClient talks to the daemon's admin socket.
+func (p *Proc) AdminClient() *admin.Client { return admin.Dial(p.Admin) }
+
+// Status is one /proc/<pid>/status field in bytes (VmRSS, VmHWM) or as a
+// plain count (Threads); -1 when unavailable.
+func (p *Proc) Status(field string) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		v, ok := strings.CutPrefix(line, field+":")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		kb := strings.HasSuffix(v, " kB")
+		n, err := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
+		if err != nil {
+			return -1
+		}
+		if kb {
+			n <<= 10
+		}
+		return n
+	}
+	return -1
+}
+
+// FDs counts the daemon's open file descriptors.
+func (p *Proc) FDs() int {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.Pid()))
+	if err != nil {
+		return -1
+	}
+	return len(ents)
+}
+
+// Metric reads one unlabelled sample (e.g. go_goroutines) from /metrics.
+func (p *Proc) Metric(ctx context.Context, name string) (float64, error) {
+	if p.Metrics == "" {
+		return 0, errors.New("excdtest: started without Options.Metrics")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.Metrics+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, fmt.Errorf("metric %s not found", name)
+}
