@@ -44,7 +44,8 @@ var (
 	buildErr  error
 )
 
-// Binary builds cmd/excd once per test binary and returns its path.
+// Binary builds cmd/excd once per test binary (with -race when the test
+// binary has it) and returns its path.
 func Binary(tb testing.TB) string {
 	tb.Helper()
 	buildOnce.Do(func() {
@@ -54,7 +55,11 @@ func Binary(tb testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "excd")
-		out, err := exec.Command("go", "build", "-o", binPath, "excloud.dev/buckets/cmd/excd").CombinedOutput()
+		args := []string{"build", "-o", binPath}
+		if RaceEnabled {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, "excloud.dev/buckets/cmd/excd")...).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build excd: %v\n%s", err, out)
 		}
