@@ -24,9 +24,9 @@ type Options struct {
 	// EncryptionKey is the 32-byte key for Badger's encryption at rest
 	// (AES-256 of its data keys). Required.
 	EncryptionKey []byte
-	// SyncWrites makes every commit durable (fsync) before it returns. The
-	// daemon sets it; concurrent commits share one fsync. Tests may leave it
-	// off.
+	// SyncWrites makes every commit durable (fsync) before it returns,
+	// except those made with a WithoutSync context; concurrent commits share
+	// one fsync (sync.go). The daemon sets it. Tests may leave it off.
 	SyncWrites bool
 	// Logger receives Badger's warnings and errors; nil means slog.Default().
 	// Badger's info and debug chatter is dropped.
@@ -60,7 +60,7 @@ type DB struct {
 	// keyLocks serialize writers of one object key across transaction,
 	// commit and feed publish, so a key's events go out in commit order;
 	// writers of different keys take different stripes (mostly) and commit
-	// concurrently, letting Badger group their fsyncs.
+	// concurrently, sharing fsyncs (sync.go).
 	keyLocks [256]sync.Mutex
 	keySeed  maphash.Seed
 
@@ -78,6 +78,10 @@ type DB struct {
 	orgMu sync.RWMutex
 
 	feed feed
+
+	// sync is the group commit; syncCommits makes update wait for it.
+	sync        *syncer
+	syncCommits bool
 }
 
 // Open opens (creating if needed) the catalog in opts.Dir. A new catalog gets
@@ -107,7 +111,9 @@ func Open(opts Options) (*DB, error) {
 		WithMemTableSize(32 << 20).
 		WithNumMemtables(3).
 		WithBlockCacheSize(32 << 20).
-		WithSyncWrites(opts.SyncWrites).
+		// Durability is the catalog's group commit (sync.go), not
+		// Badger's per-transaction fsync.
+		WithSyncWrites(false).
 		WithValueThreshold(valueThreshold).
 		WithLogger(badgerLogger{logger.With("component", "badger")}).
 		WithMetricsEnabled(false)
@@ -122,8 +128,10 @@ func Open(opts Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("catalog: open %s: %w", opts.Dir, storageErr(err))
 	}
-	db := &DB{bdb: bdb, log: logger, keySeed: maphash.MakeSeed()}
+	db := &DB{bdb: bdb, log: logger, keySeed: maphash.MakeSeed(), syncCommits: opts.SyncWrites}
+	db.sync = newSyncer(opts.Dir, bdb.Sync)
 	if err := db.checkFormat(); err != nil {
+		db.sync.close()
 		bdb.Close()
 		return nil, fmt.Errorf("catalog: open %s: %w", opts.Dir, err)
 	}
@@ -173,6 +181,7 @@ func (db *DB) Close() error {
 	db.closed = true
 	db.closeMu.Unlock()
 	db.inflight.Wait()
+	db.sync.close()
 	if err := db.bdb.Close(); err != nil {
 		return fmt.Errorf("catalog: close: %w", storageErr(err))
 	}
@@ -218,6 +227,13 @@ func (db *DB) update(ctx context.Context, fn func(txn *badger.Txn) error) error 
 		})
 		if fnErr != nil {
 			return fnErr
+		}
+		if err == nil {
+			if db.syncCommits && wantsSync(ctx) {
+				return db.sync.wait()
+			}
+			db.sync.committed()
+			return nil
 		}
 		if !errors.Is(err, badger.ErrConflict) {
 			return storageErr(err)

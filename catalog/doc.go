@@ -25,8 +25,9 @@
 // subscriber (Subscribe). Deliveries never overlap and their Seq strictly
 // increases; the events of one object key are delivered in commit order,
 // because a writer holds that key's stripe lock across transaction, commit
-// and delivery. Writers of different keys commit concurrently, and Badger
-// shares one fsync among their commits.
+// and delivery. Writers of different keys commit concurrently and share one
+// fsync (group commit, sync.go); commits made WithoutSync (the FUSE mount's)
+// are durable at the next Sync.
 //
 // # Listing
 //

@@ -97,6 +97,7 @@ var (
 	_ fs.NodeGetattrer = (*dirNode)(nil)
 	_ fs.NodeSetattrer = (*dirNode)(nil)
 	_ fs.NodeStatfser  = (*dirNode)(nil)
+	_ fs.NodeFsyncer   = (*dirNode)(nil)
 )
 
 // where returns the directory's bucket and key prefix.
@@ -418,4 +419,11 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	}
 	d.fsys.keepDir(ctx, bucket, prefix, prefix+name)
 	return 0
+}
+
+// Fsync of a directory (FSYNCDIR) makes the entries created, renamed or
+// removed in it durable, as tools that fsync a directory after a rename
+// expect; like a file's fsync it covers every change made before it.
+func (d *dirNode) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
+	return toErrno(d.fsys.objs.Sync(context.WithoutCancel(ctx)))
 }

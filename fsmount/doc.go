@@ -93,4 +93,14 @@
 //     ls -l costs the same without it and ls -f is faster.
 //   - Buckets: mkdir at the root creates a bucket (EINVAL for names S3
 //     refuses), rmdir deletes an empty one (ENOTEMPTY).
+//   - Durability: as on a local filesystem, a change made through the
+//     mount (create, close, rename, unlink, chmod, mkdir) is visible at once,
+//     over S3 too, and durable at the next fsync(2) of any file or directory
+//     of the mount, which waits for one catalog fsync covering every change
+//     made before it; unsynced changes are synced in the background within
+//     about a second. A chunk is durable before any commit references it,
+//     so a crash of the machine can lose an unsynced change but never leave
+//     a file pointing at missing data. A crash of excd alone loses nothing
+//     committed: the catalog's log is a shared memory map. S3 writes, by
+//     contrast, are acknowledged only once durable.
 package fsmount

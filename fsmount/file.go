@@ -362,7 +362,7 @@ func (n *fileNode) commitHeld(ctx context.Context) syscall.Errno {
 		return 0
 	}
 	// Commits are not interrupted either: close(2) does not retry EINTR.
-	ctx = context.WithoutCancel(ctx)
+	ctx = lazy(context.WithoutCancel(ctx))
 	n.w.SetKey(bucket, key)
 	forgetListingOf(&n.Inode)
 	done := n.fsys.mine(bucket, key, false)
@@ -387,8 +387,14 @@ func (n *fileNode) Flush(ctx context.Context, fh fs.FileHandle) syscall.Errno {
 	return n.commit(ctx)
 }
 
+// Fsync commits what is written, then waits until that commit and every
+// change made before it through the mount is durable (lazyObjects). The
+// file's chunks are durable before any commit references them.
 func (n *fileNode) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
-	return n.commit(ctx)
+	if errno := n.commit(ctx); errno != 0 {
+		return errno
+	}
+	return toErrno(n.fsys.objs.Sync(context.WithoutCancel(ctx)))
 }
 
 // Release ends a handle; the last writable one commits what is left and

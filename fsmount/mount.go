@@ -34,6 +34,8 @@ type Objects interface {
 	Rename(ctx context.Context, orgID, bucket, from, to string) error
 	RenamePrefix(ctx context.Context, orgID, bucket, fromPrefix, toPrefix string, limit int) (int, error)
 	SetMeta(ctx context.Context, orgID, bucket, key string, meta map[string]string) (*catalog.Manifest, error)
+	// Sync makes every change committed so far durable (fsync).
+	Sync(ctx context.Context) error
 }
 
 // Feed is the catalog's change feed; *catalog.DB implements it.
@@ -91,7 +93,7 @@ func Mount(ctx context.Context, dir string, objs Objects, feed Feed, orgID strin
 	if opts.DataDir == "" {
 		opts.DataDir = dir + "/.."
 	}
-	f := newFsys(objs, orgID, opts)
+	f := newFsys(lazyObjects{objs}, orgID, opts)
 	root := &rootNode{fsys: f}
 	f.root = root
 	t := opts.CacheTimeout

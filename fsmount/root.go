@@ -27,6 +27,7 @@ var (
 	_ fs.NodeStatfser  = (*rootNode)(nil)
 	_ fs.NodeRenamer   = (*rootNode)(nil)
 	_ fs.NodeCreater   = (*rootNode)(nil)
+	_ fs.NodeFsyncer   = (*rootNode)(nil)
 )
 
 func (r *rootNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -120,4 +121,10 @@ func (r *rootNode) Rename(ctx context.Context, name string, newParent fs.InodeEm
 // Create: the root holds only buckets.
 func (r *rootNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
 	return nil, nil, 0, syscall.EPERM
+}
+
+// Fsync of the mount root makes bucket creations and removals durable (see
+// dirNode.Fsync).
+func (r *rootNode) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
+	return toErrno(r.fsys.objs.Sync(context.WithoutCancel(ctx)))
 }

@@ -61,6 +61,9 @@ type Catalog interface {
 	ListUploads(ctx context.Context, bucketID uint64, prefix, keyMarker, uploadIDMarker string, maxUploads int) ([]catalog.Upload, bool, error)
 
 	RefCount(ctx context.Context, id chunkstore.ID) (int64, error)
+	// Sync makes every commit made so far durable, including those made
+	// with catalog.WithoutSync.
+	Sync(ctx context.Context) error
 }
 
 // Chunks is what the layer needs of the chunk store; *chunkstore.Store

@@ -87,3 +87,13 @@ func (l *Layer) SetMeta(ctx context.Context, orgID, bucket, key string, meta map
 	}
 	return &m, nil
 }
+
+// Sync makes every change committed so far durable: the FUSE mount's fsync.
+// Chunks are always durable before a commit references them, so only the
+// catalog needs syncing.
+func (l *Layer) Sync(ctx context.Context) error {
+	if err := l.meta.Sync(ctx); err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	return nil
+}
