@@ -57,13 +57,16 @@ type syncer struct {
 	running bool
 	lastErr error  // result of the sync that set synced
 	files   string // log file names at the last sync, to notice new ones
+	// rotated holds logs that were rotated out and synced since; only the
+	// leader touches files and rotated.
+	rotated map[string]bool
 
 	stop chan struct{}
 	done chan struct{}
 }
 
 func newSyncer(dir string, syncFn func() error) *syncer {
-	s := &syncer{dir: dir, syncFn: syncFn, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &syncer{dir: dir, syncFn: syncFn, rotated: map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
 	s.cond = sync.NewCond(&s.mu)
 	go s.background()
 	return s
@@ -115,7 +118,8 @@ func (s *syncer) lead() error {
 // syncAll is Badger's Sync plus what it leaves out: Badger syncs only the
 // current memtable's log and value log, but a commit may sit in a log that
 // was rotated since (an immutable memtable not yet flushed to a table), and
-// a freshly created log file needs its directory entry synced.
+// a freshly created log file needs its directory entry synced. A rotated
+// log takes no more writes, so it is synced once.
 func (s *syncer) syncAll() error {
 	if err := s.syncFn(); err != nil {
 		return fmt.Errorf("sync: %w", storageErr(err))
@@ -124,13 +128,25 @@ func (s *syncer) syncAll() error {
 	if err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}
-	var names []string
+	var logs []string
+	newest := map[string]string{} // suffix -> newest file, which syncFn covered
 	for _, e := range ents {
-		if n := e.Name(); strings.HasSuffix(n, ".mem") || strings.HasSuffix(n, ".vlog") {
-			names = append(names, n)
+		n := e.Name()
+		for _, suf := range []string{".mem", ".vlog"} {
+			if strings.HasSuffix(n, suf) {
+				logs = append(logs, n)
+				if logNewer(n, newest[suf]) {
+					newest[suf] = n
+				}
+			}
 		}
 	}
-	for _, n := range names {
+	seen := make(map[string]bool, len(logs))
+	for _, n := range logs {
+		seen[n] = true
+		if n == newest[".mem"] || n == newest[".vlog"] || s.rotated[n] {
+			continue
+		}
 		f, err := os.Open(filepath.Join(s.dir, n))
 		if errors.Is(err, os.ErrNotExist) {
 			continue // flushed into a table and removed meanwhile
@@ -143,15 +159,33 @@ func (s *syncer) syncAll() error {
 		if err != nil {
 			return fmt.Errorf("sync %s: %w", n, err)
 		}
+		s.rotated[n] = true
 	}
-	slices.Sort(names)
-	if joined := strings.Join(names, "/"); joined != s.files {
+	for n := range s.rotated {
+		if !seen[n] {
+			delete(s.rotated, n)
+		}
+	}
+	slices.Sort(logs)
+	if joined := strings.Join(logs, "/"); joined != s.files {
 		if err := syncDir(s.dir); err != nil {
 			return err
 		}
 		s.files = joined
 	}
 	return nil
+}
+
+// logNewer compares Badger log names ("00012.mem"): a longer number is
+// larger, then bytewise.
+func logNewer(a, b string) bool {
+	if b == "" {
+		return true
+	}
+	if len(a) != len(b) {
+		return len(a) > len(b)
+	}
+	return a > b
 }
 
 func syncDir(dir string) error {
