@@ -97,7 +97,10 @@ func (db *DB) Bucket(ctx context.Context, orgID, name string) (Bucket, error) {
 		return Bucket{}, bucketErr("", orgID, name, err)
 	}
 	defer db.leave()
-	var b Bucket
+	b, gen, ok := db.buckets.get(orgID, name)
+	if ok {
+		return b, nil
+	}
 	err := db.view(func(txn *badger.Txn) error {
 		var err error
 		b, err = getBucket(txn, orgID, name)
@@ -106,6 +109,7 @@ func (db *DB) Bucket(ctx context.Context, orgID, name string) (Bucket, error) {
 	if err != nil {
 		return Bucket{}, bucketErr("", orgID, name, err)
 	}
+	db.buckets.store(b, gen)
 	return b, nil
 }
 
@@ -162,6 +166,8 @@ func (db *DB) DeleteBucket(ctx context.Context, orgID, name string) error {
 	bl := db.bucketLock(b.ID)
 	bl.Lock()
 	defer bl.Unlock()
+	db.buckets.invalidate(orgID, name)
+	defer db.buckets.invalidate(orgID, name)
 	err = db.update(ctx, func(txn *badger.Txn) error {
 		if err := checkBucket(txn, b); err != nil {
 			return err
@@ -185,6 +191,8 @@ func (db *DB) SetBucketPublic(ctx context.Context, orgID, name string, public bo
 		return bucketErr("set public on", orgID, name, err)
 	}
 	defer db.leave()
+	db.buckets.invalidate(orgID, name)
+	defer db.buckets.invalidate(orgID, name)
 	err := db.update(ctx, func(txn *badger.Txn) error {
 		b, err := getBucket(txn, orgID, name)
 		if err != nil {

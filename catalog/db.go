@@ -79,6 +79,8 @@ type DB struct {
 
 	feed feed
 
+	buckets bucketCache
+
 	// sync is the group commit; syncCommits makes update wait for it.
 	sync        *syncer
 	syncCommits bool
