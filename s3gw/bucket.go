@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -56,16 +57,54 @@ func (s *server) listBuckets(w http.ResponseWriter, r *http.Request, rq *request
 	if err != nil {
 		return err
 	}
-	res := listAllMyBucketsResult{Owner: ownerOf(rq.org), Buckets: []bucketXMLRow{}}
+	q := requestQuery(r)
+	// Paging as in the newer ListBuckets: without max-buckets the answer is
+	// every bucket, as older clients expect; the token is the last name
+	// returned, opaque like a listing's.
+	limit := len(bs)
+	paged := q.Has("max-buckets")
+	if paged {
+		n, err := strconv.Atoi(q.Get("max-buckets"))
+		if err != nil || n < 1 || n > maxBucketsPage {
+			return s3Err(ErrInvalidArgument, "max-buckets must be an integer from 1 to %d.", maxBucketsPage)
+		}
+		limit = n
+	}
+	after := ""
+	if tok := q.Get("continuation-token"); q.Has("continuation-token") {
+		var err error
+		if after, err = decodeToken(tok); err != nil {
+			return s3Err(ErrInvalidArgument, "The continuation token provided is incorrect.")
+		}
+	}
+	// Every bucket lives in this server's one region; asking for another
+	// lists none.
+	region := q.Get("bucket-region")
+	prefix := q.Get("prefix")
+	res := listAllMyBucketsResult{Owner: ownerOf(rq.org), Buckets: []bucketXMLRow{}, Prefix: prefix}
 	for _, b := range bs {
 		// A key limited to some buckets sees only those.
-		if !bucketAllowed(rq.access, b.Name) {
+		if !bucketAllowed(rq.access, b.Name) || !strings.HasPrefix(b.Name, prefix) || b.Name <= after ||
+			(region != "" && region != s.region) {
 			continue
 		}
-		res.Buckets = append(res.Buckets, bucketXMLRow{Name: b.Name, CreationDate: xmlTime(b.Created)})
+		if len(res.Buckets) == limit {
+			if paged {
+				res.ContinuationToken = encodeToken(res.Buckets[limit-1].Name)
+			}
+			break
+		}
+		row := bucketXMLRow{Name: b.Name, CreationDate: xmlTime(b.Created)}
+		if paged {
+			row.BucketRegion = s.region
+		}
+		res.Buckets = append(res.Buckets, row)
 	}
 	return writeXML(w, res)
 }
+
+// maxBucketsPage is ListBuckets' max-buckets ceiling (S3's).
+const maxBucketsPage = 10000
 
 // maxSmallBody bounds the configuration bodies read into memory.
 const maxSmallBody = 64 << 10

@@ -33,14 +33,17 @@ type owner struct {
 }
 
 type listAllMyBucketsResult struct {
-	XMLName xml.Name       `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListAllMyBucketsResult"`
-	Owner   owner          `xml:"Owner"`
-	Buckets []bucketXMLRow `xml:"Buckets>Bucket"`
+	XMLName           xml.Name       `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListAllMyBucketsResult"`
+	Owner             owner          `xml:"Owner"`
+	Buckets           []bucketXMLRow `xml:"Buckets>Bucket"`
+	ContinuationToken string         `xml:"ContinuationToken,omitempty"`
+	Prefix            string         `xml:"Prefix,omitempty"`
 }
 
 type bucketXMLRow struct {
 	Name         string `xml:"Name"`
 	CreationDate string `xml:"CreationDate"`
+	BucketRegion string `xml:"BucketRegion,omitempty"`
 }
 
 type locationConstraint struct {
