@@ -73,6 +73,13 @@ func (l *Layer) upload(ctx context.Context, orgID, bucket, key, uploadID string)
 	return b, up, nil
 }
 
+// Upload returns the multipart upload uploadID of key (ErrNoSuchUpload),
+// with the template CreateMultipartUpload stored.
+func (l *Layer) Upload(ctx context.Context, orgID, bucket, key, uploadID string) (catalog.Upload, error) {
+	_, up, err := l.upload(ctx, orgID, bucket, key, uploadID)
+	return up, err
+}
+
 // UploadPart stores one part. Uploading a number again replaces the part.
 func (l *Layer) UploadPart(ctx context.Context, orgID, bucket, key, uploadID string, number int, body io.Reader, opts PartOptions) (*catalog.UploadPart, error) {
 	if number < 1 || number > MaxParts {

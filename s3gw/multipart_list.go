@@ -184,18 +184,25 @@ func (s *server) listParts(w http.ResponseWriter, r *http.Request, rq *request) 
 	if maxN == 0 {
 		more, parts = len(parts) > 0, nil
 	}
+	up, err := s.objs.Upload(r.Context(), rq.org, rq.bucket, rq.key, id)
+	if err != nil {
+		return err
+	}
+	alg, typ := uploadAlgorithm(up.Template)
 	o := ownerOf(rq.org)
 	res := listPartsResult{
-		Bucket:           rq.bucket,
-		Key:              rq.key,
-		UploadID:         id,
-		PartNumberMarker: after,
-		MaxParts:         maxN,
-		IsTruncated:      more,
-		Initiator:        o,
-		Owner:            o,
-		StorageClass:     "STANDARD",
-		Parts:            []partXML{},
+		ChecksumAlgorithm: string(alg),
+		ChecksumType:      typ,
+		Bucket:            rq.bucket,
+		Key:               rq.key,
+		UploadID:          id,
+		PartNumberMarker:  after,
+		MaxParts:          maxN,
+		IsTruncated:       more,
+		Initiator:         o,
+		Owner:             o,
+		StorageClass:      "STANDARD",
+		Parts:             []partXML{},
 	}
 	for _, p := range parts {
 		px := partXML{PartNumber: p.Number, LastModified: xmlTime(p.ModTime), ETag: p.ETag, Size: p.Size}
@@ -257,4 +264,6 @@ type listPartsResult struct {
 	Initiator            owner     `xml:"Initiator"`
 	Owner                owner     `xml:"Owner"`
 	StorageClass         string    `xml:"StorageClass"`
+	ChecksumAlgorithm    string    `xml:"ChecksumAlgorithm,omitempty"`
+	ChecksumType         string    `xml:"ChecksumType,omitempty"`
 }

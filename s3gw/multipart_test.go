@@ -149,6 +149,9 @@ func TestMultipartSDK(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if lp.ChecksumAlgorithm != types.ChecksumAlgorithmCrc32c || lp.ChecksumType != types.ChecksumTypeComposite {
+			t.Errorf("ListParts reports algorithm %q type %q, want the upload's CRC32C COMPOSITE", lp.ChecksumAlgorithm, lp.ChecksumType)
+		}
 		for _, p := range lp.Parts {
 			seen = append(seen, aws.ToInt32(p.PartNumber))
 			if want := int64(len(data[aws.ToInt32(p.PartNumber)-1])); aws.ToInt64(p.Size) != want {
