@@ -28,8 +28,11 @@ var ErrWriterClosed = errors.New("file writer closed")
 // chunk (4 MiB); when a write does not continue or overlap it, or it is
 // full, the buffer becomes a new chunk and its segment replaces whatever the
 // list had there. A full buffer is written in the background while the next
-// one fills (one chunk in flight per session). So a 4 KiB write into a 10 GiB file costs one small chunk
-// and a manifest, and a sequential writer produces full 4 MiB chunks.
+// one fills: one chunk in flight per session, up to maxFlights while the
+// process-wide budget (Layer.flightTokens) allows, so one file's chunk
+// fsyncs overlap the hashing and sealing of the next ones. So a 4 KiB write
+// into a 10 GiB file costs one small chunk and a manifest, and a sequential
+// writer produces full 4 MiB chunks.
 // Holes are committed as slices of one all-zero chunk.
 //
 // Every chunk a session may reference (its base version's, its own, the
@@ -69,10 +72,10 @@ type FileWriter struct {
 	zero       chunkstore.ID
 	zeroStored bool
 
-	// fl is the chunk being written in the background while the next
-	// buffer fills; spare is its buffer once it has landed, for reuse.
-	fl    *flight
-	spare []byte
+	// fls are full buffers being written in the background while the
+	// next one fills, oldest first; spares are landed buffers for reuse.
+	fls    []*flight
+	spares [][]byte
 
 	// Sequential-MD5 tracking: valid while every byte so far was written
 	// at seqPos in order.
@@ -83,12 +86,17 @@ type FileWriter struct {
 
 // flight is a full buffer on its way to the chunk store.
 type flight struct {
-	buf  []byte
-	off  int64
-	id   chunkstore.ID
-	done chan struct{}
-	err  error
+	buf   []byte
+	off   int64
+	id    chunkstore.ID
+	done  chan struct{}
+	err   error
+	token bool // holds one of Layer.flightTokens (every flight but a session's first)
 }
+
+// maxFlights bounds one session's chunks in flight; with the buffer filling
+// that is 16 MiB for a file written sequentially.
+const maxFlights = 3
 
 // seg is a run of the file: length bytes of chunk at off, or zeros if hole.
 type seg struct {
@@ -236,7 +244,7 @@ func (w *FileWriter) WriteAt(ctx context.Context, p []byte, off int64) (int, err
 // buffer out, it widens it to the whole file [0, size), so small files
 // written in any order still end up inline or as one chunk.
 func (w *FileWriter) rebaseLocked(end int64) bool {
-	if max(end, w.size) > chunkSize || w.fl != nil {
+	if max(end, w.size) > chunkSize || len(w.fls) > 0 {
 		return false
 	}
 	for _, s := range w.segs {
@@ -371,14 +379,26 @@ func merge(segs []seg) []seg {
 	return out
 }
 
-// landLocked waits for the chunk in flight, if any, and splices it in.
+// landLocked waits for every chunk in flight and splices them in, in the
+// order they were handed off (a later one may overwrite part of an
+// earlier one).
 func (w *FileWriter) landLocked() error {
-	f := w.fl
-	if f == nil {
-		return nil
+	for len(w.fls) > 0 {
+		if err := w.landOldestLocked(); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+func (w *FileWriter) landOldestLocked() error {
+	f := w.fls[0]
 	<-f.done
-	w.fl = nil
+	w.fls[0] = nil
+	w.fls = w.fls[1:]
+	if f.token {
+		<-w.l.flightTokens
+	}
 	if f.err != nil {
 		if w.err == nil && !errors.Is(f.err, context.Canceled) && !errors.Is(f.err, context.DeadlineExceeded) {
 			return w.fail(f.err)
@@ -389,31 +409,48 @@ func (w *FileWriter) landLocked() error {
 		return w.err
 	}
 	w.segs = splice(w.segs, f.off, seg{length: int64(len(f.buf)), chunk: f.id})
-	w.spare = f.buf[:0]
+	if len(w.spares) < 2 {
+		w.spares = append(w.spares, f.buf[:0])
+	}
 	return nil
 }
 
 // flushAsyncLocked hands the full dirty buffer to a background chunk write
-// (after the previous one has landed) and starts a fresh buffer, so filling
-// the next chunk overlaps sealing and syncing this one. At most two buffers
-// per session exist.
+// and starts a fresh buffer, so filling the next chunk overlaps sealing and
+// syncing this one. A session keeps one flight of its own and takes more
+// (up to maxFlights) only from the process-wide budget; otherwise it first
+// lands the oldest.
 func (w *FileWriter) flushAsyncLocked(ctx context.Context) error {
 	if len(w.buf) < chunkSize {
 		return w.flushLocked(ctx)
 	}
-	if err := w.landLocked(); err != nil {
-		return err
+	token := false
+	for len(w.fls) > 0 && !token {
+		if len(w.fls) < maxFlights {
+			select {
+			case w.l.flightTokens <- struct{}{}:
+				token = true
+				continue
+			default:
+			}
+		}
+		if err := w.landOldestLocked(); err != nil {
+			return err
+		}
 	}
 	id := w.l.chunks.Sum(w.buf)
 	w.leaseLocked(id)
-	f := &flight{buf: w.buf, off: w.bufOff, id: id, done: make(chan struct{})}
+	f := &flight{buf: w.buf, off: w.bufOff, id: id, done: make(chan struct{}), token: token}
 	ctx = context.WithoutCancel(ctx)
 	go func() {
 		defer close(f.done)
 		f.err = w.l.chunks.Put(ctx, f.id, f.buf)
 	}()
-	w.fl = f
-	w.buf, w.spare = w.spare, nil
+	w.fls = append(w.fls, f)
+	w.buf = nil
+	if n := len(w.spares); n > 0 {
+		w.buf, w.spares = w.spares[n-1], w.spares[:n-1]
+	}
 	return nil
 }
 
@@ -617,10 +654,14 @@ func (w *FileWriter) Close() error {
 		return nil
 	}
 	w.closed = true
-	if w.fl != nil {
-		<-w.fl.done // its lease must outlive the write
-		w.fl = nil
+	for _, f := range w.fls {
+		<-f.done // its lease must outlive the write
+		if f.token {
+			<-w.l.flightTokens
+		}
 	}
+	w.fls = nil
+	w.spares = nil
 	w.l.guard.release(w.leased)
 	w.leased = nil
 	w.buf = nil

@@ -37,6 +37,10 @@ type Layer struct {
 	bufs    chan []byte   // free chunk buffers; also the global bound
 	sem     chan struct{} // tokens for allocating a buffer
 
+	// flightTokens bound the extra chunks FileWriters write in the
+	// background beyond one per session (see maxFlights).
+	flightTokens chan struct{}
+
 	guard guard // leases and readers that the GC must respect
 
 	// beforeCommit, when set by tests, runs after all chunks of a put are
@@ -60,7 +64,10 @@ func New(meta Catalog, chunks Chunks, log *slog.Logger) *Layer {
 		now:     time.Now,
 		workers: w,
 		bufs:    make(chan []byte, maxBuffers),
-		sem:     make(chan struct{}, maxBuffers),
+		// 8 extra 4 MiB buffers: enough for two files written at full
+		// speed, and a bound however many files are open.
+		flightTokens: make(chan struct{}, 8),
+		sem:          make(chan struct{}, maxBuffers),
 	}
 	l.guard.init()
 	return l
