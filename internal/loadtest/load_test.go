@@ -38,6 +38,7 @@ var (
 	flagClients  = flag.Int("clients", 0, "concurrent S3 client goroutines (default 200; 40 under -race)")
 	flagFUSE     = flag.Int("fuse", 0, "FUSE writer goroutines, and as many readers (default 3; 2 under -race)")
 	flagMaxSize  = flag.Int64("max-size", 0, "largest object in bytes (default 64 MiB; 8 MiB under -race)")
+	flagMount    = flag.Bool("mount", true, "mount FUSE and run the FUSE workers (false: S3 only, to compare)")
 	flagRSS      = flag.Int64("rss-limit-mib", 512, "fail when the daemon's peak RSS (VmHWM) exceeds this, without -race")
 )
 
@@ -100,11 +101,18 @@ func TestLoad(t *testing.T) {
 	}
 	cfg := configFromFlags()
 	data, mnt := t.TempDir(), t.TempDir()
+	if !*flagMount {
+		cfg.fuse = 0
+	}
 	dlog := &daemonLog{}
-	p := excdtest.Start(t, excdtest.Options{DataDir: data, Mount: mnt, Metrics: true,
+	opts := excdtest.Options{DataDir: data, Mount: mnt, Metrics: true,
 		// Per-request info lines would cost the daemon more than some
 		// requests; warnings and errors are what the test checks.
-		Args: []string{"--log-level", "warn"}, Stderr: dlog})
+		Args: []string{"--log-level", "warn"}, Stderr: dlog}
+	if !*flagMount {
+		opts.Mount = ""
+	}
+	p := excdtest.Start(t, opts)
 	ctx := context.Background()
 
 	tr := &http.Transport{
