@@ -34,7 +34,9 @@
 //     does not take an invalidation within 200 ms (it may be waiting on a
 //     lock held by a FUSE operation of this mount that itself waits for the
 //     catalog), the delivery returns and the invalidation finishes in the
-//     background. A concurrent S3 write of a key that this mount is itself
+//     background; until it has, later deliveries queue their invalidations
+//     behind it without waiting, so a held lock costs the S3 writers one
+//     200 ms wait, not 200 ms each in turn. A concurrent S3 write of a key that this mount is itself
 //     writing at that instant is not invalidated (staleness ≤ the timeout).
 //   - Close-to-open: a read-only handle reads the version it opened, to the
 //     end, even if the key is replaced or deleted meanwhile; a new open sees

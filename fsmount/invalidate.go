@@ -35,6 +35,17 @@ type fsys struct {
 	// and Sync can commit them.
 	wmu     sync.Mutex
 	writers map[*fileNode]struct{}
+
+	// While an invalidation the kernel did not take in notifyWait is still
+	// pending, later events queue here behind it instead of each waiting
+	// notifyWait in turn: the kernel is blocked on a directory lock that a
+	// FUSE operation holds, and that operation's own commit is queued in
+	// the feed behind these deliveries. Waiting per event made every S3
+	// write in the directory cost 200 ms, one after the other, for as long
+	// as the queue was (seconds under 200 clients).
+	bgMu     sync.Mutex
+	bgActive bool
+	bgQueue  []catalog.Event
 }
 
 func newFsys(objs Objects, orgID string, opts Options) *fsys {
@@ -100,6 +111,13 @@ func (f *fsys) onEvent(ev catalog.Event) {
 	if f.isMine(ev.Bucket, ev.Key) {
 		return
 	}
+	f.bgMu.Lock()
+	if f.bgActive {
+		f.bgQueue = append(f.bgQueue, ev)
+		f.bgMu.Unlock()
+		return
+	}
+	f.bgMu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -111,6 +129,30 @@ func (f *fsys) onEvent(ev catalog.Event) {
 	case <-done:
 	case <-t.C:
 		f.log.Warn("fsmount: kernel invalidation still pending; continuing", "bucket", ev.Bucket, "key", ev.Key)
+		f.bgMu.Lock()
+		f.bgActive = true
+		f.bgMu.Unlock()
+		go f.drain(done)
+	}
+}
+
+// drain waits for the pending invalidation, then invalidates the events
+// queued meanwhile, in feed order, until none is left.
+func (f *fsys) drain(pending <-chan struct{}) {
+	<-pending
+	for {
+		f.bgMu.Lock()
+		q := f.bgQueue
+		f.bgQueue = nil
+		if len(q) == 0 {
+			f.bgActive = false
+			f.bgMu.Unlock()
+			return
+		}
+		f.bgMu.Unlock()
+		for _, ev := range q {
+			f.invalidate(ev)
+		}
 	}
 }
 

@@ -1,0 +1,119 @@
+package fsmount_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/fsmount"
+	"excloud.dev/buckets/internal/daemon"
+	"excloud.dev/buckets/objects"
+)
+
+// gatedPuts holds the mount's Put of one key until released, so a FUSE
+// operation can be kept inside the daemon while the kernel holds its
+// directory lock.
+type gatedPuts struct {
+	fsmount.Objects
+	key     string
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedPuts) Put(ctx context.Context, org, bucket, key string, body io.Reader, opts objects.PutOptions) (*catalog.Manifest, error) {
+	if key == g.key {
+		close(g.entered)
+		<-g.release
+	}
+	return g.Objects.Put(ctx, org, bucket, key, body, opts)
+}
+
+// TestInvalidationNoConvoy: while a FUSE operation holds a directory's lock
+// in the kernel (here a mkdir whose marker put is held; under load, one
+// waiting for its catalog commit behind the feed), every S3 write in that
+// directory needs the same lock for its invalidation. The first delivery
+// gives up after 200 ms; the writes after it must not each wait 200 ms
+// more, which under 200 clients stalled all S3 writes for seconds (found by
+// internal/loadtest).
+func TestInvalidationNoConvoy(t *testing.T) {
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse")
+	}
+	data, mnt := t.TempDir(), t.TempDir()
+	d, err := daemon.Start(daemon.Config{
+		DataDir: data, Listen: "127.0.0.1:0", RootAccessKey: testAK, RootSecretKey: testSK,
+		GCInterval: -1, AdminSocket: "-", Logger: quiet(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	ctx := context.Background()
+	orgs, err := d.Catalog().ListOrgs(ctx)
+	if err != nil || len(orgs) == 0 {
+		t.Fatalf("orgs: %v %v", orgs, err)
+	}
+	org := orgs[0].ID
+	if _, err := d.Layer().CreateBucket(ctx, org, "b"); err != nil {
+		t.Fatal(err)
+	}
+	gate := &gatedPuts{Objects: d.Layer(), key: "held/", entered: make(chan struct{}), release: make(chan struct{})}
+	srv, err := fsmount.Mount(ctx, mnt, gate, d.Catalog(), org, fsmount.Options{DataDir: data, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Unmount(); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	})
+	bdir := filepath.Join(mnt, "b")
+	if _, err := os.ReadDir(bdir); err != nil {
+		t.Fatal(err)
+	}
+
+	mkdirErr := make(chan error, 1)
+	go func() { mkdirErr <- os.Mkdir(filepath.Join(bdir, "held"), 0o755) }()
+	<-gate.entered
+	defer func() {
+		select {
+		case <-gate.release:
+		default:
+			close(gate.release)
+		}
+	}()
+
+	const writes = 10
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range writes {
+		wg.Go(func() {
+			key := fmt.Sprintf("s%d/k", i)
+			if _, err := d.Layer().Put(ctx, org, "b", key, bytes.NewReader([]byte(key)), objects.PutOptions{Size: int64(len(key))}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(gate.release)
+	if err := <-mkdirErr; err != nil {
+		t.Fatalf("mkdir: %v", err)
+	}
+	// 200 ms for the first, a convoy would be 10 × 200 ms.
+	if elapsed > time.Second {
+		t.Errorf("%d S3 writes took %s while a directory lock was held: each waited for the kernel in turn", writes, elapsed)
+	}
+	// The invalidations went on in the background: the mount sees them.
+	for i := range writes {
+		name := filepath.Join(bdir, fmt.Sprintf("s%d", i), "k")
+		waitFor(t, name, func() bool { _, err := os.Stat(name); return err == nil })
+	}
+}
