@@ -48,11 +48,12 @@
 //     writing, copy-on-write over extents with one ≤ 4 MiB buffer filling
 //     and one full chunk being written in the background per file. Flush (every close) and fsync commit a new manifest in one
 //     catalog transaction; a failed chunk write returns EIO/ENOSPC and the
-//     previous version stays. Known limit: until the failed session ends
-//     (the kernel's RELEASE, after close returns) and the attribute cache
-//     times out (1 s), a reader through the mount may see the size the
-//     failed writes gave the file. A file created and not yet closed exists only
-//     in this mount. Writes to a file unlinked while open are dropped at
+//     previous version stays: from the failed close on, stat and new opens
+//     see the last committed version (the kernel is told to drop the size
+//     and pages the failed writes gave the file). Until the session ends
+//     (the kernel's RELEASE, right after close), a new open for writing
+//     joins the failed session and gets its error. A file created and not
+//     yet closed exists only in this mount. Writes to a file unlinked while open are dropped at
 //     close.
 //   - ETags of written files: the quoted MD5 of the content when the file
 //     was written in order from offset 0 (new, or opened with O_TRUNC), or

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/chunkstore"
@@ -82,25 +81,21 @@ func TestWriteFailureThroughMount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, werr := f.Write(bytes.Repeat([]byte("new"), 3<<20)) // > one chunk: a flush happens inside
+	_, werr := f.Write(bytes.Repeat([]byte("new"), 4<<20)) // > one chunk: a flush happens inside; larger than old
 	cerr := f.Close()
 	if !errors.Is(werr, syscall.ENOSPC) && !errors.Is(cerr, syscall.ENOSPC) {
 		t.Fatalf("write %v, close %v: want ENOSPC from one of them", werr, cerr)
 	}
 	fd.full.Store(false)
-	// The stored version is the old one at once (checked over the object
-	// layer); the kernel may keep the size the failed writes gave the file
-	// until its attribute cache times out (1 s; fsmount package doc).
+	// The old version, at once: over the object layer, and through the
+	// mount (size and bytes) as soon as the failed close has returned.
 	if o, err := l.Head(ctx, org.ID, "b", "k"); err != nil || o.Size != int64(len(old)) {
 		t.Fatalf("after a failed write the stored object is %v (%v), want the old %d bytes", o, err, len(old))
 	}
-	var got []byte
-	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		got, err = os.ReadFile(filepath.Join(mnt, "b", "k"))
-		if err == nil && bytes.Equal(got, old) || time.Now().After(deadline) {
-			break
-		}
+	if fi, err := os.Stat(filepath.Join(mnt, "b", "k")); err != nil || fi.Size() != int64(len(old)) {
+		t.Fatalf("stat right after a failed close: %v %v, want the old %d bytes", fi, err, len(old))
 	}
+	got, err := os.ReadFile(filepath.Join(mnt, "b", "k"))
 	if err != nil || !bytes.Equal(got, old) {
 		t.Fatalf("after a failed write the file has %d bytes (%v), want the old %d", len(got), err, len(old))
 	}

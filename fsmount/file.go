@@ -121,6 +121,11 @@ func (n *fileNode) attrsLocked() attrs {
 		}
 		m.Meta = n.w.Meta()
 		a := n.fsys.attrsOf(&m, n.typ)
+		if n.w.Failed() {
+			// A failed session commits nothing more: the file is what
+			// was last committed, whatever the failed writes did.
+			return a
+		}
 		a.size = n.w.Size()
 		if n.w.Dirty() && !n.wmtime.IsZero() {
 			if _, set := m.Meta[metaMtime]; !set {
@@ -234,7 +239,8 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 		return n.attachWriter(w, true), 0, 0
 	}
 	n.mu.Lock()
-	writing := n.w != nil
+	// A failed session no longer is the file: read the last commit.
+	writing := n.w != nil && !n.w.Failed()
 	n.mu.Unlock()
 	if writing {
 		return n.attachWriter(nil, false), fuse.FOPEN_KEEP_CACHE, 0
@@ -384,7 +390,27 @@ func (n *fileNode) Flush(ctx context.Context, fh fs.FileHandle) syscall.Errno {
 	if h, ok := fh.(*handle); ok && !h.write {
 		return 0
 	}
-	return n.commit(ctx)
+	errno := n.commit(ctx)
+	if errno != 0 {
+		n.forgetFailedWrites()
+	}
+	return errno
+}
+
+// forgetFailedWrites makes the kernel drop the size and pages that writes
+// of a failed session gave the file, so a stat or read right after the
+// failed close sees the last committed version. FLUSH holds no inode lock,
+// but the notification is bounded anyway, as the feed's are.
+func (n *fileNode) forgetFailedWrites() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.NotifyContent(0, 0)
+	}()
+	select {
+	case <-done:
+	case <-time.After(200 * time.Millisecond):
+	}
 }
 
 // Fsync commits what is written, then waits until that commit and every

@@ -170,6 +170,14 @@ func (w *FileWriter) Dirty() bool {
 	return w.dirty
 }
 
+// Failed reports whether a chunk write failed: the session can no longer
+// commit, and the file's state is its last commit (Base).
+func (w *FileWriter) Failed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err != nil
+}
+
 // Base is the manifest the session last committed or started from (nil for
 // a new key).
 func (w *FileWriter) Base() *catalog.Manifest {
