@@ -171,6 +171,8 @@ func classify(err error) (ErrorCode, string) {
 		return ErrAccessDenied, "Anonymous access is not allowed; sign the request with an access key."
 	case errors.Is(err, sigv4.ErrExpired):
 		return ErrAccessDenied, "Request has expired."
+	case errors.Is(err, sigv4.ErrHeadersNotSigned):
+		return ErrAccessDenied, "There were headers present in the request which were not signed."
 	case errors.Is(err, sigv4.ErrInvalidAccessKeyID), errors.Is(err, catalog.ErrNoSuchKey):
 		return ErrInvalidAccessKeyID, ""
 	case errors.Is(err, sigv4.ErrSignatureMismatch), errors.Is(err, sigv4.ErrChunkSignature):

@@ -385,6 +385,17 @@ func TestKeyScope(t *testing.T) {
 		t.Errorf("presigned GET: %d %q", resp.StatusCode, b)
 	}
 	resp.Body.Close()
+	// An x-amz-* header the URL did not sign is refused.
+	req0, _ := http.NewRequest("GET", get.URL, nil)
+	req0.Header.Set("x-amz-checksum-mode", "ENABLED")
+	resp, err = http.DefaultClient.Do(req0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := readAll(t, resp.Body); resp.StatusCode != 403 || !strings.Contains(b, "<Code>AccessDenied</Code>") || !strings.Contains(b, "not signed") {
+		t.Errorf("presigned GET with an unsigned x-amz header: %d %s", resp.StatusCode, b)
+	}
+	resp.Body.Close()
 	put, err := ps.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("alpha"), Key: aws.String("k3")})
 	if err != nil {
 		t.Fatal(err)

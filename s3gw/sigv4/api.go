@@ -50,6 +50,7 @@ var (
 	ErrSignatureMismatch    = errors.New("signature does not match")                                      // SignatureDoesNotMatch
 	ErrTimeSkewed           = errors.New("request time too skewed")                                       // RequestTimeTooSkewed
 	ErrExpired              = errors.New("request has expired")                                           // AccessDenied "Request has expired"
+	ErrHeadersNotSigned     = errors.New("x-amz-* headers present that the presigned URL did not sign")   // AccessDenied
 	ErrExpiresTooLarge      = errors.New("presigned expiry exceeds 7 days")                               // AuthorizationQueryParametersError
 	ErrMalformedQuery       = errors.New("presigned query parameters malformed")                          // AuthorizationQueryParametersError
 	ErrContentSHA256        = errors.New("x-amz-content-sha256 does not match body")                      // XAmzContentSHA256Mismatch

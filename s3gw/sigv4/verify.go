@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -174,6 +175,12 @@ func verifyPresigned(r *http.Request, q url.Values, now time.Time, lookup Secret
 	if exp := p.Date.Add(p.Expires); now.After(exp) {
 		return nil, fmt.Errorf("%w: expired at %s (server time %s)", ErrExpired, exp.Format(amzDateFormat), now.UTC().Format(amzDateFormat))
 	}
+	// A presigned URL carries its signature to whoever holds it; x-amz-*
+	// headers it did not sign could change what the request means (a
+	// checksum mode, a copy source, SSE), so S3 refuses them.
+	if h := unsignedAmzHeader(r.Header, p.SignedHeaders); h != "" {
+		return nil, fmt.Errorf("%w: %s", ErrHeadersNotSigned, h)
+	}
 	mode, err := classifyPayload(p.ContentSHA256)
 	if err != nil {
 		return nil, err
@@ -206,6 +213,21 @@ func verifyPresigned(r *http.Request, q url.Values, now time.Time, lookup Secret
 	}
 	attachPlain(r, res, mode, p.ContentSHA256)
 	return res, nil
+}
+
+// unsignedAmzHeader returns the first x-amz-* request header not among
+// signed (lowercase, ascending), or "".
+func unsignedAmzHeader(h http.Header, signed []string) string {
+	for name := range h {
+		lower := strings.ToLower(name)
+		if !strings.HasPrefix(lower, "x-amz-") {
+			continue
+		}
+		if _, found := slices.BinarySearch(signed, lower); !found {
+			return lower
+		}
+	}
+	return ""
 }
 
 func checkSkew(t, now time.Time) error {
