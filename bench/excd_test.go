@@ -39,7 +39,7 @@ type daemon struct {
 	dataDir  string
 }
 
-func startDaemon(tb testing.TB, dataDir string) *daemon {
+func startDaemon(tb testing.TB, dataDir string, extra ...string) *daemon {
 	tb.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "excd-bench-bin")
@@ -56,7 +56,8 @@ func startDaemon(tb testing.TB, dataDir string) *daemon {
 	if buildErr != nil {
 		tb.Fatal(buildErr)
 	}
-	cmd := exec.Command(excdBin, "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--admin-socket", "-")
+	args := append([]string{"--data-dir", dataDir, "--listen", "127.0.0.1:0", "--admin-socket", "-"}, extra...)
+	cmd := exec.Command(excdBin, args...)
 	cmd.Env = append(os.Environ(), "EXC_ROOT_ACCESS_KEY="+benchAK, "EXC_ROOT_SECRET_KEY="+benchSK)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -100,14 +101,20 @@ func (d *daemon) stop() {
 	}
 }
 
+// rss is the daemon's current resident set size in bytes.
+func (d *daemon) rss() int64 { return d.status("VmRSS:") }
+
 // peakRSS is the daemon's high-water resident set size in bytes.
-func (d *daemon) peakRSS() int64 {
+func (d *daemon) peakRSS() int64 { return d.status("VmHWM:") }
+
+// status reads one kB field of /proc/<pid>/status, in bytes.
+func (d *daemon) status(field string) int64 {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
 	if err != nil {
 		return -1
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb << 10
 		}

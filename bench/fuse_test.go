@@ -1,0 +1,76 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// BenchmarkFUSECopyRSS: cp of a large file (BENCH_FUSE_GIB, default 10)
+// from the local disk into a mount of a standalone excd, sampling the
+// daemon's resident set every 50 ms. Needs root and /dev/fuse, and twice
+// the file's size free on disk.
+func BenchmarkFUSECopyRSS(b *testing.B) {
+	if _, err := os.Stat("/dev/fuse"); err != nil || os.Geteuid() != 0 {
+		b.Skip("needs root and /dev/fuse")
+	}
+	gib := int64(10)
+	if v, err := strconv.ParseInt(os.Getenv("BENCH_FUSE_GIB"), 10, 64); err == nil && v > 0 {
+		gib = v
+	}
+	src := filepath.Join(b.TempDir(), "src")
+	f, err := os.Create(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := f.ReadFrom(newGen(7, gib<<30)); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	mnt := b.TempDir()
+	d := startDaemon(b, b.TempDir(), "--mount", mnt)
+	b.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	mustBucket(b, d.client(), "copy")
+	// The mount serves the bucket as soon as the feed announces it.
+	dst := filepath.Join(mnt, "copy")
+	for i := 0; ; i++ {
+		if fi, err := os.Stat(dst); err == nil && fi.IsDir() {
+			break
+		}
+		if i == 100 {
+			b.Fatalf("bucket not visible in the mount")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	before := d.rss()
+	b.SetBytes(gib << 30)
+	for b.Loop() {
+		stop := make(chan struct{})
+		peak := make(chan int64)
+		go func() {
+			var p int64
+			for {
+				select {
+				case <-stop:
+					peak <- p
+					return
+				case <-time.After(50 * time.Millisecond):
+					p = max(p, d.rss())
+				}
+			}
+		}()
+		if out, err := exec.Command("cp", src, filepath.Join(dst, "big")).CombinedOutput(); err != nil {
+			b.Fatalf("cp: %v %s", err, out)
+		}
+		close(stop)
+		b.ReportMetric(float64(before)/(1<<20), "RSS-before-MiB")
+		b.ReportMetric(float64(<-peak)/(1<<20), "RSS-peak-MiB")
+		b.ReportMetric(float64(d.peakRSS())/(1<<20), "VmHWM-MiB")
+	}
+	fmt.Fprintf(os.Stderr, "cp of %d GiB into the mount\n", gib)
+}
