@@ -162,7 +162,7 @@ func (db *DB) DeleteBucket(ctx context.Context, orgID, name string) error {
 	bl := db.bucketLock(b.ID)
 	bl.Lock()
 	defer bl.Unlock()
-	err = db.update(ctx, func(txn *badger.Txn) error {
+	err = db.updateFreeing(ctx, func(txn *badger.Txn) error {
 		if err := checkBucket(txn, b); err != nil {
 			return err
 		}

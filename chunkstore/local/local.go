@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/internal/fsutil"
@@ -30,6 +32,8 @@ const tmpDir = "tmp"
 // Backend is a chunkstore.Backend on a local directory.
 type Backend struct {
 	dir string
+	// minFree: see SetMinFree.
+	minFree atomic.Int64
 
 	// shards records the shard directories this process has made durable;
 	// an entry that merely exists may still be only in the page cache.
@@ -69,6 +73,33 @@ func New(dir string) (*Backend, error) {
 	return b, nil
 }
 
+// SetMinFree makes Put refuse, with an error wrapping syscall.ENOSPC, a
+// chunk that could leave less than n bytes available on the filesystem of
+// the chunk directory. The daemon keeps that reserve for the catalog, which
+// sits on the same filesystem and cannot meet a full disk safely (see
+// catalog.Options.MinFree). 0, the default, disables the check.
+func (b *Backend) SetMinFree(n int64) { b.minFree.Store(n) }
+
+// maxSealed is the largest chunk file Put writes.
+var maxSealed = chunkstore.SealedSize(chunkstore.MaxChunkSize)
+
+// checkSpace refuses a Put that could eat into the reserve; it assumes the
+// largest chunk, since the reader's length is not known in advance.
+func (b *Backend) checkSpace(name string) error {
+	minFree := b.minFree.Load()
+	if minFree <= 0 {
+		return nil
+	}
+	avail, err := fsutil.Available(b.dir)
+	if err != nil {
+		return fmt.Errorf("local: put %s: free space: %w", name, err)
+	}
+	if avail < minFree+maxSealed {
+		return fmt.Errorf("local: put %s: %d bytes free under %s, %d kept in reserve: %w", name, avail, b.dir, minFree, syscall.ENOSPC)
+	}
+	return nil
+}
+
 // Dir returns the directory the backend keeps its files in.
 func (b *Backend) Dir() string { return b.dir }
 
@@ -105,6 +136,9 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader) (err error)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("local: put %s: %w", name, err)
+	}
+	if err := b.checkSpace(name); err != nil {
+		return err
 	}
 	f, err := os.CreateTemp(filepath.Join(b.dir, tmpDir), "put-*")
 	if err != nil {
