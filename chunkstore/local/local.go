@@ -70,6 +70,16 @@ func New(dir string) (*Backend, error) {
 			return nil, fmt.Errorf("local: remove leftover: %w", err)
 		}
 	}
+	// Every Put starts with a file in tmp: find out now, with the path in
+	// the message, rather than with the first upload's 500.
+	probe, err := os.CreateTemp(tmp, "probe-*")
+	if err != nil {
+		return nil, fmt.Errorf("local: chunk directory not writable: %w", err)
+	}
+	probe.Close()
+	if err := os.Remove(probe.Name()); err != nil {
+		return nil, fmt.Errorf("local: chunk directory: %w", err)
+	}
 	return b, nil
 }
 
