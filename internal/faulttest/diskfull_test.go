@@ -102,9 +102,32 @@ func diskFull(t *testing.T, root string) {
 	}
 	filled = filled[:len(filled)-1]
 
-	// 2. Fill the rest with a file the test can delete, as another program
-	// on the same disk would.
+	// 2. Bring the disk to just above the reserve with a file, then fill
+	// the rest with small objects, which live in the catalog only: they
+	// too stop at the reserve with 507, before Badger meets a full disk.
 	filler := filepath.Join(root, "filler")
+	avail, _ = fsutil.Available(root)
+	if over := avail - reserve - 512<<10; over > 0 {
+		if err := os.WriteFile(filler+"-top", make([]byte, over), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	small := 0
+	for ; ; small++ {
+		if small == 2000 {
+			t.Fatalf("%d inline objects accepted with %d bytes free at the start", small, reserve+512<<10)
+		}
+		err := put(ctx, c, fmt.Sprintf("small/%d", small), data(uint64(1000+small), 8000))
+		if err != nil {
+			wantS3Err(t, "PUT of a small object at the reserve", err, "InsufficientStorage", 507)
+			break
+		}
+	}
+	avail, _ = fsutil.Available(root)
+	t.Logf("small fill: %d objects of 8000 bytes stored, then 507; %d bytes left free", small, avail)
+
+	// 3. Fill the rest with a file the test can delete, as another program
+	// on the same disk would.
 	fillDisk(t, filler)
 	if avail, _ := fsutil.Available(root); avail > 64<<10 {
 		t.Fatalf("filler left %d bytes free", avail)
@@ -147,7 +170,7 @@ func diskFull(t *testing.T, root string) {
 	}
 	checkReads(t, p, before, mnt)
 
-	// 3. A restart on the full disk: the catalog opens without writing,
+	// 4. A restart on the full disk: the catalog opens without writing,
 	// and reads work.
 	if err := p.Stop(); err != nil {
 		t.Fatalf("stop on a full disk: %v; log:\n%s", err, log.String())
@@ -157,9 +180,11 @@ func diskFull(t *testing.T, root string) {
 	checkReads(t, p, before, mnt)
 	wantS3Err(t, "PUT small after restart on a full disk", put(ctx, c, "full/small", data(5, 100)), "InsufficientStorage", 507)
 
-	// 4. Free the space: writes work again, through S3 and FUSE.
-	if err := os.Remove(filler); err != nil {
-		t.Fatal(err)
+	// 5. Free the space: writes work again, through S3 and FUSE.
+	for _, f := range []string{filler, filler + "-top"} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
 	}
 	// The filler gave back less than the reserve: deleting the S3 fill and
 	// collecting its chunks frees the rest, as an operator would.
@@ -191,7 +216,7 @@ func diskFull(t *testing.T, root string) {
 	}
 	checkReads(t, p, before, mnt)
 
-	// 5. And a clean restart keeps everything.
+	// 6. And a clean restart keeps everything.
 	if err := p.Stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
