@@ -32,8 +32,13 @@ const tmpDir = "tmp"
 // Backend is a chunkstore.Backend on a local directory.
 type Backend struct {
 	dir string
-	// minFree: see SetMinFree.
+	// minFree: see SetMinFree. spaceMu makes "check the free space, then
+	// count this Put in pending" one step, so concurrent Puts (an upload
+	// writes one chunk while it fills the next) cannot all pass the check
+	// on the same free space.
 	minFree atomic.Int64
+	spaceMu sync.Mutex
+	pending int64 // bytes that Puts in progress may still write
 
 	// shards records the shard directories this process has made durable;
 	// an entry that merely exists may still be only in the page cache.
@@ -93,21 +98,60 @@ func (b *Backend) SetMinFree(n int64) { b.minFree.Store(n) }
 // maxSealed is the largest chunk file Put writes.
 var maxSealed = chunkstore.SealedSize(chunkstore.MaxChunkSize)
 
-// checkSpace refuses a Put that could eat into the reserve; it assumes the
-// largest chunk, since the reader's length is not known in advance.
-func (b *Backend) checkSpace(name string) error {
+// reserveSpace refuses a Put that could eat into the reserve, counting what
+// the Puts in progress have yet to write; it assumes the largest chunk,
+// since the reader's length is not known in advance. The returned charge
+// shrinks as the Put writes (its bytes then show in the free space) and is
+// released with done.
+func (b *Backend) reserveSpace(name string) (*spaceCharge, error) {
 	minFree := b.minFree.Load()
 	if minFree <= 0 {
-		return nil
+		return &spaceCharge{}, nil
 	}
+	b.spaceMu.Lock()
+	defer b.spaceMu.Unlock()
 	avail, err := fsutil.Available(b.dir)
 	if err != nil {
-		return fmt.Errorf("local: put %s: free space: %w", name, err)
+		return nil, fmt.Errorf("local: put %s: free space: %w", name, err)
 	}
-	if avail < minFree+maxSealed {
-		return fmt.Errorf("local: put %s: %d bytes free under %s, %d kept in reserve: %w", name, avail, b.dir, minFree, syscall.ENOSPC)
+	if avail-b.pending < minFree+maxSealed {
+		return nil, fmt.Errorf("local: put %s: %d bytes free under %s (%d being written), %d kept in reserve: %w",
+			name, avail, b.dir, b.pending, minFree, syscall.ENOSPC)
 	}
-	return nil
+	b.pending += maxSealed
+	return &spaceCharge{b: b, left: maxSealed}, nil
+}
+
+// spaceCharge is one Put's share of Backend.pending.
+type spaceCharge struct {
+	b    *Backend // nil: no reserve is kept
+	left int64
+}
+
+// wrote releases n bytes of the charge: they are on the filesystem now.
+func (c *spaceCharge) wrote(n int64) {
+	if c.b == nil || c.left == 0 {
+		return
+	}
+	n = min(n, c.left)
+	c.left -= n
+	c.b.spaceMu.Lock()
+	c.b.pending -= n
+	c.b.spaceMu.Unlock()
+}
+
+func (c *spaceCharge) done() { c.wrote(c.left) }
+
+// chargedWriter releases a charge as bytes are written.
+type chargedWriter struct {
+	w io.Writer
+	c *spaceCharge
+}
+
+func (w chargedWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	w.c.wrote(int64(n))
+	return n, err
 }
 
 // Dir returns the directory the backend keeps its files in.
@@ -147,9 +191,11 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader) (err error)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("local: put %s: %w", name, err)
 	}
-	if err := b.checkSpace(name); err != nil {
+	charge, err := b.reserveSpace(name)
+	if err != nil {
 		return err
 	}
+	defer charge.done()
 	f, err := os.CreateTemp(filepath.Join(b.dir, tmpDir), "put-*")
 	if err != nil {
 		return fmt.Errorf("local: put %s: %w", name, err)
@@ -161,7 +207,7 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader) (err error)
 		}
 		os.Remove(tmp)
 	}()
-	if err := copyCtx(ctx, f, r); err != nil {
+	if err := copyCtx(ctx, chargedWriter{f, charge}, r); err != nil {
 		return fmt.Errorf("local: put %s: %w", name, err)
 	}
 	if err := f.Sync(); err != nil {
