@@ -169,7 +169,7 @@ func (db *DB) DeleteAccessKey(ctx context.Context, id string) error {
 		return fmt.Errorf("catalog: delete access key %s: %w", id, err)
 	}
 	defer db.leave()
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.updateFreeing(ctx, func(txn *badger.Txn) error {
 		if id == "" {
 			return ErrNoSuchKey
 		}

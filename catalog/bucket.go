@@ -168,7 +168,7 @@ func (db *DB) DeleteBucket(ctx context.Context, orgID, name string) error {
 	defer bl.Unlock()
 	db.buckets.invalidate(orgID, name)
 	defer db.buckets.invalidate(orgID, name)
-	err = db.update(ctx, func(txn *badger.Txn) error {
+	err = db.updateFreeing(ctx, func(txn *badger.Txn) error {
 		if err := checkBucket(txn, b); err != nil {
 			return err
 		}

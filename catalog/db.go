@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"excloud.dev/buckets/internal/fsutil"
 )
 
 // Options configures Open.
@@ -31,6 +33,15 @@ type Options struct {
 	// Logger receives Badger's warnings and errors; nil means slog.Default().
 	// Badger's info and debug chatter is dropped.
 	Logger *slog.Logger
+	// MinFree is the space, in bytes, kept free on the filesystem holding
+	// Dir: a write transaction is refused, with an error wrapping
+	// syscall.ENOSPC, while less is available; a deletion only below
+	// MinFree/2, so an operator can still free space. Badger writes its
+	// log and tables through mmap'd files that it sizes with truncate, not
+	// fallocate: on a full filesystem a write to such a page kills the
+	// process with SIGBUS instead of returning ENOSPC, so the catalog must
+	// never be the writer that fills the disk. 0 disables the check.
+	MinFree int64
 
 	// memTableSize, when set, shrinks Badger's memtable, caches and value
 	// log file (64 MiB, 256 MiB, 1 GiB by default): tests open many
@@ -48,8 +59,10 @@ const valueThreshold = 64 << 10
 
 // DB is an open catalog. Its methods are safe for concurrent use.
 type DB struct {
-	bdb *badger.DB
-	log *slog.Logger
+	bdb     *badger.DB
+	log     *slog.Logger
+	dir     string
+	minFree int64
 
 	// closeMu guards closed; ops register in inflight so Close waits for
 	// them instead of pulling Badger from under a transaction.
@@ -130,7 +143,7 @@ func Open(opts Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("catalog: open %s: %w", opts.Dir, storageErr(err))
 	}
-	db := &DB{bdb: bdb, log: logger, keySeed: maphash.MakeSeed(), syncCommits: opts.SyncWrites}
+	db := &DB{bdb: bdb, log: logger, dir: opts.Dir, minFree: opts.MinFree, keySeed: maphash.MakeSeed(), syncCommits: opts.SyncWrites}
 	db.sync = newSyncer(opts.Dir, bdb.Sync)
 	if err := db.checkFormat(); err != nil {
 		db.sync.close()
@@ -141,9 +154,19 @@ func Open(opts Options) (*DB, error) {
 }
 
 // checkFormat writes the format version key into an empty database and
-// checks it in an existing one.
+// checks it in an existing one. Only the first needs space: an existing
+// catalog opens on a full disk, so its objects can still be read.
 func (db *DB) checkFormat() error {
-	return db.update(context.Background(), func(txn *badger.Txn) error {
+	need := db.minFree / 2
+	if err := db.view(func(txn *badger.Txn) error {
+		if _, err := txn.Get(keyFormat); err == nil {
+			need = 0
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return db.updateNeed(context.Background(), need, func(txn *badger.Txn) error {
 		item, err := txn.Get(keyFormat)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			it := txn.NewIterator(badger.IteratorOptions{})
@@ -216,8 +239,23 @@ const maxAttempts = 64
 // (compute everything from what it reads in txn). ctx is checked before each
 // attempt: Badger's transactions take no context. fn's own errors are
 // returned as they are: fn converts any Badger error it meets with
-// storageErr (the helpers below do).
+// storageErr (the helpers below do). It is refused while less than MinFree
+// is available (see Options.MinFree).
 func (db *DB) update(ctx context.Context, fn func(txn *badger.Txn) error) error {
+	return db.updateNeed(ctx, db.minFree, fn)
+}
+
+// updateFreeing is update for transactions that delete: they may use the
+// lower half of the reserve, so a full store can still be emptied.
+func (db *DB) updateFreeing(ctx context.Context, fn func(txn *badger.Txn) error) error {
+	return db.updateNeed(ctx, db.minFree/2, fn)
+}
+
+// updateNeed is update refused while less than need bytes are available.
+func (db *DB) updateNeed(ctx context.Context, need int64, fn func(txn *badger.Txn) error) error {
+	if err := db.checkSpace(need); err != nil {
+		return err
+	}
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -252,6 +290,23 @@ func (db *DB) update(ctx context.Context, fn func(txn *badger.Txn) error) error 
 		case <-time.After(d):
 		}
 	}
+}
+
+// checkSpace fails with an error wrapping syscall.ENOSPC while fewer than
+// need bytes are available to the catalog. One statfs per transaction:
+// cheap next to the fsync of the commit it guards.
+func (db *DB) checkSpace(need int64) error {
+	if need <= 0 {
+		return nil
+	}
+	avail, err := fsutil.Available(db.dir)
+	if err != nil {
+		return fmt.Errorf("catalog: free space of %s: %w", db.dir, err)
+	}
+	if avail < need {
+		return fmt.Errorf("catalog: %d bytes free under %s, below the %d kept in reserve: %w", avail, db.dir, need, syscall.ENOSPC)
+	}
+	return nil
 }
 
 // view runs fn in a read-only transaction; as with update, fn's errors pass

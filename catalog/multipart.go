@@ -313,7 +313,7 @@ func (db *DB) AbortUpload(ctx context.Context, b Bucket, uploadID string) error 
 	ul := db.uploadLock(uploadID)
 	ul.Lock()
 	defer ul.Unlock()
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.updateFreeing(ctx, func(txn *badger.Txn) error {
 		u, err := getUpload(txn, b.ID, uploadID)
 		if err != nil {
 			return err

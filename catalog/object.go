@@ -144,7 +144,7 @@ func (db *DB) DeleteObject(ctx context.Context, b Bucket, key string) (old *Mani
 	kl.Lock()
 	defer kl.Unlock()
 
-	err = db.update(ctx, func(txn *badger.Txn) error {
+	err = db.updateFreeing(ctx, func(txn *badger.Txn) error {
 		if err := checkBucket(txn, b); err != nil {
 			return err
 		}

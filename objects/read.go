@@ -3,11 +3,14 @@ package objects
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"sort"
 
 	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/chunkstore"
 )
 
 // Object is an open object version. Its manifest does not change under it
@@ -124,6 +127,11 @@ func (r *extentReader) next() error {
 	inner := r.pos - r.o.starts[i]
 	n := min(e.Length-inner, r.end-r.pos)
 	rc, err := r.o.l.chunks.Open(r.ctx, e.Chunk, e.Offset+inner, n)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A chunk the manifest references is gone: the object is damaged
+		// (the S3 layer answers 500, FUSE EIO), not absent (404, ENOENT).
+		return fmt.Errorf("objects: read chunk %s: chunk file missing: %w", e.Chunk, chunkstore.ErrCorrupt)
+	}
 	if err != nil {
 		return fmt.Errorf("objects: read chunk %s: %w", e.Chunk, err)
 	}

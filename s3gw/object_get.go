@@ -1,6 +1,8 @@
 package s3gw
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -264,10 +266,21 @@ func (s *server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 		// Whole-object checksums describe only the whole object.
 		checksumHeaders(h, m)
 	}
+	// Read the first bytes before the status line: damage there (a corrupt
+	// or missing chunk) is then a 500 the client sees, not a 200 cut short.
+	// Reading one byte authenticates the whole first segment.
+	first := make([]byte, min(br.Length, 4096))
+	if n, err := io.ReadFull(body, first); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			// Not the client's short body: our data ended early.
+			err = fmt.Errorf("object data ended after %d of %d bytes", n, len(first))
+		}
+		return fmt.Errorf("read %s/%s: %w", rq.bucket, rq.key, err)
+	}
 	w.WriteHeader(status)
 	// Stream: the object reader verifies each chunk segment as it goes, so a
 	// corrupt chunk ends the response short instead of sending bad bytes.
-	if _, err := io.Copy(w, body); err != nil {
+	if _, err := io.Copy(w, io.MultiReader(bytes.NewReader(first), body)); err != nil {
 		return fmt.Errorf("stream %s/%s: %w", rq.bucket, rq.key, err)
 	}
 	return nil

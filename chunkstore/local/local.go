@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/internal/fsutil"
@@ -30,6 +32,13 @@ const tmpDir = "tmp"
 // Backend is a chunkstore.Backend on a local directory.
 type Backend struct {
 	dir string
+	// minFree: see SetMinFree. spaceMu makes "check the free space, then
+	// count this Put in pending" one step, so concurrent Puts (an upload
+	// writes one chunk while it fills the next) cannot all pass the check
+	// on the same free space.
+	minFree atomic.Int64
+	spaceMu sync.Mutex
+	pending int64 // bytes that Puts in progress may still write
 
 	// shards records the shard directories this process has made durable;
 	// an entry that merely exists may still be only in the page cache.
@@ -66,7 +75,83 @@ func New(dir string) (*Backend, error) {
 			return nil, fmt.Errorf("local: remove leftover: %w", err)
 		}
 	}
+	// Every Put starts with a file in tmp: find out now, with the path in
+	// the message, rather than with the first upload's 500.
+	probe, err := os.CreateTemp(tmp, "probe-*")
+	if err != nil {
+		return nil, fmt.Errorf("local: chunk directory not writable: %w", err)
+	}
+	probe.Close()
+	if err := os.Remove(probe.Name()); err != nil {
+		return nil, fmt.Errorf("local: chunk directory: %w", err)
+	}
 	return b, nil
+}
+
+// SetMinFree makes Put refuse, with an error wrapping syscall.ENOSPC, a
+// chunk that could leave less than n bytes available on the filesystem of
+// the chunk directory. The daemon keeps that reserve for the catalog, which
+// sits on the same filesystem and cannot meet a full disk safely (see
+// catalog.Options.MinFree). 0, the default, disables the check.
+func (b *Backend) SetMinFree(n int64) { b.minFree.Store(n) }
+
+// maxSealed is the largest chunk file Put writes.
+var maxSealed = chunkstore.SealedSize(chunkstore.MaxChunkSize)
+
+// reserveSpace refuses a Put that could eat into the reserve, counting what
+// the Puts in progress have yet to write; it assumes the largest chunk,
+// since the reader's length is not known in advance. The returned charge
+// shrinks as the Put writes (its bytes then show in the free space) and is
+// released with done.
+func (b *Backend) reserveSpace(name string) (*spaceCharge, error) {
+	minFree := b.minFree.Load()
+	if minFree <= 0 {
+		return &spaceCharge{}, nil
+	}
+	b.spaceMu.Lock()
+	defer b.spaceMu.Unlock()
+	avail, err := fsutil.Available(b.dir)
+	if err != nil {
+		return nil, fmt.Errorf("local: put %s: free space: %w", name, err)
+	}
+	if avail-b.pending < minFree+maxSealed {
+		return nil, fmt.Errorf("local: put %s: %d bytes free under %s (%d being written), %d kept in reserve: %w",
+			name, avail, b.dir, b.pending, minFree, syscall.ENOSPC)
+	}
+	b.pending += maxSealed
+	return &spaceCharge{b: b, left: maxSealed}, nil
+}
+
+// spaceCharge is one Put's share of Backend.pending.
+type spaceCharge struct {
+	b    *Backend // nil: no reserve is kept
+	left int64
+}
+
+// wrote releases n bytes of the charge: they are on the filesystem now.
+func (c *spaceCharge) wrote(n int64) {
+	if c.b == nil || c.left == 0 {
+		return
+	}
+	n = min(n, c.left)
+	c.left -= n
+	c.b.spaceMu.Lock()
+	c.b.pending -= n
+	c.b.spaceMu.Unlock()
+}
+
+func (c *spaceCharge) done() { c.wrote(c.left) }
+
+// chargedWriter releases a charge as bytes are written.
+type chargedWriter struct {
+	w io.Writer
+	c *spaceCharge
+}
+
+func (w chargedWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	w.c.wrote(int64(n))
+	return n, err
 }
 
 // Dir returns the directory the backend keeps its files in.
@@ -106,6 +191,11 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader) (err error)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("local: put %s: %w", name, err)
 	}
+	charge, err := b.reserveSpace(name)
+	if err != nil {
+		return err
+	}
+	defer charge.done()
 	f, err := os.CreateTemp(filepath.Join(b.dir, tmpDir), "put-*")
 	if err != nil {
 		return fmt.Errorf("local: put %s: %w", name, err)
@@ -117,7 +207,7 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader) (err error)
 		}
 		os.Remove(tmp)
 	}()
-	if err := copyCtx(ctx, f, r); err != nil {
+	if err := copyCtx(ctx, chargedWriter{f, charge}, r); err != nil {
 		return fmt.Errorf("local: put %s: %w", name, err)
 	}
 	if err := f.Sync(); err != nil {

@@ -99,6 +99,7 @@ func run(args []string) error {
 		TLSKey:          cfg.TLSKey,
 		MetricsListen:   cfg.MetricsListen,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		MinFree:         cfg.MinFreeSpace,
 		PublicDomain:    cfg.PublicDomain,
 		Mounts:          cfg.Mounts,
 		Version:         version,

@@ -41,6 +41,9 @@ type Config struct {
 	// the periodic collector (exc gc still works).
 	GCInterval      time.Duration
 	ShutdownTimeout time.Duration
+	// MinFreeSpace is the space, in bytes, kept free on the data
+	// directory's filesystem; writes are refused (507) below it. 0 disables.
+	MinFreeSpace    int64
 	TLSCert, TLSKey string
 	MetricsListen   string // "" means no metrics listener
 	PublicDomain    string
@@ -53,6 +56,10 @@ type Config struct {
 	RootAccessKey, RootSecretKey string
 }
 
+// DefaultMinFreeSpace leaves Badger room for a full memtable log (32 MiB),
+// its flush to a table and a compaction, with margin, once writes stop.
+const DefaultMinFreeSpace = 256 << 20
+
 // Default returns the configuration with nothing set.
 func Default() Config {
 	return Config{
@@ -61,6 +68,7 @@ func Default() Config {
 		Region:          "auto",
 		GCInterval:      10 * time.Minute,
 		ShutdownTimeout: 30 * time.Second,
+		MinFreeSpace:    DefaultMinFreeSpace,
 		LogFormat:       "auto",
 		LogLevel:        "info",
 	}

@@ -152,6 +152,9 @@ func TestValidationErrors(t *testing.T) {
 		{"bad env duration", "", map[string]string{"EXC_SHUTDOWN_TIMEOUT": "soon"}, nil, []string{"EXC_SHUTDOWN_TIMEOUT", `"shutdown_timeout"`}},
 		{"bad flag", "", nil, []string{"--gc-interval", "often"}, []string{"gc-interval", "duration"}},
 		{"bad flag log format", "", nil, []string{"--log-format", "xml"}, []string{"log-format"}},
+		{"bad min_free_space", `min_free_space = "lots"`, nil, nil, []string{`key "min_free_space"`, "size"}},
+		{"negative min_free_space", "", map[string]string{"EXC_MIN_FREE_SPACE": "-1MiB"}, nil, []string{"EXC_MIN_FREE_SPACE", "size"}},
+		{"min_free_space unit case", "", nil, []string{"--min-free-space", "1mb"}, []string{"min-free-space", "size"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load(t, tc.file, tc.env, tc.args...)
@@ -222,5 +225,38 @@ func TestPackagedConfigListsEveryKey(t *testing.T) {
 	}
 	if !reflect.DeepEqual(c, Default()) {
 		t.Fatalf("uncommented packaging/excd.toml is not the defaults: %+v", c)
+	}
+}
+
+// min_free_space takes a byte count or KiB/MiB/GiB, and prints back in the
+// largest unit that divides it.
+func TestMinFreeSpace(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		bytes int64
+		out   string
+	}{
+		{"0", 0, "0"},
+		{"1048576", 1 << 20, "1MiB"},
+		{"256MiB", 256 << 20, "256MiB"},
+		{"1GiB", 1 << 30, "1GiB"},
+		{"1536KiB", 1536 << 10, "1536KiB"},
+		{"1000", 1000, "1000"},
+		{"4096B", 4096, "4KiB"},
+	} {
+		c, err := load(t, "", nil, "--min-free-space", tc.in)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.in, err)
+		}
+		if c.MinFreeSpace != tc.bytes {
+			t.Errorf("%s: %d bytes, want %d", tc.in, c.MinFreeSpace, tc.bytes)
+		}
+		if got := lookup("min_free_space").get(&c); got != tc.out {
+			t.Errorf("%s prints as %q, want %q", tc.in, got, tc.out)
+		}
+	}
+	c, err := load(t, "", nil)
+	if err != nil || c.MinFreeSpace != DefaultMinFreeSpace {
+		t.Errorf("default: %d, %v; want %d", c.MinFreeSpace, err, DefaultMinFreeSpace)
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -67,6 +68,9 @@ var settings = []setting{
 	{key: "shutdown_timeout", flag: "shutdown-timeout", env: "EXC_SHUTDOWN_TIMEOUT", usage: "how long SIGTERM waits for requests in flight before forcing",
 		set: func(c *Config, v string) error { return duration(&c.ShutdownTimeout, v, false) },
 		get: func(c *Config) string { return fmtDuration(c.ShutdownTimeout) }},
+	{key: "min_free_space", flag: "min-free-space", env: "EXC_MIN_FREE_SPACE", usage: "space kept free on the data directory's filesystem, e.g. 256MiB; writes fail with 507 InsufficientStorage below it (0 disables)",
+		set: func(c *Config, v string) error { return size(&c.MinFreeSpace, v) },
+		get: func(c *Config) string { return fmtSize(c.MinFreeSpace) }},
 	{key: "tls_cert", flag: "tls-cert", env: "EXC_TLS_CERT", usage: "TLS certificate chain (PEM); with tls_key serves HTTPS; reloaded on SIGHUP",
 		set: func(c *Config, v string) error { c.TLSCert = v; return nil },
 		get: func(c *Config) string { return c.TLSCert }},
@@ -154,6 +158,41 @@ func duration(dst *time.Duration, v string, zeroOK bool) error {
 	}
 	*dst = d
 	return nil
+}
+
+// sizeUnits are the suffixes size accepts, longest first so "MiB" is not
+// read as "B".
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}, {"", 1}}
+
+// size parses a byte count: a plain number, or one with a KiB, MiB or GiB
+// suffix.
+func size(dst *int64, v string) error {
+	for _, u := range sizeUnits {
+		num, ok := strings.CutSuffix(v, u.suffix)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+		if err != nil || n < 0 || n > math.MaxInt64/u.mult {
+			break
+		}
+		*dst = n * u.mult
+		return nil
+	}
+	return fmt.Errorf("invalid size %q (want e.g. \"256MiB\", \"1GiB\" or a byte count)", v)
+}
+
+// fmtSize writes n in the largest unit that divides it.
+func fmtSize(n int64) string {
+	for _, u := range sizeUnits[:3] {
+		if n != 0 && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // addr checks host:port; the host may be empty (all interfaces), the port a

@@ -68,6 +68,12 @@ type Config struct {
 	// IOIdleTimeout cuts off a client whose request body or response makes
 	// no progress for this long; 0 means 2 minutes. Tests shorten it.
 	IOIdleTimeout time.Duration
+	// MinFree is the space, in bytes, kept free on the data directory's
+	// filesystem: chunk writes and catalog writes are refused below it
+	// (507 InsufficientStorage, ENOSPC on FUSE), deletions below half of
+	// it. Badger dies of SIGBUS, not ENOSPC, when it meets a full disk
+	// (catalog.Options.MinFree). 0 disables the check.
+	MinFree int64
 	// Mounts are FUSE mount points, "DIR" (the first org) or "ORG=DIR",
 	// mounted before Start returns and unmounted by Shutdown.
 	Mounts []string
@@ -228,6 +234,7 @@ func (d *Daemon) openData() error {
 		EncryptionKey: keys.Catalog[:],
 		SyncWrites:    true,
 		Logger:        d.log,
+		MinFree:       cfg.MinFree,
 	})
 	if err != nil {
 		return fmt.Errorf("open catalog: %w", err)
@@ -236,6 +243,8 @@ func (d *Daemon) openData() error {
 	if err != nil {
 		return fmt.Errorf("open chunk directory: %w", err)
 	}
+	backend.SetMinFree(cfg.MinFree)
+	d.holdReserve()
 	d.store, err = chunkstore.New(backend, keys)
 	if err != nil {
 		return err
@@ -392,6 +401,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		}
 		d.wg.Wait()
 		if d.db != nil {
+			d.releaseReserve()
 			d.closeErr = d.db.Close()
 		}
 	})

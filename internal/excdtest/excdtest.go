@@ -83,6 +83,10 @@ type Options struct {
 	// Stderr, when set, receives the daemon's log (after the start lines
 	// have been read from it).
 	Stderr io.Writer
+	// Credential, when set, runs the daemon as that user and group: root
+	// ignores file permissions, so permission tests need another user.
+	// The data directory must be reachable by it.
+	Credential *syscall.Credential
 }
 
 // Proc is one running excd.
@@ -128,11 +132,25 @@ func TryStart(tb testing.TB, opts Options) (*Proc, error) {
 	cmd.Env = append(os.Environ(), "EXC_CONFIG=/dev/null",
 		"EXC_ROOT_ACCESS_KEY="+AccessKey, "EXC_ROOT_SECRET_KEY="+SecretKey)
 	cmd.Env = append(cmd.Env, opts.Env...)
-	stderr, err := cmd.StderrPipe()
+	if opts.Credential != nil {
+		// The binary's directory is private to the building user.
+		if err := os.Chmod(filepath.Dir(bin), 0o755); err != nil {
+			return nil, err
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: opts.Credential}
+	}
+	// An os.Pipe rather than StderrPipe: Wait closes a StderrPipe as soon
+	// as the process exits, which can lose its last lines (the error of a
+	// failed start) before the reader below has them.
+	stderr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	cmd.Stderr = pw
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		stderr.Close()
 		return nil, err
 	}
 	p.cmd = cmd
@@ -140,7 +158,10 @@ func TryStart(tb testing.TB, opts Options) (*Proc, error) {
 	ready := make(chan started, 1)
 	var early strings.Builder
 	var earlyMu sync.Mutex
+	readDone := make(chan struct{})
 	go func() {
+		defer close(readDone)
+		defer stderr.Close()
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		var s started
@@ -179,6 +200,11 @@ func TryStart(tb testing.TB, opts Options) (*Proc, error) {
 		p.Endpoint, p.Metrics = s.endpoint, s.metrics
 		return p, nil
 	case <-p.done:
+		// The pipe ends when the process does (unless a child holds it).
+		select {
+		case <-readDone:
+		case <-time.After(5 * time.Second):
+		}
 		earlyMu.Lock()
 		defer earlyMu.Unlock()
 		return nil, fmt.Errorf("excd exited before serving (%v):\n%s", p.waitErr, early.String())

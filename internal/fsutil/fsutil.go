@@ -2,7 +2,10 @@
 // and that more than one package needs.
 package fsutil
 
-import "os"
+import (
+	"os"
+	"syscall"
+)
 
 // SyncDir makes a directory's entries (a file created, linked or renamed
 // in it) durable: after a crash the name is there or was never made.
@@ -16,4 +19,14 @@ func SyncDir(dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// Available is the number of bytes an unprivileged writer can still put on
+// the filesystem holding path (statfs f_bavail).
+func Available(path string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * st.Bsize, nil
 }

@@ -1,0 +1,201 @@
+package faulttest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// The machine's CA bundle variable points at a file the SDK would load for
+// every client; these tests speak plain HTTP to loopback.
+func init() { os.Unsetenv("AWS_CA_BUNDLE") }
+
+const bucket = "faults"
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: mounts filesystems and runs excd as another user")
+	}
+}
+
+func requireFUSE(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse")
+	}
+}
+
+// mountTmpfs mounts a tmpfs of size bytes on a new directory; a full tmpfs
+// answers ENOSPC like a full disk.
+func mountTmpfs(t *testing.T, size int64) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0755", size)); err != nil {
+		t.Skipf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unmount(t, dir) })
+	return dir
+}
+
+// mountExt4 makes an ext4 image of size bytes (no blocks reserved for root,
+// which the daemon runs as) and loop-mounts it; it skips where loop devices
+// are not available, as in many containers.
+func mountExt4(t *testing.T, size int64) string {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "fs.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, size); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-m", "0", img).CombinedOutput(); err != nil {
+		t.Skipf("mkfs.ext4: %v: %s", err, out)
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-o", "loop", img, dir).CombinedOutput(); err != nil {
+		t.Skipf("loop mount (no loop devices here?): %v: %s", err, out)
+	}
+	t.Cleanup(func() { unmount(t, dir) })
+	return dir
+}
+
+func unmount(t *testing.T, dir string) {
+	// The daemon's own cleanup (registered later, so run earlier) has
+	// stopped it; a lazy unmount still succeeds if something lingers.
+	if err := syscall.Unmount(dir, 0); err != nil {
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	}
+}
+
+// data returns n reproducible bytes that differ per seed, so no two test
+// objects share chunks (the store deduplicates equal chunks).
+func data(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	b := make([]byte, n)
+	for i := 0; i+8 <= n; i += 8 {
+		v := r.Uint64()
+		for j := range 8 {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	for i := n &^ 7; i < n; i++ {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func put(ctx context.Context, c *s3.Client, key string, b []byte) error {
+	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(b)})
+	return err
+}
+
+// get reads key, or the range "bytes=a-b" when rng is not "".
+func get(ctx context.Context, c *s3.Client, key, rng string) ([]byte, error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
+	if rng != "" {
+		in.Range = aws.String(rng)
+	}
+	out, err := c.GetObject(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Body.Close()
+	return io.ReadAll(out.Body)
+}
+
+// s3Err is the S3 error code and HTTP status of err; "" and 0 when err is
+// not an S3 error response.
+func s3Err(err error) (code string, status int) {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		code = ae.ErrorCode()
+	}
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		status = re.HTTPStatusCode()
+	}
+	return code, status
+}
+
+// wantS3Err fails unless err is the S3 error code with status.
+func wantS3Err(t *testing.T, what string, err error, code string, status int) {
+	t.Helper()
+	if err == nil {
+		t.Errorf("%s: succeeded, want %s (%d)", what, code, status)
+		return
+	}
+	if c, s := s3Err(err); c != code || s != status {
+		t.Errorf("%s: %v (code %q, status %d), want %s (%d)", what, err, c, s, code, status)
+	}
+}
+
+// logBuffer collects the daemon's log; safe for the reading goroutine and
+// the test.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitLog waits up to 5 s for the log to contain s: the daemon logs a
+// request after the response has been sent.
+func (l *logBuffer) waitLog(s string) bool {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(l.String(), s) {
+			return true
+		}
+	}
+	return false
+}
+
+// withTimeout runs fn, failing the test if it takes longer than d: a FUSE
+// call on a full disk must fail, not hang.
+func withTimeout(t *testing.T, what string, d time.Duration, fn func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		t.Fatalf("%s: still blocked after %v", what, d)
+		return nil
+	}
+}
