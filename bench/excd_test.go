@@ -1,141 +1,38 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"excloud.dev/buckets/internal/excdtest"
 )
 
-const (
-	benchAK = "EXCBENCH000000000001"
-	benchSK = "benchsecret00000000000000000000000000000"
-)
-
-var (
-	buildOnce sync.Once
-	excdBin   string
-	buildErr  error
-)
-
-// daemon is an excd child process.
-type daemon struct {
-	cmd      *exec.Cmd
-	endpoint string
-	dataDir  string
-}
+// daemon is an excd child process (internal/excdtest): GC off, its own
+// temporary data directory, stopped by the benchmark's cleanup.
+type daemon struct{ *excdtest.Proc }
 
 func startDaemon(tb testing.TB, dataDir string, extra ...string) *daemon {
 	tb.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "excd-bench-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		excdBin = filepath.Join(dir, "excd")
-		out, err := exec.Command("go", "build", "-o", excdBin, "excloud.dev/buckets/cmd/excd").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	args := append([]string{"--data-dir", dataDir, "--listen", "127.0.0.1:0", "--admin-socket", "-"}, extra...)
-	cmd := exec.Command(excdBin, args...)
-	cmd.Env = append(os.Environ(), "EXC_ROOT_ACCESS_KEY="+benchAK, "EXC_ROOT_SECRET_KEY="+benchSK)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	d := &daemon{cmd: cmd, dataDir: dataDir}
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if ep, ok := strings.CutPrefix(sc.Text(), "excd: S3 endpoint "); ok {
-				found <- ep
-			}
-		}
-	}()
-	select {
-	case d.endpoint = <-found:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		tb.Fatal("excd did not start")
-	}
-	tb.Cleanup(d.stop)
-	return d
+	return &daemon{excdtest.Start(tb, excdtest.Options{DataDir: dataDir, Args: extra})}
 }
 
-func (d *daemon) stop() {
-	if d.cmd.ProcessState != nil {
-		return
-	}
-	d.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { d.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		d.cmd.Process.Kill()
-		<-done
-	}
-}
+// rss and peakRSS are the daemon's current and high-water resident set.
+func (d *daemon) rss() int64     { return d.Status("VmRSS") }
+func (d *daemon) peakRSS() int64 { return d.Status("VmHWM") }
 
-// rss is the daemon's current resident set size in bytes.
-func (d *daemon) rss() int64 { return d.status("VmRSS:") }
-
-// peakRSS is the daemon's high-water resident set size in bytes.
-func (d *daemon) peakRSS() int64 { return d.status("VmHWM:") }
-
-// status reads one kB field of /proc/<pid>/status, in bytes.
-func (d *daemon) status(field string) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, field); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return -1
-}
-
-// client is aws-sdk-go-v2 with default settings: it signs the payload over
-// http and adds a CRC32 checksum to PUTs. The region is one the SDK knows:
-// for an unknown one such as "auto" the SDK compiles a partition regexp on
-// every request, which on this 2-core machine took a third of all CPU in a
-// small-object run and measured the client instead of the server. excd
-// accepts any region in a signature.
-func (d *daemon) client() *s3.Client {
-	return s3.New(s3.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(d.endpoint),
-		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider(benchAK, benchSK, ""),
-	})
-}
+// client is aws-sdk-go-v2 with default settings (excdtest.Proc.S3): it
+// signs the payload over http and adds a CRC32 checksum to PUTs. Its region
+// is one the SDK knows: for an unknown one such as "auto" the SDK compiles a
+// partition regexp on every request, which on this 2-core machine took a
+// third of all CPU in a small-object run and measured the client instead of
+// the server. excd accepts any region in a signature.
+func (d *daemon) client() *s3.Client { return d.S3() }
 
 func mustBucket(tb testing.TB, c *s3.Client, name string) {
 	tb.Helper()

@@ -6,9 +6,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
+
+	"excloud.dev/buckets/internal/excdtest"
 )
 
 // BenchmarkFUSECopyRSS: cp of a large file (BENCH_FUSE_GIB, default 10)
@@ -33,8 +34,7 @@ func BenchmarkFUSECopyRSS(b *testing.B) {
 	}
 	f.Close()
 	mnt := b.TempDir()
-	d := startDaemon(b, b.TempDir(), "--mount", mnt)
-	b.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	d := &daemon{excdtest.Start(b, excdtest.Options{DataDir: b.TempDir(), Mount: mnt})}
 	mustBucket(b, d.client(), "copy")
 	// The mount serves the bucket as soon as the feed announces it.
 	dst := filepath.Join(mnt, "copy")
