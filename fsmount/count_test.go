@@ -76,3 +76,45 @@ func TestLsLongIsOneScanPerPage(t *testing.T) {
 		}
 	}
 }
+
+// TestStatLoopReadsAhead: stat of every file of a directory that was not
+// listed first reads ahead a page at a time instead of two catalog reads per
+// name, and what it remembers is dropped when S3 changes the directory.
+func TestStatLoopReadsAhead(t *testing.T) {
+	e := newEnv(t)
+	const n = 3000
+	for i := range n {
+		e.put(t, fmt.Sprintf("st/f%04d", i), fmt.Sprint(i))
+	}
+	c := &counting{Objects: e.d.Layer()}
+	dir, _ := e.mountAgain(t, c, fsmount.Options{})
+	d := dir + "/b/st/"
+	if _, err := os.Stat(d); err != nil {
+		t.Fatal(err)
+	}
+	l0, h0 := c.lists.Load(), c.heads.Load()
+	for i := range n {
+		fi, err := os.Stat(fmt.Sprintf("%sf%04d", d, i))
+		if err != nil || fi.Size() != int64(len(fmt.Sprint(i))) {
+			t.Fatalf("stat f%04d: %v %v", i, fi, err)
+		}
+	}
+	lists, heads := c.lists.Load()-l0, c.heads.Load()-h0
+	t.Logf("cold stat of %d files: %d listings, %d lookups", n, lists, heads)
+	if heads > n/20 || lists > n/20 {
+		t.Errorf("cold stat of %d files made %d listings and %d lookups", n, lists, heads)
+	}
+	// An S3 overwrite in the directory: the next stat sees it.
+	e.s3Put(t, "st/f2999", []byte("a longer body"))
+	if fi, err := os.Stat(d + "f2999"); err != nil || fi.Size() != int64(len("a longer body")) {
+		t.Fatalf("stat after S3 overwrite: %v %v", fi, err)
+	}
+	// A name the read-ahead did not see still resolves (or not) correctly.
+	if _, err := os.Stat(d + "f9999"); !os.IsNotExist(err) {
+		t.Fatalf("stat of an absent name: %v", err)
+	}
+	e.s3Put(t, "st/f9999", []byte("late"))
+	if fi, err := os.Stat(d + "f9999"); err != nil || fi.Size() != 4 {
+		t.Fatalf("stat after S3 create: %v %v", fi, err)
+	}
+}

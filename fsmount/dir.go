@@ -33,6 +33,12 @@ type dirNode struct {
 	lmu      sync.Mutex
 	listed   map[string]*catalog.Manifest
 	listedAt time.Time
+
+	// Lookups that missed the listing since the last read-ahead, and
+	// whether that read-ahead answered any lookup (see lookAhead).
+	misses    int
+	aheadUsed bool
+	aheadHits int
 }
 
 // maxListed bounds the files a directory remembers from its listing.
@@ -62,9 +68,69 @@ func (d *dirNode) listedFile(name string) *catalog.Manifest {
 	defer d.lmu.Unlock()
 	if d.listed == nil || time.Since(d.listedAt) > listedTTL*d.fsys.opts.CacheTimeout {
 		d.listed = nil
+		d.misses++
 		return nil
 	}
-	return d.listed[name]
+	m := d.listed[name]
+	if m == nil {
+		d.misses++
+	} else {
+		d.aheadHits++
+	}
+	return m
+}
+
+// Read-ahead for lookups: a program that stats the files of a directory
+// without listing it first (a cold stat loop, find -newer, make) costs
+// two catalog reads per name. After a few misses in a row, a lookup also
+// lists the page of the directory that follows the name and remembers its
+// files as a listing does, so the next names are answered from memory. A
+// read-ahead that answered nothing before the next one (names that do not
+// exist yet, as when creating files) makes the next one wait for many more
+// misses.
+const (
+	aheadAfter     = 4
+	aheadAfterIdle = 64
+)
+
+// wantAhead reports whether this miss should read ahead.
+func (d *dirNode) wantAhead() bool {
+	d.lmu.Lock()
+	defer d.lmu.Unlock()
+	need := aheadAfter
+	if d.aheadUsed && d.aheadHits == 0 {
+		need = aheadAfterIdle
+	}
+	if d.misses < need {
+		return false
+	}
+	d.misses, d.aheadHits, d.aheadUsed = 0, 0, true
+	return true
+}
+
+// lookAhead lists one page of the directory after name (a key under
+// prefix) and remembers its files. Names at the end of a truncated page are
+// left out when their directory form could sort onto the next page: the
+// directory would win over the file.
+func (d *dirNode) lookAhead(ctx context.Context, bucket, prefix, name string) {
+	res, ms, err := d.fsys.objs.ListManifests(ctx, d.fsys.orgID, bucket, catalog.ListOptions{
+		Prefix: prefix, Delimiter: "/", StartAfter: prefix + name, MaxKeys: readdirPage,
+	})
+	if err != nil {
+		return // the lookup itself answers; read-ahead is only a hint
+	}
+	dirs := make(map[string]bool, len(res.CommonPrefixes))
+	for _, cp := range res.CommonPrefixes {
+		dirs[cp[len(prefix):len(cp)-1]] = true
+	}
+	for _, o := range res.Objects {
+		n := o.Key[len(prefix):]
+		m := ms[o.Key]
+		if o.Key == prefix || m == nil || !validName(n) || dirs[n] || (res.IsTruncated && o.Key+"/" > res.Next) {
+			continue
+		}
+		d.remember(false, n, m)
+	}
 }
 
 // forgetListing drops what the last listing said.
@@ -174,6 +240,9 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	}
 	if m := d.listedFile(name); m != nil {
 		return d.fileChild(ctx, name, m, typeOf(m), out), 0
+	}
+	if d.wantAhead() {
+		d.lookAhead(ctx, bucket, prefix, name)
 	}
 	full := prefix + name
 	isDir, marker, err := d.fsys.dirExists(ctx, bucket, full+"/")
