@@ -200,6 +200,12 @@ func (h *harness) cycle(cycle int) {
 	}
 	rrng := rand.New(rand.NewPCG(h.seed, uint64(cycle)<<16|2<<8))
 	wg.Go(func() { h.reader(rrng) })
+	if rng.IntN(2) == 0 {
+		// Half the cycles collect garbage under the writers, and so are
+		// killed mid-collection now and then.
+		grng := rand.New(rand.NewPCG(h.seed, uint64(cycle)<<16|3<<8))
+		wg.Go(func() { h.collector(grng) })
+	}
 	time.Sleep(delay)
 	h.killed.Store(true)
 	h.p.Kill()
@@ -228,6 +234,27 @@ func (h *harness) cycle(cycle int) {
 		cycle, delay.Round(time.Millisecond), inflight, time.Since(begin).Round(time.Millisecond), h.acked.format("op/"))
 }
 
+// collector runs the garbage collector over the admin socket while the
+// writers run: their leases, not luck, must keep the chunks of writes in
+// flight (and of the versions readers have open) from being deleted.
+func (h *harness) collector(rng *rand.Rand) {
+	ac := h.p.AdminClient()
+	defer ac.Close()
+	for !h.killed.Load() {
+		time.Sleep(time.Duration(50+rng.IntN(250)) * time.Millisecond)
+		r, err := ac.GC(context.Background())
+		if err != nil {
+			if !h.killed.Load() {
+				h.t.Errorf("GC under load: %v", err)
+			}
+			return
+		}
+		h.figures.add("load-gc-runs", 1)
+		h.figures.add("load-gc-deleted", int64(r.Deleted))
+		h.figures.add("load-gc-deferred", int64(r.Deferred))
+	}
+}
+
 // tmpFiles lists chunks/tmp: writes the kill interrupted.
 func tmpFiles(t *testing.T, data string) []string {
 	ents, err := os.ReadDir(filepath.Join(data, "chunks", "tmp"))
@@ -252,8 +279,12 @@ func (h *harness) report(d time.Duration) {
 	h.t.Logf("crashtest: verified %d keys, %d bytes over S3, %d bytes through the mount, %d uploads, %d parts",
 		f.get("verified-keys"), f.get("verified-s3-bytes"), f.get("verified-mount-bytes"), f.get("verified-uploads"), f.get("verified-parts"))
 	h.t.Logf("crashtest: reads racing the writers: %d GETs (whole or ranged), %d bytes checked", f.get("load-reads"), f.get("load-read-bytes"))
+	h.t.Logf("crashtest: collections racing the writers: %d, %d chunks deleted, %d deferred for open readers",
+		f.get("load-gc-runs"), f.get("load-gc-deleted"), f.get("load-gc-deferred"))
 	h.t.Logf("crashtest: chunks/tmp leftovers removed at restart: %d; mean restart %d ms",
 		f.get("tmp-leftovers"), f.get("restart-ms")/max(1, f.get("restarts")))
-	h.t.Logf("crashtest: garbage collections: %d; orphan chunks before GC %d, deleted by GC %d, after GC %d; final in-process check: %s",
-		f.get("gc-runs"), f.get("orphans-before"), f.get("gc-deleted"), f.get("orphans-after"), f.format("final/"))
+	h.t.Logf("crashtest: checked collections: %d; orphan chunks before GC %d, deleted by GC %d, after GC %d",
+		f.get("gc-runs"), f.get("orphans-before"), f.get("gc-deleted"), f.get("orphans-after"))
+	h.t.Logf("crashtest: after SIGTERM, in process: %d chunk files, %d referenced, %d orphans, %d missing; scrub of %d objects and %d parts clean",
+		f.get("final/chunk-files"), f.get("final/referenced"), f.get("final/orphans"), f.get("final/missing"), f.get("final/scrub-objects"), f.get("final/scrub-parts"))
 }
