@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,23 +37,24 @@ const (
 // config sizes one run. The short version keeps the data per cycle to tens
 // of MiB: CI has two cores and other tests.
 type config struct {
-	cycles            int
-	s3Workers, keys   int
-	fsWorkers, fsKeys int
-	maxPut            int64 // largest single PUT
-	maxParts          int   // largest multipart upload, in parts
-	maxFile           int64 // largest file written through the mount
-	killMin, killMax  time.Duration
+	cycles                  int
+	s3Workers, keys         int
+	floodWorkers, floodKeys int // small PUTs only: they fill the catalog
+	fsWorkers, fsKeys       int
+	maxPut                  int64 // largest single PUT
+	maxParts                int   // largest multipart upload, in parts
+	maxFile                 int64 // largest file written through the mount
+	killMin, killMax        time.Duration
 }
 
 func pickConfig() config {
-	c := config{cycles: 5, s3Workers: 3, keys: 6, fsWorkers: 2, fsKeys: 4,
+	c := config{cycles: 5, s3Workers: 3, keys: 6, floodWorkers: 2, floodKeys: 32, fsWorkers: 2, fsKeys: 4,
 		maxPut: 10 * mib, maxParts: 3, maxFile: 6 * mib,
 		killMin: 150 * time.Millisecond, killMax: 1500 * time.Millisecond}
 	if excdtest.RaceEnabled {
 		// The race-built daemon is several times slower: fewer cycles,
 		// less data, later kills so that writes get acknowledged at all.
-		c = config{cycles: 2, s3Workers: 2, keys: 4, fsWorkers: 1, fsKeys: 3,
+		c = config{cycles: 2, s3Workers: 2, keys: 4, floodWorkers: 1, floodKeys: 16, fsWorkers: 1, fsKeys: 3,
 			maxPut: 5 * mib, maxParts: 2, maxFile: mib,
 			killMin: 500 * time.Millisecond, killMax: 2500 * time.Millisecond}
 	}
@@ -81,6 +83,7 @@ type harness struct {
 	s3w  []*s3Worker
 	fsw  []*fsWorker
 
+	log     daemonLog
 	acked   counters // "op/<kind>" and "bytes/<kind>" of acknowledged operations
 	figures counters // everything else reported at the end
 }
@@ -114,7 +117,8 @@ func TestCrash(t *testing.T) {
 
 func (h *harness) start() {
 	h.t.Helper()
-	p, err := excdtest.TryStart(h.t, excdtest.Options{DataDir: h.data, Mount: h.mnt})
+	h.checkLog()
+	p, err := excdtest.TryStart(h.t, excdtest.Options{DataDir: h.data, Mount: h.mnt, Stderr: &h.log})
 	if err != nil {
 		// The catalog must open without manual repair every time.
 		h.t.Fatalf("excd did not start on its data directory (seed %d): %v", h.seed, err)
@@ -140,10 +144,14 @@ func (h *harness) setup() {
 			h.t.Fatal(err)
 		}
 	}
-	for i := range h.cfg.s3Workers {
-		w := &s3Worker{h: h, id: i}
-		for j := range h.cfg.keys {
-			k := &keyRec{bucket: s3Bucket, key: fmt.Sprintf("s%d/k%d", i, j), cur: absent}
+	for i := range h.cfg.s3Workers + h.cfg.floodWorkers {
+		w := &s3Worker{h: h, id: i, prefix: fmt.Sprintf("s%d/", i)}
+		n := h.cfg.keys
+		if i >= h.cfg.s3Workers {
+			w.flood, w.prefix, n = true, fmt.Sprintf("f%d/", i), h.cfg.floodKeys
+		}
+		for j := range n {
+			k := &keyRec{bucket: s3Bucket, key: fmt.Sprintf("%sk%d", w.prefix, j), cur: absent}
 			w.keys = append(w.keys, k)
 			h.keys = append(h.keys, k)
 		}
@@ -255,6 +263,26 @@ func (h *harness) collector(rng *rand.Rand) {
 	}
 }
 
+// checkLog fails the test on a race report, panic or clamped reference
+// count in the log of the daemons so far.
+func (h *harness) checkLog() {
+	if fatal, tail := h.log.take(); len(fatal) > 0 {
+		h.t.Errorf("the daemon logged:\n%s\nlast lines:\n%s", strings.Join(fatal, "\n"), tail)
+	}
+}
+
+// catalogFiles counts Badger's files by kind: the memtable's log (.mem) is
+// what each start after a kill replays; tables (.sst) are written when a
+// memtable is flushed (at the latest on SIGTERM).
+func catalogFiles(data string) string {
+	ents, _ := os.ReadDir(filepath.Join(data, "catalog"))
+	n := map[string]int{}
+	for _, e := range ents {
+		n[filepath.Ext(e.Name())]++
+	}
+	return fmt.Sprintf("%d .sst, %d .mem, %d .vlog", n[".sst"], n[".mem"], n[".vlog"])
+}
+
 // tmpFiles lists chunks/tmp: writes the kill interrupted.
 func tmpFiles(t *testing.T, data string) []string {
 	ents, err := os.ReadDir(filepath.Join(data, "chunks", "tmp"))
@@ -269,7 +297,11 @@ func tmpFiles(t *testing.T, data string) []string {
 }
 
 func (h *harness) report(d time.Duration) {
+	h.checkLog()
 	f := &h.figures
+	h.log.mu.Lock()
+	h.t.Logf("crashtest: daemon log: %d error lines %q", h.log.errors, h.log.samples)
+	h.log.mu.Unlock()
 	bytes := h.acked.sum("bytes/")
 	h.t.Logf("crashtest: seed %d: %d cycles, %d kills, %d restarts (all opened without repair), %v",
 		h.seed, h.cfg.cycles, f.get("kills"), f.get("restarts"), d.Round(time.Second))
@@ -281,6 +313,7 @@ func (h *harness) report(d time.Duration) {
 	h.t.Logf("crashtest: reads racing the writers: %d GETs (whole or ranged), %d bytes checked", f.get("load-reads"), f.get("load-read-bytes"))
 	h.t.Logf("crashtest: collections racing the writers: %d, %d chunks deleted, %d deferred for open readers",
 		f.get("load-gc-runs"), f.get("load-gc-deleted"), f.get("load-gc-deferred"))
+	h.t.Logf("crashtest: catalog files at the end: %s", catalogFiles(h.data))
 	h.t.Logf("crashtest: chunks/tmp leftovers removed at restart: %d; mean restart %d ms",
 		f.get("tmp-leftovers"), f.get("restart-ms")/max(1, f.get("restarts")))
 	h.t.Logf("crashtest: checked collections: %d; orphan chunks before GC %d, deleted by GC %d, after GC %d",

@@ -18,8 +18,13 @@ import (
 // s3Worker writes its own keys over S3, one operation at a time, until the
 // kill.
 type s3Worker struct {
-	h       *harness
-	id      int
+	h      *harness
+	id     int
+	prefix string // of its keys: "s<id>/", or "f<id>/" for a flood worker
+	// flood workers only PUT small objects (inline: they live in their
+	// manifests in the catalog, no chunk file), many keys each, so most
+	// kills find several catalog commits in flight at once.
+	flood   bool
 	rng     *rand.Rand
 	keys    []*keyRec
 	uploads []*upRec // created and acknowledged, not completed or aborted
@@ -41,6 +46,9 @@ func (w *s3Worker) run(ctx context.Context) {
 func (w *s3Worker) step(ctx context.Context) error {
 	r := w.rng
 	k := w.keys[r.IntN(len(w.keys))]
+	if w.flood {
+		return w.put(ctx, k, 4<<10+r.Int64N(4<<10+1), "put-flood")
+	}
 	switch n := r.IntN(100); {
 	case n < 25:
 		return w.put(ctx, k, 16+r.Int64N(8<<10-15), "put-inline") // up to InlineMax

@@ -276,7 +276,7 @@ func (h *harness) checkListing(ctx context.Context) {
 // by the next collection).
 func (h *harness) checkUploads(ctx context.Context, w *s3Worker) {
 	t := h.t
-	prefix := fmt.Sprintf("s%d/", w.id)
+	prefix := w.prefix
 	listed := map[string]string{} // id -> key
 	p := s3.NewListMultipartUploadsPaginator(h.c, &s3.ListMultipartUploadsInput{Bucket: aws.String(s3Bucket), Prefix: aws.String(prefix), MaxUploads: aws.Int32(5)})
 	for p.HasMorePages() {
