@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,18 +46,19 @@ type config struct {
 	maxParts                int   // largest multipart upload, in parts
 	maxFile                 int64 // largest file written through the mount
 	killMin, killMax        time.Duration
+	startupKillMax          time.Duration // kills while starting: uniform in [0, this)
 }
 
 func pickConfig() config {
 	c := config{cycles: 5, s3Workers: 3, keys: 6, floodWorkers: 2, floodKeys: 32, fsWorkers: 2, fsKeys: 4,
 		maxPut: 10 * mib, maxParts: 3, maxFile: 6 * mib,
-		killMin: 150 * time.Millisecond, killMax: 1500 * time.Millisecond}
+		killMin: 150 * time.Millisecond, killMax: 1500 * time.Millisecond, startupKillMax: 250 * time.Millisecond}
 	if excdtest.RaceEnabled {
 		// The race-built daemon is several times slower: fewer cycles,
 		// less data, later kills so that writes get acknowledged at all.
 		c = config{cycles: 2, s3Workers: 2, keys: 4, floodWorkers: 1, floodKeys: 16, fsWorkers: 1, fsKeys: 3,
 			maxPut: 5 * mib, maxParts: 2, maxFile: mib,
-			killMin: 500 * time.Millisecond, killMax: 2500 * time.Millisecond}
+			killMin: 500 * time.Millisecond, killMax: 2500 * time.Millisecond, startupKillMax: time.Second}
 	}
 	if *flagCycles > 0 {
 		c.cycles = *flagCycles
@@ -226,6 +228,9 @@ func (h *harness) cycle(cycle int) {
 		t.Fatalf("cycle %d: writers still blocked 2 minutes after the kill", cycle)
 	}
 
+	if rng.IntN(3) == 0 {
+		h.startupKill(time.Duration(rng.Int64N(int64(h.cfg.startupKillMax))))
+	}
 	leftovers := tmpFiles(t, h.data)
 	h.figures.add("tmp-leftovers", int64(len(leftovers)))
 	begin := time.Now()
@@ -261,6 +266,29 @@ func (h *harness) collector(rng *rand.Rand) {
 		h.figures.add("load-gc-deleted", int64(r.Deleted))
 		h.figures.add("load-gc-deferred", int64(r.Deferred))
 	}
+}
+
+// startupKill starts the daemon and SIGKILLs it after d, most often while
+// it replays its catalog, clears the dead mount or mounts: the next start
+// must cope with whatever that left.
+func (h *harness) startupKill(d time.Duration) {
+	h.checkLog()
+	var timer *time.Timer
+	p, err := excdtest.TryStart(h.t, excdtest.Options{DataDir: h.data, Mount: h.mnt, Stderr: &h.log,
+		Spawned: func(pid int) {
+			timer = time.AfterFunc(d, func() { syscall.Kill(pid, syscall.SIGKILL) })
+		}})
+	timer.Stop()
+	switch {
+	case err == nil:
+		p.Kill()
+		h.figures.add("startup-kills-after-ready", 1)
+	case strings.Contains(err.Error(), "signal: killed"):
+		h.figures.add("startup-kills", 1)
+	default:
+		h.t.Fatalf("excd did not start on its data directory (seed %d): %v", h.seed, err)
+	}
+	h.figures.add("kills", 1)
 }
 
 // checkLog fails the test on a race report, panic or clamped reference
@@ -303,8 +331,8 @@ func (h *harness) report(d time.Duration) {
 	h.t.Logf("crashtest: daemon log: %d error lines %q", h.log.errors, h.log.samples)
 	h.log.mu.Unlock()
 	bytes := h.acked.sum("bytes/")
-	h.t.Logf("crashtest: seed %d: %d cycles, %d kills, %d restarts (all opened without repair), %v",
-		h.seed, h.cfg.cycles, f.get("kills"), f.get("restarts"), d.Round(time.Second))
+	h.t.Logf("crashtest: seed %d: %d cycles, %d kills (%d of them while starting, %d just after), %d restarts (all opened without repair), %v",
+		h.seed, h.cfg.cycles, f.get("kills"), f.get("startup-kills"), f.get("startup-kills-after-ready"), f.get("restarts"), d.Round(time.Second))
 	h.t.Logf("crashtest: acknowledged operations: %s", h.acked.format("op/"))
 	h.t.Logf("crashtest: acknowledged bytes (copies are metadata only): %s; total %d", h.acked.format("bytes/"), bytes)
 	h.t.Logf("crashtest: in flight at kills: %s", f.format("inflight/"))
