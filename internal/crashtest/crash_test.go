@@ -169,6 +169,7 @@ func (h *harness) setup() {
 			w.tmps = append(w.tmps, tmp)
 			h.keys = append(h.keys, f, tmp)
 		}
+		h.keys = append(h.keys, w.addDirs(h.mnt)...)
 		h.fsw = append(h.fsw, w)
 	}
 }

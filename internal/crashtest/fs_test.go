@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 )
 
 // fsWorker writes its own files through the mount: write, fsync, close and
@@ -15,8 +16,99 @@ type fsWorker struct {
 	rng   *rand.Rand
 	files []*keyRec
 	tmps  []*keyRec // files[i]'s temporary name, renamed onto it
-	// renaming: a rename in flight at the kill.
+	// dirs are a directory this worker renames back and forth (only one
+	// of the two names exists at a time), with its marker and its files.
+	dirs   [2]string
+	marker [2]*keyRec
+	inDir  [2][]*keyRec
+	// renaming: a rename in flight at the kill, of a file (one pair) or of
+	// a directory (a pair per key under it: all move or none).
 	renaming []renamePair
+}
+
+const dirFiles = 3
+
+// addDirs records the worker's directory pair.
+func (w *fsWorker) addDirs(mnt string) []*keyRec {
+	var all []*keyRec
+	for i, suffix := range []string{"dA", "dB"} {
+		name := fmt.Sprintf("w%d-%s", w.id, suffix)
+		w.dirs[i] = name
+		w.marker[i] = &keyRec{bucket: fsBucket, key: name + "/", cur: absent}
+		all = append(all, w.marker[i])
+		for j := range dirFiles {
+			key := fmt.Sprintf("%s/x%d", name, j)
+			k := &keyRec{bucket: fsBucket, key: key, mount: filepath.Join(mnt, fsBucket, key), cur: absent}
+			w.inDir[i] = append(w.inDir[i], k)
+			all = append(all, k)
+		}
+	}
+	return all
+}
+
+// curDir is the index of the directory name that exists now.
+func (w *fsWorker) curDir() int {
+	for i := range 2 {
+		if !w.marker[i].cur.Absent {
+			return i
+		}
+		for _, k := range w.inDir[i] {
+			if !k.cur.Absent {
+				return i
+			}
+		}
+	}
+	return 0
+}
+
+// dirWrite makes the current directory if needed and rewrites one file in
+// it.
+func (w *fsWorker) dirWrite() error {
+	i := w.curDir()
+	if w.marker[i].cur.Absent && w.marker[1-i].cur.Absent {
+		m := w.marker[i]
+		st := &State{Data: Content{}, Kind: "fs-mkdir"}
+		m.begin("fs-mkdir", st)
+		if err := os.Mkdir(filepath.Join(w.h.mnt, fsBucket, w.dirs[i]), 0o755); err != nil {
+			return w.h.failed("mkdir "+w.dirs[i], err)
+		}
+		m.ack(st)
+		w.h.acked.add("op/fs-mkdir", 1)
+	}
+	return w.overwrite(w.inDir[i][w.rng.IntN(dirFiles)])
+}
+
+// dirRename renames the directory to its other name: one catalog
+// transaction over every key under it.
+func (w *fsWorker) dirRename() error {
+	i := w.curDir()
+	j := 1 - i
+	w.renaming = w.renaming[:0]
+	from := append([]*keyRec{w.marker[i]}, w.inDir[i]...)
+	to := append([]*keyRec{w.marker[j]}, w.inDir[j]...)
+	for n, f := range from {
+		if !f.cur.Absent {
+			w.renaming = append(w.renaming, renamePair{from: f, to: to[n], moved: f.cur})
+		}
+	}
+	if len(w.renaming) == 0 {
+		return w.dirWrite()
+	}
+	for _, p := range w.renaming {
+		p.from.begin("fs-dir-rename-source", absent)
+		p.to.begin("fs-dir-rename", p.moved)
+	}
+	src, dst := filepath.Join(w.h.mnt, fsBucket, w.dirs[i]), filepath.Join(w.h.mnt, fsBucket, w.dirs[j])
+	if err := os.Rename(src, dst); err != nil {
+		return w.h.failed(fmt.Sprintf("rename directory %s to %s", src, dst), err)
+	}
+	for _, p := range w.renaming {
+		p.from.ack(absent)
+		p.to.ack(p.moved)
+	}
+	w.renaming = w.renaming[:0]
+	w.h.acked.add("op/fs-dir-rename", 1)
+	return nil
 }
 
 func (w *fsWorker) run() {
@@ -32,6 +124,10 @@ func (w *fsWorker) step() error {
 	i := r.IntN(len(w.files))
 	f, tmp := w.files[i], w.tmps[i]
 	switch n := r.IntN(100); {
+	case n < 10:
+		return w.dirWrite()
+	case n < 16:
+		return w.dirRename()
 	case n < 45:
 		return w.replace(f, tmp)
 	case n < 60:

@@ -58,12 +58,19 @@ func (h *harness) verify(ctx context.Context) int {
 		k.ack(got)
 	}
 	for _, w := range h.fsw {
+		// Checked after every key was resolved above.
+		moved := 0
 		for _, p := range w.renaming {
-			// Checked after both keys were resolved above.
 			if (p.from.cur == p.moved) == (p.to.cur == p.moved) {
 				h.t.Errorf("rename %s -> %s in flight at the kill is not atomic: source %v, target %v",
 					p.from.name(), p.to.name(), p.from.cur, p.to.cur)
 			}
+			if p.to.cur == p.moved {
+				moved++
+			}
+		}
+		if moved != 0 && moved != len(w.renaming) {
+			h.t.Errorf("directory rename in flight at the kill moved %d of its %d keys", moved, len(w.renaming))
 		}
 		w.renaming = nil
 	}
@@ -252,19 +259,35 @@ func (h *harness) checkListing(ctx context.Context) {
 			}
 		}
 	}
-	ents, err := os.ReadDir(filepath.Join(h.mnt, fsBucket))
-	if err != nil {
-		t.Errorf("readdir through the mount: %v", err)
-		return
+	// Through the mount: the bucket's directory and each directory in it
+	// list exactly the names the present keys give them.
+	dirs := map[string]map[string]bool{"": {}}
+	for key := range want[fsBucket] {
+		dir, name, nested := strings.Cut(key, "/")
+		dirs[""][dir] = true
+		if nested {
+			if dirs[dir] == nil {
+				dirs[dir] = map[string]bool{}
+			}
+			if name != "" {
+				dirs[dir][name] = true
+			}
+		}
 	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	slices.Sort(names)
-	wantNames := slices.Sorted(maps.Keys(want[fsBucket]))
-	if !slices.Equal(names, wantNames) {
-		t.Errorf("readdir %s through the mount: %v, want %v", fsBucket, names, wantNames)
+	for dir, names := range dirs {
+		ents, err := os.ReadDir(filepath.Join(h.mnt, fsBucket, dir))
+		if err != nil {
+			t.Errorf("readdir through the mount: %v", err)
+			continue
+		}
+		var got []string
+		for _, e := range ents {
+			got = append(got, e.Name())
+		}
+		slices.Sort(got)
+		if wantNames := slices.Sorted(maps.Keys(names)); !slices.Equal(got, wantNames) {
+			t.Errorf("readdir %s/%s through the mount: %v, want %v", fsBucket, dir, got, wantNames)
+		}
 	}
 }
 
