@@ -1,0 +1,62 @@
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// removeEmptyValueLogs deletes the value-log files of length zero in the
+// Badger directory dir, which only a crash leaves: Badger creates a
+// .vlog at every open and sizes it right after, and a file still empty
+// holds no entry and no header. Badger v4 (value.go, valueLog.open) cannot
+// open a directory holding one: the mmap helper reports the empty file as
+// z.NewFile, which the open returns as its error ("Open existing file: ...
+// err: Create a new file"), so the daemon would not start again without
+// manual repair.
+//
+// It runs under the same lock Badger takes (flock of the directory), and
+// does nothing if another process holds it: Badger's own open then fails
+// on the lock with the usual message.
+func removeEmptyValueLogs(dir string, log *slog.Logger) error {
+	d, err := os.Open(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := unix.Flock(int(d.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return nil
+	}
+	defer unix.Flock(int(d.Fd()), unix.LOCK_UN)
+	ents, err := d.ReadDir(-1)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".vlog") || !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		if info.Size() != 0 {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.Remove(p); err != nil {
+			return fmt.Errorf("remove empty value log left by a crash: %w", err)
+		}
+		log.Warn("catalog: removed an empty value-log file left by a crash", "file", p)
+	}
+	return nil
+}
