@@ -52,13 +52,13 @@ type config struct {
 func pickConfig() config {
 	c := config{cycles: 5, s3Workers: 3, keys: 6, floodWorkers: 2, floodKeys: 32, fsWorkers: 2, fsKeys: 4,
 		maxPut: 10 * mib, maxParts: 3, maxFile: 6 * mib,
-		killMin: 150 * time.Millisecond, killMax: 1500 * time.Millisecond, startupKillMax: 250 * time.Millisecond}
+		killMin: 150 * time.Millisecond, killMax: 1500 * time.Millisecond, startupKillMax: 120 * time.Millisecond}
 	if excdtest.RaceEnabled {
 		// The race-built daemon is several times slower: fewer cycles,
 		// less data, later kills so that writes get acknowledged at all.
 		c = config{cycles: 2, s3Workers: 2, keys: 4, floodWorkers: 1, floodKeys: 16, fsWorkers: 1, fsKeys: 3,
 			maxPut: 5 * mib, maxParts: 2, maxFile: mib,
-			killMin: 500 * time.Millisecond, killMax: 2500 * time.Millisecond, startupKillMax: time.Second}
+			killMin: 500 * time.Millisecond, killMax: 2500 * time.Millisecond, startupKillMax: 500 * time.Millisecond}
 	}
 	if *flagCycles > 0 {
 		c.cycles = *flagCycles
@@ -229,7 +229,7 @@ func (h *harness) cycle(cycle int) {
 		t.Fatalf("cycle %d: writers still blocked 2 minutes after the kill", cycle)
 	}
 
-	if rng.IntN(3) == 0 {
+	if rng.IntN(2) == 0 {
 		h.startupKill(time.Duration(rng.Int64N(int64(h.cfg.startupKillMax))))
 	}
 	leftovers := tmpFiles(t, h.data)
