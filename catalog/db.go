@@ -115,7 +115,7 @@ func Open(opts Options) (*DB, error) {
 		bo = bo.WithMemTableSize(opts.memTableSize).WithValueLogFileSize(16 << 20).
 			WithBlockCacheSize(8 << 20).WithIndexCacheSize(8 << 20)
 	}
-	if err := removeEmptyValueLogs(opts.Dir, logger); err != nil {
+	if err := removeEmptyLogs(opts.Dir, logger); err != nil {
 		return nil, fmt.Errorf("catalog: open %s: %w", opts.Dir, err)
 	}
 	bdb, err := badger.Open(bo)

@@ -7,24 +7,25 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
-// removeEmptyValueLogs deletes the value-log files of length zero in the
-// Badger directory dir, which only a crash leaves: Badger creates a
-// .vlog at every open and sizes it right after, and a file still empty
-// holds no entry and no header. Badger v4 (value.go, valueLog.open) cannot
-// open a directory holding one: the mmap helper reports the empty file as
-// z.NewFile, which the open returns as its error ("Open existing file: ...
-// err: Create a new file"), so the daemon would not start again without
+// removeEmptyLogs deletes the value-log (.vlog) and memtable-log (.mem)
+// files of length zero in the Badger directory dir, which only a crash
+// leaves: Badger creates a value log and a memtable log at every open (and
+// a memtable log whenever a memtable fills) and sizes each right after, and
+// a file still empty holds no header and no entry. Badger v4.9.6 cannot
+// open a directory holding one: its mmap helper reports the empty file as
+// z.NewFile, which valueLog.open and openMemTables return as their error
+// ("Open existing file: ... err: Create a new file", "while opening fid:
+// N err: Create a new file"), so the daemon would not start again without
 // manual repair.
 //
 // It runs under the same lock Badger takes (flock of the directory), and
 // does nothing if another process holds it: Badger's own open then fails
 // on the lock with the usual message.
-func removeEmptyValueLogs(dir string, log *slog.Logger) error {
+func removeEmptyLogs(dir string, log *slog.Logger) error {
 	d, err := os.Open(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -42,7 +43,8 @@ func removeEmptyValueLogs(dir string, log *slog.Logger) error {
 		return err
 	}
 	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".vlog") || !e.Type().IsRegular() {
+		ext := filepath.Ext(e.Name())
+		if ext != ".vlog" && ext != ".mem" || !e.Type().IsRegular() {
 			continue
 		}
 		info, err := e.Info()
@@ -54,9 +56,9 @@ func removeEmptyValueLogs(dir string, log *slog.Logger) error {
 		}
 		p := filepath.Join(dir, e.Name())
 		if err := os.Remove(p); err != nil {
-			return fmt.Errorf("remove empty value log left by a crash: %w", err)
+			return fmt.Errorf("remove an empty log file left by a crash: %w", err)
 		}
-		log.Warn("catalog: removed an empty value-log file left by a crash", "file", p)
+		log.Warn("catalog: removed an empty log file left by a crash", "file", p)
 	}
 	return nil
 }

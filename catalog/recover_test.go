@@ -10,11 +10,18 @@ import (
 	"testing"
 )
 
-// Badger creates a value-log file at every open and sizes it right after;
-// a crash in between (the crash harness kills excd while it starts) leaves
-// an empty .vlog, which Badger v4 then refuses to open ("Open existing file
-// ... Create a new file"). The catalog must open anyway, with its data.
-func TestOpenAfterCrashLeftEmptyValueLog(t *testing.T) {
+// Badger creates a value-log and a memtable-log file at every open and
+// sizes each right after; a crash in between (the crash harness kills excd
+// while it starts) leaves an empty .vlog or .mem, which Badger v4 then
+// refuses to open ("... err: Create a new file"). The catalog must open
+// anyway, with its data.
+func TestOpenAfterCrashLeftEmptyLogs(t *testing.T) {
+	for _, ext := range []string{".vlog", ".mem"} {
+		t.Run(ext, func(t *testing.T) { testOpenAfterCrashLeftEmpty(t, ext) })
+	}
+}
+
+func testOpenAfterCrashLeftEmpty(t *testing.T, ext string) {
 	dir, key := t.TempDir(), testKey()
 	db := openTest(t, dir, key)
 	org, err := db.CreateOrg(ctx, "acme")
@@ -30,15 +37,18 @@ func TestOpenAfterCrashLeftEmptyValueLog(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	vlogs, _ := filepath.Glob(filepath.Join(dir, "*.vlog"))
+	logs, _ := filepath.Glob(filepath.Join(dir, "*"+ext))
 	last := 0
-	for _, v := range vlogs {
-		n, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(v), ".vlog"))
+	for _, v := range logs {
+		n, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(v), ext))
 		if err == nil && n > last {
 			last = n
 		}
 	}
-	empty := filepath.Join(dir, fmt.Sprintf("%06d.vlog", last+1))
+	empty := filepath.Join(dir, fmt.Sprintf("%05d%s", last+1, ext))
+	if ext == ".vlog" {
+		empty = filepath.Join(dir, fmt.Sprintf("%06d%s", last+1, ext))
+	}
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
