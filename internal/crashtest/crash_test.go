@@ -329,7 +329,8 @@ func (h *harness) report(d time.Duration) {
 	h.checkLog()
 	f := &h.figures
 	h.log.mu.Lock()
-	h.t.Logf("crashtest: daemon log: %d error lines %q", h.log.errors, h.log.samples)
+	h.t.Logf("crashtest: daemon log: %d error lines %q; %d empty catalog log files (left by kills) removed at start",
+		h.log.errors, h.log.samples, h.log.emptied)
 	h.log.mu.Unlock()
 	bytes := h.acked.sum("bytes/")
 	h.t.Logf("crashtest: seed %d: %d cycles, %d kills (%d of them while starting, %d just after), %d restarts (all opened without repair), %v",
