@@ -16,7 +16,6 @@ type daemonLog struct {
 	line    bytes.Buffer
 	fatal   []string // race reports, panics, clamped counts
 	errors  int
-	emptied int // empty Badger logs a start removed (catalog.removeEmptyLogs)
 	samples []string
 	tail    []string
 }
@@ -44,8 +43,6 @@ func (l *daemonLog) handle(s string) {
 	case strings.Contains(s, "WARNING: DATA RACE"), strings.HasPrefix(s, "panic:"),
 		strings.HasPrefix(s, "fatal error:"), strings.Contains(s, "below zero"):
 		l.fatal = append(l.fatal, s)
-	case strings.Contains(s, "empty log file left by a crash"):
-		l.emptied++
 	case strings.Contains(s, "level=ERROR"):
 		l.errors++
 		if len(l.samples) < 5 {
