@@ -136,6 +136,9 @@ func Open(opts Options) (*DB, error) {
 		bo = bo.WithMemTableSize(opts.memTableSize).WithValueLogFileSize(16 << 20).
 			WithBlockCacheSize(8 << 20).WithIndexCacheSize(8 << 20)
 	}
+	if err := removeEmptyLogs(opts.Dir, logger); err != nil {
+		return nil, fmt.Errorf("catalog: open %s: %w", opts.Dir, err)
+	}
 	bdb, err := badger.Open(bo)
 	if err != nil {
 		if errors.Is(err, badger.ErrEncryptionKeyMismatch) {

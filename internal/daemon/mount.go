@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"excloud.dev/buckets/fsmount"
 )
@@ -86,24 +89,45 @@ func (d *Daemon) mountOrg(ctx context.Context, org string) (string, error) {
 	return orgs[0].ID, nil
 }
 
-// clearStaleMount creates dir if missing, and detaches a dead FUSE mount
-// at it (its server is gone: every access fails with ENOTCONN).
+// maxStaleMounts bounds how many dead mounts stacked at one directory (by
+// daemons before the fix below) a start detaches.
+const maxStaleMounts = 16
+
+// clearStaleMount creates dir if missing, and detaches every dead FUSE
+// mount at it (its server is gone: every access fails with ENOTCONN). The
+// check bypasses the kernel's attribute cache: for up to the attribute
+// timeout after a crash, a plain stat of the dead mount's root is answered
+// from that cache and succeeds, and a restart in that window (systemd's
+// default RestartSec is 100 ms) would mount on top of the dead mount. The
+// next crash would then leave two dead mounts, and detaching only the top
+// one would leave the start failing with ENOTCONN.
 func clearStaleMount(dir string) error {
-	_, err := os.Stat(dir)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, os.ErrNotExist):
-		return os.MkdirAll(dir, 0o755)
-	case errors.Is(err, syscall.ENOTCONN):
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			return fmt.Errorf("detach stale mount: %w", err)
+	for range maxStaleMounts {
+		err := statNoCache(dir)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, os.ErrNotExist):
+			return os.MkdirAll(dir, 0o755)
+		case errors.Is(err, syscall.ENOTCONN):
+			if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+				return fmt.Errorf("detach stale mount: %w", err)
+			}
+		default:
+			return err
 		}
-		_, err = os.Stat(dir)
-		return err
-	default:
-		return err
 	}
+	return fmt.Errorf("more than %d dead mounts stacked at %s", maxStaleMounts, dir)
+}
+
+// statNoCache stats dir asking the file system itself (AT_STATX_FORCE_SYNC),
+// so that a FUSE mount whose server died answers ENOTCONN.
+func statNoCache(dir string) error {
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, dir, unix.AT_STATX_FORCE_SYNC, unix.STATX_BASIC_STATS, &st); err != nil {
+		return &fs.PathError{Op: "statx", Path: dir, Err: err}
+	}
+	return nil
 }
 
 // stopMounts commits every file with pending writes and unmounts; a busy

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -24,10 +26,97 @@ func TestStaleMountHelper(t *testing.T) {
 	if dir == "" {
 		t.Skip("helper process only")
 	}
-	if _, err := fs.Mount(dir, &fs.Inode{}, &fs.Options{MountOptions: fuse.MountOptions{DirectMount: true}}); err != nil {
-		t.Fatal(err)
+	n, _ := strconv.Atoi(os.Getenv("EXCD_STALE_MOUNT_COUNT"))
+	hold := time.Hour // long attribute timeouts: the kernel's cache outlives the server
+	for range max(n, 1) {
+		if _, err := fs.Mount(dir, &fs.Inode{}, &fs.Options{AttrTimeout: &hold, EntryTimeout: &hold,
+			MountOptions: fuse.MountOptions{DirectMount: true}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if os.Getenv("EXCD_STALE_MOUNT_WAIT") != "" {
+		// Serve until the parent has looked at the mount, then "crash".
+		os.Stdout.WriteString("ready\n")
+		io.Copy(io.Discard, os.Stdin)
 	}
 	os.Exit(0)
+}
+
+// mountsAt counts the mounts at dir in this mount namespace.
+func mountsAt(t *testing.T, dir string) int {
+	raw, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			n++
+		}
+	}
+	return n
+}
+
+// Right after a crash the kernel still answers a stat of the dead mount's
+// root from its attribute cache. A daemon restarted then (systemd restarts
+// after 100 ms) must still find the mount dead and replace it rather than
+// mount on top of it: the next crash would leave two dead mounts and the
+// start after it failed with ENOTCONN. Dead mounts stacked earlier are all
+// detached.
+func TestStaleMountWithCachedAttributes(t *testing.T) {
+	if _, err := os.Stat("/dev/fuse"); err != nil || os.Geteuid() != 0 {
+		t.Skip("needs root and /dev/fuse")
+	}
+	data := t.TempDir()
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	os.Mkdir(mnt, 0o755)
+	t.Cleanup(func() {
+		for mountsAt(t, mnt) > 0 {
+			if syscall.Unmount(mnt, syscall.MNT_DETACH) != nil {
+				return
+			}
+		}
+	})
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStaleMountHelper$")
+	cmd.Env = append(os.Environ(), "EXCD_STALE_MOUNT_DIR="+mnt, "EXCD_STALE_MOUNT_COUNT=2", "EXCD_STALE_MOUNT_WAIT=1")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(stdout, make([]byte, len("ready\n"))); err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	if _, err := os.Stat(mnt); err != nil { // fills the kernel's attribute cache
+		t.Fatal(err)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	if _, err := os.Stat(mnt); err != nil {
+		t.Skipf("the kernel did not answer from its cache (%v): nothing to test", err)
+	}
+	if n := mountsAt(t, mnt); n != 2 {
+		t.Fatalf("%d mounts at %s before the start, want the helper's 2", n, mnt)
+	}
+
+	d, err := Start(Config{DataDir: data, Listen: "127.0.0.1:0", GCInterval: -1, AdminSocket: "-",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.stopMounts(); d.Close() })
+	if err := d.startMounts([]string{mnt}); err != nil {
+		t.Fatal(err)
+	}
+	if n := mountsAt(t, mnt); n != 1 {
+		t.Fatalf("%d mounts at %s after the start, want 1: the new mount is stacked on dead ones", n, mnt)
+	}
+	if err := os.Mkdir(filepath.Join(mnt, "bkt"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestMountLifecycle(t *testing.T) {

@@ -87,6 +87,10 @@ type Options struct {
 	// ignores file permissions, so permission tests need another user.
 	// The data directory must be reachable by it.
 	Credential *syscall.Credential
+	// Spawned, when set, is called with the process id as soon as the
+	// process exists, before it serves: a crash test kills it there to
+	// crash the daemon while it opens its catalog or mounts.
+	Spawned func(pid int)
 }
 
 // Proc is one running excd.
@@ -154,6 +158,9 @@ func TryStart(tb testing.TB, opts Options) (*Proc, error) {
 		return nil, err
 	}
 	p.cmd = cmd
+	if opts.Spawned != nil {
+		opts.Spawned(cmd.Process.Pid)
+	}
 	type started struct{ endpoint, metrics string }
 	ready := make(chan started, 1)
 	var early strings.Builder
