@@ -33,6 +33,12 @@ func (c *counting) Head(ctx context.Context, org, b, k string) (*catalog.Manifes
 	return c.Objects.Head(ctx, org, b, k)
 }
 
+// Names counts as one lookup per key.
+func (c *counting) Names(ctx context.Context, org, b string, keys ...string) ([]catalog.Name, error) {
+	c.heads.Add(int64(len(keys)))
+	return c.Objects.Names(ctx, org, b, keys...)
+}
+
 // mountAgain mounts the env's org a second time, through objs.
 func (e *env) mountAgain(t testing.TB, objs fsmount.Objects, opts fsmount.Options) (string, *fsmount.Server) {
 	t.Helper()

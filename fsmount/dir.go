@@ -133,18 +133,31 @@ func (d *dirNode) lookAhead(ctx context.Context, bucket, prefix, name string) {
 	}
 }
 
-// forgetListing drops what the last listing said.
+// forgetListing drops what the last listing said: a change made over S3
+// may touch any name of the directory.
 func (d *dirNode) forgetListing() {
 	d.lmu.Lock()
 	d.listed = nil
 	d.lmu.Unlock()
 }
 
-// forgetListingOf drops the listing of n's parent directory, if any.
+// forget drops what the last listing said of names: the mount's own
+// changes touch only the names they are given, and the rest of the listing
+// stays true (a rename loop would otherwise list the directory again and
+// again).
+func (d *dirNode) forget(names ...string) {
+	d.lmu.Lock()
+	for _, n := range names {
+		delete(d.listed, n)
+	}
+	d.lmu.Unlock()
+}
+
+// forgetListingOf drops what n's parent directory's listing said of n.
 func forgetListingOf(n *fs.Inode) {
-	if _, p := n.Parent(); p != nil {
+	if name, p := n.Parent(); p != nil {
 		if d, ok := p.Operations().(*dirNode); ok {
-			d.forgetListing()
+			d.forget(name)
 		}
 	}
 }
@@ -244,19 +257,18 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	if d.wantAhead() {
 		d.lookAhead(ctx, bucket, prefix, name)
 	}
-	full := prefix + name
-	isDir, marker, err := d.fsys.dirExists(ctx, bucket, full+"/")
+	ns, err := d.fsys.objs.Names(ctx, d.fsys.orgID, bucket, prefix+name)
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	if isDir {
-		return d.dirChild(ctx, name, marker, out), 0
+	switch n := ns[0]; {
+	case n.Dir:
+		return d.dirChild(ctx, name, n.Marker, out), 0
+	case n.Object != nil:
+		return d.fileChild(ctx, name, n.Object, typeOf(n.Object), out), 0
+	default:
+		return nil, syscall.ENOENT
 	}
-	m, err := d.fsys.objs.Head(ctx, d.fsys.orgID, bucket, full)
-	if err != nil {
-		return nil, toErrno(err)
-	}
-	return d.fileChild(ctx, name, m, typeOf(m), out), 0
 }
 
 // dirExists reports whether any key starts with prefix (which ends in
@@ -319,7 +331,7 @@ func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 
 // Mkdir stores a zero-length "dir/" marker carrying the mode and owner.
 func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	d.forgetListing()
+	d.forget(name)
 	bucket, prefix, errno := d.where()
 	if errno != 0 {
 		return nil, errno
@@ -345,7 +357,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 // Rmdir removes an empty directory's marker (ENOTEMPTY if any other key is
 // under it).
 func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
-	d.forgetListing()
+	d.forget(name)
 	bucket, prefix, errno := d.where()
 	if errno != 0 {
 		return errno
@@ -399,7 +411,7 @@ func (f *fsys) keepDir(ctx context.Context, bucket, prefix, gone string) {
 // committed until the first flush, fsync or close; until then the file
 // exists only in this mount.
 func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	d.forgetListing()
+	d.forget(name)
 	bucket, prefix, errno := d.where()
 	if errno != 0 {
 		return nil, nil, 0, errno
@@ -424,7 +436,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 
 // Mknod makes regular files only (committed at once, empty).
 func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	d.forgetListing()
+	d.forget(name)
 	if mode&syscall.S_IFMT != syscall.S_IFREG && mode&syscall.S_IFMT != 0 {
 		return nil, syscall.EPERM
 	}
@@ -446,7 +458,7 @@ func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint3
 // Symlink stores the target as the object's content, marked with the
 // S_IFLNK mode bits in x-amz-meta-mode, as s3fs does.
 func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	d.forgetListing()
+	d.forget(name)
 	bucket, prefix, errno := d.where()
 	if errno != 0 {
 		return nil, errno
@@ -468,7 +480,7 @@ func (d *dirNode) Link(ctx context.Context, target fs.InodeEmbedder, name string
 }
 
 func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
-	d.forgetListing()
+	d.forget(name)
 	bucket, prefix, errno := d.where()
 	if errno != 0 {
 		return errno

@@ -25,6 +25,9 @@ type Objects interface {
 	CreateBucket(ctx context.Context, orgID, name string) (catalog.Bucket, error)
 	DeleteBucket(ctx context.Context, orgID, name string) error
 	Head(ctx context.Context, orgID, bucket, key string) (*catalog.Manifest, error)
+	// Names answers, in one snapshot, what each key is: object, directory
+	// (keys under key+"/") and its marker.
+	Names(ctx context.Context, orgID, bucket string, keys ...string) ([]catalog.Name, error)
 	List(ctx context.Context, orgID, bucket string, opts catalog.ListOptions) (catalog.ListResult, error)
 	ListManifests(ctx context.Context, orgID, bucket string, opts catalog.ListOptions) (catalog.ListResult, map[string]*catalog.Manifest, error)
 	Open(ctx context.Context, orgID, bucket, key string) (*objects.Object, error)

@@ -2,7 +2,6 @@ package fsmount
 
 import (
 	"context"
-	"errors"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -20,9 +19,9 @@ const (
 // to the rename bound; beyond it EXDEV, so mv copies instead). Renames across
 // buckets are EXDEV too.
 func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	d.forgetListing()
+	d.forget(name)
 	if np, ok := newParent.(*dirNode); ok {
-		np.forgetListing()
+		np.forget(newName)
 	}
 	if flags&renameExchange != 0 {
 		return syscall.EINVAL
@@ -48,22 +47,12 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 	}
 	f := d.fsys
 
-	srcDir, _, err := f.dirExists(ctx, bucket, from+"/")
+	ns, err := f.objs.Names(ctx, f.orgID, bucket, from, to)
 	if err != nil {
 		return toErrno(err)
 	}
-	dstDir, _, err := f.dirExists(ctx, bucket, to+"/")
-	if err != nil {
-		return toErrno(err)
-	}
-	dstFile := false
-	if !dstDir {
-		if _, err := f.objs.Head(ctx, f.orgID, bucket, to); err == nil {
-			dstFile = true
-		} else if !errors.Is(err, catalog.ErrNotFound) {
-			return toErrno(err)
-		}
-	}
+	srcDir, dstDir := ns[0].Dir, ns[1].Dir
+	dstFile := !dstDir && ns[1].Object != nil
 	if flags&renameNoReplace != 0 && (dstDir || dstFile) {
 		return syscall.EEXIST
 	}

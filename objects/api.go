@@ -48,6 +48,7 @@ type Catalog interface {
 	DeleteBucket(ctx context.Context, orgID, name string) error
 
 	Object(ctx context.Context, bucketID uint64, key string) (*catalog.Manifest, error)
+	Names(ctx context.Context, bucketID uint64, keys ...string) ([]catalog.Name, error)
 	PutObject(ctx context.Context, b catalog.Bucket, key string, m *catalog.Manifest, cond catalog.Condition) (*catalog.Manifest, error)
 	DeleteObject(ctx context.Context, b catalog.Bucket, key string) (*catalog.Manifest, error)
 	List(ctx context.Context, bucketID uint64, o catalog.ListOptions) (catalog.ListResult, error)

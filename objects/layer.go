@@ -102,6 +102,17 @@ func (l *Layer) Head(ctx context.Context, orgID, bucket, key string) (*catalog.M
 	return l.meta.Object(ctx, b.ID, key)
 }
 
+// Names tells, for each key, the object under it and whether it is a
+// directory (keys under key+"/"), from one catalog snapshot; see
+// catalog.Name.
+func (l *Layer) Names(ctx context.Context, orgID, bucket string, keys ...string) ([]catalog.Name, error) {
+	b, err := l.meta.Bucket(ctx, orgID, bucket)
+	if err != nil {
+		return nil, err
+	}
+	return l.meta.Names(ctx, b.ID, keys...)
+}
+
 // Delete removes a key. A missing key is catalog.ErrNotFound; the S3 layer
 // turns that into success, FUSE into ENOENT. The chunks it referenced are left
 // to the garbage collector, which also waits for readers still streaming them.
