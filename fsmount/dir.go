@@ -29,7 +29,8 @@ type dirNode struct {
 	// listed holds the files of the last listing with their manifests, so
 	// the lookups that follow a readdir (ls -l, READDIRPLUS) need no
 	// catalog call. Entries live for listedTTL cache timeouts after the last
-	// page; the feed and this mount's own changes in the directory clear them.
+	// page; a feed event in the directory clears them, and this mount's own
+	// changes forget the names they touch.
 	lmu      sync.Mutex
 	listed   map[string]*catalog.Manifest
 	listedAt time.Time
@@ -47,7 +48,7 @@ const maxListed = 16384
 // listedTTL is how many cache timeouts a listing answers lookups after its
 // last page: ls -l stats entries only after reading the whole directory,
 // which takes longer than one timeout for large ones. The feed and the
-// mount's own changes clear a listing, so its age is not what keeps it
+// mount's own changes keep a listing true, so its age is not what keeps it
 // correct.
 const listedTTL = 10
 

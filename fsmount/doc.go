@@ -89,8 +89,8 @@
 //   - Listings: a directory streams one catalog page (1000 entries) at a
 //     time, keys and manifests from one snapshot, and answers the lookups
 //     that follow (ls -l, READDIRPLUS) from that page for up to ten cache
-//     timeouts after the last page; feed events and the mount's own changes
-//     in the directory clear it. A listing taken while an S3 write of the
+//     timeouts after the last page; a feed event in the directory clears
+//     it, and the mount's own changes forget the names they touch. A listing taken while an S3 write of the
 //     same directory commits may answer one stale lookup until then.
 //     READDIRPLUS is off by default: with the listing answering lookups,
 //     ls -l costs the same without it and ls -f is faster. Lookups that
