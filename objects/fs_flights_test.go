@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"sync/atomic"
@@ -130,5 +131,28 @@ func TestFileWriterFlightFailureSticks(t *testing.T) {
 	}
 	if got, _ := e.get(t, "g", 0, -1); !bytes.Equal(got, old) {
 		t.Fatalf("previous version damaged: %q", got)
+	}
+}
+
+// The MD5 ETag of a sequentially written file is computed in the
+// background per buffer; commits in the middle (fsync) and small files that
+// stay inline across commits must still get the MD5 of all their bytes.
+func TestFileWriterSequentialETagAcrossCommits(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for _, size := range []int{3000, 2*chunk + 777, 3 * chunk} {
+		data := randBytes(size, uint64(size))
+		w := e.writer(t, fmt.Sprint("etag-", size), true)
+		step := max(len(data)/7, 1)
+		for off := 0; off < len(data); off += step {
+			end := min(off+step, len(data))
+			if _, err := w.WriteAt(ctx, data[off:end], int64(off)); err != nil {
+				t.Fatal(err)
+			}
+			m := commit(t, w) // an fsync after every write
+			if want := quotedMD5(data[:end]); m.ETag != want {
+				t.Fatalf("size %d, after %d bytes: ETag %s, want %s", size, end, m.ETag, want)
+			}
+		}
 	}
 }

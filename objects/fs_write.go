@@ -78,20 +78,36 @@ type FileWriter struct {
 	spares [][]byte
 
 	// Sequential-MD5 tracking: valid while every byte so far was written
-	// at seqPos in order.
-	seq    bool
-	seqPos int64
-	md5    hash.Hash
+	// at seqPos in order. The MD5 is not computed as bytes are written but
+	// per buffer, in the background as each full one is handed off (hashed
+	// bytes so far; lastHash is the newest hashing, which the next one waits
+	// for), so a writer's thread does not run it.
+	seq      bool
+	seqPos   int64
+	md5      hash.Hash
+	hashed   int64
+	lastHash chan struct{}
 }
 
-// flight is a full buffer on its way to the chunk store.
+// flight is a full buffer on its way to the chunk store: its id is
+// computed, leased and the chunk written in the background (done), and, if
+// the session is sequential, the buffer is added to the MD5 (hashedDone).
 type flight struct {
-	buf   []byte
-	off   int64
-	id    chunkstore.ID
-	done  chan struct{}
-	err   error
-	token bool // holds one of Layer.flightTokens (every flight but a session's first)
+	buf        []byte
+	off        int64
+	id         chunkstore.ID
+	done       chan struct{}
+	hashedDone chan struct{}
+	err        error
+	token      bool // holds one of Layer.flightTokens (every flight but a session's first)
+}
+
+// wait blocks until the flight's chunk write and hashing are over.
+func (f *flight) wait() {
+	<-f.done
+	if f.hashedDone != nil {
+		<-f.hashedDone
+	}
 }
 
 // maxFlights bounds one session's chunks in flight; with the buffer filling
@@ -213,7 +229,6 @@ func (w *FileWriter) WriteAt(ctx context.Context, p []byte, off int64) (int, err
 		return 0, nil
 	}
 	if w.seq && off == w.seqPos && off >= w.size {
-		w.md5.Write(p)
 		w.seqPos += int64(len(p))
 	} else {
 		w.seq = false
@@ -312,7 +327,7 @@ func (w *FileWriter) Truncate(ctx context.Context, size int64) error {
 	if w.seq {
 		if size == 0 {
 			w.md5.Reset()
-			w.seqPos = 0
+			w.seqPos, w.hashed = 0, 0
 		} else {
 			w.seq = false
 		}
@@ -401,7 +416,8 @@ func (w *FileWriter) landLocked() error {
 
 func (w *FileWriter) landOldestLocked() error {
 	f := w.fls[0]
-	<-f.done
+	f.wait()
+	w.leased = append(w.leased, f.id) // leased by the flight itself
 	w.fls[0] = nil
 	w.fls = w.fls[1:]
 	if f.token {
@@ -446,12 +462,26 @@ func (w *FileWriter) flushAsyncLocked(ctx context.Context) error {
 			return err
 		}
 	}
-	id := w.l.chunks.Sum(w.buf)
-	w.leaseLocked(id)
-	f := &flight{buf: w.buf, off: w.bufOff, id: id, done: make(chan struct{}), token: token}
+	f := &flight{buf: w.buf, off: w.bufOff, done: make(chan struct{}), token: token}
+	if w.seq && w.bufOff == w.hashed {
+		prev, done := w.lastHash, make(chan struct{})
+		f.hashedDone, w.lastHash = done, done
+		w.hashed += int64(len(w.buf))
+		go func() {
+			defer close(done)
+			if prev != nil {
+				<-prev // MD5 is sequential: buffers in hand-off order
+			}
+			w.md5.Write(f.buf)
+		}()
+	}
 	ctx = context.WithoutCancel(ctx)
 	go func() {
 		defer close(f.done)
+		// The lease comes before the write, which may find the chunk
+		// already stored (see GC).
+		f.id = w.l.chunks.Sum(f.buf)
+		w.l.guard.lease(f.id)
 		f.err = w.l.chunks.Put(ctx, f.id, f.buf)
 	}()
 	w.fls = append(w.fls, f)
@@ -473,7 +503,11 @@ func (w *FileWriter) flushLocked(ctx context.Context) error {
 	id := w.l.chunks.Sum(w.buf)
 	w.leaseLocked(id)
 	if err := w.l.chunks.Put(ctx, id, w.buf); err != nil {
-		return w.fail(err)
+		return w.fail(err) // a cancelled write keeps buf, unhashed, for a retry
+	}
+	if w.seq && w.bufOff == w.hashed {
+		w.md5.Write(w.buf)
+		w.hashed += int64(len(w.buf))
 	}
 	w.segs = splice(w.segs, w.bufOff, seg{length: int64(len(w.buf)), chunk: id})
 	w.buf = w.buf[:0]
@@ -573,6 +607,19 @@ func (w *FileWriter) Commit(ctx context.Context) (*catalog.Manifest, error) {
 	if w.meta != nil {
 		m.Meta = w.meta
 	}
+	// The MD5 of a sequentially written file: the buffers handed off so far
+	// (hashed in the background, landed above) plus the one filling.
+	var seqSum []byte
+	if w.seq && w.seqPos == w.size {
+		h, err := w.md5.(hash.Cloner).Clone()
+		if err != nil {
+			return nil, fmt.Errorf("objects: commit %s/%s: %w", w.bucket, w.key, err)
+		}
+		if w.bufOff == w.hashed {
+			h.Write(w.buf)
+		}
+		seqSum = h.Sum(nil)
+	}
 	if w.size <= InlineMax {
 		// Small files live in the manifest, as a small PUT would.
 		p := make([]byte, w.size)
@@ -592,8 +639,8 @@ func (w *FileWriter) Commit(ctx context.Context) (*catalog.Manifest, error) {
 		}
 		m.Extents = exts
 	}
-	if w.seq && w.seqPos == w.size {
-		m.ETag = etag(w.md5.Sum(nil))
+	if seqSum != nil {
+		m.ETag = etag(seqSum)
 	} else if w.size <= InlineMax {
 		sum := md5.Sum(m.Inline)
 		m.ETag = etag(sum[:])
@@ -663,7 +710,8 @@ func (w *FileWriter) Close() error {
 	}
 	w.closed = true
 	for _, f := range w.fls {
-		<-f.done // its lease must outlive the write
+		f.wait() // its lease must outlive the write
+		w.leased = append(w.leased, f.id)
 		if f.token {
 			<-w.l.flightTokens
 		}
