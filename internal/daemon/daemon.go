@@ -68,6 +68,9 @@ type Config struct {
 	// IOIdleTimeout cuts off a client whose request body or response makes
 	// no progress for this long; 0 means 2 minutes. Tests shorten it.
 	IOIdleTimeout time.Duration
+	// ReadHeaderTimeout bounds how long a client may take to send a
+	// request's headers (slow-loris clients); 0 means 20 s. Tests shorten it.
+	ReadHeaderTimeout time.Duration
 	// Mounts are FUSE mount points, "DIR" (the first org) or "ORG=DIR",
 	// mounted before Start returns and unmounted by Shutdown.
 	Mounts []string
@@ -142,6 +145,9 @@ func Start(cfg Config) (d *Daemon, err error) {
 	}
 	if cfg.IOIdleTimeout <= 0 {
 		cfg.IOIdleTimeout = ioIdleTimeout
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = readHeaderTimeout
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
@@ -279,7 +285,7 @@ func (d *Daemon) startS3() error {
 	gw = d.metrics.WrapInFlight(gw)
 	d.srv = &http.Server{
 		Handler:           d.track(ioDeadlines(gw, cfg.IOIdleTimeout)),
-		ReadHeaderTimeout: readHeaderTimeout,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
