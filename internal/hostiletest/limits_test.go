@@ -78,7 +78,8 @@ func (e *endlessXML) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// XML bodies: DeleteObjects with more than 1000 keys, and DeleteObjects and
+// XML bodies: DeleteObjects with more than 1000 keys, CompleteMultipartUpload
+// with more than 10000 parts, and DeleteObjects and
 // CompleteMultipartUpload bodies over their 8 MiB cap, are refused with
 // MalformedXML (AWS's answer for a document that breaks the schema's
 // limits) after reading at most the cap, not the whole body.
@@ -102,6 +103,17 @@ func TestXMLBodyLimits(t *testing.T) {
 	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("xml"), Key: aws.String("mp")})
 	if err != nil {
 		t.Fatal(err)
+	}
+	b.Reset()
+	b.WriteString("<CompleteMultipartUpload>")
+	for i := 1; i <= 10001; i++ {
+		fmt.Fprintf(&b, "<Part><PartNumber>%d</PartNumber><ETag>\"e\"</ETag></Part>", i)
+	}
+	b.WriteString("</CompleteMultipartUpload>")
+	req = newReq(t, http.MethodPost, p.Endpoint+"/xml/mp?uploadId="+aws.ToString(up.UploadId), strings.NewReader(b.String()))
+	sign(t, req, rootCreds, "us-east-1", time.Now())
+	if e := do(t, req); e.Status != 400 || e.Code != "MalformedXML" {
+		t.Errorf("CompleteMultipartUpload with 10001 parts: %d %s %s", e.Status, e.Code, e.Message)
 	}
 	const declared = 1 << 30
 	for _, tc := range []struct{ name, path, head string }{
@@ -133,6 +145,13 @@ func TestXMLBodyLimits(t *testing.T) {
 	}
 	if _, err := c.ListBuckets(ctx, &s3.ListBucketsInput{}); err != nil {
 		t.Fatalf("server after oversized bodies: %v", err)
+	}
+	// A server that buffered either 1 GiB body would have a peak resident
+	// size above it.
+	hwm := p.Status("VmHWM")
+	t.Logf("excd peak RSS after two 1 GiB XML bodies: %d MiB", hwm>>20)
+	if hwm > 1<<30 {
+		t.Errorf("excd peak RSS %d MiB", hwm>>20)
 	}
 }
 
