@@ -57,7 +57,7 @@ func FuzzBucketName(f *testing.F) {
 }
 
 // FuzzSplitPath checks request path splitting on arbitrary escaped paths:
-// no panic; a key within the length rule round-trips through the
+// no panic; the key length rule holds exactly; a key round-trips through the
 // encoding clients use (minio-go's EncodePath, the SigV4 canonical
 // encoding), so the object a client names is the object it gets.
 func FuzzSplitPath(f *testing.F) {
@@ -76,10 +76,16 @@ func FuzzSplitPath(f *testing.F) {
 		if lv == levelObject && key == "" || lv == levelBucket && (bucket == "" && escaped != "//") {
 			t.Fatalf("splitPath(%q) = %q, %q, level %v", escaped, bucket, key, lv)
 		}
-		if lv != levelObject || strings.Contains(bucket, "/") {
+		if lv != levelObject {
 			return
 		}
-		_ = checkKey(key)
+		// The key rule: at most 1024 bytes, else KeyTooLongError.
+		if err := checkKey(key); (err == nil) != (len(key) <= maxKeyLen) || err != nil && toS3Error(err).Code != ErrKeyTooLong {
+			t.Fatalf("checkKey(%d bytes) = %v", len(key), err)
+		}
+		if strings.Contains(bucket, "/") {
+			return
+		}
 		for name, enc := range map[string]func(string) string{"minio-go": s3utils.EncodePath, "sigv4": sigv4.EncodeURIPath} {
 			if name == "minio-go" && !(utf8.ValidString(bucket) && utf8.ValidString(key)) {
 				continue // EncodePath replaces invalid UTF-8 with U+FFFD

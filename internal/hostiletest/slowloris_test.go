@@ -92,6 +92,20 @@ func TestSlowLorisHeaders(t *testing.T) {
 	if took < timeout {
 		t.Fatalf("cut off after %v, before the %v timeout", took, timeout)
 	}
+	// A client that connects and sends nothing at all is cut off too.
+	began := time.Now()
+	conn, err := net.Dial("tcp", d.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(10 * timeout))
+	_, err = conn.Read(make([]byte, 1))
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("silent connection still open after %v", 10*timeout)
+	}
+	t.Logf("silent client cut off after %v", time.Since(began).Round(10*time.Millisecond))
 	if _, err := c.ListBuckets(context.Background(), &s3.ListBucketsInput{}); err != nil {
 		t.Fatal(err)
 	}
@@ -184,5 +198,20 @@ func TestSlowLorisBody(t *testing.T) {
 	var nf *types.NotFound
 	if !errors.As(err, &nf) {
 		t.Fatalf("HeadObject of the stalled PUT: %v", err)
+	}
+}
+
+// The stalled-body cut-off against a child excd with the real 2-minute
+// idle timeout (-long only).
+func TestSlowLorisBodyRealTimeout(t *testing.T) {
+	if !*long {
+		t.Skip("takes 2 min; run with -args -long")
+	}
+	p, _ := start(t, "slow")
+	addr := strings.TrimPrefix(p.Endpoint, "http://")
+	status, took := stallBody(t, addr, "/slow/stalled", 1<<20, 100<<10, 3*time.Minute)
+	t.Logf("stalled body: status %d, excd closed the connection %v after the stall", status, took.Round(100*time.Millisecond))
+	if status != 400 || took < 110*time.Second || took > 130*time.Second {
+		t.Fatalf("status %d after %v, want 400 after about 2 min", status, took)
 	}
 }
