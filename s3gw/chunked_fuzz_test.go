@@ -25,7 +25,7 @@ import (
 // and whose bodies are arbitrary, through the whole gateway. Whatever the
 // body, the answer is a 200 or an S3 error with an XML body, never a 500.
 func FuzzChunkedPut(f *testing.F) {
-	st := requestFuzzStack(f)
+	st, uploadID := requestFuzzStack(f)
 	data := "hello world"
 	f.Add(uint8(0), uint16(len(data)), []byte("b\r\n"+data+"\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n"))
 	f.Add(uint8(0), uint16(0), []byte("0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n"))
@@ -43,7 +43,7 @@ func FuzzChunkedPut(f *testing.F) {
 		base := "http://" + st.srv.Listener.Addr().String()
 		path := "/fzz/chunked"
 		if form&2 != 0 {
-			path = "/fzz/mp?partNumber=3&uploadId=" + fuzzUploadID
+			path = "/fzz/mp?partNumber=3&uploadId=" + uploadID
 		}
 		req, err := http.NewRequest(http.MethodPut, base+path, bytes.NewReader(body))
 		if err != nil {

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,33 +19,25 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
-var (
-	fuzzStackOnce sync.Once
-	fuzzStack     *stack
-	fuzzUploadID  string
-)
-
 // requestFuzzStack is one real stack (Badger, chunk files, object layer)
-// shared by every input of FuzzSignedRequest, with a bucket, an object
-// and an open multipart upload for the inputs to act on.
-func requestFuzzStack(f *testing.F) *stack {
-	fuzzStackOnce.Do(func() {
-		fuzzStack = newStack(f)
-		c := fuzzStack.client(fuzzStack.key)
-		ctx := context.Background()
-		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("fzz")}); err != nil {
-			f.Fatal(err)
-		}
-		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("fzz"), Key: aws.String("k"), Body: strings.NewReader("0123456789")}); err != nil {
-			f.Fatal(err)
-		}
-		up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("fzz"), Key: aws.String("mp")})
-		if err != nil {
-			f.Fatal(err)
-		}
-		fuzzUploadID = aws.ToString(up.UploadId)
-	})
-	return fuzzStack
+// for every input of one fuzz target, with a bucket, an object and an open
+// multipart upload (its id returned) for the inputs to act on. Each target
+// makes its own: the stack is cleaned up when the target ends.
+func requestFuzzStack(f *testing.F) (*stack, string) {
+	st := newStack(f)
+	c := st.client(st.key)
+	ctx := context.Background()
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("fzz")}); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("fzz"), Key: aws.String("k"), Body: strings.NewReader("0123456789")}); err != nil {
+		f.Fatal(err)
+	}
+	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("fzz"), Key: aws.String("mp")})
+	if err != nil {
+		f.Fatal(err)
+	}
+	return st, aws.ToString(up.UploadId)
 }
 
 // FuzzSignedRequest sends arbitrary correctly signed requests (method,
@@ -56,7 +47,7 @@ func requestFuzzStack(f *testing.F) *stack {
 // panic or an unclassified error) and every error carries an S3 XML body.
 // The literal UPLOADID in a path or query stands for a real open upload.
 func FuzzSignedRequest(f *testing.F) {
-	st := requestFuzzStack(f)
+	st, uploadID := requestFuzzStack(f)
 	seeds := []struct{ method, path, query, hdrs, body string }{
 		{"GET", "/fzz/k", "", "Range: bytes=2-", ""},
 		{"GET", "/fzz", "list-type=2&max-keys=1&continuation-token=%%%", "", ""},
@@ -87,8 +78,8 @@ func FuzzSignedRequest(f *testing.F) {
 		if !isToken(method) || method == http.MethodConnect || len(body) > 1<<16 {
 			return
 		}
-		path = strings.ReplaceAll(path, "UPLOADID", fuzzUploadID)
-		query = strings.ReplaceAll(query, "UPLOADID", fuzzUploadID)
+		path = strings.ReplaceAll(path, "UPLOADID", uploadID)
+		query = strings.ReplaceAll(query, "UPLOADID", uploadID)
 		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, "?#") {
 			return
 		}
