@@ -269,6 +269,9 @@ func (s *server) uploadPartCopy(w http.ResponseWriter, r *http.Request, rq *requ
 // Order and existence are the object layer's checks.
 func parseCompleteRequest(body []byte) (completeMultipartUpload, error) {
 	var req completeMultipartUpload
+	if tooManyChildren(body, "Part", objects.MaxParts) {
+		return req, s3Err(ErrMalformedXML, "A CompleteMultipartUpload request must name between 1 and %d parts.", objects.MaxParts)
+	}
 	if err := decodeXML(body, maxCompleteBody, &req); err != nil {
 		return req, err
 	}
