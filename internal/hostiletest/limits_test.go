@@ -16,34 +16,44 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
-// Headers past the server's limit (64 KiB) are refused with 431 on that
-// connection only; other clients are served as before.
+// Headers past the server's limit (64 KiB), or a request line as long, are
+// refused with 431 on that connection only; other clients are served as
+// before.
 func TestHeaderTooLarge(t *testing.T) {
 	p, _ := start(t, "hdr")
-	conn, err := net.Dial("tcp", strings.TrimPrefix(p.Endpoint, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	// Written from another goroutine: the server may answer and close
-	// before it has read everything.
-	go func() {
-		fmt.Fprintf(conn, "GET /hdr/k HTTP/1.1\r\nHost: x\r\n")
-		for i := 0; i < 200; i++ {
-			if _, err := fmt.Fprintf(conn, "X-Amz-Meta-H%d: %s\r\n", i, strings.Repeat("v", 1000)); err != nil {
-				return
+	for name, head := range map[string]func(io.Writer) error{
+		"200 KiB of headers": func(w io.Writer) error {
+			fmt.Fprintf(w, "GET /hdr/k HTTP/1.1\r\nHost: x\r\n")
+			for i := 0; i < 200; i++ {
+				if _, err := fmt.Fprintf(w, "X-Amz-Meta-H%d: %s\r\n", i, strings.Repeat("v", 1000)); err != nil {
+					return err
+				}
 			}
+			_, err := io.WriteString(w, "\r\n")
+			return err
+		},
+		"100 KiB query string": func(w io.Writer) error {
+			_, err := fmt.Fprintf(w, "GET /hdr?prefix=%s HTTP/1.1\r\nHost: x\r\n\r\n", strings.Repeat("p", 100<<10))
+			return err
+		},
+	} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(p.Endpoint, "http://"))
+		if err != nil {
+			t.Fatal(err)
 		}
-		io.WriteString(conn, "\r\n")
-	}()
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-		t.Fatalf("200 KiB of headers: status %d, want 431", resp.StatusCode)
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		// Written from another goroutine: the server may answer and close
+		// before it has read everything.
+		go head(conn)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		resp.Body.Close()
+		conn.Close()
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("%s: status %d, want 431", name, resp.StatusCode)
+		}
 	}
 	if _, err := p.S3().ListBuckets(context.Background(), &s3.ListBucketsInput{}); err != nil {
 		t.Fatalf("other clients after an oversized header: %v", err)
