@@ -4,9 +4,12 @@
 # written to the package's testdata/fuzz/<Target>/ by go test: commit it as
 # a regression seed once fixed).
 #
-# usage: scripts/fuzz.sh [-t SECONDS] [-p PARALLEL] [TARGET_REGEXP]
+# usage: scripts/fuzz.sh [-t SECONDS] [-p PARALLEL] [-m MINIMIZE] [TARGET_REGEXP]
 #   -t  seconds per target (default 60, or $FUZZTIME)
 #   -p  fuzz workers per target (default 1, or $FUZZPARALLEL; CI boxes are shared)
+#   -m  -fuzzminimizetime (default 5s, or $FUZZMINIMIZE): go test spends it on
+#       every new interesting input too, and the multi-argument targets
+#       otherwise spend most of a short run minimizing instead of fuzzing
 #   TARGET_REGEXP  only targets whose name matches (default: all)
 #
 # Prints one line per target with its exec count, and a summary.
@@ -14,11 +17,13 @@ set -uo pipefail
 
 time_s=${FUZZTIME:-60}
 par=${FUZZPARALLEL:-1}
-while getopts "t:p:h" o; do
+minimize=${FUZZMINIMIZE:-5s}
+while getopts "t:p:m:h" o; do
 	case $o in
 	t) time_s=$OPTARG ;;
 	p) par=$OPTARG ;;
-	*) sed -n '2,12p' "$0"; exit 2 ;;
+	m) minimize=$OPTARG ;;
+	*) sed -n '2,15p' "$0"; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -39,7 +44,7 @@ while IFS=$'\t' read -r pkg target; do
 	log="$logdir/$target.log"
 	start=$(date +%s)
 	go test "./$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime "${time_s}s" \
-		-fuzzminimizetime 30s -parallel "$par" >"$log" 2>&1
+		-fuzzminimizetime "$minimize" -parallel "$par" >"$log" 2>&1
 	rc=$?
 	execs=$(grep -Eo 'execs: [0-9]+' "$log" | tail -1 | grep -Eo '[0-9]+')
 	execs=${execs:-0}
