@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,7 +30,7 @@ func validBucketName(name string) error {
 	if strings.Contains(name, "..") {
 		return errors.New("bucket names must not contain two adjacent periods")
 	}
-	if strings.Count(name, ".") == 3 && net.ParseIP(name) != nil {
+	if ipShaped(name) {
 		return errors.New("bucket names must not be formatted as an IP address")
 	}
 	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
@@ -45,6 +44,22 @@ func validBucketName(name string) error {
 		}
 	}
 	return nil
+}
+
+// ipShaped reports four dot-separated runs of digits: "formatted as an IP
+// address" in AWS's words. net.ParseIP is not the test: it refuses leading
+// zeros ("10.0.00.1"), which are still IP-shaped and which AWS refuses.
+func ipShaped(name string) bool {
+	parts := strings.Split(name, ".")
+	if len(parts) != 4 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }

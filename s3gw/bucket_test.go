@@ -14,7 +14,7 @@ func TestValidBucketName(t *testing.T) {
 		"", "ab", strings.Repeat("a", 64),
 		"MyBucket", "my_bucket", "my bucket", "bücket",
 		"-abc", "abc-", ".abc", "abc.", "a..b",
-		"192.168.1.1", "10.0.0.1",
+		"192.168.1.1", "10.0.0.1", "10.0.00.1", "0.0.00.0", "999.1.1.1",
 		"xn--abc", "sthree-abc", "abc-s3alias", "abc--ol-s3", "abc--x-s3",
 	}
 	for _, n := range valid {

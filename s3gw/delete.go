@@ -24,6 +24,9 @@ func isNotFound(err error) bool { return errors.Is(err, catalog.ErrNotFound) }
 // parseDeleteRequest decodes and validates a DeleteObjects body.
 func parseDeleteRequest(body []byte) (deleteRequest, error) {
 	var req deleteRequest
+	if tooManyChildren(body, "Object", maxDeleteKeys) {
+		return req, s3Err(ErrMalformedXML, "A DeleteObjects request must name between 1 and %d keys.", maxDeleteKeys)
+	}
 	if err := decodeXML(body, maxDeleteBody, &req); err != nil {
 		return req, err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"syscall"
 
 	"excloud.dev/buckets/catalog"
@@ -247,7 +248,10 @@ func classify(err error) (ErrorCode, string) {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		// The client stopped sending before the declared length.
 		return ErrIncompleteBody, ""
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, os.ErrDeadlineExceeded):
+		// os.ErrDeadlineExceeded: the daemon's idle deadline cut off a
+		// client that stopped sending its body.
 		// Usually the client went away; the response is for the log.
 		return ErrRequestTimeout, ""
 	}

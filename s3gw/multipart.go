@@ -210,8 +210,16 @@ func parseCopySourceRange(v string) (off, length int64, err error) {
 	if err1 != nil || err2 != nil || first > last {
 		return 0, 0, bad
 	}
+	// Offsets beyond any object are clamped so that neither last-first+1
+	// here nor off+length in the object layer can overflow int64; the
+	// range still lies beyond the source and fails there as InvalidRange.
+	first, last = min(first, maxRangeOffset), min(last, maxRangeOffset)
 	return first, last - first + 1, nil
 }
+
+// maxRangeOffset is far beyond any object (S3's limit is 5 TiB) and far
+// enough below MaxInt64 that adding a length to it cannot overflow.
+const maxRangeOffset = 1 << 60
 
 func allDigits(s string) bool {
 	if s == "" {
@@ -261,6 +269,9 @@ func (s *server) uploadPartCopy(w http.ResponseWriter, r *http.Request, rq *requ
 // Order and existence are the object layer's checks.
 func parseCompleteRequest(body []byte) (completeMultipartUpload, error) {
 	var req completeMultipartUpload
+	if tooManyChildren(body, "Part", objects.MaxParts) {
+		return req, s3Err(ErrMalformedXML, "A CompleteMultipartUpload request must name between 1 and %d parts.", objects.MaxParts)
+	}
 	if err := decodeXML(body, maxCompleteBody, &req); err != nil {
 		return req, err
 	}

@@ -36,10 +36,10 @@ type stack struct {
 	logs *logBuffer
 }
 
-func newStack(t *testing.T) *stack { return newStackWith(t, nil) }
+func newStack(t testing.TB) *stack { return newStackWith(t, nil) }
 
 // newStackWith is newStack with a hook to adjust the gateway's Config.
-func newStackWith(t *testing.T, configure func(*Config)) *stack {
+func newStackWith(t testing.TB, configure func(*Config)) *stack {
 	t.Helper()
 	dir := t.TempDir()
 	keys, err := chunkstore.DeriveKeys(bytes.Repeat([]byte{9}, 32))

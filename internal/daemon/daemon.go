@@ -74,6 +74,9 @@ type Config struct {
 	// it. Badger dies of SIGBUS, not ENOSPC, when it meets a full disk
 	// (catalog.Options.MinFree). 0 disables the check.
 	MinFree int64
+	// ReadHeaderTimeout bounds how long a client may take to send a
+	// request's headers (slow-loris clients); 0 means 20 s. Tests shorten it.
+	ReadHeaderTimeout time.Duration
 	// Mounts are FUSE mount points, "DIR" (the first org) or "ORG=DIR",
 	// mounted before Start returns and unmounted by Shutdown.
 	Mounts []string
@@ -148,6 +151,9 @@ func Start(cfg Config) (d *Daemon, err error) {
 	}
 	if cfg.IOIdleTimeout <= 0 {
 		cfg.IOIdleTimeout = ioIdleTimeout
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = readHeaderTimeout
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
@@ -288,7 +294,7 @@ func (d *Daemon) startS3() error {
 	gw = d.metrics.WrapInFlight(gw)
 	d.srv = &http.Server{
 		Handler:           d.track(ioDeadlines(gw, cfg.IOIdleTimeout)),
-		ReadHeaderTimeout: readHeaderTimeout,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),

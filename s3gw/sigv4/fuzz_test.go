@@ -15,6 +15,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"excloud.dev/buckets/s3gw/checksum"
 	"excloud.dev/buckets/s3gw/sigv4"
 )
 
@@ -92,6 +93,10 @@ func chunkedTemplates(tb testing.TB) []chunkedTemplate {
 			minioStreaming(tb, "k", data, nil),
 			minioStreaming(tb, "k", data, trailerOf(minio.ChecksumCRC32C, data)),
 			awsSignedChunkedUnsigned(tb, data, len(data), trailerOf(minio.ChecksumCRC32, data)),
+			// Unsigned chunks without any trailer, and with a trailer
+			// checksum of another family (SHA-256).
+			awsSignedChunkedUnsigned(tb, data, len(data), nil),
+			awsSignedChunkedUnsigned(tb, data, len(data), trailerOf(minio.ChecksumSHA256, data)),
 		} {
 			b := wire(tb, req)
 			i := bytes.Index(b, []byte("\r\n\r\n")) + 4
@@ -102,9 +107,12 @@ func chunkedTemplates(tb testing.TB) []chunkedTemplate {
 }
 
 // FuzzChunkedDecoder feeds arbitrary bodies to Verify under real signed
-// headers of each aws-chunked form. Besides not panicking and never
-// decoding more than it was given, a signed form may decode cleanly only
-// to the exact signed payload.
+// headers of each aws-chunked form: signed chunks, signed chunks with a
+// signed trailer, unsigned chunks with a CRC32 or SHA-256 trailer, and
+// unsigned chunks without one. Besides not panicking and never decoding
+// more than it was given, a signed form may decode cleanly only to the
+// exact signed payload, and an unsigned form with a trailer checksum only
+// to data that has that checksum.
 func FuzzChunkedDecoder(f *testing.F) {
 	for i, tpl := range chunkedTemplates(f) {
 		f.Add(uint8(i), tpl.body)
@@ -112,6 +120,13 @@ func FuzzChunkedDecoder(f *testing.F) {
 	f.Add(uint8(2), []byte("5\r\nhello\r\n0\r\nx-amz-checksum-crc32:NhCmhg==\r\n\r\n"))
 	f.Add(uint8(2), []byte("ffffffffffffffff\r\n"))
 	f.Add(uint8(0), []byte("0;chunk-signature="+strings.Repeat("0", 64)+"\r\n\r\n"))
+	// The AWS SDKs' framing of an unsigned trailer: CRLF lines, blank line.
+	f.Add(uint8(2), []byte("80\r\n"+string(templateData)+"\r\n0\r\nx-amz-checksum-crc32:"+checksum.Encode(checksum.Sum(checksum.CRC32, templateData))+"\r\n\r\n"))
+	f.Add(uint8(3), []byte("80\r\n"+string(templateData)+"\r\n0\r\n\r\n"))
+	f.Add(uint8(3), []byte("40\r\n"+string(templateData[:64])+"\r\n40\r\n"+string(templateData[64:])+"\r\n0\r\n\r\n"))
+	f.Add(uint8(4), []byte("80\r\n"+string(templateData)+"\r\n0\r\nx-amz-checksum-sha256:"+checksum.Encode(checksum.Sum(checksum.SHA256, templateData))+"\r\n\r\n"))
+	// minio-go's framing of the signed trailer: LF-terminated lines.
+	f.Add(uint8(1), []byte("0;chunk-signature="+strings.Repeat("0", 64)+"\r\nx-amz-checksum-crc32c:AAAAAA==\nx-amz-trailer-signature:"+strings.Repeat("0", 64)+"\n\r\n"))
 	f.Fuzz(func(t *testing.T, form uint8, body []byte) {
 		tpls := chunkedTemplates(t)
 		tpl := tpls[int(form)%len(tpls)]
@@ -132,6 +147,12 @@ func FuzzChunkedDecoder(f *testing.F) {
 		}
 		if res.ContentSHA256 != sigv4.StreamingUnsignedTrailer && !bytes.Equal(got, templateData) {
 			t.Fatalf("signed form decoded altered data %q", got)
+		}
+		if alg := checksum.Algorithm(res.TrailerChecksum); alg != "" {
+			want := checksum.Encode(checksum.Sum(alg, got))
+			if v := res.Trailers()[checksum.HeaderName(alg)]; v != want {
+				t.Fatalf("clean EOF with trailer %s=%q, data has %q", checksum.HeaderName(alg), v, want)
+			}
 		}
 	})
 }
