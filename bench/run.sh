@@ -2,7 +2,8 @@
 # Runs every benchmark that docs/benchmarks.md reports, in one go, with the
 # machine's single-core limits and load recorded in the same run.
 # Usage: bash bench/run.sh [OUTFILE]   (default: bench-results.txt)
-# Takes about 15 minutes on 2 cores; needs ~20 GB free disk for the RSS run.
+# Takes about 6 minutes on 2 cores; needs ~40 GB free disk (16 GiB of
+# concurrent uploads, and a 10 GiB file copied into a FUSE mount).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 unset AWS_CA_BUNDLE
