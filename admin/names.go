@@ -2,37 +2,15 @@ package admin
 
 import (
 	"fmt"
-	"net/netip"
 
 	"excloud.dev/buckets/catalog"
 )
 
-// ValidBucketName checks name against S3's rules for general-purpose
-// buckets: 3–63 characters of lowercase letters, digits, '-' and '.',
-// starting and ending with a letter or digit, no "..", not shaped like an
-// IPv4 address. Names that pass are valid DNS labels (so virtual-host and
-// public-bucket URLs can carry them) and safe in a URL path.
+// ValidBucketName checks a bucket name with the rule every door applies
+// (catalog.ValidBucketName), naming the bucket in the error.
 func ValidBucketName(name string) error {
-	if len(name) < 3 || len(name) > 63 {
-		return fmt.Errorf("bucket name %q: must be 3 to 63 characters long", name)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case c == '-' || c == '.':
-			if i == 0 || i == len(name)-1 {
-				return fmt.Errorf("bucket name %q: must start and end with a lowercase letter or digit", name)
-			}
-			if c == '.' && name[i-1] == '.' {
-				return fmt.Errorf("bucket name %q: must not contain \"..\"", name)
-			}
-		default:
-			return fmt.Errorf("bucket name %q: only lowercase letters, digits, '-' and '.' are allowed", name)
-		}
-	}
-	if a, err := netip.ParseAddr(name); err == nil && a.Is4() {
-		return fmt.Errorf("bucket name %q: must not be an IPv4 address", name)
+	if err := catalog.ValidBucketName(name); err != nil {
+		return fmt.Errorf("bucket name %q: %w", name, err)
 	}
 	return nil
 }

@@ -310,6 +310,9 @@ func TestValidBucketName(t *testing.T) {
 		"abc": true, "a-b.c": true, "0ab": true, "my.bucket.1": true, strings.Repeat("a", 63): true,
 		"ab": false, strings.Repeat("a", 64): false, "Abc": false, "a_b": false, "-ab": false, "ab-": false,
 		".ab": false, "ab.": false, "a..b": false, "192.168.1.1": false, "a b": false, "1.2.3": true,
+		// The same rule as S3 CreateBucket: IP-shaped with leading zeros,
+		// and AWS's reserved prefixes and suffixes.
+		"10.0.00.1": false, "xn--abc": false, "sthree-abc": false, "abc-s3alias": false,
 	} {
 		if err := admin.ValidBucketName(name); (err == nil) != ok {
 			t.Errorf("ValidBucketName(%q) = %v, want ok=%v", name, err, ok)

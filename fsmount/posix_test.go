@@ -93,6 +93,8 @@ func TestErrnos(t *testing.T) {
 			return unix.Renameat2(unix.AT_FDCWD, e.p("full/one"), unix.AT_FDCWD, e.p("file"), unix.RENAME_NOREPLACE)
 		}, syscall.EEXIST},
 		{"bucket: invalid name", func() error { return os.Mkdir(filepath.Join(e.mnt, "Bad_Name"), 0o755) }, syscall.EINVAL},
+		{"bucket: name S3 reserves", func() error { return os.Mkdir(filepath.Join(e.mnt, "xn--abc"), 0o755) }, syscall.EINVAL},
+		{"bucket: IP-shaped name", func() error { return os.Mkdir(filepath.Join(e.mnt, "10.0.00.1"), 0o755) }, syscall.EINVAL},
 		{"bucket: rmdir non-empty", func() error { return syscall.Rmdir(e.bdir) }, syscall.ENOTEMPTY},
 		{"bucket: create file at root", func() error { return os.WriteFile(filepath.Join(e.mnt, "f"), nil, 0o644) }, syscall.EPERM},
 		{"bucket: mkdir and rmdir", func() error {

@@ -93,7 +93,7 @@ func (r *rootNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 
 // Mkdir creates a bucket. Names S3 would refuse are EINVAL.
 func (r *rootNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if err := validBucketName(name); err != nil {
+	if err := catalog.ValidBucketName(name); err != nil {
 		return nil, syscall.EINVAL
 	}
 	defer r.fsys.mine(name, "", false)()

@@ -13,6 +13,8 @@ import (
 
 	"excloud.dev/buckets/s3gw/checksum"
 	"excloud.dev/buckets/s3gw/sigv4"
+
+	"excloud.dev/buckets/catalog"
 )
 
 // bucketRule is AWS's general-purpose bucket naming rule written
@@ -34,7 +36,7 @@ func FuzzBucketName(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
-		err := validBucketName(name)
+		err := catalog.ValidBucketName(name)
 		if err != nil {
 			return
 		}

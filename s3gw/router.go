@@ -447,19 +447,19 @@ func virtualHostBucket(host, endpoint string) string {
 		return ""
 	}
 	if endpoint != "" && h != endpoint {
-		if b, ok := strings.CutSuffix(h, "."+endpoint); ok && validBucketName(b) == nil {
+		if b, ok := strings.CutSuffix(h, "."+endpoint); ok && catalog.ValidBucketName(b) == nil {
 			return b
 		}
 	}
 	i := strings.LastIndex(h, ".localhost")
-	if i > 0 && i+len(".localhost") == len(h) && validBucketName(h[:i]) == nil {
+	if i > 0 && i+len(".localhost") == len(h) && catalog.ValidBucketName(h[:i]) == nil {
 		return h[:i]
 	}
 	// "<bucket>.<IPv4>": the bucket is everything before the last four labels.
 	if labels := strings.Split(h, "."); len(labels) > 4 {
 		if ip := strings.Join(labels[len(labels)-4:], "."); isIP(ip) {
 			b := strings.Join(labels[:len(labels)-4], ".")
-			if validBucketName(b) == nil {
+			if catalog.ValidBucketName(b) == nil {
 				return b
 			}
 		}

@@ -1,4 +1,4 @@
-package s3gw
+package catalog
 
 import (
 	"strings"
@@ -18,13 +18,13 @@ func TestValidBucketName(t *testing.T) {
 		"xn--abc", "sthree-abc", "abc-s3alias", "abc--ol-s3", "abc--x-s3",
 	}
 	for _, n := range valid {
-		if err := validBucketName(n); err != nil {
-			t.Errorf("validBucketName(%q) = %v, want nil", n, err)
+		if err := ValidBucketName(n); err != nil {
+			t.Errorf("ValidBucketName(%q) = %v, want nil", n, err)
 		}
 	}
 	for _, n := range invalid {
-		if err := validBucketName(n); err == nil {
-			t.Errorf("validBucketName(%q) = nil, want error", n)
+		if err := ValidBucketName(n); err == nil {
+			t.Errorf("ValidBucketName(%q) = nil, want error", n)
 		}
 	}
 }
