@@ -135,7 +135,8 @@ func (l *Layer) UploadPartCopy(ctx context.Context, orgID, bucket, key, uploadID
 	if length < 0 {
 		length = m.Size - off
 	}
-	if off < 0 || length < 0 || off+length > m.Size {
+	// off+length is not computed: near MaxInt64 it would wrap and pass.
+	if off < 0 || length < 0 || off > m.Size || length > m.Size-off {
 		return nil, fmt.Errorf("objects: copy range %d+%d of %d bytes: %w", off, length, m.Size, ErrInvalidRange)
 	}
 	p := &catalog.UploadPart{Number: number, Size: length, ModTime: l.now().UTC()}

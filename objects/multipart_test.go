@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -178,8 +179,10 @@ func TestUploadPartCopyIsMetadataOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.l.UploadPartCopy(ctx, e.org, "b", "dst", up.ID, 3, "b", "src", 0, 3*chunk+1, nil); !errors.Is(err, objects.ErrInvalidRange) {
-		t.Errorf("copy range past the end: %v", err)
+	for _, r := range [][2]int64{{0, 3*chunk + 1}, {5, math.MaxInt64}, {math.MaxInt64, math.MaxInt64}, {math.MaxInt64, 1}} {
+		if _, err := e.l.UploadPartCopy(ctx, e.org, "b", "dst", up.ID, 3, "b", "src", r[0], r[1], nil); !errors.Is(err, objects.ErrInvalidRange) {
+			t.Errorf("copy range %d+%d past the end: %v", r[0], r[1], err)
+		}
 	}
 	if _, err := e.l.CompleteMultipart(ctx, e.org, "b", "dst", up.ID, []objects.CompletePart{{1, p1.ETag}, {2, p2.ETag}}, objects.CompleteOptions{}); err != nil {
 		t.Fatal(err)
