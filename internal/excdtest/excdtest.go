@@ -13,10 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +51,7 @@ var (
 func Binary(tb testing.TB) string {
 	tb.Helper()
 	buildOnce.Do(func() {
+		touchSources()
 		dir, err := os.MkdirTemp("", "excdtest-bin")
 		if err != nil {
 			buildErr = err
@@ -68,6 +71,33 @@ func Binary(tb testing.TB) string {
 		tb.Fatal(buildErr)
 	}
 	return binPath
+}
+
+// touchSources stats every Go source file of the module. go test caches a
+// passing result keyed on the test binary and the files the test opened or
+// stat'ed; the excd this package builds is neither, so without this a test
+// of a changed daemon would report its old, cached result.
+func touchSources() {
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		return
+	}
+	root := filepath.Dir(filepath.Dir(filepath.Dir(self))) // internal/excdtest/excdtest.go
+	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() {
+			if n := d.Name(); path != root && (strings.HasPrefix(n, ".") || n == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if n := d.Name(); strings.HasSuffix(n, ".go") || n == "go.mod" || n == "go.sum" {
+			os.Stat(path)
+		}
+		return nil
+	})
 }
 
 // Options says how to start one excd.
