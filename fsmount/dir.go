@@ -417,9 +417,11 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
-	if isDir, _, err := d.fsys.dirExists(ctx, bucket, prefix+name+"/"); err != nil {
+	// The kernel's lookup said name was no directory; keys under name/ may
+	// have arrived over S3 since.
+	if ns, err := d.fsys.objs.Names(ctx, d.fsys.orgID, bucket, prefix+name); err != nil {
 		return nil, nil, 0, toErrno(err)
-	} else if isDir {
+	} else if ns[0].Dir {
 		return nil, nil, 0, syscall.EISDIR
 	}
 	w, err := d.fsys.objs.OpenWriter(ctx, d.fsys.orgID, bucket, prefix+name, true)
