@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"excloud.dev/buckets/internal/fsutil"
 )
 
 // Durability is group commit, done here rather than by Badger. Badger's
@@ -168,8 +170,8 @@ func (s *syncer) syncAll() error {
 	}
 	slices.Sort(logs)
 	if joined := strings.Join(logs, "/"); joined != s.files {
-		if err := syncDir(s.dir); err != nil {
-			return err
+		if err := fsutil.SyncDir(s.dir); err != nil {
+			return fmt.Errorf("sync %s: %w", s.dir, err)
 		}
 		s.files = joined
 	}
@@ -186,18 +188,6 @@ func logNewer(a, b string) bool {
 		return len(a) > len(b)
 	}
 	return a > b
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }
 
 func (s *syncer) background() {

@@ -272,24 +272,14 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	}
 }
 
-// dirExists reports whether any key starts with prefix (which ends in
-// "/"), and returns the marker object if there is one.
-func (f *fsys) dirExists(ctx context.Context, bucket, prefix string) (bool, *catalog.Manifest, error) {
-	res, err := f.objs.List(ctx, f.orgID, bucket, catalog.ListOptions{Prefix: prefix, MaxKeys: 1})
+// isDir reports whether key is a directory: whether any key lies under
+// key+"/" (one catalog snapshot, catalog.Names).
+func (f *fsys) isDir(ctx context.Context, bucket, key string) (bool, error) {
+	ns, err := f.objs.Names(ctx, f.orgID, bucket, key)
 	if err != nil {
-		return false, nil, err
+		return false, err
 	}
-	if len(res.Objects) == 0 {
-		return false, nil, nil
-	}
-	if res.Objects[0].Key != prefix {
-		return true, nil, nil
-	}
-	m, err := f.objs.Head(ctx, f.orgID, bucket, prefix)
-	if errors.Is(err, catalog.ErrNotFound) {
-		return true, nil, nil // deleted just now; the listing said it existed
-	}
-	return true, m, err
+	return ns[0].Dir, nil
 }
 
 // dirChild returns the directory node for name, reusing the tree's node if
@@ -338,7 +328,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 		return nil, errno
 	}
 	key := prefix + name + "/"
-	if exists, _, err := d.fsys.dirExists(ctx, bucket, key); err != nil {
+	if exists, err := d.fsys.isDir(ctx, bucket, prefix+name); err != nil {
 		return nil, toErrno(err)
 	} else if exists {
 		return nil, syscall.EEXIST
@@ -419,9 +409,9 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	}
 	// The kernel's lookup said name was no directory; keys under name/ may
 	// have arrived over S3 since.
-	if ns, err := d.fsys.objs.Names(ctx, d.fsys.orgID, bucket, prefix+name); err != nil {
+	if isDir, err := d.fsys.isDir(ctx, bucket, prefix+name); err != nil {
 		return nil, nil, 0, toErrno(err)
-	} else if ns[0].Dir {
+	} else if isDir {
 		return nil, nil, 0, syscall.EISDIR
 	}
 	w, err := d.fsys.objs.OpenWriter(ctx, d.fsys.orgID, bucket, prefix+name, true)

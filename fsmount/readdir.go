@@ -79,7 +79,8 @@ func (s *dirStream) fetch() {
 		}
 		// The directory name/ sorts after name; it may be on a later page.
 		if res.IsTruncated && o.Key+"/" > res.Next {
-			if isDir, _, err := s.f.dirExists(ctx, s.bucket, o.Key+"/"); err == nil && isDir {
+			more, err := s.f.objs.List(ctx, s.f.orgID, s.bucket, catalog.ListOptions{Prefix: o.Key + "/", MaxKeys: 1})
+			if err == nil && len(more.Objects) > 0 {
 				continue
 			}
 		}
