@@ -460,7 +460,7 @@ func (n *fileNode) Release(ctx context.Context, fh fs.FileHandle) syscall.Errno 
 
 // Setattr: size goes through a write session (the open one, or a
 // temporary one committed at once); mode, owner and mtime are metadata.
-func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) (errno syscall.Errno) {
 	bucket, key, ok := pathOf(&n.Inode)
 	if !ok {
 		return syscall.ENOENT
@@ -478,6 +478,26 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 	size, sizeChanged := in.GetSize()
 
 	if w != nil {
+		// A metadata change to a session with nothing left to commit is
+		// one to a file that was closed (or fsynced) and whose RELEASE has
+		// not come yet: chmod, chown or utimes right after close land here,
+		// and nothing else would commit them before that RELEASE. They are
+		// committed at once, as on a closed file. A session with pending
+		// bytes commits them with its close (tar sets times, owner and mode
+		// on the open file before closing it), and a size change waits for
+		// the close too: it is how the kernel truncates for an O_TRUNC
+		// open, and a write that then fails must leave the previous
+		// version whole.
+		clean := !w.Dirty() && !sizeChanged
+		defer func() {
+			if clean && metaChanged && errno == 0 {
+				n.mu.Lock()
+				if n.w == w {
+					errno = n.commitHeld(ctx)
+				}
+				n.mu.Unlock()
+			}
+		}()
 		if sizeChanged {
 			if err := w.Truncate(ctx, int64(size)); err != nil {
 				return toErrno(err)
