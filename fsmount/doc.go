@@ -64,7 +64,9 @@
 //     since the epoch with a fraction, "1700000000.123456789": rclone's form,
 //     s3fs reads its integer part). Objects without them (S3 uploads) are
 //     0644 files and 0755 directories owned by Options.UID/GID, with the
-//     object's modification time.
+//     object's modification time. chmod, chown and utimes are committed
+//     when they return, except on a file with unwritten bytes, where they
+//     go with its close.
 //   - xattrs: user.NAME is the user metadata NAME; the attribute keys above
 //     are not xattrs (EPERM to set). Other namespaces: EOPNOTSUPP.
 //   - Symlinks: an object whose content is the target and whose mode
