@@ -20,7 +20,7 @@ type Name struct {
 
 // Names looks keys up in one snapshot, a point read and a seek each: the
 // FUSE mount's lookup and rename need both answers for a name, and asking
-// for them in separate calls cost a transaction and an iterator apiece.
+// for them in separate calls cost a transaction apiece.
 func (db *DB) Names(ctx context.Context, bucketID uint64, keys ...string) ([]Name, error) {
 	if err := db.enter(); err != nil {
 		return nil, fmt.Errorf("catalog: names in bucket %d: %w", bucketID, err)
@@ -28,28 +28,14 @@ func (db *DB) Names(ctx context.Context, bucketID uint64, keys ...string) ([]Nam
 	defer db.leave()
 	out := make([]Name, len(keys))
 	err := db.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: bucketPrefix(prefixObject, bucketID, 0)})
-		defer it.Close()
 		for i, key := range keys {
 			m, err := getManifest(txn, bucketID, key)
 			if err != nil {
 				return err
 			}
 			out[i].Object = m
-			dir := objectKey(bucketID, key+"/")
-			it.Seek(dir)
-			if !it.ValidForPrefix(dir) {
-				continue
-			}
-			out[i].Dir = true
-			if item := it.Item(); bytes.Equal(item.Key(), dir) {
-				v, err := item.ValueCopy(nil)
-				if err != nil {
-					return storageErr(err)
-				}
-				if out[i].Marker, err = decodeManifest(v); err != nil {
-					return err
-				}
+			if out[i].Dir, out[i].Marker, err = dirUnder(txn, objectKey(bucketID, key+"/")); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -58,4 +44,28 @@ func (db *DB) Names(ctx context.Context, bucketID uint64, keys ...string) ([]Nam
 		return nil, fmt.Errorf("catalog: names in bucket %d: %w", bucketID, err)
 	}
 	return out, nil
+}
+
+// dirUnder says whether any key starts with dir (a key ending in "/") and
+// returns the marker stored under dir itself. The iterator is bounded by dir,
+// not by the bucket: Badger then opens only the tables whose key range
+// overlaps dir, where a bucket-wide iterator would seek in every table of
+// the bucket (after an untar, tens of them, each a block to decrypt).
+func dirUnder(txn *badger.Txn, dir []byte) (bool, *Manifest, error) {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: dir})
+	defer it.Close()
+	it.Seek(dir)
+	if !it.ValidForPrefix(dir) {
+		return false, nil, nil
+	}
+	item := it.Item()
+	if !bytes.Equal(item.Key(), dir) {
+		return true, nil, nil
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return true, nil, storageErr(err)
+	}
+	m, err := decodeManifest(v)
+	return true, m, err
 }

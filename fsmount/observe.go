@@ -1,15 +1,18 @@
 package fsmount
 
 import (
+	"time"
+
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
 // Observer is told about FUSE operations as they finish: the operation's
-// name and whether it failed. The daemon's Prometheus metrics implement it.
+// name, whether it failed and how long the daemon took to answer it (not
+// the kernel round trip around it). The daemon's Prometheus metrics implement it.
 // A lookup of a name that does not exist is not a failure: the kernel asks
 // for names that do not exist all the time (negative lookups).
 type Observer interface {
-	ObserveFUSE(op string, failed bool)
+	ObserveFUSE(op string, failed bool, took time.Duration)
 }
 
 // observedFS reports the operations users see in their tools; the rest
@@ -19,86 +22,104 @@ type observedFS struct {
 	obs Observer
 }
 
-func (o *observedFS) done(op string, st fuse.Status) fuse.Status {
-	o.obs.ObserveFUSE(op, st != fuse.OK)
+func (o *observedFS) done(op string, t0 time.Time, st fuse.Status) fuse.Status {
+	o.obs.ObserveFUSE(op, st != fuse.OK, time.Since(t0))
 	return st
 }
 
 func (o *observedFS) Lookup(c <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
+	t0 := time.Now()
 	st := o.RawFileSystem.Lookup(c, h, name, out)
-	o.obs.ObserveFUSE("lookup", st != fuse.OK && st != fuse.ENOENT)
+	o.obs.ObserveFUSE("lookup", st != fuse.OK && st != fuse.ENOENT, time.Since(t0))
 	return st
 }
 
 func (o *observedFS) GetAttr(c <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {
-	return o.done("getattr", o.RawFileSystem.GetAttr(c, in, out))
+	t0 := time.Now()
+	return o.done("getattr", t0, o.RawFileSystem.GetAttr(c, in, out))
 }
 
 func (o *observedFS) SetAttr(c <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) fuse.Status {
-	return o.done("setattr", o.RawFileSystem.SetAttr(c, in, out))
+	t0 := time.Now()
+	return o.done("setattr", t0, o.RawFileSystem.SetAttr(c, in, out))
 }
 
 func (o *observedFS) Mkdir(c <-chan struct{}, in *fuse.MkdirIn, name string, out *fuse.EntryOut) fuse.Status {
-	return o.done("mkdir", o.RawFileSystem.Mkdir(c, in, name, out))
+	t0 := time.Now()
+	return o.done("mkdir", t0, o.RawFileSystem.Mkdir(c, in, name, out))
 }
 
 func (o *observedFS) Unlink(c <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
-	return o.done("unlink", o.RawFileSystem.Unlink(c, h, name))
+	t0 := time.Now()
+	return o.done("unlink", t0, o.RawFileSystem.Unlink(c, h, name))
 }
 
 func (o *observedFS) Rmdir(c <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
-	return o.done("rmdir", o.RawFileSystem.Rmdir(c, h, name))
+	t0 := time.Now()
+	return o.done("rmdir", t0, o.RawFileSystem.Rmdir(c, h, name))
 }
 
 func (o *observedFS) Rename(c <-chan struct{}, in *fuse.RenameIn, from, to string) fuse.Status {
-	return o.done("rename", o.RawFileSystem.Rename(c, in, from, to))
+	t0 := time.Now()
+	return o.done("rename", t0, o.RawFileSystem.Rename(c, in, from, to))
 }
 
 func (o *observedFS) Symlink(c <-chan struct{}, h *fuse.InHeader, target, name string, out *fuse.EntryOut) fuse.Status {
-	return o.done("symlink", o.RawFileSystem.Symlink(c, h, target, name, out))
+	t0 := time.Now()
+	return o.done("symlink", t0, o.RawFileSystem.Symlink(c, h, target, name, out))
 }
 
 func (o *observedFS) Create(c <-chan struct{}, in *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
-	return o.done("create", o.RawFileSystem.Create(c, in, name, out))
+	t0 := time.Now()
+	return o.done("create", t0, o.RawFileSystem.Create(c, in, name, out))
 }
 
 func (o *observedFS) Open(c <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
-	return o.done("open", o.RawFileSystem.Open(c, in, out))
+	t0 := time.Now()
+	return o.done("open", t0, o.RawFileSystem.Open(c, in, out))
 }
 
 func (o *observedFS) Read(c <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
+	t0 := time.Now()
 	r, st := o.RawFileSystem.Read(c, in, buf)
-	return r, o.done("read", st)
+	return r, o.done("read", t0, st)
 }
 
 func (o *observedFS) Write(c <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fuse.Status) {
+	t0 := time.Now()
 	n, st := o.RawFileSystem.Write(c, in, data)
-	return n, o.done("write", st)
+	return n, o.done("write", t0, st)
 }
 
 // Writev is how go-fuse hands over writes that arrive in pieces; to a user
 // it is the same write.
 func (o *observedFS) Writev(c <-chan struct{}, in *fuse.WriteIn, data [][]byte) (uint32, fuse.Status) {
+	t0 := time.Now()
 	n, st := o.RawFileSystem.Writev(c, in, data)
-	return n, o.done("write", st)
+	return n, o.done("write", t0, st)
 }
 
 func (o *observedFS) Flush(c <-chan struct{}, in *fuse.FlushIn) fuse.Status {
-	return o.done("flush", o.RawFileSystem.Flush(c, in))
+	t0 := time.Now()
+	return o.done("flush", t0, o.RawFileSystem.Flush(c, in))
 }
 
 func (o *observedFS) Fsync(c <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
-	return o.done("fsync", o.RawFileSystem.Fsync(c, in))
+	t0 := time.Now()
+	return o.done("fsync", t0, o.RawFileSystem.Fsync(c, in))
 }
 
 func (o *observedFS) ReadDir(c <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
-	return o.done("readdir", o.RawFileSystem.ReadDir(c, in, out))
+	t0 := time.Now()
+	return o.done("readdir", t0, o.RawFileSystem.ReadDir(c, in, out))
 }
 
 func (o *observedFS) ReadDirPlus(c <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
-	return o.done("readdirplus", o.RawFileSystem.ReadDirPlus(c, in, out))
+	t0 := time.Now()
+	return o.done("readdirplus", t0, o.RawFileSystem.ReadDirPlus(c, in, out))
 }
 
 func (o *observedFS) StatFs(c <-chan struct{}, h *fuse.InHeader, out *fuse.StatfsOut) fuse.Status {
-	return o.done("statfs", o.RawFileSystem.StatFs(c, h, out))
+	t0 := time.Now()
+	return o.done("statfs", t0, o.RawFileSystem.StatFs(c, h, out))
 }

@@ -9,8 +9,8 @@ import (
 	"excloud.dev/buckets/internal/metrics"
 )
 
-// Operations through a mount are counted on /metrics, failures apart;
-// looking up a name that does not exist is not a failure.
+// Operations through a mount are counted and timed on /metrics, failures
+// apart; looking up a name that does not exist is not a failure.
 func TestFUSEMetrics(t *testing.T) {
 	if _, err := os.Stat("/dev/fuse"); err != nil || os.Geteuid() != 0 {
 		t.Skip("needs root and /dev/fuse")
@@ -32,8 +32,16 @@ func TestFUSEMetrics(t *testing.T) {
 	}
 	m := scrape(t, d.MetricsAddr())
 	for _, op := range []string{"mkdir", "create", "write", "flush", "lookup"} {
-		if m[`excd_fuse_operations_total{op="`+op+`"}`] < 1 {
+		n := m[`excd_fuse_operations_total{op="`+op+`"}`]
+		if n < 1 {
 			t.Errorf("no %s counted: %v", op, fuseSamples(m))
+		}
+		// Every operation counted is timed, and took some time.
+		if c := m[`excd_fuse_operation_duration_seconds_count{op="`+op+`"}`]; c != n {
+			t.Errorf("%s: %v timed, %v counted", op, c, n)
+		}
+		if m[`excd_fuse_operation_duration_seconds_sum{op="`+op+`"}`] <= 0 {
+			t.Errorf("%s: no time recorded: %v", op, fuseSamples(m))
 		}
 	}
 	if m[`excd_fuse_errors_total{op="mkdir"}`] != 1 {
