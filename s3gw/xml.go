@@ -163,6 +163,9 @@ type copyObjectResult struct {
 // always marshal; a failure is a programming error and panics (the handler
 // adapter turns it into InternalError).
 func encodeXML(v any) []byte {
+	if a, ok := v.(xmlAppender); ok {
+		return a.appendXML(append(make([]byte, 0, len(xml.Header)+a.sizeHint()), xml.Header...))
+	}
 	var b bytes.Buffer
 	b.WriteString(xml.Header)
 	if err := xml.NewEncoder(&b).Encode(v); err != nil {
