@@ -51,24 +51,7 @@ type Backend struct {
 	// a manifest that relies on it.
 	seed    maphash.Seed
 	publish [64]sync.RWMutex
-
-	// spares are empty files already made in tmp for Puts to write into.
-	// Making a file means allocating an inode, which on some ext4 setups
-	// (this project's test machines among them) costs 0.2 to 0.8 ms of
-	// kernel time, more than the rest of a small Put; one goroutine makes
-	// them ahead, off the path of the request that waits for the Put.
-	// Off until KeepSpares.
-	spareMu   sync.Mutex
-	sparesOn  bool
-	spares    []string
-	refilling bool
-	refillWG  sync.WaitGroup
 }
-
-// spareCount is how many empty files are kept ready: enough for the chunks
-// of a few concurrent small writes, few enough that a restart (which
-// removes them with the rest of tmp) throws away nothing worth keeping.
-const spareCount = 16
 
 var _ chunkstore.Backend = (*Backend)(nil)
 
@@ -213,7 +196,7 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader) (err error)
 		return err
 	}
 	defer charge.done()
-	f, err := b.tempFile()
+	f, err := os.CreateTemp(filepath.Join(b.dir, tmpDir), "put-*")
 	if err != nil {
 		return fmt.Errorf("local: put %s: %w", name, err)
 	}
@@ -258,86 +241,6 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader) (err error)
 		return fmt.Errorf("local: put %s: sync dir: %w", name, err)
 	}
 	return nil
-}
-
-// KeepSpares makes Puts write into empty files made ahead by a background
-// goroutine (see Backend.spares) instead of making their own. stop ends it:
-// it waits for the goroutine and removes the spares, leaving tmp as a Put
-// would. The daemon keeps spares; tests and tools that open a Backend for a
-// moment need not.
-func (b *Backend) KeepSpares() (stop func()) {
-	b.spareMu.Lock()
-	b.sparesOn = true
-	b.spareMu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			b.spareMu.Lock()
-			b.sparesOn = false
-			b.spareMu.Unlock()
-			b.refillWG.Wait()
-			b.spareMu.Lock()
-			for _, name := range b.spares {
-				os.Remove(name)
-			}
-			b.spares = nil
-			b.spareMu.Unlock()
-		})
-	}
-}
-
-// tempFile opens a new empty file in tmp for a Put: a spare if one is
-// ready (starting a refill when they run low), else a file made now.
-func (b *Backend) tempFile() (*os.File, error) {
-	b.spareMu.Lock()
-	var name string
-	if n := len(b.spares); n > 0 {
-		name = b.spares[n-1]
-		b.spares = b.spares[:n-1]
-	}
-	if b.sparesOn && len(b.spares) < spareCount/2 && !b.refilling {
-		b.refilling = true
-		b.refillWG.Add(1)
-		go b.refill()
-	}
-	b.spareMu.Unlock()
-	if name != "" {
-		f, err := os.OpenFile(name, os.O_WRONLY|os.O_TRUNC, 0)
-		if err == nil {
-			return f, nil
-		}
-		// Removed under us (a restart's cleanup by another process on
-		// the same directory, or an operator): make one instead.
-	}
-	return os.CreateTemp(filepath.Join(b.dir, tmpDir), "put-*")
-}
-
-// refill makes spares until spareCount are ready. A failure (a full disk,
-// no inodes left) just stops it: Puts then make their own files, and report
-// the error themselves if it persists.
-func (b *Backend) refill() {
-	defer b.refillWG.Done()
-	for {
-		b.spareMu.Lock()
-		if len(b.spares) >= spareCount || !b.sparesOn {
-			b.refilling = false
-			b.spareMu.Unlock()
-			return
-		}
-		b.spareMu.Unlock()
-		f, err := os.CreateTemp(filepath.Join(b.dir, tmpDir), "spare-*")
-		if err == nil {
-			err = f.Close()
-		}
-		b.spareMu.Lock()
-		if err != nil {
-			b.refilling = false
-			b.spareMu.Unlock()
-			return
-		}
-		b.spares = append(b.spares, f.Name())
-		b.spareMu.Unlock()
-	}
 }
 
 // copyCtx copies r to w, checking ctx between reads.

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 )
 
 const name = "3fa4c0ffee00112233445566778899aabbccddeeff00112233445566778899aa"
@@ -29,59 +27,6 @@ func TestLayout(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Join(dir, tmpDir)); len(ents) != 0 {
 		t.Fatalf("tmp holds %d files after Put", len(ents))
-	}
-}
-
-// Puts write into files made ahead of time; when those vanish (an operator
-// cleaning tmp), Puts make their own, and the spares come back.
-func TestSpares(t *testing.T) {
-	dir := t.TempDir()
-	b, err := New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := b.KeepSpares()
-	defer stop()
-	ctx := context.Background()
-	put := func(i int) {
-		n := fmt.Sprintf("%s%04d", name[:60], i)
-		if err := b.Put(ctx, n, bytes.NewReader([]byte(n))); err != nil {
-			t.Fatal(err)
-		}
-		if got, err := os.ReadFile(b.Path(n)); err != nil || string(got) != n {
-			t.Fatalf("%s: %q, %v", n, got, err)
-		}
-	}
-	spares := func() int {
-		b.spareMu.Lock()
-		defer b.spareMu.Unlock()
-		return len(b.spares)
-	}
-	put(0)
-	for deadline := time.Now().Add(10 * time.Second); spares() < spareCount; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d spares after 10 s, want %d", spares(), spareCount)
-		}
-	}
-	ents, _ := os.ReadDir(filepath.Join(dir, tmpDir))
-	if len(ents) != spareCount {
-		t.Fatalf("tmp holds %d files, want the %d spares", len(ents), spareCount)
-	}
-	for _, e := range ents {
-		if fi, err := e.Info(); err != nil || fi.Size() != 0 {
-			t.Fatalf("spare %s is not empty: %v", e.Name(), err)
-		}
-	}
-	for _, e := range ents {
-		os.Remove(filepath.Join(dir, tmpDir, e.Name()))
-	}
-	for i := 1; i <= 2*spareCount; i++ {
-		put(i)
-	}
-	// Stopping leaves tmp as it would be without spares: empty.
-	stop()
-	if ents, _ := os.ReadDir(filepath.Join(dir, tmpDir)); len(ents) != 0 {
-		t.Fatalf("tmp holds %d files after stop", len(ents))
 	}
 }
 

@@ -105,23 +105,21 @@ const (
 
 // Daemon is a running excd.
 type Daemon struct {
-	cfg   Config
-	log   *slog.Logger
-	db    *catalog.DB
-	store *chunkstore.Store
-	layer *objects.Layer
-	// stopSpares ends the chunk directory's spare files (local.KeepSpares).
-	stopSpares func()
-	srv        *http.Server
-	ln         net.Listener
-	tls        bool
-	certs      *certReloader
-	admin      *admin.Server
-	metrics    *metrics.Metrics
-	msrv       *http.Server
-	mln        net.Listener
-	credPath   string // set on first start only
-	started    time.Time
+	cfg      Config
+	log      *slog.Logger
+	db       *catalog.DB
+	store    *chunkstore.Store
+	layer    *objects.Layer
+	srv      *http.Server
+	ln       net.Listener
+	tls      bool
+	certs    *certReloader
+	admin    *admin.Server
+	metrics  *metrics.Metrics
+	msrv     *http.Server
+	mln      net.Listener
+	credPath string // set on first start only
+	started  time.Time
 
 	ready    atomic.Bool
 	handlers sync.WaitGroup // S3 requests being served
@@ -252,7 +250,6 @@ func (d *Daemon) openData() error {
 		return fmt.Errorf("open chunk directory: %w", err)
 	}
 	backend.SetMinFree(cfg.MinFree)
-	d.stopSpares = backend.KeepSpares()
 	d.holdReserve()
 	d.store, err = chunkstore.New(backend, keys)
 	if err != nil {
@@ -409,9 +406,6 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 			d.msrv.Close()
 		}
 		d.wg.Wait()
-		if d.stopSpares != nil {
-			d.stopSpares()
-		}
 		if d.db != nil {
 			d.releaseReserve()
 			d.closeErr = d.db.Close()
