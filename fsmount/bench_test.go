@@ -13,14 +13,16 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"excloud.dev/buckets/fsmount"
 )
 
-// TestBenchFsmount measures the mount against ext4 and tmpfs in the same
-// run and writes a Markdown table to $FSMOUNT_BENCH_OUT (default stdout).
+// TestBenchFsmount measures the mount against ext4, tmpfs and the go-fuse
+// floor (floor_test.go: a filesystem that stores nothing) in the same run
+// and writes a Markdown table to $FSMOUNT_BENCH_OUT (default stdout).
 // It measures, it does not assert. Run it alone, as root:
 //
 //	FSMOUNT_BENCH=1 go test ./fsmount -run TestBenchFsmount -v -timeout 15m
@@ -60,21 +62,26 @@ func TestBenchFsmount(t *testing.T) {
 		dir  func() string // after dropping caches
 	}
 	ext4 := t.TempDir()
+	floor := newFloor()
+	floor.root.kids["b"] = &memEnt{mode: syscall.S_IFDIR | 0o755, kids: map[string]*memEnt{}}
 	targets := []target{
 		{"ext4", func() string { dropCaches(t); return ext4 }},
 		{"tmpfs", func() string { return shm }},
+		// A fresh mount of the floor filesystem: the kernel knows no inode.
+		{"floor", func() string { dropCaches(t); return filepath.Join(mountFloor(t, floor), "b") }},
 		{"excloud", func() string { dropCaches(t); return remount(false) }},
 	}
 	remount(false)
 
-	rep("| measure | ext4 | tmpfs | excloud mount | mount / ext4 |")
-	rep("|---|---|---|---|---|")
+	rep("| measure | ext4 | tmpfs | go-fuse floor | excloud mount | mount / ext4 | mount / floor |")
+	rep("|---|---|---|---|---|---|---|")
 	row := func(name string, unit string, f func(tg target) float64) {
-		var v [3]float64
+		var v [4]float64
 		for i, tg := range targets {
 			v[i] = f(tg)
 		}
-		rep("| %s | %.1f %s | %.1f %s | %.1f %s | %.0f %% |", name, v[0], unit, v[1], unit, v[2], unit, 100*v[2]/v[0])
+		rep("| %s | %.1f %s | %.1f %s | %.1f %s | %.1f %s | %.0f %% | %.0f %% |", name,
+			v[0], unit, v[1], unit, v[2], unit, v[3], unit, 100*v[3]/v[0], 100*v[3]/v[2])
 	}
 
 	// FSMOUNT_BENCH_META=1 runs only the metadata rows and the untar, for
