@@ -3,8 +3,6 @@ package crashtest
 import (
 	"context"
 	"encoding/hex"
-	"fmt"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -15,6 +13,7 @@ import (
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/chunkstore/local"
+	"excloud.dev/buckets/internal/excdtest"
 	"excloud.dev/buckets/objects"
 )
 
@@ -115,7 +114,7 @@ func (h *harness) checkOffline(ctx context.Context) {
 	if err := db.ForEachRef(ctx, func(id chunkstore.ID, n int64) error { refs[id] = n; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	files, err := chunkFiles(filepath.Join(h.data, "chunks"))
+	files, err := chunkFiles(h.data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,28 +157,17 @@ func (h *harness) checkOffline(ctx context.Context) {
 		len(files), len(refs), orphans, missing, rep.Objects, rep.Parts, rep.ChunkBytes, time.Since(begin).Round(time.Millisecond))
 }
 
-// chunkFiles walks the chunk directory for chunk files (docs/format.md,
-// "Data directory"): 64 hex digits under two levels of shards. tmp/ holds
-// none.
-func chunkFiles(dir string) (map[chunkstore.ID]bool, error) {
-	out := map[chunkstore.ID]bool{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if d.Name() == "tmp" && filepath.Dir(p) == dir {
-				return filepath.SkipDir
-			}
-			return nil
-		}
+// chunkFiles lists the chunk files of a data directory by id.
+func chunkFiles(dataDir string) (map[chunkstore.ID]bool, error) {
+	files, err := excdtest.ChunkFiles(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[chunkstore.ID]bool, len(files))
+	for name := range files {
 		var id chunkstore.ID
-		if b, err := hex.DecodeString(d.Name()); err == nil && len(b) == len(id) {
-			copy(id[:], b)
-			out[id] = true
-			return nil
-		}
-		return fmt.Errorf("unexpected file %s in the chunk directory", p)
-	})
-	return out, err
+		hex.Decode(id[:], []byte(name)) // ChunkFiles checked the name
+		out[id] = true
+	}
+	return out, nil
 }

@@ -21,6 +21,7 @@ import (
 	"excloud.dev/buckets/admin"
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/internal/daemon"
+	"excloud.dev/buckets/internal/excdtest"
 	"excloud.dev/buckets/internal/metrics"
 )
 
@@ -234,22 +235,17 @@ func TestGCFreesExactlyUnreferenced(t *testing.T) {
 
 func chunkFileSizes(t *testing.T, dataDir string) map[string]int64 {
 	t.Helper()
-	out := map[string]int64{}
-	err := filepath.WalkDir(filepath.Join(dataDir, "chunks"), func(p string, e os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if e.IsDir() && e.Name() == "tmp" { // files being written, and spares
-			return filepath.SkipDir
-		}
-		if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
-			fi, _ := e.Info()
-			out[e.Name()] = fi.Size()
-		}
-		return nil
-	})
+	files, err := excdtest.ChunkFiles(dataDir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for name, p := range files {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = fi.Size()
 	}
 	return out
 }

@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,25 +30,14 @@ const (
 	chunkHeader = 49
 )
 
-var hexName = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
 // chunkFiles lists the chunk files under dataDir by id.
 func chunkFiles(t *testing.T, dataDir string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(filepath.Join(dataDir, "chunks"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && hexName.MatchString(d.Name()) {
-			out[d.Name()] = p
-		}
-		return nil
-	})
+	files, err := excdtest.ChunkFiles(dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return files
 }
 
 // putNewChunk stores key and returns the one chunk file it added.

@@ -5,11 +5,8 @@ import (
 	"encoding/xml"
 	"flag"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -98,23 +95,11 @@ func do(t *testing.T, req *http.Request) s3Error {
 // countChunks counts chunk files in a data directory.
 func countChunks(t *testing.T, dataDir string) int {
 	t.Helper()
-	n := 0
-	err := filepath.WalkDir(filepath.Join(dataDir, "chunks"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && d.Name() == "tmp" { // files being written, and spares
-			return filepath.SkipDir
-		}
-		if d.Type().IsRegular() && !strings.HasPrefix(d.Name(), ".") {
-			n++
-		}
-		return nil
-	})
+	files, err := excdtest.ChunkFiles(dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return len(files)
 }
 
 func xmlUnmarshal(b []byte, e *s3Error) error { return xml.Unmarshal(b, e) }
