@@ -142,39 +142,36 @@ func BenchmarkMountCommit(b *testing.B) {
 	org, _ := db.CreateOrg(ctx, "bench")
 	bucket, _ := db.CreateBucket(ctx, org.ID, "b")
 	c := WithoutSync(ctx)
-	var n int
-	b.Run("put", func(b *testing.B) {
-		for b.Loop() {
-			n++
-			if _, err := db.PutObject(c, bucket, benchKey(n), manifest("e", n%64), Condition{}); err != nil {
-				b.Fatal(err)
+	// Each step works on the keys the one before it left: put k, rename k
+	// to renamed/k, delete renamed/k.
+	steps := []struct {
+		name string
+		op   func(i int) error
+	}{
+		{"put", func(i int) error {
+			_, err := db.PutObject(c, bucket, benchKey(i), manifest("e", i%64), Condition{})
+			return err
+		}},
+		{"rename", func(i int) error { return db.RenameObject(c, bucket, benchKey(i), "renamed/"+benchKey(i)) }},
+		{"delete", func(i int) error {
+			_, err := db.DeleteObject(c, bucket, "renamed/"+benchKey(i))
+			return err
+		}},
+	}
+	done := make([]int, len(steps))
+	for s, step := range steps {
+		b.Run(step.name, func(b *testing.B) {
+			for b.Loop() {
+				if s > 0 && done[s] >= done[s-1] {
+					b.Skip("ran out of keys")
+				}
+				done[s]++
+				if err := step.op(done[s]); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
-	var r int
-	b.Run("rename", func(b *testing.B) {
-		for b.Loop() {
-			r++
-			if r > n {
-				b.Skip("ran out of keys")
-			}
-			if err := db.RenameObject(c, bucket, benchKey(r), "renamed/"+benchKey(r)); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	var d int
-	b.Run("delete", func(b *testing.B) {
-		for b.Loop() {
-			d++
-			if d > r {
-				b.Skip("ran out of keys")
-			}
-			if _, err := db.DeleteObject(c, bucket, "renamed/"+benchKey(d)); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+		})
+	}
 }
 
 // BenchmarkNames measures the FUSE mount's lookup (catalog.Names) in a

@@ -13,7 +13,6 @@ import (
 
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/fsmount"
-	"excloud.dev/buckets/internal/daemon"
 	"excloud.dev/buckets/objects"
 )
 
@@ -43,38 +42,10 @@ func (g *gatedPuts) Put(ctx context.Context, org, bucket, key string, body io.Re
 // more, which under 200 clients stalled all S3 writes for seconds (found by
 // internal/loadtest).
 func TestInvalidationNoConvoy(t *testing.T) {
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("no /dev/fuse")
-	}
-	data, mnt := t.TempDir(), t.TempDir()
-	d, err := daemon.Start(daemon.Config{
-		DataDir: data, Listen: "127.0.0.1:0", RootAccessKey: testAK, RootSecretKey: testSK,
-		GCInterval: -1, AdminSocket: "-", Logger: quiet(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	ctx := context.Background()
-	orgs, err := d.Catalog().ListOrgs(ctx)
-	if err != nil || len(orgs) == 0 {
-		t.Fatalf("orgs: %v %v", orgs, err)
-	}
-	org := orgs[0].ID
-	if _, err := d.Layer().CreateBucket(ctx, org, "b"); err != nil {
-		t.Fatal(err)
-	}
-	gate := &gatedPuts{Objects: d.Layer(), key: "held/", entered: make(chan struct{}), release: make(chan struct{})}
-	srv, err := fsmount.Mount(ctx, mnt, gate, d.Catalog(), org, fsmount.Options{DataDir: data, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Unmount(); err != nil {
-			t.Errorf("unmount: %v", err)
-		}
-	})
-	bdir := filepath.Join(mnt, "b")
+	gate := &gatedPuts{key: "held/", entered: make(chan struct{}), release: make(chan struct{})}
+	e := newEnvWith(t, func(objs fsmount.Objects) fsmount.Objects { gate.Objects = objs; return gate })
+	d, org, ctx := e.d, e.org, context.Background()
+	bdir := e.bdir
 	if _, err := os.ReadDir(bdir); err != nil {
 		t.Fatal(err)
 	}

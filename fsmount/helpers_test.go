@@ -39,7 +39,11 @@ type env struct {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with the mount's object layer wrapped (nil: none),
+// for tests that hold or count what the mount asks of it.
+func newEnvWith(t testing.TB, wrap func(fsmount.Objects) fsmount.Objects) *env {
 	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skip("no /dev/fuse")
@@ -62,7 +66,11 @@ func newEnv(t testing.TB) *env {
 	if _, err := d.Layer().CreateBucket(ctx, e.org, "b"); err != nil {
 		t.Fatal(err)
 	}
-	e.srv, err = fsmount.Mount(ctx, e.mnt, d.Layer(), d.Catalog(), e.org, fsmount.Options{
+	var objs fsmount.Objects = d.Layer()
+	if wrap != nil {
+		objs = wrap(objs)
+	}
+	e.srv, err = fsmount.Mount(ctx, e.mnt, objs, d.Catalog(), e.org, fsmount.Options{
 		DataDir: data, Logger: quiet(), Debug: os.Getenv("FSMOUNT_DEBUG") != "",
 	})
 	if err != nil {

@@ -22,6 +22,9 @@ type observedFS struct {
 	obs Observer
 }
 
+// done reports an operation that started at t0. Callers may pass
+// time.Now() and the operation's call as arguments in that order: Go
+// evaluates calls in an argument list left to right, so t0 is taken first.
 func (o *observedFS) done(op string, t0 time.Time, st fuse.Status) fuse.Status {
 	o.obs.ObserveFUSE(op, st != fuse.OK, time.Since(t0))
 	return st
@@ -35,48 +38,39 @@ func (o *observedFS) Lookup(c <-chan struct{}, h *fuse.InHeader, name string, ou
 }
 
 func (o *observedFS) GetAttr(c <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {
-	t0 := time.Now()
-	return o.done("getattr", t0, o.RawFileSystem.GetAttr(c, in, out))
+	return o.done("getattr", time.Now(), o.RawFileSystem.GetAttr(c, in, out))
 }
 
 func (o *observedFS) SetAttr(c <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) fuse.Status {
-	t0 := time.Now()
-	return o.done("setattr", t0, o.RawFileSystem.SetAttr(c, in, out))
+	return o.done("setattr", time.Now(), o.RawFileSystem.SetAttr(c, in, out))
 }
 
 func (o *observedFS) Mkdir(c <-chan struct{}, in *fuse.MkdirIn, name string, out *fuse.EntryOut) fuse.Status {
-	t0 := time.Now()
-	return o.done("mkdir", t0, o.RawFileSystem.Mkdir(c, in, name, out))
+	return o.done("mkdir", time.Now(), o.RawFileSystem.Mkdir(c, in, name, out))
 }
 
 func (o *observedFS) Unlink(c <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
-	t0 := time.Now()
-	return o.done("unlink", t0, o.RawFileSystem.Unlink(c, h, name))
+	return o.done("unlink", time.Now(), o.RawFileSystem.Unlink(c, h, name))
 }
 
 func (o *observedFS) Rmdir(c <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
-	t0 := time.Now()
-	return o.done("rmdir", t0, o.RawFileSystem.Rmdir(c, h, name))
+	return o.done("rmdir", time.Now(), o.RawFileSystem.Rmdir(c, h, name))
 }
 
 func (o *observedFS) Rename(c <-chan struct{}, in *fuse.RenameIn, from, to string) fuse.Status {
-	t0 := time.Now()
-	return o.done("rename", t0, o.RawFileSystem.Rename(c, in, from, to))
+	return o.done("rename", time.Now(), o.RawFileSystem.Rename(c, in, from, to))
 }
 
 func (o *observedFS) Symlink(c <-chan struct{}, h *fuse.InHeader, target, name string, out *fuse.EntryOut) fuse.Status {
-	t0 := time.Now()
-	return o.done("symlink", t0, o.RawFileSystem.Symlink(c, h, target, name, out))
+	return o.done("symlink", time.Now(), o.RawFileSystem.Symlink(c, h, target, name, out))
 }
 
 func (o *observedFS) Create(c <-chan struct{}, in *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
-	t0 := time.Now()
-	return o.done("create", t0, o.RawFileSystem.Create(c, in, name, out))
+	return o.done("create", time.Now(), o.RawFileSystem.Create(c, in, name, out))
 }
 
 func (o *observedFS) Open(c <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
-	t0 := time.Now()
-	return o.done("open", t0, o.RawFileSystem.Open(c, in, out))
+	return o.done("open", time.Now(), o.RawFileSystem.Open(c, in, out))
 }
 
 func (o *observedFS) Read(c <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
@@ -100,26 +94,21 @@ func (o *observedFS) Writev(c <-chan struct{}, in *fuse.WriteIn, data [][]byte) 
 }
 
 func (o *observedFS) Flush(c <-chan struct{}, in *fuse.FlushIn) fuse.Status {
-	t0 := time.Now()
-	return o.done("flush", t0, o.RawFileSystem.Flush(c, in))
+	return o.done("flush", time.Now(), o.RawFileSystem.Flush(c, in))
 }
 
 func (o *observedFS) Fsync(c <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
-	t0 := time.Now()
-	return o.done("fsync", t0, o.RawFileSystem.Fsync(c, in))
+	return o.done("fsync", time.Now(), o.RawFileSystem.Fsync(c, in))
 }
 
 func (o *observedFS) ReadDir(c <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
-	t0 := time.Now()
-	return o.done("readdir", t0, o.RawFileSystem.ReadDir(c, in, out))
+	return o.done("readdir", time.Now(), o.RawFileSystem.ReadDir(c, in, out))
 }
 
 func (o *observedFS) ReadDirPlus(c <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
-	t0 := time.Now()
-	return o.done("readdirplus", t0, o.RawFileSystem.ReadDirPlus(c, in, out))
+	return o.done("readdirplus", time.Now(), o.RawFileSystem.ReadDirPlus(c, in, out))
 }
 
 func (o *observedFS) StatFs(c <-chan struct{}, h *fuse.InHeader, out *fuse.StatfsOut) fuse.Status {
-	t0 := time.Now()
-	return o.done("statfs", t0, o.RawFileSystem.StatFs(c, h, out))
+	return o.done("statfs", time.Now(), o.RawFileSystem.StatFs(c, h, out))
 }
