@@ -166,7 +166,6 @@ func (db *DB) DeleteBucket(ctx context.Context, orgID, name string) error {
 	bl := db.bucketLock(b.ID)
 	bl.Lock()
 	defer bl.Unlock()
-	db.buckets.invalidate(orgID, name)
 	defer db.buckets.invalidate(orgID, name)
 	err = db.updateFreeing(ctx, func(txn *badger.Txn) error {
 		if err := checkBucket(txn, b); err != nil {
@@ -191,7 +190,6 @@ func (db *DB) SetBucketPublic(ctx context.Context, orgID, name string, public bo
 		return bucketErr("set public on", orgID, name, err)
 	}
 	defer db.leave()
-	db.buckets.invalidate(orgID, name)
 	defer db.buckets.invalidate(orgID, name)
 	err := db.update(ctx, func(txn *badger.Txn) error {
 		b, err := getBucket(txn, orgID, name)

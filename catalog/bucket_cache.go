@@ -7,9 +7,9 @@ import "sync"
 // JSON-decoding the record each time was a tenth of the mount's CPU. Only
 // existing buckets are cached. The catalog is the only writer of bucket
 // records, and each method that changes or deletes one calls invalidate
-// before and after its commit; gen makes a lookup that read the old record
-// while a change committed leave nothing behind (store checks that no
-// invalidate ran since its load began).
+// after its commit; gen makes a lookup that read the old record before the
+// commit leave nothing behind (store checks that no invalidate ran since
+// its load began).
 type bucketCache struct {
 	mu  sync.Mutex
 	gen uint64

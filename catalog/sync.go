@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -168,7 +167,7 @@ func (s *syncer) syncAll() error {
 			delete(s.rotated, n)
 		}
 	}
-	slices.Sort(logs)
+	// os.ReadDir sorts by name, so the same files join to the same string.
 	if joined := strings.Join(logs, "/"); joined != s.files {
 		if err := fsutil.SyncDir(s.dir); err != nil {
 			return fmt.Errorf("sync %s: %w", s.dir, err)

@@ -414,21 +414,26 @@ func (w *FileWriter) landLocked() error {
 	return nil
 }
 
-func (w *FileWriter) landOldestLocked() error {
-	f := w.fls[0]
+// retireLocked waits for flight f and takes back what it holds: its chunk's
+// lease joins the session's (it must outlive the write), its token goes
+// back to the layer.
+func (w *FileWriter) retireLocked(f *flight) {
 	f.wait()
-	w.leased = append(w.leased, f.id) // leased by the flight itself
-	w.fls[0] = nil
-	w.fls = w.fls[1:]
+	w.leased = append(w.leased, f.id)
 	if f.token {
 		<-w.l.flightTokens
 	}
+}
+
+func (w *FileWriter) landOldestLocked() error {
+	f := w.fls[0]
+	w.retireLocked(f)
+	w.fls[0] = nil
+	w.fls = w.fls[1:]
 	if f.err != nil {
-		if w.err == nil && !errors.Is(f.err, context.Canceled) && !errors.Is(f.err, context.DeadlineExceeded) {
-			return w.fail(f.err)
-		}
-		// A cancelled background write cannot be retried (its buffer is
-		// gone from the file's state): make it stick.
+		// A failed background write sticks, even a cancelled one: unlike a
+		// write on the caller's own context (fail), its buffer is gone
+		// from the file's state and cannot be retried.
 		w.err = fmt.Errorf("objects: write %s/%s: %w", w.bucket, w.key, f.err)
 		return w.err
 	}
@@ -710,11 +715,7 @@ func (w *FileWriter) Close() error {
 	}
 	w.closed = true
 	for _, f := range w.fls {
-		f.wait() // its lease must outlive the write
-		w.leased = append(w.leased, f.id)
-		if f.token {
-			<-w.l.flightTokens
-		}
+		w.retireLocked(f)
 	}
 	w.fls = nil
 	w.spares = nil
