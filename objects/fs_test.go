@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -276,5 +278,28 @@ func TestRenameAndSetMeta(t *testing.T) {
 	m, err := e.l.SetMeta(ctx, e.org, "b", "e/c", map[string]string{"mode": "33261"})
 	if err != nil || m.Meta["mode"] != "33261" || m.ETag != quotedMD5([]byte("A")) {
 		t.Fatalf("%+v %v", m, err)
+	}
+}
+
+// A chunk that a file's committed content references, gone from the store,
+// reads through an open write session as damage (ErrCorrupt: EIO through
+// FUSE), as it does through a plain read, not as a missing file.
+func TestFileWriterMissingChunkIsCorrupt(t *testing.T) {
+	e := newEnv(t)
+	m := e.put(t, "gone", randBytes(chunk, 9))
+	w := e.writer(t, "gone", false)
+	path := ""
+	filepath.WalkDir(filepath.Join(e.dir, "chunks"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Name() == m.Extents[0].Chunk.String() {
+			path = p
+		}
+		return nil
+	})
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.ReadAt(context.Background(), make([]byte, 100), 10)
+	if !errors.Is(err, chunkstore.ErrCorrupt) {
+		t.Fatalf("read of a missing chunk through a write session: %v, want ErrCorrupt", err)
 	}
 }

@@ -561,7 +561,7 @@ func (w *FileWriter) readLocked(ctx context.Context, p []byte, off int64) (int, 
 			continue
 		}
 		a, b := max(s0, off), min(s1, off+int64(n))
-		rc, err := w.l.chunks.Open(ctx, s.chunk, s.off+(a-s0), b-a)
+		rc, err := w.l.openChunk(ctx, s.chunk, s.off+(a-s0), b-a)
 		if err != nil {
 			return 0, fmt.Errorf("objects: read %s/%s: %w", w.bucket, w.key, err)
 		}

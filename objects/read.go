@@ -120,20 +120,31 @@ func (r *extentReader) Read(p []byte) (int, error) {
 	}
 }
 
+// openChunk opens n bytes at off of a chunk that a manifest references.
+// Such a chunk being gone means the object is damaged (the S3 layer answers
+// 500, FUSE EIO), not absent (404, ENOENT): every read of an object's or a
+// file's content opens chunks here. Scrub and GC, which look for missing
+// chunks, open them from the store directly.
+func (l *Layer) openChunk(ctx context.Context, id chunkstore.ID, off, n int64) (io.ReadCloser, error) {
+	rc, err := l.chunks.Open(ctx, id, off, n)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("objects: read chunk %s: chunk file missing: %w", id, chunkstore.ErrCorrupt)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("objects: read chunk %s: %w", id, err)
+	}
+	return rc, nil
+}
+
 func (r *extentReader) next() error {
 	m := r.o.Manifest
 	i := sort.Search(len(r.o.starts), func(i int) bool { return r.o.starts[i] > r.pos }) - 1
 	e := m.Extents[i]
 	inner := r.pos - r.o.starts[i]
 	n := min(e.Length-inner, r.end-r.pos)
-	rc, err := r.o.l.chunks.Open(r.ctx, e.Chunk, e.Offset+inner, n)
-	if errors.Is(err, fs.ErrNotExist) {
-		// A chunk the manifest references is gone: the object is damaged
-		// (the S3 layer answers 500, FUSE EIO), not absent (404, ENOENT).
-		return fmt.Errorf("objects: read chunk %s: chunk file missing: %w", e.Chunk, chunkstore.ErrCorrupt)
-	}
+	rc, err := r.o.l.openChunk(r.ctx, e.Chunk, e.Offset+inner, n)
 	if err != nil {
-		return fmt.Errorf("objects: read chunk %s: %w", e.Chunk, err)
+		return err
 	}
 	r.cur, r.left = rc, n
 	return nil
