@@ -83,6 +83,34 @@ func TestLsLongIsOneScanPerPage(t *testing.T) {
 	}
 }
 
+// TestLsLongWithSubdirectories: the subdirectories of a listed directory
+// are known from the listing too, so stat'ing them (ls -l does) does not
+// look like a cold stat loop and read the directory ahead again.
+func TestLsLongWithSubdirectories(t *testing.T) {
+	e := newEnv(t)
+	const n = 400
+	for i := range n {
+		e.put(t, fmt.Sprintf("mixed/f%04d", i), "x")
+		e.put(t, fmt.Sprintf("mixed/d%04d/x", i), "x")
+	}
+	c := &counting{Objects: e.d.Layer()}
+	dir, _ := e.mountAgain(t, c, fsmount.Options{})
+	if _, err := os.Stat(dir + "/b/mixed"); err != nil {
+		t.Fatal(err)
+	}
+	l0 := c.lists.Load()
+	out, err := exec.Command("ls", "-l", dir+"/b/mixed").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ls: %v %s", err, out)
+	}
+	// One page of 800 entries, and at most a re-read when go-fuse restarts
+	// the stream. Without the directories known, their lookups read ahead:
+	// 8 listings here.
+	if lists := c.lists.Load() - l0; lists > 4 {
+		t.Errorf("ls -l of %d files and %d directories made %d listings", n, n, lists)
+	}
+}
+
 // TestStatLoopReadsAhead: stat of every file of a directory that was not
 // listed first reads ahead a page at a time instead of two catalog reads per
 // name, and what it remembers is dropped when S3 changes the directory.

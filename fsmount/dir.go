@@ -28,7 +28,8 @@ type dirNode struct {
 
 	// listed holds the files of the last listing with their manifests, so
 	// the lookups that follow a readdir (ls -l, READDIRPLUS) need no
-	// catalog call. Entries live for listedTTL cache timeouts after the last
+	// catalog call; its subdirectories are there too, without a manifest,
+	// so that looking them up does not count as a miss that reads ahead. Entries live for listedTTL cache timeouts after the last
 	// page; a feed event in the directory clears them, and this mount's own
 	// changes forget the names they touch.
 	lmu      sync.Mutex
@@ -72,10 +73,10 @@ func (d *dirNode) listedFile(name string) *catalog.Manifest {
 		d.misses++
 		return nil
 	}
-	m := d.listed[name]
-	if m == nil {
+	m, ok := d.listed[name]
+	if !ok {
 		d.misses++
-	} else {
+	} else if m != nil {
 		d.aheadHits++
 	}
 	return m
@@ -499,5 +500,5 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 // removed in it durable, as tools that fsync a directory after a rename
 // expect; like a file's fsync it covers every change made before it.
 func (d *dirNode) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
-	return toErrno(d.fsys.objs.Sync(context.WithoutCancel(ctx)))
+	return d.fsys.sync(ctx)
 }

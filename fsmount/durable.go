@@ -3,6 +3,7 @@ package fsmount
 import (
 	"context"
 	"io"
+	"syscall"
 
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/objects"
@@ -45,4 +46,11 @@ func (o lazyObjects) RenamePrefix(ctx context.Context, orgID, bucket, fromPrefix
 
 func (o lazyObjects) SetMeta(ctx context.Context, orgID, bucket, key string, meta map[string]string) (*catalog.Manifest, error) {
 	return o.Objects.SetMeta(lazy(ctx), orgID, bucket, key, meta)
+}
+
+// sync is fsync and fsyncdir: every change made so far through the mount
+// becomes durable. The kernel's cancellation of the request does not stop
+// it, as it would not stop a disk.
+func (f *fsys) sync(ctx context.Context) syscall.Errno {
+	return toErrno(f.objs.Sync(context.WithoutCancel(ctx)))
 }

@@ -147,14 +147,15 @@ func (n *fileNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errn
 	return statfs(n.fsys, out)
 }
 
-// Getattr reports the write session's state while one is open, and the
-// current committed version otherwise.
 // hasManifest reports whether the node has known a stored version.
 func (n *fileNode) hasManifest() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.m != nil
 }
+
+// Getattr reports the write session's state while one is open, and the
+// current committed version otherwise.
 
 func (n *fileNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	n.mu.Lock()
@@ -402,15 +403,7 @@ func (n *fileNode) Flush(ctx context.Context, fh fs.FileHandle) syscall.Errno {
 // failed close sees the last committed version. FLUSH holds no inode lock,
 // but the notification is bounded anyway, as the feed's are.
 func (n *fileNode) forgetFailedWrites() {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		n.NotifyContent(0, 0)
-	}()
-	select {
-	case <-done:
-	case <-time.After(200 * time.Millisecond):
-	}
+	waitBounded(func() { n.NotifyContent(0, 0) })
 }
 
 // Fsync commits what is written, then waits until that commit and every
@@ -420,7 +413,7 @@ func (n *fileNode) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) sy
 	if errno := n.commit(ctx); errno != 0 {
 		return errno
 	}
-	return toErrno(n.fsys.objs.Sync(context.WithoutCancel(ctx)))
+	return n.fsys.sync(ctx)
 }
 
 // Release ends a handle; the last writable one commits what is left and
@@ -536,7 +529,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 		}
 		forgetListingOf(&n.Inode)
 		done := n.fsys.mine(bucket, key, false)
-		m, err := tw.Commit(ctx)
+		m, err := tw.Commit(lazy(ctx))
 		done()
 		if err != nil {
 			return toErrno(err)

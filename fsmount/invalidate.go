@@ -118,21 +118,31 @@ func (f *fsys) onEvent(ev catalog.Event) {
 		return
 	}
 	f.bgMu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f.invalidate(ev)
-	}()
-	t := time.NewTimer(notifyWait)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
+	if done, ok := waitBounded(func() { f.invalidate(ev) }); !ok {
 		f.log.Warn("fsmount: kernel invalidation still pending; continuing", "bucket", ev.Bucket, "key", ev.Key)
 		f.bgMu.Lock()
 		f.bgActive = true
 		f.bgMu.Unlock()
 		go f.drain(done)
+	}
+}
+
+// waitBounded runs fn, a call into the kernel, in a goroutine and waits for
+// it at most notifyWait. It reports whether fn finished; if not, done
+// closes when it does.
+func waitBounded(fn func()) (done <-chan struct{}, finished bool) {
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		fn()
+	}()
+	t := time.NewTimer(notifyWait)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return ch, true
+	case <-t.C:
+		return ch, false
 	}
 }
 

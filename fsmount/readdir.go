@@ -67,6 +67,7 @@ func (s *dirStream) fetch() {
 		dirs[name] = true
 		if validName(name) {
 			s.page = append(s.page, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
+			s.d.remember(false, name, nil)
 		}
 	}
 	for _, o := range res.Objects {

@@ -126,5 +126,5 @@ func (r *rootNode) Create(ctx context.Context, name string, flags uint32, mode u
 // Fsync of the mount root makes bucket creations and removals durable (see
 // dirNode.Fsync).
 func (r *rootNode) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
-	return toErrno(r.fsys.objs.Sync(context.WithoutCancel(ctx)))
+	return r.fsys.sync(ctx)
 }

@@ -207,7 +207,6 @@ func hmacSHA256(key []byte, data string) []byte {
 	return m.Sum(nil)
 }
 
-// signature returns the hex HMAC of s under the signing key.
 // keyCache keeps derived signing keys so a steady client costs one HMAC per
 // request instead of five. Entries are keyed by a hash of the secret (so a
 // rotated secret never hits an old key) and scope; the map is cleared when
