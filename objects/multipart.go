@@ -73,13 +73,6 @@ func (l *Layer) upload(ctx context.Context, orgID, bucket, key, uploadID string)
 	return b, up, nil
 }
 
-// Upload returns the multipart upload uploadID of key (ErrNoSuchUpload),
-// with the template CreateMultipartUpload stored.
-func (l *Layer) Upload(ctx context.Context, orgID, bucket, key, uploadID string) (catalog.Upload, error) {
-	_, up, err := l.upload(ctx, orgID, bucket, key, uploadID)
-	return up, err
-}
-
 // UploadPart stores one part. Uploading a number again replaces the part.
 func (l *Layer) UploadPart(ctx context.Context, orgID, bucket, key, uploadID string, number int, body io.Reader, opts PartOptions) (*catalog.UploadPart, error) {
 	if number < 1 || number > MaxParts {
@@ -273,11 +266,14 @@ func (l *Layer) ListUploads(ctx context.Context, orgID, bucket, prefix, keyMarke
 	return l.meta.ListUploads(ctx, b.ID, prefix, keyMarker, uploadIDMarker, max)
 }
 
-// ListParts lists an upload's parts numbered above after.
-func (l *Layer) ListParts(ctx context.Context, orgID, bucket, key, uploadID string, after, max int) ([]catalog.UploadPart, bool, error) {
-	b, _, err := l.upload(ctx, orgID, bucket, key, uploadID)
+// ListParts lists an upload's parts numbered above after, and returns the
+// upload itself (the template CreateMultipartUpload stored), which it reads
+// anyway to check that the upload exists.
+func (l *Layer) ListParts(ctx context.Context, orgID, bucket, key, uploadID string, after, max int) (catalog.Upload, []catalog.UploadPart, bool, error) {
+	b, up, err := l.upload(ctx, orgID, bucket, key, uploadID)
 	if err != nil {
-		return nil, false, err
+		return catalog.Upload{}, nil, false, err
 	}
-	return l.meta.ListParts(ctx, b.ID, uploadID, after, max)
+	parts, more, err := l.meta.ListParts(ctx, b.ID, uploadID, after, max)
+	return up, parts, more, err
 }

@@ -43,7 +43,7 @@ func TestMultipartComplete(t *testing.T) {
 	if e1.ETag != quotedMD5(p1) {
 		t.Errorf("part etag %s, want %s", e1.ETag, quotedMD5(p1))
 	}
-	parts, more, err := e.l.ListParts(ctx, e.org, "b", "big", up.ID, 0, 2)
+	_, parts, more, err := e.l.ListParts(ctx, e.org, "b", "big", up.ID, 0, 2)
 	if err != nil || !more || len(parts) != 2 || parts[0].Number != 1 {
 		t.Fatalf("list parts page: %v %v %v", parts, more, err)
 	}

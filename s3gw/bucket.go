@@ -43,10 +43,12 @@ func (s *server) listBuckets(w http.ResponseWriter, r *http.Request, rq *request
 	region := q.Get("bucket-region")
 	prefix := q.Get("prefix")
 	res := listAllMyBucketsResult{Owner: ownerOf(rq.org), Buckets: []bucketXMLRow{}, Prefix: prefix}
+	if region != "" && region != s.region {
+		bs = nil
+	}
 	for _, b := range bs {
 		// A key limited to some buckets sees only those.
-		if !bucketAllowed(rq.access, b.Name) || !strings.HasPrefix(b.Name, prefix) || b.Name <= after ||
-			(region != "" && region != s.region) {
+		if !bucketAllowed(rq.access, b.Name) || !strings.HasPrefix(b.Name, prefix) || b.Name <= after {
 			continue
 		}
 		if len(res.Buckets) == limit {

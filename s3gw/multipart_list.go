@@ -177,16 +177,12 @@ func (s *server) listParts(w http.ResponseWriter, r *http.Request, rq *request) 
 	}
 	// The catalog reads 0 as "default": ask for one to learn whether the
 	// upload exists and anything follows.
-	parts, more, err := s.objs.ListParts(r.Context(), rq.org, rq.bucket, rq.key, id, after, max(maxN, 1))
+	up, parts, more, err := s.objs.ListParts(r.Context(), rq.org, rq.bucket, rq.key, id, after, max(maxN, 1))
 	if err != nil {
 		return err
 	}
 	if maxN == 0 {
 		more, parts = len(parts) > 0, nil
-	}
-	up, err := s.objs.Upload(r.Context(), rq.org, rq.bucket, rq.key, id)
-	if err != nil {
-		return err
 	}
 	alg, typ := uploadAlgorithm(up.Template)
 	o := ownerOf(rq.org)

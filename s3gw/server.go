@@ -62,8 +62,7 @@ type Objects interface {
 	CompleteMultipart(ctx context.Context, orgID, bucket, key, uploadID string, parts []objects.CompletePart, opts objects.CompleteOptions) (*catalog.Manifest, error)
 	AbortMultipart(ctx context.Context, orgID, bucket, key, uploadID string) error
 	ListUploads(ctx context.Context, orgID, bucket, prefix, keyMarker, uploadIDMarker string, max int) ([]catalog.Upload, bool, error)
-	Upload(ctx context.Context, orgID, bucket, key, uploadID string) (catalog.Upload, error)
-	ListParts(ctx context.Context, orgID, bucket, key, uploadID string, after, max int) ([]catalog.UploadPart, bool, error)
+	ListParts(ctx context.Context, orgID, bucket, key, uploadID string, after, max int) (catalog.Upload, []catalog.UploadPart, bool, error)
 }
 
 var _ Objects = (*objects.Layer)(nil)
