@@ -453,7 +453,7 @@ func (n *fileNode) Release(ctx context.Context, fh fs.FileHandle) syscall.Errno 
 
 // Setattr: size goes through a write session (the open one, or a
 // temporary one committed at once); mode, owner and mtime are metadata.
-func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) (errno syscall.Errno) {
+func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	bucket, key, ok := pathOf(&n.Inode)
 	if !ok {
 		return syscall.ENOENT
@@ -482,15 +482,6 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 		// open, and a write that then fails must leave the previous
 		// version whole.
 		clean := !w.Dirty() && !sizeChanged
-		defer func() {
-			if clean && metaChanged && errno == 0 {
-				n.mu.Lock()
-				if n.w == w {
-					errno = n.commitHeld(ctx)
-				}
-				n.mu.Unlock()
-			}
-		}()
 		if sizeChanged {
 			if err := w.Truncate(ctx, int64(size)); err != nil {
 				return toErrno(err)
@@ -502,11 +493,18 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 		if metaChanged {
 			n.mu.Lock()
 			ended := n.w != w
+			var errno syscall.Errno
 			if !ended {
 				// Under n.mu, so Release commits it or has not started.
 				w.SetMeta(meta)
+				if clean {
+					errno = n.commitHeld(ctx)
+				}
 			}
 			n.mu.Unlock()
+			if errno != 0 {
+				return errno
+			}
 			if ended {
 				// The session ended (and committed) meanwhile: store the
 				// metadata on the committed object instead.
