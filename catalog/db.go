@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -93,6 +94,12 @@ type DB struct {
 	feed feed
 
 	buckets bucketCache
+
+	// gen counts commits; it changes before any commit is acknowledged.
+	// ahead holds listing pages read ahead, valid while gen is unchanged
+	// (list_ahead.go).
+	gen   atomic.Uint64
+	ahead listAhead
 
 	// sync is the group commit; syncCommits makes update wait for it.
 	sync        *syncer
@@ -272,6 +279,7 @@ func (db *DB) updateNeed(ctx context.Context, need int64, fn func(txn *badger.Tx
 			return fnErr
 		}
 		if err == nil {
+			db.gen.Add(1)
 			if db.syncCommits && wantsSync(ctx) {
 				return db.sync.wait()
 			}

@@ -36,6 +36,19 @@ func (db *DB) List(ctx context.Context, bucketID uint64, o ListOptions) (ListRes
 		return ListResult{}, fmt.Errorf("catalog: list bucket %d: %w", bucketID, err)
 	}
 	defer db.leave()
+	res, ok := db.fromAhead(ctx, bucketID, o)
+	if !ok {
+		var err error
+		if res, err = db.listPage(ctx, bucketID, o); err != nil {
+			return ListResult{}, err
+		}
+	}
+	db.listed(bucketID, o, res)
+	return res, nil
+}
+
+// listPage is List without the pages read ahead (list_ahead.go).
+func (db *DB) listPage(ctx context.Context, bucketID uint64, o ListOptions) (ListResult, error) {
 	var res ListResult
 	err := db.view(func(txn *badger.Txn) error {
 		var err error
