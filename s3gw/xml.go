@@ -16,7 +16,32 @@ const s3NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 // precision, always UTC).
 const s3Time = "2006-01-02T15:04:05.000Z"
 
-func xmlTime(t time.Time) string { return t.UTC().Format(s3Time) }
+// xmlTime formats t in s3Time. It writes the digits itself: a listing
+// formats a thousand timestamps per page, and time.Format took 7 % of the
+// daemon's CPU in a listing walk.
+func xmlTime(t time.Time) string {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.Format(s3Time)
+	}
+	h, mi, s := t.Clock()
+	b := []byte("0000-00-00T00:00:00.000Z")
+	digits := func(at, v, n int) {
+		for i := at + n - 1; i >= at; i-- {
+			b[i] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	digits(0, y, 4)
+	digits(5, int(mo), 2)
+	digits(8, d, 2)
+	digits(11, h, 2)
+	digits(14, mi, 2)
+	digits(17, s, 2)
+	digits(20, t.Nanosecond()/1e6, 3)
+	return string(b)
+}
 
 // errorBody is the S3 error document; unlike the others it has no namespace.
 type errorBody struct {

@@ -120,3 +120,27 @@ func TestCreateBucketConfigurationParses(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestXMLTime: the hand-written formatter agrees with time.Format, in any
+// zone, at the edges of its fields and outside the years it handles.
+func TestXMLTime(t *testing.T) {
+	zone := time.FixedZone("x", -7*3600-30*60)
+	times := []time.Time{
+		{},
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1999, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(2026, 2, 28, 21, 0, 0, 1_000_000, zone),
+		time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 6, 1, 0, 0, 0, 0, time.UTC),
+		time.Now(),
+	}
+	for i := range 1000 {
+		times = append(times, time.Unix(int64(i)*7919*86413, int64(i)*999_983).In(zone))
+	}
+	for _, tm := range times {
+		if got, want := xmlTime(tm), tm.UTC().Format(s3Time); got != want {
+			t.Errorf("xmlTime(%v) = %q, want %q", tm, got, want)
+		}
+	}
+}
