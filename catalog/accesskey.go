@@ -98,13 +98,16 @@ func (db *DB) CreateAccessKey(ctx context.Context, k AccessKey) (AccessKey, erro
 }
 
 // AccessKey returns the access key with this id (ErrNoSuchKey). It is on the
-// path of every S3 request: one point lookup.
+// path of every S3 request, so it answers from a cache (recordCache).
 func (db *DB) AccessKey(ctx context.Context, id string) (AccessKey, error) {
 	if err := db.enter(); err != nil {
 		return AccessKey{}, fmt.Errorf("catalog: access key %s: %w", id, err)
 	}
 	defer db.leave()
-	var k AccessKey
+	k, gen, ok := db.accessKeys.get(id)
+	if ok {
+		return k, nil
+	}
 	err := db.view(func(txn *badger.Txn) error {
 		if id == "" {
 			return ErrNoSuchKey
@@ -119,6 +122,7 @@ func (db *DB) AccessKey(ctx context.Context, id string) (AccessKey, error) {
 	if err != nil {
 		return AccessKey{}, fmt.Errorf("catalog: access key %s: %w", id, err)
 	}
+	db.accessKeys.store(id, k, gen)
 	return k, nil
 }
 
@@ -169,6 +173,7 @@ func (db *DB) DeleteAccessKey(ctx context.Context, id string) error {
 		return fmt.Errorf("catalog: delete access key %s: %w", id, err)
 	}
 	defer db.leave()
+	defer db.accessKeys.invalidate(id)
 	err := db.updateFreeing(ctx, func(txn *badger.Txn) error {
 		if id == "" {
 			return ErrNoSuchKey

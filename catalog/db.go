@@ -93,7 +93,8 @@ type DB struct {
 
 	feed feed
 
-	buckets bucketCache
+	buckets    recordCache[Bucket]    // by bucketCacheKey
+	accessKeys recordCache[AccessKey] // by id
 
 	// gen counts commits; it changes before any commit is acknowledged.
 	// ahead holds listing pages read ahead, valid while gen is unchanged

@@ -174,6 +174,7 @@ func (db *DB) DeleteOrg(ctx context.Context, id string) error {
 	defer db.leave()
 	db.orgMu.Lock()
 	defer db.orgMu.Unlock()
+	defer db.accessKeys.invalidateAll()
 	err := db.updateFreeing(ctx, func(txn *badger.Txn) error {
 		org, err := getOrg(txn, id)
 		if err != nil {

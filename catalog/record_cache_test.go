@@ -69,3 +69,47 @@ func TestBucketLookupSeesChanges(t *testing.T) {
 		t.Fatalf("after racing lookups Bucket = %+v, %v; want id %d", got, err, last.ID)
 	}
 }
+
+// AccessKey answers from a cache too; a deleted key must stop
+// authenticating the moment DeleteAccessKey or DeleteOrg returns, and a key
+// re-created under the same id must be seen with its new secret.
+func TestAccessKeyLookupSeesChanges(t *testing.T) {
+	db := newTestDB(t)
+	ctx := context.Background()
+	org, err := db.CreateOrg(ctx, "keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "EXCCACHE000000000001"
+	k, err := db.CreateAccessKey(ctx, AccessKey{ID: id, OrgID: org.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second lookup is the cached one
+		if got, err := db.AccessKey(ctx, id); err != nil || got.Secret != k.Secret {
+			t.Fatalf("AccessKey = %+v, %v", got, err)
+		}
+	}
+	if err := db.DeleteAccessKey(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AccessKey(ctx, id); !errors.Is(err, ErrNoSuchKey) {
+		t.Fatalf("AccessKey after delete = %v, want ErrNoSuchKey", err)
+	}
+	k2, err := db.CreateAccessKey(ctx, AccessKey{ID: id, OrgID: org.ID, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k2.Secret == k.Secret {
+		t.Fatal("re-created key has the old secret")
+	}
+	if got, err := db.AccessKey(ctx, id); err != nil || got.Secret != k2.Secret || !got.ReadOnly {
+		t.Fatalf("AccessKey after re-create = %+v, %v; want the new secret, read-only", got, err)
+	}
+	if err := db.DeleteOrg(ctx, org.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AccessKey(ctx, id); !errors.Is(err, ErrNoSuchKey) {
+		t.Fatalf("AccessKey after its org's deletion = %v, want ErrNoSuchKey", err)
+	}
+}
