@@ -106,7 +106,7 @@ func (db *DB) AccessKey(ctx context.Context, id string) (AccessKey, error) {
 	defer db.leave()
 	k, gen, ok := db.accessKeys.get(id)
 	if ok {
-		return k, nil
+		return k.clone(), nil
 	}
 	err := db.view(func(txn *badger.Txn) error {
 		if id == "" {
@@ -123,7 +123,14 @@ func (db *DB) AccessKey(ctx context.Context, id string) (AccessKey, error) {
 		return AccessKey{}, fmt.Errorf("catalog: access key %s: %w", id, err)
 	}
 	db.accessKeys.store(id, k, gen)
-	return k, nil
+	return k.clone(), nil
+}
+
+// clone copies the Buckets slice: a cached record is shared, and a caller
+// that changed the slice would change the key's scope for everyone.
+func (k AccessKey) clone() AccessKey {
+	k.Buckets = slices.Clone(k.Buckets)
+	return k
 }
 
 // ListAccessKeys returns the org's access keys ordered by id (ErrNoSuchOrg if

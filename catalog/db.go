@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -96,11 +95,11 @@ type DB struct {
 	buckets    recordCache[Bucket]    // by bucketCacheKey
 	accessKeys recordCache[AccessKey] // by id
 
-	// gen counts commits; it changes before any commit is acknowledged.
-	// ahead holds listing pages read ahead, valid while gen is unchanged
-	// (list_ahead.go).
-	gen   atomic.Uint64
-	ahead listAhead
+	// commits counts transactions begun and ended; ahead holds listing
+	// pages read ahead, valid only while no transaction began since they
+	// were started (list_ahead.go).
+	commits commitCount
+	ahead   listAhead
 
 	// sync is the group commit; syncCommits makes update wait for it.
 	sync        *syncer
@@ -267,6 +266,10 @@ func (db *DB) updateNeed(ctx context.Context, need int64, fn func(txn *badger.Tx
 	if err := db.checkSpace(need); err != nil {
 		return err
 	}
+	// Every write to Badger goes through here: the listing pages read ahead
+	// rely on seeing each one counted before it can become visible.
+	db.commits.begun.Add(1)
+	defer db.commits.ended.Add(1)
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -280,7 +283,6 @@ func (db *DB) updateNeed(ctx context.Context, need int64, fn func(txn *badger.Tx
 			return fnErr
 		}
 		if err == nil {
-			db.gen.Add(1)
 			if db.syncCommits && wantsSync(ctx) {
 				return db.sync.wait()
 			}

@@ -13,11 +13,15 @@ import (
 // computes the following one in the background, and the request for it
 // takes the page ready-made.
 //
-// A page read ahead must still show every commit acknowledged before the
-// request for it: it is served only if no commit at all has happened since
-// it was started (DB.gen, bumped by every commit before the commit returns).
-// Writes to any bucket therefore spoil pages read ahead in every other; that
-// is the price of a check that cannot miss a commit.
+// A page read ahead must show every commit that a reader could have seen
+// before the request for it. Every transaction is counted when it begins
+// and when it ends (commitCount, kept by updateNeed); a page is read ahead
+// only when none is in flight, and served only if none has begun since. A
+// commit visible at the request then either ended before the page's
+// snapshot was taken, or began after it and spoils the page. Writes to any
+// bucket spoil pages read ahead in every other; that is the price of a
+// check that cannot miss a commit, and a catalog busy with writes seldom
+// reads ahead at all.
 
 // listAheadPages bounds the pages held; one page is at most 1000 entries.
 const listAheadPages = 8
@@ -25,8 +29,20 @@ const listAheadPages = 8
 // listAheadTTL drops pages no client came back for.
 const listAheadTTL = 10 * time.Second
 
-// listAheadOff turns reading ahead off (tests compare with it off).
-var listAheadOff bool
+// listAheadMin is the smallest page that starts a read-ahead: walks ask for
+// pages of hundreds or a thousand entries, while the mount's probes of one
+// or two entries are truncated too and would only evict pages walks want.
+const listAheadMin = 100
+
+// commitCount counts catalog transactions; see the top of this file.
+type commitCount struct{ begun, ended atomic.Uint64 }
+
+// quiet returns the count of transactions begun, and whether all of them
+// had ended when it looked.
+func (c *commitCount) quiet() (uint64, bool) {
+	g := c.begun.Load()
+	return g, c.ended.Load() == g
+}
 
 // aheadKey names a page by what list() reads: StartAfter and ContinueAfter
 // only matter through their maximum, so a V1 marker walk (StartAfter) and a
@@ -44,7 +60,7 @@ func keyFor(bucketID uint64, o ListOptions) aheadKey {
 }
 
 type aheadPage struct {
-	gen   uint64 // DB.gen before the page's snapshot was taken
+	gen   uint64 // transactions begun, all ended, before the page's snapshot
 	born  time.Time
 	ready chan struct{}
 	res   ListResult
@@ -75,7 +91,11 @@ func (a *listAhead) take(k aheadKey) *aheadPage {
 // listed is called with a page List is about to return: if it is truncated
 // and no other page is being read ahead, the next one is started.
 func (db *DB) listed(bucketID uint64, o ListOptions, res ListResult) {
-	if listAheadOff || !res.IsTruncated || !db.ahead.busy.CompareAndSwap(false, true) {
+	if !res.IsTruncated || len(res.Objects)+len(res.CommonPrefixes) < listAheadMin {
+		return
+	}
+	gen, quiet := db.commits.quiet()
+	if !quiet || !db.ahead.busy.CompareAndSwap(false, true) {
 		return
 	}
 	if err := db.enter(); err != nil {
@@ -85,7 +105,7 @@ func (db *DB) listed(bucketID uint64, o ListOptions, res ListResult) {
 	next := o
 	next.StartAfter, next.ContinueAfter = "", res.Next
 	k := keyFor(bucketID, next)
-	p := &aheadPage{gen: db.gen.Load(), born: time.Now(), ready: make(chan struct{})}
+	p := &aheadPage{gen: gen, born: time.Now(), ready: make(chan struct{})}
 	a := &db.ahead
 	a.mu.Lock()
 	if a.pages == nil {
@@ -115,11 +135,8 @@ func (db *DB) listed(bucketID uint64, o ListOptions, res ListResult) {
 }
 
 // fromAhead returns the page read ahead for (bucketID, o) if there is one
-// and no commit has happened since it was started.
+// and no transaction has begun since it was started.
 func (db *DB) fromAhead(ctx context.Context, bucketID uint64, o ListOptions) (ListResult, bool) {
-	if listAheadOff {
-		return ListResult{}, false
-	}
 	p := db.ahead.take(keyFor(bucketID, o))
 	if p == nil {
 		return ListResult{}, false
@@ -129,7 +146,7 @@ func (db *DB) fromAhead(ctx context.Context, bucketID uint64, o ListOptions) (Li
 	case <-ctx.Done():
 		return ListResult{}, false
 	}
-	if p.err != nil || p.gen != db.gen.Load() {
+	if p.err != nil || p.gen != db.commits.begun.Load() {
 		return ListResult{}, false
 	}
 	db.ahead.hits.Add(1)

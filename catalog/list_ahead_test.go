@@ -3,6 +3,7 @@ package catalog
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -25,7 +26,7 @@ func TestListAheadWalks(t *testing.T) {
 	db, b := newTestBucket(t)
 	var keys []string
 	for i := range 2500 {
-		k := fmt.Sprintf("d%02d/k%05d", i/100, i)
+		k := fmt.Sprintf("d%03d/k%05d", i/10, i)
 		keys = append(keys, k)
 		mustPut(t, db, b, k, manifest(fmt.Sprintf("e%d", i)))
 	}
@@ -36,9 +37,10 @@ func TestListAheadWalks(t *testing.T) {
 	}{
 		{"v2", ListOptions{MaxKeys: 300}, false},
 		{"v1", ListOptions{MaxKeys: 300}, true},
-		{"v2 start-after", ListOptions{MaxKeys: 250, StartAfter: "d03/"}, false},
-		{"delimiter", ListOptions{MaxKeys: 7, Delimiter: "/"}, false},
-		{"prefix", ListOptions{MaxKeys: 40, Prefix: "d1"}, true},
+		{"v2 start-after", ListOptions{MaxKeys: 250, StartAfter: "d030/"}, false},
+		{"delimiter", ListOptions{MaxKeys: 100, Delimiter: "/"}, false},
+		{"delimiter v1", ListOptions{MaxKeys: 100, Delimiter: "/"}, true},
+		{"prefix", ListOptions{MaxKeys: 100, Prefix: "d0"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := refList(keys, tc.o)
@@ -84,38 +86,53 @@ func TestListAheadSeesCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 20 {
-		mustPut(t, db, b, fmt.Sprintf("k%02d", i), manifest("e"))
+	keys := map[string]bool{}
+	for i := range 250 {
+		k := fmt.Sprintf("k%03d", i)
+		keys[k] = true
+		mustPut(t, db, b, k, manifest("e"))
 	}
 	for _, tc := range []struct {
 		name   string
 		change func()
-		want   []item
 	}{
-		{"put into the next page", func() { mustPut(t, db, b, "k15a", manifest("e")) },
-			[]item{"k:k10", "k:k11", "k:k12", "k:k13", "k:k14", "k:k15", "k:k15a", "k:k16", "k:k17", "k:k18"}},
+		{"put into the next page", func() { mustPut(t, db, b, "k150a", manifest("e")); keys["k150a"] = true }},
 		{"delete from the next page", func() {
-			if _, err := db.DeleteObject(ctx, b, "k12"); err != nil {
+			if _, err := db.DeleteObject(ctx, b, "k120"); err != nil {
 				t.Fatal(err)
 			}
-		}, []item{"k:k10", "k:k11", "k:k13", "k:k14", "k:k15", "k:k15a", "k:k16", "k:k17", "k:k18", "k:k19"}},
-		{"put into another bucket", func() { mustPut(t, db, other, "x", manifest("e")) },
-			[]item{"k:k10", "k:k11", "k:k13", "k:k14", "k:k15", "k:k15a", "k:k16", "k:k17", "k:k18", "k:k19"}},
+			delete(keys, "k120")
+		}},
+		{"put into another bucket", func() { mustPut(t, db, other, "x", manifest("e")) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := db.List(ctx, b.ID, ListOptions{MaxKeys: 10})
-			if err != nil || !r.IsTruncated || r.Next != "k09" {
-				t.Fatalf("first page: next %q, %v", r.Next, err)
+			o := ListOptions{MaxKeys: 100}
+			r, err := db.List(ctx, b.ID, o)
+			if err != nil || !r.IsTruncated {
+				t.Fatalf("first page: truncated %v, %v", r.IsTruncated, err)
 			}
 			waitAhead(t, db)
+			o.ContinueAfter = r.Next
+			db.ahead.mu.Lock()
+			_, held := db.ahead.pages[keyFor(b.ID, o)]
+			db.ahead.mu.Unlock()
+			if !held {
+				t.Fatal("the second page was not read ahead")
+			}
 			hits := db.ahead.hits.Load()
 			tc.change()
-			r, err = db.List(ctx, b.ID, ListOptions{MaxKeys: 10, ContinueAfter: r.Next})
+			r, err = db.List(ctx, b.ID, o)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := pageItems(t, r); !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("second page after the change: %q, want %q", got, tc.want)
+			var sorted []string
+			for k := range keys {
+				sorted = append(sorted, k)
+			}
+			slices.Sort(sorted)
+			want := refList(sorted, o)[:100]
+			if got := pageItems(t, r); !reflect.DeepEqual(got, want) {
+				t.Fatalf("second page after the change:\n got %q\nwant %q", got, want)
 			}
 			if db.ahead.hits.Load() != hits {
 				t.Error("a page read ahead before the commit was served after it")
@@ -139,5 +156,27 @@ func TestListAheadClose(t *testing.T) {
 	}
 	if db.ahead.busy.Load() {
 		t.Fatal("Close returned while a page was still being read ahead")
+	}
+}
+
+// TestListAheadSmallPages: the mount's probes of one or two entries are
+// truncated pages too, but start no read-ahead that would evict a walk's.
+func TestListAheadSmallPages(t *testing.T) {
+	db, b := newTestBucket(t)
+	for i := range 300 {
+		mustPut(t, db, b, fmt.Sprintf("k%03d", i), manifest("e"))
+	}
+	for _, n := range []int{1, 2, listAheadMin - 1} {
+		r, err := db.List(ctx, b.ID, ListOptions{MaxKeys: n})
+		if err != nil || !r.IsTruncated {
+			t.Fatalf("page of %d: truncated %v, %v", n, r.IsTruncated, err)
+		}
+		waitAhead(t, db)
+		db.ahead.mu.Lock()
+		held := len(db.ahead.pages)
+		db.ahead.mu.Unlock()
+		if held != 0 {
+			t.Fatalf("a page of %d entries read the next one ahead", n)
+		}
 	}
 }
