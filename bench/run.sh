@@ -2,7 +2,7 @@
 # Runs every benchmark that docs/benchmarks.md reports, in one go, with the
 # machine's single-core limits and load recorded in the same run.
 # Usage: bash bench/run.sh [OUTFILE]   (default: bench-results.txt)
-# Takes about 6 minutes on 2 cores; needs ~40 GB free disk (16 GiB of
+# Takes about 7 minutes on 2 cores; needs ~40 GB free disk (16 GiB of
 # concurrent uploads, and a 10 GiB file copied into a FUSE mount).
 set -uo pipefail
 cd "$(dirname "$0")/.."
