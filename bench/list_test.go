@@ -19,18 +19,18 @@ import (
 	"excloud.dev/buckets/internal/excdtest"
 )
 
-// fill puts n empty objects named k%08d into bucket with 32 clients.
-func fill(b *testing.B, c *s3.Client, bucket string, n int) {
+// spread runs put(i) for i in [0, n) on workers goroutines and fails b on
+// the first error.
+func spread(b *testing.B, workers, n int, put func(i int) error) {
 	b.Helper()
 	var wg sync.WaitGroup
-	errs := make(chan error, 32)
-	for w := range 32 {
+	errs := make(chan error, workers)
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < n; i += 32 {
-				if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket),
-					Key: aws.String(fmt.Sprintf("k%08d", i)), Body: &sliceReader{}}); err != nil {
+			for i := w; i < n; i += workers {
+				if err := put(i); err != nil {
 					errs <- err
 					return
 				}
@@ -42,6 +42,16 @@ func fill(b *testing.B, c *s3.Client, bucket string, n int) {
 	if err := <-errs; err != nil {
 		b.Fatal(err)
 	}
+}
+
+// fill puts n empty objects named k%08d into bucket with 32 clients.
+func fill(b *testing.B, c *s3.Client, bucket string, n int) {
+	b.Helper()
+	spread(b, 32, n, func(i int) error {
+		_, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket),
+			Key: aws.String(fmt.Sprintf("k%08d", i)), Body: &sliceReader{}})
+		return err
+	})
 }
 
 // loadOffline adds n empty objects named k%08d to bucket straight through
@@ -76,27 +86,13 @@ func loadOffline(b *testing.B, d *daemon, dataDir, bucket string, n int) *daemon
 		b.Fatal(err)
 	}
 	now := time.Now().UTC()
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for w := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += 2 {
-				m := &catalog.Manifest{ETag: `"d41d8cd98f00b204e9800998ecf8427e"`, ModTime: now,
-					Checksums: map[string]string{"CRC32": "AAAAAA=="}}
-				if _, err := db.PutObject(ctx, bk, fmt.Sprintf("k%08d", i), m, catalog.Condition{}); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		b.Fatal(err)
-	}
+	// One writer per core.
+	spread(b, 2, n, func(i int) error {
+		m := &catalog.Manifest{ETag: `"d41d8cd98f00b204e9800998ecf8427e"`, ModTime: now,
+			Checksums: map[string]string{"CRC32": "AAAAAA=="}}
+		_, err := db.PutObject(ctx, bk, fmt.Sprintf("k%08d", i), m, catalog.Condition{})
+		return err
+	})
 	if err := db.Sync(context.Background()); err != nil {
 		b.Fatal(err)
 	}
