@@ -612,19 +612,7 @@ func (w *FileWriter) Commit(ctx context.Context) (*catalog.Manifest, error) {
 	if w.meta != nil {
 		m.Meta = w.meta
 	}
-	// The MD5 of a sequentially written file: the buffers handed off so far
-	// (hashed in the background, landed above) plus the one filling.
-	var seqSum []byte
-	if w.seq && w.seqPos == w.size {
-		h, err := w.md5.(hash.Cloner).Clone()
-		if err != nil {
-			return nil, fmt.Errorf("objects: commit %s/%s: %w", w.bucket, w.key, err)
-		}
-		if w.bufOff == w.hashed {
-			h.Write(w.buf)
-		}
-		seqSum = h.Sum(nil)
-	}
+	sequential := w.seq && w.seqPos == w.size
 	if w.size <= InlineMax {
 		// Small files live in the manifest, as a small PUT would.
 		p := make([]byte, w.size)
@@ -644,12 +632,17 @@ func (w *FileWriter) Commit(ctx context.Context) (*catalog.Manifest, error) {
 		}
 		m.Extents = exts
 	}
-	if seqSum != nil {
-		m.ETag = etag(seqSum)
-	} else if w.size <= InlineMax {
+	switch {
+	case w.size <= InlineMax:
+		// The whole content, sequentially written or not.
 		sum := md5.Sum(m.Inline)
 		m.ETag = etag(sum[:])
-	} else {
+	case sequential:
+		// The buffers handed off so far were hashed in the background and
+		// landed above; flushLocked hashed the last one. Sum leaves the
+		// state as it is for writes after this commit.
+		m.ETag = etag(w.md5.Sum(nil))
+	default:
 		m.ETag = extentsETag(m.Extents)
 	}
 	m.ModTime = w.l.now().UTC()
