@@ -164,45 +164,62 @@ func Open(opts Options) (*DB, error) {
 }
 
 // checkFormat writes the format version key into an empty database and
-// checks it in an existing one. Only the first needs space: an existing
-// catalog opens on a full disk, so its objects can still be read.
+// checks it in an existing one. Only the first writes, and needs space: an
+// existing catalog opens on a full disk, so its objects can still be read,
+// and opening it commits nothing.
 func (db *DB) checkFormat() error {
-	need := db.minFree / 2
+	found := false
 	if err := db.view(func(txn *badger.Txn) error {
-		if _, err := txn.Get(keyFormat); err == nil {
-			need = 0
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	return db.updateNeed(context.Background(), need, func(txn *badger.Txn) error {
 		item, err := txn.Get(keyFormat)
 		if errors.Is(err, badger.ErrKeyNotFound) {
-			it := txn.NewIterator(badger.IteratorOptions{})
-			it.Rewind()
-			empty := !it.Valid()
-			it.Close()
-			if !empty {
-				return fmt.Errorf("%w: data without a format version key", ErrFormat)
-			}
-			return set(txn, keyFormat, binary.BigEndian.AppendUint32(nil, FormatVersion))
+			return nil
 		}
 		if err != nil {
 			return storageErr(err)
 		}
+		found = true
 		v, err := item.ValueCopy(nil)
 		if err != nil {
 			return storageErr(err)
 		}
-		if len(v) != 4 {
-			return fmt.Errorf("%w: format version key of %d bytes", ErrFormat, len(v))
+		return checkVersion(v)
+	}); err != nil || found {
+		return err
+	}
+	return db.updateNeed(context.Background(), db.minFree/2, func(txn *badger.Txn) error {
+		item, err := txn.Get(keyFormat)
+		if err == nil {
+			// Written since the view (Badger locks the directory against
+			// other openers, so this is only defence).
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return storageErr(err)
+			}
+			return checkVersion(v)
 		}
-		if got := binary.BigEndian.Uint32(v); got != FormatVersion {
-			return fmt.Errorf("%w: catalog has format version %d, this build reads only version %d", ErrFormat, got, FormatVersion)
+		if !errors.Is(err, badger.ErrKeyNotFound) {
+			return storageErr(err)
 		}
-		return nil
+		it := txn.NewIterator(badger.IteratorOptions{})
+		it.Rewind()
+		empty := !it.Valid()
+		it.Close()
+		if !empty {
+			return fmt.Errorf("%w: data without a format version key", ErrFormat)
+		}
+		return set(txn, keyFormat, binary.BigEndian.AppendUint32(nil, FormatVersion))
 	})
+}
+
+// checkVersion checks the value of the format version key.
+func checkVersion(v []byte) error {
+	if len(v) != 4 {
+		return fmt.Errorf("%w: format version key of %d bytes", ErrFormat, len(v))
+	}
+	if got := binary.BigEndian.Uint32(v); got != FormatVersion {
+		return fmt.Errorf("%w: catalog has format version %d, this build reads only version %d", ErrFormat, got, FormatVersion)
+	}
+	return nil
 }
 
 // Close waits for operations in progress, then closes Badger. Later calls
