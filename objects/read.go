@@ -112,7 +112,10 @@ func (r *extentReader) Read(p []byte) (int, error) {
 				err = nil
 			}
 		} else if err == io.EOF {
-			err = fmt.Errorf("objects: chunk ended %d bytes early: %w", r.left, io.ErrUnexpectedEOF)
+			// A chunk shorter than the extent that names it is damage, as
+			// a missing one is (openChunk): 500 or EIO, never the client's
+			// short body.
+			err = fmt.Errorf("objects: chunk ended %d bytes early: %w: %w", r.left, chunkstore.ErrCorrupt, io.ErrUnexpectedEOF)
 		}
 		if n > 0 || err != nil {
 			return n, err
