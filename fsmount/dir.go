@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -40,7 +41,7 @@ type dirNode struct {
 	// whether that read-ahead answered any lookup (see lookAhead).
 	misses    int
 	aheadUsed bool
-	aheadHits int
+	aheadHit  bool
 }
 
 // maxListed bounds the files a directory remembers from its listing.
@@ -65,55 +66,54 @@ func (d *dirNode) remember(first bool, name string, m *catalog.Manifest) {
 	}
 }
 
-func (d *dirNode) listedFile(name string) *catalog.Manifest {
+// listedFile returns name's manifest from the listing, or nil when the
+// listing does not answer; ahead then says whether this miss should read
+// ahead (lookAhead).
+func (d *dirNode) listedFile(name string) (m *catalog.Manifest, ahead bool) {
 	d.lmu.Lock()
 	defer d.lmu.Unlock()
-	if d.listed == nil || time.Since(d.listedAt) > listedTTL*d.fsys.opts.CacheTimeout {
+	if d.listed != nil && time.Since(d.listedAt) <= listedTTL*d.fsys.opts.CacheTimeout {
+		m, ok := d.listed[name]
+		if m != nil {
+			d.aheadHit = true
+		}
+		if ok {
+			return m, false
+		}
+	} else {
 		d.listed = nil
-		d.misses++
-		return nil
 	}
-	m, ok := d.listed[name]
-	if !ok {
-		d.misses++
-	} else if m != nil {
-		d.aheadHits++
+	d.misses++
+	need := aheadAfter
+	if d.aheadUsed && !d.aheadHit {
+		need = aheadAfterIdle
 	}
-	return m
+	if d.misses < need {
+		return nil, false
+	}
+	d.misses, d.aheadHit, d.aheadUsed = 0, false, true
+	return nil, true
 }
 
 // Read-ahead for lookups: a program that stats the files of a directory
 // without listing it first (a cold stat loop, find -newer, make) costs
-// two catalog reads per name. After a few misses in a row, a lookup also
-// lists the page of the directory that follows the name and remembers its
-// files as a listing does, so the next names are answered from memory. A
-// read-ahead that answered nothing before the next one (names that do not
-// exist yet, as when creating files) makes the next one wait for many more
-// misses.
+// two catalog reads per name. After a few misses since the last
+// read-ahead, a lookup also lists the page of the directory that follows
+// the name and remembers its files as a listing does, so the next names are
+// answered from memory. A read-ahead that answered nothing before the next
+// one (names that do not exist yet, as when creating files) makes the next
+// one wait for many more misses.
 const (
 	aheadAfter     = 4
 	aheadAfterIdle = 64
 )
 
-// wantAhead reports whether this miss should read ahead.
-func (d *dirNode) wantAhead() bool {
-	d.lmu.Lock()
-	defer d.lmu.Unlock()
-	need := aheadAfter
-	if d.aheadUsed && d.aheadHits == 0 {
-		need = aheadAfterIdle
-	}
-	if d.misses < need {
-		return false
-	}
-	d.misses, d.aheadHits, d.aheadUsed = 0, 0, true
-	return true
-}
-
 // lookAhead lists one page of the directory after name (a key under
-// prefix) and remembers its files. Names at the end of a truncated page are
-// left out when their directory form could sort onto the next page: the
-// directory would win over the file.
+// prefix) and remembers its files, in one step. Names at the end of a
+// truncated page are left out when their directory form could sort onto the
+// next page: the directory would win over the file. A page that would
+// overflow the listing replaces it, so a stat loop over a directory larger
+// than maxListed keeps being answered.
 func (d *dirNode) lookAhead(ctx context.Context, bucket, prefix, name string) {
 	res, ms, err := d.fsys.objs.ListManifests(ctx, d.fsys.orgID, bucket, catalog.ListOptions{
 		Prefix: prefix, Delimiter: "/", StartAfter: prefix + name, MaxKeys: readdirPage,
@@ -121,17 +121,42 @@ func (d *dirNode) lookAhead(ctx context.Context, bucket, prefix, name string) {
 	if err != nil {
 		return // the lookup itself answers; read-ahead is only a hint
 	}
+	page := make(map[string]*catalog.Manifest, len(res.Objects))
+	pageNames(prefix, res, func(string) {}, func(key, n string, tail bool) {
+		if m := ms[key]; m != nil && !tail {
+			page[n] = m
+		}
+	})
+	d.lmu.Lock()
+	defer d.lmu.Unlock()
+	d.listedAt = time.Now()
+	if d.listed == nil || len(d.listed)+len(page) > maxListed {
+		d.listed = page
+		return
+	}
+	maps.Copy(d.listed, page)
+}
+
+// pageNames walks a listing page of the directory at prefix: dir gets each
+// subdirectory, file each file with its key, and tail set when the page is
+// truncated and the file's directory form could sort onto the next page.
+// The directory's own marker, names the mount cannot show, and files that
+// are also directories on this page are left out.
+func pageNames(prefix string, res catalog.ListResult, dir func(name string), file func(key, name string, tail bool)) {
 	dirs := make(map[string]bool, len(res.CommonPrefixes))
 	for _, cp := range res.CommonPrefixes {
-		dirs[cp[len(prefix):len(cp)-1]] = true
+		n := cp[len(prefix) : len(cp)-1]
+		dirs[n] = true
+		if validName(n) {
+			dir(n)
+		}
 	}
 	for _, o := range res.Objects {
 		n := o.Key[len(prefix):]
-		m := ms[o.Key]
-		if o.Key == prefix || m == nil || !validName(n) || dirs[n] || (res.IsTruncated && o.Key+"/" > res.Next) {
+		if o.Key == prefix || !validName(n) || dirs[n] {
 			continue
 		}
-		d.remember(false, n, m)
+		file(o.Key, n, res.IsTruncated && o.Key+"/" > res.Next)
 	}
 }
 
@@ -147,11 +172,9 @@ func (d *dirNode) forgetListing() {
 // changes touch only the names they are given, and the rest of the listing
 // stays true (a rename loop would otherwise list the directory again and
 // again).
-func (d *dirNode) forget(names ...string) {
+func (d *dirNode) forget(name string) {
 	d.lmu.Lock()
-	for _, n := range names {
-		delete(d.listed, n)
-	}
+	delete(d.listed, name)
 	d.lmu.Unlock()
 }
 
@@ -253,10 +276,11 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 			return ch, 0
 		}
 	}
-	if m := d.listedFile(name); m != nil {
+	m, ahead := d.listedFile(name)
+	if m != nil {
 		return d.fileChild(ctx, name, m, typeOf(m), out), 0
 	}
-	if d.wantAhead() {
+	if ahead {
 		d.lookAhead(ctx, bucket, prefix, name)
 	}
 	ns, err := d.fsys.objs.Names(ctx, d.fsys.orgID, bucket, prefix+name)

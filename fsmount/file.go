@@ -156,7 +156,6 @@ func (n *fileNode) hasManifest() bool {
 
 // Getattr reports the write session's state while one is open, and the
 // current committed version otherwise.
-
 func (n *fileNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	n.mu.Lock()
 	writing := n.w != nil

@@ -142,9 +142,6 @@ func Mount(ctx context.Context, dir string, objs Objects, feed Feed, orgID strin
 // Dir is the mount point.
 func (m *Server) Dir() string { return m.dir }
 
-// Sync commits every file with uncommitted writes, as fsync would.
-func (m *Server) Sync(ctx context.Context) error { return m.fsys.syncAll(ctx) }
-
 // Unmount commits pending writes, stops invalidation and unmounts. If the
 // mount is busy (a process has a file or directory open in it), it is
 // detached lazily (MNT_DETACH): it disappears from the namespace now and

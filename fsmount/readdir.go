@@ -61,37 +61,24 @@ func (s *dirStream) fetch() {
 		return
 	}
 	s.d.remember(s.next == "", "", nil)
-	dirs := make(map[string]bool, len(res.CommonPrefixes))
-	for _, cp := range res.CommonPrefixes {
-		name := cp[len(s.prefix) : len(cp)-1]
-		dirs[name] = true
-		if validName(name) {
-			s.page = append(s.page, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
-			s.d.remember(false, name, nil)
-		}
-	}
-	for _, o := range res.Objects {
-		if o.Key == s.prefix {
-			continue // the marker of this directory
-		}
-		name := o.Key[len(s.prefix):]
-		if !validName(name) || dirs[name] {
-			continue
-		}
+	pageNames(s.prefix, res, func(name string) {
+		s.page = append(s.page, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
+		s.d.remember(false, name, nil)
+	}, func(key, name string, tail bool) {
 		// The directory name/ sorts after name; it may be on a later page.
-		if res.IsTruncated && o.Key+"/" > res.Next {
-			more, err := s.f.objs.List(ctx, s.f.orgID, s.bucket, catalog.ListOptions{Prefix: o.Key + "/", MaxKeys: 1})
+		if tail {
+			more, err := s.f.objs.List(ctx, s.f.orgID, s.bucket, catalog.ListOptions{Prefix: key + "/", MaxKeys: 1})
 			if err == nil && len(more.Objects) > 0 {
-				continue
+				return
 			}
 		}
 		typ := uint32(syscall.S_IFREG)
-		if m := ms[o.Key]; m != nil {
+		if m := ms[key]; m != nil {
 			typ = typeOf(m)
 			s.d.remember(false, name, m)
 		}
 		s.page = append(s.page, fuse.DirEntry{Name: name, Mode: typ})
-	}
+	})
 	s.next = res.Next
 	s.done = !res.IsTruncated
 }

@@ -20,13 +20,13 @@ const (
 // buckets are EXDEV too.
 func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
 	d.forget(name)
-	if np, ok := newParent.(*dirNode); ok {
+	np, ok := newParent.(*dirNode)
+	if ok {
 		np.forget(newName)
 	}
 	if flags&renameExchange != 0 {
 		return syscall.EINVAL
 	}
-	np, ok := newParent.(*dirNode)
 	if !ok {
 		return syscall.EXDEV
 	}
