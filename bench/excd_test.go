@@ -17,9 +17,9 @@ import (
 // temporary data directory, stopped by the benchmark's cleanup.
 type daemon struct{ *excdtest.Proc }
 
-func startDaemon(tb testing.TB, dataDir string, extra ...string) *daemon {
+func startDaemon(tb testing.TB, dataDir string) *daemon {
 	tb.Helper()
-	return &daemon{excdtest.Start(tb, excdtest.Options{DataDir: dataDir, Args: extra})}
+	return &daemon{excdtest.Start(tb, excdtest.Options{DataDir: dataDir})}
 }
 
 // rss and peakRSS are the daemon's current and high-water resident set.

@@ -3,9 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"excloud.dev/buckets/catalog"
-	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/internal/excdtest"
 )
 
@@ -63,19 +59,7 @@ func loadOffline(b *testing.B, d *daemon, dataDir, bucket string, n int) *daemon
 	if err := d.Stop(); err != nil {
 		b.Fatal(err)
 	}
-	master, _, err := chunkstore.ReadMasterKey(dataDir, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	keys, err := chunkstore.DeriveKeys(master)
-	if err != nil {
-		b.Fatal(err)
-	}
-	db, err := catalog.Open(catalog.Options{Dir: filepath.Join(dataDir, "catalog"), EncryptionKey: keys.Catalog[:],
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		b.Fatal(err)
-	}
+	db := excdtest.OpenCatalog(b, dataDir, nil)
 	ctx := catalog.WithoutSync(context.Background())
 	key, err := db.AccessKey(ctx, excdtest.AccessKey)
 	if err != nil {

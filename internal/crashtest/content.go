@@ -1,10 +1,11 @@
 package crashtest
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"slices"
+
+	"excloud.dev/buckets/internal/seeded"
 )
 
 // Seg is a run of content: the bytes at positions [Off, End) of the object
@@ -74,38 +75,6 @@ func (c Content) String() string {
 	return fmt.Sprintf("%d bytes in %d runs %v", c.Size(), len(c), []Seg(c))
 }
 
-// word is the 8 bytes at word index w of seed's stream: a splitmix64 of the
-// seed and the index, so any position is computed without the ones before
-// it. Seed 0 is all zeros (holes).
-func word(seed, w uint64) uint64 {
-	if seed == 0 {
-		return 0
-	}
-	z := seed + (w+1)*0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
-}
-
-// fill writes seed's bytes at positions [pos, pos+len(p)) into p.
-func fill(p []byte, seed uint64, pos int64) {
-	for len(p) > 0 {
-		w := uint64(pos) / 8
-		if r := pos % 8; r != 0 || len(p) < 8 {
-			var b [8]byte
-			binary.LittleEndian.PutUint64(b[:], word(seed, w))
-			n := copy(p, b[r:])
-			p, pos = p[n:], pos+int64(n)
-			continue
-		}
-		n := len(p) / 8
-		for i := range n {
-			binary.LittleEndian.PutUint64(p[8*i:], word(seed, w+uint64(i)))
-		}
-		p, pos = p[8*n:], pos+int64(8*n)
-	}
-}
-
 // ReadAt implements io.ReaderAt over the content's bytes.
 func (c Content) ReadAt(p []byte, off int64) (int, error) {
 	size := c.Size()
@@ -125,7 +94,7 @@ func (c Content) ReadAt(p []byte, off int64) (int, error) {
 	for ; i < len(c) && n < len(p); i++ {
 		s := c[i]
 		k := int(min(int64(len(p)-n), s.End-off))
-		fill(p[n:n+k], s.Seed, off)
+		seeded.Fill(p[n:n+k], s.Seed, off)
 		n += k
 		off += int64(k)
 	}

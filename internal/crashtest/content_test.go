@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"testing"
+
+	"excloud.dev/buckets/internal/seeded"
 )
 
 // The model must describe exactly the bytes a pwrite sequence produces, or
@@ -19,7 +21,7 @@ func TestContentPatchMatchesBytes(t *testing.T) {
 		if end := off + n; end > int64(len(want)) {
 			want = append(want, make([]byte, end-int64(len(want)))...)
 		}
-		fill(want[off:off+n], seed, off)
+		seeded.Fill(want[off:off+n], seed, off)
 	}
 	patch(9, 13, 4096)
 	patch(11, 99_000, 3000) // past the end

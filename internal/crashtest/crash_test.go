@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"excloud.dev/buckets/internal/excdtest"
+	"excloud.dev/buckets/internal/seeded"
 )
 
 func init() { os.Unsetenv("AWS_CA_BUNDLE") }
@@ -129,13 +129,7 @@ func (h *harness) start() {
 	h.killed.Store(false)
 	// No retries: an error is the kill's (or a bug), never something to
 	// resend and count twice.
-	h.c = s3.New(s3.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(p.Endpoint),
-		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider(excdtest.AccessKey, excdtest.SecretKey, ""),
-		Retryer:      aws.NopRetryer{},
-	})
+	h.c = p.S3(func(o *s3.Options) { o.Retryer = aws.NopRetryer{} })
 }
 
 func (h *harness) setup() {
@@ -178,7 +172,7 @@ func (h *harness) setup() {
 // in a run has bytes of its own.
 func (h *harness) nextOp() (op, seed uint64) {
 	op = h.ops.Add(1)
-	return op, word(h.seed, op) | 1
+	return op, seeded.Word(h.seed, op) | 1
 }
 
 // failed reports an operation's error: after the kill it is expected and

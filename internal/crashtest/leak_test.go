@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"excloud.dev/buckets/admin"
-	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/chunkstore/local"
 	"excloud.dev/buckets/internal/excdtest"
@@ -96,19 +95,9 @@ func checkScrub(t interface{ Errorf(string, ...any) }, what string, r admin.Scru
 // chunk files on disk with the reference counts, then scrubs.
 func (h *harness) checkOffline(ctx context.Context) {
 	t := h.t
-	master, _, err := chunkstore.ReadMasterKey(h.data, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := chunkstore.DeriveKeys(master)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := excdtest.Keys(t, h.data)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	db, err := catalog.Open(catalog.Options{Dir: filepath.Join(h.data, "catalog"), EncryptionKey: keys.Catalog[:], Logger: log})
-	if err != nil {
-		t.Fatalf("open the catalog after the daemon stopped: %v", err)
-	}
+	db := excdtest.OpenCatalog(t, h.data, log)
 	defer db.Close()
 	refs := map[chunkstore.ID]int64{}
 	if err := db.ForEachRef(ctx, func(id chunkstore.ID, n int64) error { refs[id] = n; return nil }); err != nil {

@@ -302,15 +302,16 @@ func (p *Proc) cleanup() {
 	}
 }
 
-// S3 is aws-sdk-go-v2 with default settings for this daemon. us-east-1:
-// for an unknown region the SDK compiles a regexp per request.
-func (p *Proc) S3() *s3.Client {
+// S3 is aws-sdk-go-v2 with default settings for this daemon, changed by
+// optFns (no retries, a transport, checksum settings). us-east-1: for an
+// unknown region the SDK compiles a regexp per request.
+func (p *Proc) S3(optFns ...func(*s3.Options)) *s3.Client {
 	return s3.New(s3.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(p.Endpoint),
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(AccessKey, SecretKey, ""),
-	})
+	}, optFns...)
 }
 
 // AdminClient talks to the daemon's admin socket.

@@ -25,9 +25,9 @@ import (
 // Chunk layout (docs/format.md, "Chunk files").
 const (
 	chunkSize   = chunkstore.MaxChunkSize
-	segSize     = 64 << 10
-	sealedSeg   = segSize + 16
-	chunkHeader = 49
+	segSize     = chunkstore.SegmentSize
+	sealedSeg   = segSize + chunkstore.SegmentOverhead
+	chunkHeader = int64(chunkstore.HeaderSize)
 )
 
 // chunkFiles lists the chunk files under dataDir by id.

@@ -35,13 +35,6 @@ func requireRoot(t *testing.T) {
 	}
 }
 
-func requireFUSE(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("no /dev/fuse")
-	}
-}
-
 // mountTmpfs mounts a tmpfs of size bytes on a new directory; a full tmpfs
 // answers ENOSPC like a full disk.
 func mountTmpfs(t *testing.T, size int64) string {

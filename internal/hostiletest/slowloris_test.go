@@ -22,8 +22,6 @@ import (
 	"excloud.dev/buckets/internal/excdtest"
 )
 
-var logOut io.Writer = io.Discard
-
 // startInProcess runs the daemon in this process with short timeouts: the
 // real ones (20 s for headers, 2 min between body reads) would make the
 // test slow; the mechanism is the same.
@@ -33,7 +31,7 @@ func startInProcess(t *testing.T, headerTimeout, ioIdle time.Duration) (*daemon.
 		DataDir: t.TempDir(), Listen: "127.0.0.1:0", AdminSocket: "-",
 		RootAccessKey: excdtest.AccessKey, RootSecretKey: excdtest.SecretKey,
 		GCInterval: -1, ReadHeaderTimeout: headerTimeout, IOIdleTimeout: ioIdle,
-		Logger: slog.New(slog.NewTextHandler(logOut, nil)),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"excloud.dev/buckets/internal/excdtest"
@@ -128,14 +127,10 @@ func TestLoad(t *testing.T) {
 	// Half the clients send the SDK's default CRC32 checksums, half only
 	// what S3 requires, so both upload paths of the gateway are loaded.
 	for i, calc := range []aws.RequestChecksumCalculation{aws.RequestChecksumCalculationWhenSupported, aws.RequestChecksumCalculationWhenRequired} {
-		h.s3[i] = s3.New(s3.Options{
-			Region:                     "us-east-1",
-			BaseEndpoint:               aws.String(p.Endpoint),
-			UsePathStyle:               true,
-			Credentials:                credentials.NewStaticCredentialsProvider(excdtest.AccessKey, excdtest.SecretKey, ""),
-			HTTPClient:                 &http.Client{Transport: tr},
-			Retryer:                    aws.NopRetryer{}, // every error must be seen, none retried away
-			RequestChecksumCalculation: calc,
+		h.s3[i] = p.S3(func(o *s3.Options) {
+			o.HTTPClient = &http.Client{Transport: tr}
+			o.Retryer = aws.NopRetryer{} // every error must be seen, none retried away
+			o.RequestChecksumCalculation = calc
 		})
 	}
 	if _, err := h.s3[0].CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(h.bucket)}); err != nil {
@@ -331,13 +326,3 @@ func (l *daemonLog) tail() string {
 
 // randSeed is a non-zero seed; zero marks a deleted version in history.
 func randSeed(rng *rand.Rand) uint64 { return rng.Uint64() | 1 }
-
-func fmtSize(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1fKiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%dB", n)
-}

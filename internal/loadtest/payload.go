@@ -3,29 +3,21 @@ package loadtest
 import (
 	"bytes"
 	"crypto/md5"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+
+	"excloud.dev/buckets/internal/seeded"
 )
 
 // Payload is the content of one object: Size bytes derived from Seed, the
 // same on every call, at any offset, so a reader can check a full or ranged
-// read of any version it can name without keeping the bytes. Word i (bytes
-// 8i..8i+7, little endian) is splitmix64 of Seed+(i+1)·γ: a counter-based
-// generator, so ReadAt needs no state and costs about a nanosecond a word.
+// read of any version it can name without keeping the bytes (package
+// seeded; Seed is never 0, which would be all zeros).
 type Payload struct {
 	Seed uint64
 	Size int64
-}
-
-const gamma = 0x9e3779b97f4a7c15
-
-func mix(z uint64) uint64 {
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
 }
 
 // ReadAt fills p with the content at off; io.EOF past Size, as io.ReaderAt
@@ -41,33 +33,11 @@ func (pl Payload) ReadAt(p []byte, off int64) (int, error) {
 	if rem := pl.Size - off; int64(n) > rem {
 		n = int(rem)
 	}
-	pl.fill(p[:n], off)
+	seeded.Fill(p[:n], pl.Seed, off)
 	if n < len(p) {
 		return n, io.EOF
 	}
 	return n, nil
-}
-
-// fill writes the content of [off, off+len(p)) into p.
-func (pl Payload) fill(p []byte, off int64) {
-	word := uint64(off / 8)
-	var buf [8]byte
-	// Unaligned head.
-	if skip := int(off % 8); skip != 0 {
-		binary.LittleEndian.PutUint64(buf[:], mix(pl.Seed+(word+1)*gamma))
-		c := copy(p, buf[skip:])
-		p = p[c:]
-		word++
-	}
-	for len(p) >= 8 {
-		binary.LittleEndian.PutUint64(p, mix(pl.Seed+(word+1)*gamma))
-		p = p[8:]
-		word++
-	}
-	if len(p) > 0 {
-		binary.LittleEndian.PutUint64(buf[:], mix(pl.Seed+(word+1)*gamma))
-		copy(p, buf[:])
-	}
 }
 
 // Reader is the content as an io.ReadSeeker, which aws-sdk-go-v2 needs to
@@ -93,7 +63,7 @@ func (pl Payload) Verify(r io.Reader, off, n int64) error {
 			if done+int64(k) > n {
 				return fmt.Errorf("more than %d bytes (seed %x size %d off %d)", n, pl.Seed, pl.Size, off)
 			}
-			pl.fill(want[:k], off+done)
+			seeded.Fill(want[:k], pl.Seed, off+done)
 			if !bytes.Equal(got[:k], want[:k]) {
 				i := 0
 				for got[i] == want[i] {

@@ -210,7 +210,8 @@ func (w *s3worker) multipart(ctx context.Context, key string, pl Payload) (strin
 		n := min(partSize, pl.Size-off)
 		part := io.NewSectionReader(pl, off, n)
 		h := md5.New()
-		io.Copy(h, io.NewSectionReader(pl, off, n))
+		io.Copy(h, part)
+		part.Seek(0, io.SeekStart)
 		sums.Write(h.Sum(nil))
 		up, err := w.c.UploadPart(ctx, &s3.UploadPartInput{Bucket: &w.h.bucket, Key: &key, UploadId: cr.UploadId,
 			PartNumber: aws.Int32(num), Body: part, ContentLength: aws.Int64(n)})
@@ -390,24 +391,22 @@ func (w *s3worker) del(s int) {
 }
 
 // listAll lists prefix, in pages of pageSize keys.
-func (w *s3worker) listAll(ctx context.Context, prefix string, pageSize int32) (map[string]types.Object, int, error) {
+func (w *s3worker) listAll(ctx context.Context, prefix string, pageSize int32) (map[string]types.Object, error) {
 	got := make(map[string]types.Object)
-	pages := 0
 	in := &s3.ListObjectsV2Input{Bucket: &w.h.bucket, Prefix: &prefix, MaxKeys: aws.Int32(pageSize)}
 	for {
 		out, err := w.c.ListObjectsV2(ctx, in)
 		if err != nil {
-			return nil, pages, err
+			return nil, err
 		}
-		pages++
 		for _, o := range out.Contents {
 			if _, dup := got[*o.Key]; dup {
-				return nil, pages, fmt.Errorf("key %s listed twice", *o.Key)
+				return nil, fmt.Errorf("key %s listed twice", *o.Key)
 			}
 			got[*o.Key] = o
 		}
 		if !aws.ToBool(out.IsTruncated) {
-			return got, pages, nil
+			return got, nil
 		}
 		in.ContinuationToken = out.NextContinuationToken
 	}
@@ -423,7 +422,7 @@ func (w *s3worker) list() {
 	if w.rng.IntN(3) == 0 {
 		page = 3 // several pages and continuation tokens
 	}
-	got, _, err := w.listAll(ctx, fmt.Sprintf("c%03d/", w.id), page)
+	got, err := w.listAll(ctx, fmt.Sprintf("c%03d/", w.id), page)
 	if err != nil {
 		w.fail("list", err)
 		return
@@ -579,7 +578,7 @@ func (w *s3worker) immList() {
 	ctx, cancel := ctxOp()
 	defer cancel()
 	start := time.Now()
-	got, _, err := w.listAll(ctx, "imm/", 1000)
+	got, err := w.listAll(ctx, "imm/", 1000)
 	if err != nil {
 		w.fail("list-shared", err)
 		return
