@@ -32,10 +32,10 @@ func (s *server) listBuckets(w http.ResponseWriter, r *http.Request, rq *request
 		limit = n
 	}
 	after := ""
-	if tok := q.Get("continuation-token"); q.Has("continuation-token") {
+	if q.Has("continuation-token") {
 		var err error
-		if after, err = decodeToken(tok); err != nil {
-			return s3Err(ErrInvalidArgument, "The continuation token provided is incorrect.")
+		if after, err = decodeToken(q.Get("continuation-token")); err != nil {
+			return err
 		}
 	}
 	// Every bucket lives in this server's one region; asking for another
@@ -52,9 +52,8 @@ func (s *server) listBuckets(w http.ResponseWriter, r *http.Request, rq *request
 			continue
 		}
 		if len(res.Buckets) == limit {
-			if paged {
-				res.ContinuationToken = encodeToken(res.Buckets[limit-1].Name)
-			}
+			// Only a page can end before the buckets do.
+			res.ContinuationToken = encodeToken(res.Buckets[limit-1].Name)
 			break
 		}
 		row := bucketXMLRow{Name: b.Name, CreationDate: xmlTime(b.Created)}

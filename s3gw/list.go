@@ -60,7 +60,7 @@ func parseListParams(q url.Values, v2 bool) (listParams, error) {
 		p.ContinuationToken = tok[0]
 		after, err := decodeToken(tok[0])
 		if err != nil {
-			return p, s3Err(ErrInvalidArgument, "The continuation token provided is incorrect.")
+			return p, err
 		}
 		p.ContinueAfter = after
 	}
@@ -73,12 +73,14 @@ func parseListParams(q url.Values, v2 bool) (listParams, error) {
 // secret; a client that forges one only lists its own bucket from elsewhere.
 func encodeToken(after string) string { return base64.RawURLEncoding.EncodeToString([]byte(after)) }
 
+// decodeToken reverses encodeToken; a token it did not make is
+// InvalidArgument.
 func decodeToken(tok string) (string, error) {
-	if tok == "" {
-		return "", strconv.ErrSyntax
-	}
 	b, err := base64.RawURLEncoding.DecodeString(tok)
-	return string(b), err
+	if tok == "" || err != nil {
+		return "", s3Err(ErrInvalidArgument, "The continuation token provided is incorrect.")
+	}
+	return string(b), nil
 }
 
 // listPage asks the object layer for one page. max-keys=0 is answered

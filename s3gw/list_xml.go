@@ -118,13 +118,7 @@ func appendInt(b []byte, name string, v int64) []byte {
 }
 
 func appendBool(b []byte, name string, v bool) []byte {
-	b = append(b, '<')
-	b = append(b, name...)
-	b = append(b, '>')
-	b = strconv.AppendBool(b, v)
-	b = append(b, '<', '/')
-	b = append(b, name...)
-	return append(b, '>')
+	return appendElem(b, name, strconv.FormatBool(v))
 }
 
 // appendText escapes s as xml.EscapeText does, but for quotes (legal as
@@ -170,10 +164,9 @@ func appendText(b []byte, s string) []byte {
 }
 
 // xmlChar is the Char production of XML 1.0, less the three control
-// characters appendText escapes itself.
+// characters (tab, LF, CR) appendText escapes before asking.
 func xmlChar(r rune) bool {
-	return r == 0x09 || r == 0x0A || r == 0x0D ||
-		r >= 0x20 && r <= 0xD7FF ||
+	return r >= 0x20 && r <= 0xD7FF ||
 		r >= 0xE000 && r <= 0xFFFD ||
 		r >= 0x10000 && r <= 0x10FFFF
 }

@@ -26,8 +26,10 @@
 //   - Trailer blocks are accepted in both framings real clients produce
 //     (CRLF lines, as the AWS SDKs send, and minio-go's LF lines followed by
 //     an extra CRLF); the trailer signature covers "name:value\n" lines.
-//   - Present but unsigned x-amz-* headers are not refused; the handlers
-//     decide whether they trust a header (SignedHeaders is in Result).
+//   - Present but unsigned x-amz-* headers are not refused with header
+//     authentication; the handlers decide whether they trust a header
+//     (SignedHeaders is in Result). A presigned URL refuses them
+//     (ErrHeadersNotSigned): whoever holds it could add any.
 //   - Errors carry the access key id and scope, never a secret, a signing
 //     key or a signature.
 package sigv4

@@ -215,14 +215,14 @@ func verifyPresigned(r *http.Request, q url.Values, now time.Time, lookup Secret
 	return res, nil
 }
 
-// unsignedAmzHeader returns the first x-amz-* request header not among
-// signed (lowercase, ascending), or "".
+// unsignedAmzHeader returns an x-amz-* request header (lowercased) not
+// among signed (lowercase, ascending), or "".
 func unsignedAmzHeader(h http.Header, signed []string) string {
 	for name := range h {
-		lower := strings.ToLower(name)
-		if !strings.HasPrefix(lower, "x-amz-") {
+		if len(name) < 6 || !strings.EqualFold(name[:6], "x-amz-") {
 			continue
 		}
+		lower := strings.ToLower(name)
 		if _, found := slices.BinarySearch(signed, lower); !found {
 			return lower
 		}
