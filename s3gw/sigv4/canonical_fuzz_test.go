@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go/encoding/httpbinding"
+	"golang.org/x/net/http/httpguts"
 
 	"excloud.dev/buckets/s3gw/sigv4"
 )
@@ -31,7 +32,7 @@ var skipHeaders = map[string]bool{
 // escaped once, query as given), signs it with the SDK's v4 signer, and
 // returns its wire bytes; ok is false for inputs no client can send.
 func signedWire(method, key, rawQuery, hname, hval, secret, region string, at time.Time) ([]byte, bool) {
-	if !isToken(method) || method == http.MethodConnect {
+	if !httpguts.ValidHeaderFieldName(method) || method == http.MethodConnect {
 		return nil, false
 	}
 	if _, err := url.ParseQuery(rawQuery); err != nil {
@@ -43,7 +44,7 @@ func signedWire(method, key, rawQuery, hname, hval, secret, region string, at ti
 	req.Header.Set("X-Amz-Content-Sha256", sigv4.UnsignedPayload)
 	if hname != "" {
 		cn := http.CanonicalHeaderKey(hname)
-		if !isToken(hname) || !isFieldValue(hval) || skipHeaders[cn] {
+		if !httpguts.ValidHeaderFieldName(hname) || !httpguts.ValidHeaderFieldValue(hval) || skipHeaders[cn] {
 			return nil, false
 		}
 		req.Header.Add(hname, hval)
@@ -59,32 +60,6 @@ func signedWire(method, key, rawQuery, hname, hval, secret, region string, at ti
 		return nil, false
 	}
 	return buf.Bytes(), true
-}
-
-// isToken is RFC 9110's token, what net/http accepts as a method or
-// header name.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
-
-// isFieldValue reports whether v can be sent as a header value: no control
-// bytes but tab.
-func isFieldValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 func validRegion(r string) bool {
