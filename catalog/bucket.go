@@ -97,7 +97,7 @@ func (db *DB) Bucket(ctx context.Context, orgID, name string) (Bucket, error) {
 		return Bucket{}, bucketErr("", orgID, name, err)
 	}
 	defer db.leave()
-	b, gen, ok := db.buckets.get(bucketCacheKey(orgID, name))
+	b, gen, ok := db.buckets.get(bucketRef{orgID, name})
 	if ok {
 		return b, nil
 	}
@@ -109,7 +109,7 @@ func (db *DB) Bucket(ctx context.Context, orgID, name string) (Bucket, error) {
 	if err != nil {
 		return Bucket{}, bucketErr("", orgID, name, err)
 	}
-	db.buckets.store(bucketCacheKey(orgID, name), b, gen)
+	db.buckets.store(bucketRef{orgID, name}, b, gen)
 	return b, nil
 }
 
@@ -166,7 +166,7 @@ func (db *DB) DeleteBucket(ctx context.Context, orgID, name string) error {
 	bl := db.bucketLock(b.ID)
 	bl.Lock()
 	defer bl.Unlock()
-	defer db.buckets.invalidate(bucketCacheKey(orgID, name))
+	defer db.buckets.invalidate(bucketRef{orgID, name})
 	err = db.updateFreeing(ctx, func(txn *badger.Txn) error {
 		if err := checkBucket(txn, b); err != nil {
 			return err
@@ -190,7 +190,7 @@ func (db *DB) SetBucketPublic(ctx context.Context, orgID, name string, public bo
 		return bucketErr("set public on", orgID, name, err)
 	}
 	defer db.leave()
-	defer db.buckets.invalidate(bucketCacheKey(orgID, name))
+	defer db.buckets.invalidate(bucketRef{orgID, name})
 	err := db.update(ctx, func(txn *badger.Txn) error {
 		b, err := getBucket(txn, orgID, name)
 		if err != nil {

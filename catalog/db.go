@@ -92,8 +92,8 @@ type DB struct {
 
 	feed feed
 
-	buckets    recordCache[Bucket]    // by bucketCacheKey
-	accessKeys recordCache[AccessKey] // by id
+	buckets    recordCache[bucketRef, Bucket]
+	accessKeys recordCache[string, AccessKey] // by id
 
 	// commits counts transactions begun and ended; ahead holds listing
 	// pages read ahead, valid only while no transaction began since they

@@ -11,34 +11,34 @@ import "sync"
 // that changes or deletes one calls invalidate after its commit; gen makes a
 // lookup that read the old record before the commit leave nothing behind
 // (store checks that no invalidate ran since its load began).
-type recordCache[V any] struct {
+type recordCache[K comparable, V any] struct {
 	mu  sync.Mutex
 	gen uint64
-	m   map[string]V
+	m   map[K]V
 }
 
 // get returns the cached record and, on a miss, the generation to pass to
 // store.
-func (c *recordCache[V]) get(key string) (V, uint64, bool) {
+func (c *recordCache[K, V]) get(key K) (V, uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v, ok := c.m[key]
 	return v, c.gen, ok
 }
 
-func (c *recordCache[V]) store(key string, v V, gen uint64) {
+func (c *recordCache[K, V]) store(key K, v V, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
 		return
 	}
 	if c.m == nil {
-		c.m = make(map[string]V)
+		c.m = make(map[K]V)
 	}
 	c.m[key] = v
 }
 
-func (c *recordCache[V]) invalidate(key string) {
+func (c *recordCache[K, V]) invalidate(key K) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
@@ -47,11 +47,13 @@ func (c *recordCache[V]) invalidate(key string) {
 
 // invalidateAll is for changes that touch records the caller cannot name
 // one by one (an org's deletion takes all of its keys).
-func (c *recordCache[V]) invalidateAll() {
+func (c *recordCache[K, V]) invalidateAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
 	clear(c.m)
 }
 
-func bucketCacheKey(orgID, name string) string { return orgID + "\x00" + name }
+// bucketRef names a bucket in the cache; a struct rather than a joined
+// string, so a lookup on every request builds no key.
+type bucketRef struct{ org, name string }
