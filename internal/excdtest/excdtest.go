@@ -41,36 +41,46 @@ const (
 )
 
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	buildMu sync.Mutex
+	builds  = map[string]func() (string, error){}
 )
 
 // Binary builds cmd/excd once per test binary (with -race when the test
 // binary has it) and returns its path.
-func Binary(tb testing.TB) string {
+func Binary(tb testing.TB) string { return Build(tb, "excd") }
+
+// Build builds the module's cmd/<name> once per test binary (with -race
+// when the test binary has it) and returns its path.
+func Build(tb testing.TB, name string) string {
 	tb.Helper()
-	buildOnce.Do(func() {
-		touchSources()
-		dir, err := os.MkdirTemp("", "excdtest-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "excd")
-		args := []string{"build", "-o", binPath}
-		if RaceEnabled {
-			args = append(args, "-race")
-		}
-		out, err := exec.Command("go", append(args, "excloud.dev/buckets/cmd/excd")...).CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build excd: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
+	buildMu.Lock()
+	build := builds[name]
+	if build == nil {
+		build = sync.OnceValues(func() (string, error) {
+			touchSources()
+			dir, err := os.MkdirTemp("", "excdtest-bin")
+			if err != nil {
+				return "", err
+			}
+			bin := filepath.Join(dir, name)
+			args := []string{"build", "-o", bin}
+			if RaceEnabled {
+				args = append(args, "-race")
+			}
+			out, err := exec.Command("go", append(args, "excloud.dev/buckets/cmd/"+name)...).CombinedOutput()
+			if err != nil {
+				return "", fmt.Errorf("go build %s: %v\n%s", name, err, out)
+			}
+			return bin, nil
+		})
+		builds[name] = build
 	}
-	return binPath
+	buildMu.Unlock()
+	bin, err := build()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bin
 }
 
 // touchSources stats every Go source file of the module. go test caches a

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -56,38 +55,12 @@ func putNewChunk(t *testing.T, p *excdtest.Proc, dataDir, key string, b []byte) 
 	return "", ""
 }
 
-var (
-	excOnce sync.Once
-	excBin  string
-	excErr  error
-)
-
-// excCLI builds cmd/exc once.
-func excCLI(t *testing.T) string {
-	t.Helper()
-	excOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "faulttest-exc")
-		if err != nil {
-			excErr = err
-			return
-		}
-		excBin = filepath.Join(dir, "exc")
-		if out, err := exec.Command("go", "build", "-o", excBin, "excloud.dev/buckets/cmd/exc").CombinedOutput(); err != nil {
-			excErr = fmt.Errorf("go build exc: %v\n%s", err, out)
-		}
-	})
-	if excErr != nil {
-		t.Fatal(excErr)
-	}
-	return excBin
-}
-
 // scrub runs `exc scrub` against the daemon, as an operator would, and
 // returns its exit status, its table output and its JSON report.
 func scrub(t *testing.T, p *excdtest.Proc) (int, string, admin.ScrubReport) {
 	t.Helper()
 	run := func(args ...string) (int, string) {
-		cmd := exec.Command(excCLI(t), append([]string{"--socket", p.Admin}, args...)...)
+		cmd := exec.Command(excdtest.Build(t, "exc"), append([]string{"--socket", p.Admin}, args...)...)
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
 		if err != nil && !errors.As(err, &ee) {
