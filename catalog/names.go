@@ -11,12 +11,24 @@ import (
 // Name is what one key is to a file system: the object stored under it (nil
 // if none), whether any key lies under key+"/" (then it is a directory, which
 // wins over the object), and that directory's marker object key+"/", if
-// there is one.
+// there is one. The empty key names the bucket itself: a directory when any
+// key exists, never with an object or marker.
 type Name struct {
 	Object *Manifest
 	Dir    bool
 	Marker *Manifest
+	// Subdirs are the directory's subdirectories (the distinct components
+	// of keys with a further "/"), when SubdirsKnown: a directory whose
+	// listing is too long to walk within one lookup (SubdirScan keys) is
+	// not counted, so a lookup stays cheap. A file system's directory link
+	// count is 2 + len(Subdirs).
+	Subdirs      []string
+	SubdirsKnown bool
 }
+
+// SubdirScan bounds how many keys Names steps over to find a directory's
+// subdirectories (each subdirectory is one seek, whatever its size).
+const SubdirScan = 1000
 
 // Names looks keys up in one snapshot, a point read and a seek each: the
 // FUSE mount's lookup and rename need both answers for a name, and asking
@@ -33,9 +45,20 @@ func (db *DB) Names(ctx context.Context, bucketID uint64, keys ...string) ([]Nam
 			if err != nil {
 				return err
 			}
+			dir := objectKey(bucketID, key+"/")
+			if key == "" {
+				dir = objectKey(bucketID, "")
+				m = nil
+			}
 			out[i].Object = m
-			if out[i].Dir, out[i].Marker, err = dirUnder(txn, objectKey(bucketID, key+"/")); err != nil {
+			if out[i].Dir, out[i].Marker, err = dirUnder(txn, dir); err != nil {
 				return err
+			}
+			if key == "" {
+				out[i].Marker = nil
+			}
+			if out[i].Dir || key == "" {
+				out[i].Subdirs, out[i].SubdirsKnown = subdirs(txn, dir)
 			}
 		}
 		return nil
@@ -68,4 +91,33 @@ func dirUnder(txn *badger.Txn, dir []byte) (bool, *Manifest, error) {
 	}
 	m, err := decodeManifest(v)
 	return true, m, err
+}
+
+// subdirs walks the keys under dir (a key prefix ending in "/", or a
+// bucket's prefix) and returns the distinct first components of keys that
+// go deeper, seeking past each such subdirectory's keys. It gives up after
+// SubdirScan steps (known false).
+func subdirs(txn *badger.Txn, dir []byte) (names []string, known bool) {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: dir})
+	defer it.Close()
+	it.Seek(dir)
+	for steps := 0; ; steps++ {
+		if !it.ValidForPrefix(dir) {
+			return names, true
+		}
+		if steps == SubdirScan {
+			return nil, false
+		}
+		rest := it.Item().Key()[len(dir):]
+		i := bytes.IndexByte(rest, '/')
+		if i < 0 {
+			it.Next()
+			continue
+		}
+		names = append(names, string(rest[:i]))
+		// Every key under rest[:i]+"/" sorts before rest[:i]+"0" ('/'+1).
+		next := make([]byte, 0, len(dir)+i+1)
+		next = append(append(append(next, dir...), rest[:i]...), '/'+1)
+		it.Seek(next)
+	}
 }

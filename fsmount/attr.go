@@ -21,10 +21,12 @@ const (
 	metaUID   = "uid"   // decimal
 	metaGID   = "gid"   // decimal
 	metaMtime = "mtime" // seconds since the epoch, "1700000000.123456789" (rclone); s3fs reads the integer part
+	metaAtime = "atime" // as mtime; stored only when set (utimensat), s3fs's key
+	metaCtime = "ctime" // as mtime; the last metadata change the mount made (s3fs's key)
 )
 
 // reserved metadata keys are attributes, not xattrs.
-var reserved = map[string]bool{metaMode: true, metaUID: true, metaGID: true, metaMtime: true, "atime": true, "ctime": true}
+var reserved = map[string]bool{metaMode: true, metaUID: true, metaGID: true, metaMtime: true, metaAtime: true, metaCtime: true}
 
 const (
 	defaultFileMode = 0o644
@@ -34,29 +36,39 @@ const (
 
 // attrs are a node's POSIX attributes, derived from a manifest.
 type attrs struct {
-	mode     uint32 // type and permission bits
-	uid, gid uint32
-	size     int64
-	mtime    time.Time
+	mode                uint32 // type and permission bits
+	uid, gid            uint32
+	size                int64
+	atime, mtime, ctime time.Time
+	nlink               uint32
 }
 
-// attrsOf derives attributes from m (nil: a directory without marker);
-// typ is the node's type bits (S_IFREG, S_IFDIR, S_IFLNK).
+// attrsOf derives attributes from m (nil: a directory without marker, whose
+// times the caller sets); typ is the node's type bits (S_IFREG, S_IFDIR,
+// S_IFLNK). The link count is 1, and 2 for a directory: directory nodes
+// set their own.
+//
+// mtime is x-amz-meta-mtime, else the object's modification time (the last
+// write of its content). ctime is the later of x-amz-meta-ctime, which the
+// mount sets on every change that keeps the content (chmod, chown, utimes,
+// xattrs, rename), and the modification time, which every content change
+// moves. atime is x-amz-meta-atime, else mtime: reads do not update it.
 func (f *fsys) attrsOf(m *catalog.Manifest, typ uint32) attrs {
-	a := attrs{uid: f.opts.UID, gid: f.opts.GID}
+	a := attrs{uid: f.opts.UID, gid: f.opts.GID, nlink: 1}
 	perm := uint32(defaultFileMode)
 	if typ == syscall.S_IFDIR {
 		perm = defaultDirMode
+		a.nlink = 2
 	} else if typ == syscall.S_IFLNK {
 		perm = 0o777
 	}
 	if m == nil {
 		a.mode = typ | perm
-		a.mtime = time.Now()
 		return a
 	}
 	a.size = m.Size
 	a.mtime = m.ModTime
+	a.ctime = m.ModTime
 	if v, ok := parseMode(m.Meta[metaMode]); ok {
 		perm = v & 0o7777
 	}
@@ -68,6 +80,13 @@ func (f *fsys) attrsOf(m *catalog.Manifest, typ uint32) attrs {
 	}
 	if t, ok := parseMtime(m.Meta[metaMtime]); ok {
 		a.mtime = t
+	}
+	a.atime = a.mtime
+	if t, ok := parseMtime(m.Meta[metaAtime]); ok {
+		a.atime = t
+	}
+	if t, ok := parseMtime(m.Meta[metaCtime]); ok && t.After(a.ctime) {
+		a.ctime = t
 	}
 	if typ == syscall.S_IFDIR {
 		a.size = 0
@@ -130,15 +149,16 @@ func (a attrs) fill(out *fuse.Attr) {
 	out.Blocks = (uint64(a.size) + 511) / 512
 	out.Blksize = blockSize
 	out.Uid, out.Gid = a.uid, a.gid
-	out.Nlink = 1
-	if a.mode&syscall.S_IFMT == syscall.S_IFDIR {
-		out.Nlink = 2
-	}
-	out.SetTimes(nil, &a.mtime, &a.mtime)
+	out.Nlink = a.nlink
+	out.SetTimes(&a.atime, &a.mtime, &a.ctime)
 }
 
+// times sets all three times (a directory without marker, the root).
+func (a *attrs) times(t time.Time) { a.atime, a.mtime, a.ctime = t, t, t }
+
 // applySetattr returns meta with the attribute changes of in applied, and
-// whether any applied.
+// whether any applied; any change sets ctime to now, whatever time in asks
+// for (a size change moves ctime through the object's modification time).
 func applySetattr(meta map[string]string, typ uint32, in *fuse.SetAttrIn) (map[string]string, bool) {
 	out := maps.Clone(meta)
 	if out == nil {
@@ -160,6 +180,13 @@ func applySetattr(meta map[string]string, typ uint32, in *fuse.SetAttrIn) (map[s
 	if t, ok := in.GetMTime(); ok {
 		out[metaMtime] = formatMtime(t)
 		changed = true
+	}
+	if t, ok := in.GetATime(); ok {
+		out[metaAtime] = formatMtime(t)
+		changed = true
+	}
+	if changed {
+		out[metaCtime] = formatMtime(time.Now())
 	}
 	return out, changed
 }

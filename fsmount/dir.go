@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -25,7 +26,17 @@ type dirNode struct {
 	fsys *fsys
 	// marker is the "dir/" marker object, if any, as last looked up; a
 	// lookup of the directory replaces it while Getattr may be reading it.
+	// Its metadata holds the directory's mode, owner and times.
 	marker atomic.Pointer[catalog.Manifest]
+	// born is the bucket's creation time: the times of a directory without
+	// a marker (the bucket itself, or a directory that exists only by the
+	// keys under it), for which S3 stores nothing else. Set at creation.
+	born time.Time
+	// subdirs counts the subdirectories (the link count less 2), -1 when
+	// the directory is too large to count in a lookup; fresh is when it and
+	// the marker were last read (unix nanoseconds, 0: read again).
+	subdirs atomic.Int32
+	fresh   atomic.Int64
 
 	// listed holds the files of the last listing with their manifests, so
 	// the lookups that follow a readdir (ls -l, READDIRPLUS) need no
@@ -217,12 +228,91 @@ func (d *dirNode) where() (bucket, prefix string, errno syscall.Errno) {
 }
 
 func (d *dirNode) fillEntry(out *fuse.EntryOut) {
-	d.fsys.attrsOf(d.marker.Load(), syscall.S_IFDIR).fill(&out.Attr)
+	d.attrs().fill(&out.Attr)
 }
 
+// setName records what a lookup of the directory found.
+func (d *dirNode) setName(n catalog.Name) {
+	d.marker.Store(n.Marker)
+	c := int32(-1)
+	if n.SubdirsKnown {
+		c = 0
+		for _, s := range n.Subdirs {
+			if validName(s) {
+				c++
+			}
+		}
+	}
+	d.subdirs.Store(c)
+	d.fresh.Store(time.Now().UnixNano())
+}
+
+// stale makes the next Getattr read the marker and subdirectories again:
+// the mount changed the directory.
+func (d *dirNode) stale() { d.fresh.Store(0) }
+
+// attrs are the marker's attributes (the bucket's creation time without
+// one), with a link count of 2 + subdirectories, or 1 when they were not
+// counted: find(1) and fts read 1 as "unknown" and do not use it to skip
+// subdirectories, where an undercount would make them miss some.
+func (d *dirNode) attrs() attrs {
+	m := d.marker.Load()
+	a := d.fsys.attrsOf(m, syscall.S_IFDIR)
+	if m == nil {
+		a.times(d.born)
+	}
+	a.nlink = 1
+	if n := d.subdirs.Load(); n >= 0 {
+		a.nlink = 2 + uint32(n)
+	}
+	return a
+}
+
+// Getattr reads the marker and counts subdirectories again when what the
+// node knows is older than the cache timeout, so times and link counts
+// changed by another mount or over S3 show within it.
 func (d *dirNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	d.fsys.attrsOf(d.marker.Load(), syscall.S_IFDIR).fill(&out.Attr)
+	bucket, prefix, errno := d.where()
+	if errno != 0 {
+		// Removed while open: fstat of an rmdir'ed directory.
+		a := d.attrs()
+		a.nlink = 0
+		a.fill(&out.Attr)
+		return 0
+	}
+	if time.Since(time.Unix(0, d.fresh.Load())) > d.fsys.opts.CacheTimeout {
+		key := strings.TrimSuffix(prefix, "/")
+		ns, err := d.fsys.objs.Names(ctx, d.fsys.orgID, bucket, key)
+		// A directory deleted over S3 keeps its last state, as a file does.
+		if err == nil && (ns[0].Dir || key == "") {
+			d.setName(ns[0])
+		}
+	}
+	d.attrs().fill(&out.Attr)
 	return 0
+}
+
+// touch records that an entry of the directory at prefix was created,
+// removed or renamed: its mtime and ctime become now, on its marker. A
+// directory without one (a bucket, or one that exists by its keys) keeps
+// its times: the mount does not add keys that S3 clients would see for it.
+// The change it records has been made, so a failure here is logged, not
+// returned.
+func (d *dirNode) touch(ctx context.Context, bucket, prefix string) {
+	d.stale()
+	if prefix == "" {
+		return
+	}
+	now := formatMtime(time.Now())
+	defer d.fsys.mine(bucket, prefix, false)()
+	m, err := d.fsys.objs.UpdateMeta(ctx, d.fsys.orgID, bucket, prefix, map[string]string{metaMtime: now, metaCtime: now})
+	switch {
+	case err == nil:
+		d.marker.Store(m)
+	case errors.Is(err, catalog.ErrNotFound):
+	default:
+		d.fsys.log.Warn("fsmount: directory times", "bucket", bucket, "prefix", prefix, "err", err)
+	}
 }
 
 func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
@@ -261,12 +351,15 @@ func (d *dirNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAtt
 // Lookup resolves name. A directory (any key under name + "/") wins over
 // an object named exactly name, which is then hidden.
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if !validName(name) {
-		return nil, syscall.ENOENT
-	}
 	bucket, prefix, errno := d.where()
 	if errno != 0 {
 		return nil, errno
+	}
+	if errno := checkName(prefix, name, false); errno != 0 {
+		return nil, errno
+	}
+	if !validName(name) {
+		return nil, syscall.ENOENT
 	}
 	if ch := d.GetChild(name); ch != nil {
 		// A file created here and not yet committed exists only in the
@@ -289,7 +382,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	}
 	switch n := ns[0]; {
 	case n.Dir:
-		return d.dirChild(ctx, name, n.Marker, out), 0
+		return d.dirChild(ctx, name, n, out), 0
 	case n.Object != nil:
 		return d.fileChild(ctx, name, n.Object, typeOf(n.Object), out), 0
 	default:
@@ -310,16 +403,16 @@ func (f *fsys) isDir(ctx context.Context, bucket, key string) (bool, error) {
 // dirChild returns the directory node for name, reusing the tree's node if
 // it already is a directory, so a path keeps its inode while the kernel
 // knows it.
-func (d *dirNode) dirChild(ctx context.Context, name string, marker *catalog.Manifest, out *fuse.EntryOut) *fs.Inode {
+func (d *dirNode) dirChild(ctx context.Context, name string, n catalog.Name, out *fuse.EntryOut) *fs.Inode {
 	if ch := d.GetChild(name); ch != nil {
 		if dn, ok := ch.Operations().(*dirNode); ok {
-			dn.marker.Store(marker)
+			dn.setName(n)
 			dn.fillEntry(out)
 			return ch
 		}
 	}
-	dn := &dirNode{fsys: d.fsys}
-	dn.marker.Store(marker)
+	dn := &dirNode{fsys: d.fsys, born: d.born}
+	dn.setName(n)
 	dn.fillEntry(out)
 	return d.NewInode(ctx, dn, fs.StableAttr{Mode: syscall.S_IFDIR})
 }
@@ -352,6 +445,9 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	if errno != 0 {
 		return nil, errno
 	}
+	if errno := checkName(prefix, name, true); errno != 0 {
+		return nil, errno
+	}
 	key := prefix + name + "/"
 	if exists, err := d.fsys.isDir(ctx, bucket, prefix+name); err != nil {
 		return nil, toErrno(err)
@@ -367,7 +463,8 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	return d.dirChild(ctx, name, m, out), 0
+	d.touch(ctx, bucket, prefix)
+	return d.dirChild(ctx, name, catalog.Name{Dir: true, Marker: m, SubdirsKnown: true}, out), 0
 }
 
 // Rmdir removes an empty directory's marker (ENOTEMPTY if any other key is
@@ -396,6 +493,7 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 		return toErrno(err)
 	}
 	d.fsys.keepDir(ctx, bucket, prefix, key)
+	d.touch(ctx, bucket, prefix)
 	return 0
 }
 
@@ -432,6 +530,9 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
+	if errno := checkName(prefix, name, false); errno != 0 {
+		return nil, nil, 0, errno
+	}
 	// The kernel's lookup said name was no directory; keys under name/ may
 	// have arrived over S3 since.
 	if isDir, err := d.fsys.isDir(ctx, bucket, prefix+name); err != nil {
@@ -449,6 +550,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	ch := d.NewInode(ctx, fn, fs.StableAttr{Mode: syscall.S_IFREG})
 	h := fn.attachWriter(w, true)
 	fn.fillEntry(out)
+	d.touch(ctx, bucket, prefix)
 	return ch, h, 0, 0
 }
 
@@ -462,14 +564,19 @@ func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint3
 	if errno != 0 {
 		return nil, errno
 	}
+	if errno := checkName(prefix, name, false); errno != 0 {
+		return nil, errno
+	}
 	caller, _ := fuse.FromContext(ctx)
-	defer d.fsys.mine(bucket, prefix+name, false)()
+	done := d.fsys.mine(bucket, prefix+name, false)
 	m, err := d.fsys.objs.Put(ctx, d.fsys.orgID, bucket, prefix+name, bytes.NewReader(nil), objects.PutOptions{
 		Size: 0, Meta: catalog.Manifest{Meta: newMeta(syscall.S_IFREG, mode, caller)},
 	})
+	done()
 	if err != nil {
 		return nil, toErrno(err)
 	}
+	d.touch(ctx, bucket, prefix)
 	return d.fileChild(ctx, name, m, syscall.S_IFREG, out), 0
 }
 
@@ -481,14 +588,19 @@ func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.En
 	if errno != 0 {
 		return nil, errno
 	}
+	if errno := checkName(prefix, name, false); errno != 0 {
+		return nil, errno
+	}
 	caller, _ := fuse.FromContext(ctx)
-	defer d.fsys.mine(bucket, prefix+name, false)()
+	done := d.fsys.mine(bucket, prefix+name, false)
 	m, err := d.fsys.objs.Put(ctx, d.fsys.orgID, bucket, prefix+name, bytes.NewReader([]byte(target)), objects.PutOptions{
 		Size: int64(len(target)), Meta: catalog.Manifest{Meta: newMeta(syscall.S_IFLNK, 0o777, caller)},
 	})
+	done()
 	if err != nil {
 		return nil, toErrno(err)
 	}
+	d.touch(ctx, bucket, prefix)
 	return d.fileChild(ctx, name, m, syscall.S_IFLNK, out), 0
 }
 
@@ -505,8 +617,9 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	}
 	ch := d.GetChild(name)
 	pending := false
+	var fn *fileNode
 	if ch != nil {
-		if fn, ok := ch.Operations().(*fileNode); ok {
+		if fn, _ = ch.Operations().(*fileNode); fn != nil {
 			pending = fn.writing() && fn.neverCommitted()
 		}
 	}
@@ -516,7 +629,11 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	if err != nil && !(pending && errors.Is(err, catalog.ErrNotFound)) {
 		return toErrno(err)
 	}
+	if fn != nil {
+		fn.unlink()
+	}
 	d.fsys.keepDir(ctx, bucket, prefix, prefix+name)
+	d.touch(ctx, bucket, prefix)
 	return 0
 }
 

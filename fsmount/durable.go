@@ -48,6 +48,10 @@ func (o lazyObjects) SetMeta(ctx context.Context, orgID, bucket, key string, met
 	return o.Objects.SetMeta(lazy(ctx), orgID, bucket, key, meta)
 }
 
+func (o lazyObjects) UpdateMeta(ctx context.Context, orgID, bucket, key string, set map[string]string) (*catalog.Manifest, error) {
+	return o.Objects.UpdateMeta(lazy(ctx), orgID, bucket, key, set)
+}
+
 // sync is fsync and fsyncdir: every change made so far through the mount
 // becomes durable. The kernel's cancellation of the request does not stop
 // it, as it would not stop a disk.

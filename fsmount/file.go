@@ -33,6 +33,7 @@ type fileNode struct {
 	wrefs    int       // handles sharing w
 	wmtime   time.Time // time of the last uncommitted write
 	cacheTag string    // ETag of the version the kernel's page cache may hold
+	unlinked time.Time // when this mount unlinked it (its ctime while open)
 }
 
 var (
@@ -95,6 +96,24 @@ func (n *fileNode) neverCommitted() bool {
 	return n.m == nil && (n.w == nil || n.w.Base() == nil)
 }
 
+// unlink records that the file lost its name while it may still be open.
+func (n *fileNode) unlink() {
+	n.mu.Lock()
+	n.unlinked = time.Now()
+	n.mu.Unlock()
+}
+
+// gone makes a the attributes of a file that has no name any more (unlinked
+// or replaced while open): no links, and the ctime of its unlink.
+func (n *fileNode) gone(a *attrs) {
+	a.nlink = 0
+	n.mu.Lock()
+	if n.unlinked.After(a.ctime) {
+		a.ctime = n.unlinked
+	}
+	n.mu.Unlock()
+}
+
 func (n *fileNode) setManifest(m *catalog.Manifest) {
 	n.mu.Lock()
 	n.m = m
@@ -130,6 +149,9 @@ func (n *fileNode) attrsLocked() attrs {
 		if n.w.Dirty() && !n.wmtime.IsZero() {
 			if _, set := m.Meta[metaMtime]; !set {
 				a.mtime = n.wmtime
+			}
+			if n.wmtime.After(a.ctime) {
+				a.ctime = n.wmtime
 			}
 		}
 		return a
@@ -168,12 +190,17 @@ func (n *fileNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Attr
 		obj := h.obj
 		h.mu.Unlock()
 		if obj != nil {
-			n.fsys.attrsOf(obj.Manifest, n.typ).fill(&out.Attr)
+			a := n.fsys.attrsOf(obj.Manifest, n.typ)
+			if _, _, ok := pathOf(&n.Inode); !ok {
+				n.gone(&a)
+			}
+			a.fill(&out.Attr)
 			return 0
 		}
 	}
+	bucket, key, named := pathOf(&n.Inode)
 	if !writing {
-		if bucket, key, ok := pathOf(&n.Inode); ok {
+		if named {
 			m, err := n.fsys.objs.Head(ctx, n.fsys.orgID, bucket, key)
 			switch {
 			case err == nil:
@@ -186,8 +213,12 @@ func (n *fileNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Attr
 		}
 	}
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.attrsLocked().fill(&out.Attr)
+	a := n.attrsLocked()
+	n.mu.Unlock()
+	if !named {
+		n.gone(&a)
+	}
+	a.fill(&out.Attr)
 	return 0
 }
 
@@ -339,6 +370,13 @@ func (n *fileNode) Write(ctx context.Context, fh fs.FileHandle, data []byte, off
 	w := h.w
 	n.mu.Lock()
 	n.wmtime = time.Now()
+	if meta := w.Meta(); meta[metaMtime] != "" {
+		// A write after utimes: the mtime is the write's again (tar sets
+		// times after its last write, before close).
+		meta = maps.Clone(meta)
+		delete(meta, metaMtime)
+		w.SetMeta(meta)
+	}
 	n.mu.Unlock()
 	// Not cancellable: the kernel interrupts a request when the writer gets
 	// any signal (Go's preemption sends them constantly), and the chunk
@@ -468,6 +506,11 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 	n.mu.Unlock()
 	meta, metaChanged := applySetattr(cur, n.typ, in)
 	size, sizeChanged := in.GetSize()
+	if _, setMtime := in.GetMTime(); sizeChanged && !setMtime && meta[metaMtime] != "" {
+		// truncate(2) changes mtime: the commit's time, not a stored one.
+		delete(meta, metaMtime)
+		metaChanged = true
+	}
 
 	if w != nil {
 		// A metadata change to a session with nothing left to commit is
@@ -710,6 +753,7 @@ func (n *fileNode) editMeta(ctx context.Context, edit func(map[string]string) sy
 	if errno := edit(meta); errno != 0 {
 		return errno
 	}
+	meta[metaCtime] = formatMtime(time.Now())
 	n.mu.Lock()
 	w := n.w
 	n.mu.Unlock()

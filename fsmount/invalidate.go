@@ -186,9 +186,14 @@ func (f *fsys) invalidate(ev catalog.Event) {
 	for i, c := range comps {
 		if dn, ok := node.Operations().(*dirNode); ok {
 			dn.forgetListing()
+			dn.stale() // its subdirectories or marker may have changed
 		}
 		last := i == len(comps)-1
 		if c == "" {
+			if last && i > 0 {
+				// The directory's marker: its mode, owner or times.
+				node.NotifyContent(0, 0)
+			}
 			return // a directory marker, or a name the mount hides
 		}
 		child := node.GetChild(c)

@@ -37,6 +37,8 @@ type Objects interface {
 	Rename(ctx context.Context, orgID, bucket, from, to string) error
 	RenamePrefix(ctx context.Context, orgID, bucket, fromPrefix, toPrefix string, limit int) (int, error)
 	SetMeta(ctx context.Context, orgID, bucket, key string, meta map[string]string) (*catalog.Manifest, error)
+	// UpdateMeta sets some metadata keys, keeping the others.
+	UpdateMeta(ctx context.Context, orgID, bucket, key string, set map[string]string) (*catalog.Manifest, error)
 	// Sync makes every change committed so far durable (fsync).
 	Sync(ctx context.Context) error
 }

@@ -2,7 +2,9 @@ package fsmount
 
 import (
 	"context"
+	"errors"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 
@@ -52,6 +54,9 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 		return toErrno(err)
 	}
 	srcDir, dstDir := ns[0].Dir, ns[1].Dir
+	if errno := checkName(nprefix, newName, srcDir); errno != 0 {
+		return errno
+	}
 	dstFile := !dstDir && ns[1].Object != nil
 	if flags&renameNoReplace != 0 && (dstDir || dstFile) {
 		return syscall.EEXIST
@@ -81,6 +86,7 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 		if prefix != nprefix {
 			f.keepDir(ctx, bucket, prefix, from+"/")
 		}
+		d.renamed(ctx, np, bucket, prefix, nprefix, name, to+"/")
 		return 0
 	}
 
@@ -106,5 +112,35 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 	if prefix != nprefix { // within one directory, the new name keeps it
 		f.keepDir(ctx, bucket, prefix, from)
 	}
+	d.renamed(ctx, np, bucket, prefix, nprefix, name, to)
 	return 0
+}
+
+// renamed records a rename's changes of times: the moved file's or
+// directory's ctime (on its object or marker; the node, still under its old
+// name until go-fuse moves it, is given the new state), and the entry
+// changes of both directories. The rename is done: failures are logged.
+func (d *dirNode) renamed(ctx context.Context, np *dirNode, bucket, prefix, nprefix, name, key string) {
+	f := d.fsys
+	done := f.mine(bucket, key, false)
+	m, err := f.objs.UpdateMeta(ctx, f.orgID, bucket, key, map[string]string{metaCtime: formatMtime(time.Now())})
+	done()
+	switch {
+	case err == nil:
+		if ch := d.GetChild(name); ch != nil {
+			switch n := ch.Operations().(type) {
+			case *fileNode:
+				n.setManifest(m)
+			case *dirNode:
+				n.marker.Store(m)
+			}
+		}
+	case errors.Is(err, catalog.ErrNotFound): // a directory without marker
+	default:
+		f.log.Warn("fsmount: ctime of renamed entry", "bucket", bucket, "key", key, "err", err)
+	}
+	d.touch(ctx, bucket, prefix)
+	if nprefix != prefix {
+		np.touch(ctx, bucket, nprefix)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -30,8 +31,25 @@ var (
 	_ fs.NodeFsyncer   = (*rootNode)(nil)
 )
 
+// Getattr: the root has a subdirectory per bucket, and the times of the
+// newest bucket's creation (S3 keeps no other time for the org).
 func (r *rootNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	r.fsys.attrsOf(nil, syscall.S_IFDIR).fill(&out.Attr)
+	bs, err := r.fsys.objs.ListBuckets(ctx, r.fsys.orgID)
+	if err != nil {
+		return toErrno(err)
+	}
+	a := r.fsys.attrsOf(nil, syscall.S_IFDIR)
+	a.times(time.Unix(0, 0))
+	for _, b := range bs {
+		if !validName(b.Name) {
+			continue
+		}
+		a.nlink++
+		if b.Created.After(a.mtime) {
+			a.times(b.Created)
+		}
+	}
+	a.fill(&out.Attr)
 	return 0
 }
 
@@ -53,27 +71,39 @@ func statfs(f *fsys, out *fuse.StatfsOut) syscall.Errno {
 	out.Ffree = st.Ffree
 	out.Bsize = uint32(st.Bsize)
 	out.Frsize = uint32(st.Frsize)
-	out.NameLen = 255
+	out.NameLen = nameMax
 	return 0
 }
 
-func (r *rootNode) bucketNode(ctx context.Context, name string, out *fuse.EntryOut) *fs.Inode {
-	if ch := r.GetChild(name); ch != nil {
-		if _, ok := ch.Operations().(*dirNode); ok {
-			ch.Operations().(*dirNode).fillEntry(out)
+// bucketNode returns the directory of bucket b, whose subdirectories and
+// marker (none: a bucket has no key of its own) n holds.
+func (r *rootNode) bucketNode(ctx context.Context, b catalog.Bucket, n catalog.Name, out *fuse.EntryOut) *fs.Inode {
+	if ch := r.GetChild(b.Name); ch != nil {
+		if d, ok := ch.Operations().(*dirNode); ok && d.born.Equal(b.Created) {
+			d.setName(n)
+			d.fillEntry(out)
 			return ch
 		}
 	}
-	d := &dirNode{fsys: r.fsys}
+	d := &dirNode{fsys: r.fsys, born: b.Created}
+	d.setName(n)
 	d.fillEntry(out)
 	return r.NewInode(ctx, d, fs.StableAttr{Mode: syscall.S_IFDIR})
 }
 
 func (r *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if _, err := r.fsys.objs.Bucket(ctx, r.fsys.orgID, name); err != nil {
+	if len(name) > nameMax {
+		return nil, syscall.ENAMETOOLONG
+	}
+	b, err := r.fsys.objs.Bucket(ctx, r.fsys.orgID, name)
+	if err != nil {
 		return nil, toErrno(err)
 	}
-	return r.bucketNode(ctx, name, out), 0
+	ns, err := r.fsys.objs.Names(ctx, r.fsys.orgID, name, "")
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return r.bucketNode(ctx, b, ns[0], out), 0
 }
 
 func (r *rootNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
@@ -97,10 +127,11 @@ func (r *rootNode) Mkdir(ctx context.Context, name string, mode uint32, out *fus
 		return nil, syscall.EINVAL
 	}
 	defer r.fsys.mine(name, "", false)()
-	if _, err := r.fsys.objs.CreateBucket(ctx, r.fsys.orgID, name); err != nil {
+	b, err := r.fsys.objs.CreateBucket(ctx, r.fsys.orgID, name)
+	if err != nil {
 		return nil, toErrno(err)
 	}
-	return r.bucketNode(ctx, name, out), 0
+	return r.bucketNode(ctx, b, catalog.Name{SubdirsKnown: true}, out), 0
 }
 
 // Rmdir removes an empty bucket (ENOTEMPTY otherwise).
