@@ -159,7 +159,9 @@ func (a *attrs) times(t time.Time) { a.atime, a.mtime, a.ctime = t, t, t }
 // applySetattr returns meta with the attribute changes of in applied, and
 // whether any applied; any change sets ctime to now, whatever time in asks
 // for (a size change moves ctime through the object's modification time).
-func applySetattr(meta map[string]string, typ uint32, in *fuse.SetAttrIn) (map[string]string, bool) {
+// atime is the one reported now: a change of mtime alone stores it, since
+// an atime never set follows mtime.
+func applySetattr(meta map[string]string, typ uint32, in *fuse.SetAttrIn, atime time.Time) (map[string]string, bool) {
 	out := maps.Clone(meta)
 	if out == nil {
 		out = map[string]string{}
@@ -183,6 +185,12 @@ func applySetattr(meta map[string]string, typ uint32, in *fuse.SetAttrIn) (map[s
 	}
 	if t, ok := in.GetATime(); ok {
 		out[metaAtime] = formatMtime(t)
+		changed = true
+	} else if _, ok := in.GetMTime(); ok && out[metaAtime] == "" && !atime.IsZero() {
+		out[metaAtime] = formatMtime(atime)
+	}
+	if in.Valid&(fuse.FATTR_MODE|fuse.FATTR_UID|fuse.FATTR_GID|fuse.FATTR_SIZE|fuse.FATTR_ATIME|fuse.FATTR_MTIME) == 0 {
+		// chown(f, -1, -1): nothing to set, but Linux still moves ctime.
 		changed = true
 	}
 	if changed {

@@ -332,7 +332,7 @@ func (d *dirNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAtt
 		if mk := d.marker.Load(); mk != nil {
 			cur = mk.Meta
 		}
-		meta, changed := applySetattr(cur, syscall.S_IFDIR, in)
+		meta, changed := applySetattr(cur, syscall.S_IFDIR, in, d.attrs().atime)
 		if changed {
 			defer d.fsys.mine(bucket, prefix, false)()
 			m, err := d.fsys.objs.SetMeta(ctx, d.fsys.orgID, bucket, prefix, meta)

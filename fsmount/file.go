@@ -503,8 +503,9 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 	} else if n.m != nil {
 		cur = n.m.Meta
 	}
+	atime := n.attrsLocked().atime
 	n.mu.Unlock()
-	meta, metaChanged := applySetattr(cur, n.typ, in)
+	meta, metaChanged := applySetattr(cur, n.typ, in, atime)
 	size, sizeChanged := in.GetSize()
 	if _, setMtime := in.GetMTime(); sizeChanged && !setMtime && meta[metaMtime] != "" {
 		// truncate(2) changes mtime: the commit's time, not a stored one.
@@ -537,6 +538,11 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 			ended := n.w != w
 			var errno syscall.Errno
 			if !ended {
+				if _, set := meta[metaMtime]; clean && !set {
+					// The commit below stores metadata only; its new
+					// modification time must not become the mtime.
+					meta[metaMtime] = formatMtime(n.attrsLocked().mtime)
+				}
 				// Under n.mu, so Release commits it or has not started.
 				w.SetMeta(meta)
 				if clean {
@@ -564,9 +570,9 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 		if err := tw.Truncate(ctx, int64(size)); err != nil {
 			return toErrno(err)
 		}
-		if metaChanged {
-			tw.SetMeta(meta)
-		}
+		// Always: a truncate to the same size changes mtime and ctime too
+		// (as on Linux's file systems), and the commit needs a change.
+		tw.SetMeta(meta)
 		forgetListingOf(&n.Inode)
 		done := n.fsys.mine(bucket, key, false)
 		m, err := tw.Commit(lazy(ctx))
