@@ -488,3 +488,21 @@ func TestLinkCounts(t *testing.T) {
 		t.Fatalf("fstat of a removed open directory: nlink %d %v", st.Nlink, err)
 	}
 }
+
+// TestRenameFlags: renameat2 flags the mount cannot honour are refused and
+// change nothing; RENAME_WHITEOUT used to be taken for a plain rename.
+func TestRenameFlags(t *testing.T) {
+	e := newEnv(t)
+	e.put(t, "a", "A")
+	e.put(t, "b", "B")
+	for _, fl := range []uint{unix.RENAME_EXCHANGE, unix.RENAME_WHITEOUT} {
+		if err := unix.Renameat2(unix.AT_FDCWD, e.p("a"), unix.AT_FDCWD, e.p("b"), fl); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("renameat2 flags %#x: %v, want EINVAL", fl, err)
+		}
+	}
+	for k, want := range map[string]string{"a": "A", "b": "B"} {
+		if b, err := os.ReadFile(e.p(k)); err != nil || string(b) != want {
+			t.Errorf("%s after refused renames: %q %v", k, b, err)
+		}
+	}
+}

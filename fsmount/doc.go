@@ -60,19 +60,44 @@
 //     when it is small (≤ 8 KiB, inline); otherwise "<hex>-1", the multipart
 //     form, which aws s3 sync and rclone do not compare with an MD5.
 //   - Attributes: x-amz-meta-mode (decimal st_mode, s3fs; octal with a
-//     leading 0, rclone, is read too), -uid, -gid (decimal), -mtime (seconds
-//     since the epoch with a fraction, "1700000000.123456789": rclone's form,
-//     s3fs reads its integer part). Objects without them (S3 uploads) are
-//     0644 files and 0755 directories owned by Options.UID/GID, with the
-//     object's modification time. chmod, chown and utimes are committed
-//     when they return, except on a file with unwritten bytes, where they
-//     go with its close.
+//     leading 0, rclone, is read too), -uid, -gid (decimal), -mtime, -atime,
+//     -ctime (seconds since the epoch with a fraction,
+//     "1700000000.123456789": rclone's form, s3fs reads its integer part;
+//     docs/format.md). Objects without them (S3 uploads) are 0644 files and
+//     0755 directories owned by Options.UID/GID, with the object's
+//     modification time as every time. chmod, chown and utimes are
+//     committed when they return, except on a file with unwritten bytes,
+//     where they go with its close.
+//   - Times: mtime is -mtime, else the object's modification time; a write
+//     or truncate drops -mtime, so the commit's time is the mtime again.
+//     ctime is the later of -ctime, which every change that keeps the
+//     content sets to now (chmod, chown, utimes, xattrs, rename, a
+//     directory's entry changes), and the modification time, which every
+//     content change moves: never the time utimensat asked for. atime is
+//     -atime when utimensat set it, else mtime; reads do not move it (as
+//     noatime: a read would otherwise be a catalog write).
+//   - Directory times live on the "dir/" marker, which create, mkdir,
+//     mknod, symlink, unlink, rmdir and rename update in the directories
+//     they change (one more catalog write each). A directory without a
+//     marker, and a bucket, report the bucket's creation time, the same in
+//     every mount and after restarts, and do not move: the mount adds no
+//     key S3 clients would see just to hold times. The root reports the
+//     newest bucket's creation time.
+//   - Link counts: a directory has 2 + subdirectories, counted by the
+//     catalog in the snapshot its lookup reads anyway (catalog.Names, up to
+//     catalog.SubdirScan keys stepped over; beyond, 1: "not counted", which
+//     find and fts read as unknown rather than skip subdirectories). A
+//     directory's count is read again at most once per cache timeout, and
+//     after this mount changes the directory. A file has 1, and 0 once
+//     unlinked (or replaced) while open.
 //   - xattrs: user.NAME is the user metadata NAME; the attribute keys above
 //     are not xattrs (EPERM to set). Other namespaces: EOPNOTSUPP.
 //   - Symlinks: an object whose content is the target and whose mode
 //     metadata has S_IFLNK (as s3fs stores them). In directory listings they
 //     appear as regular files until stat'ed.
 //   - Hard links: EPERM. Special files (mknod of devices, fifos): EPERM.
+//     renameat2's RENAME_EXCHANGE and RENAME_WHITEOUT: EINVAL. The full
+//     list of what the mount does not give is in docs/design.md.
 //   - Renames: a file rename is one catalog transaction replacing the target
 //     (RenameObject). A directory rename moves every key under it in one
 //     transaction (RenamePrefix), atomically for readers, up to 10 000 keys
@@ -81,7 +106,9 @@
 //     bucket: EXDEV.
 //   - Names: keys that do not map to a POSIX path are hidden (still
 //     reachable over S3): components that are empty ("//", a leading "/"),
-//     "." or "..", longer than 255 bytes, or hold NUL. When a key "a" and
+//     "." or "..", longer than 255 bytes, or hold NUL. The mount refuses to
+//     create such a name (ENAMETOOLONG over 255 bytes, or for a key over
+//     S3's 1024), and a lookup of one over 255 bytes is ENAMETOOLONG too. When a key "a" and
 //     keys under "a/" both exist, the directory wins and the object "a" is
 //     hidden. Nothing is renamed or deleted to resolve a clash.
 //   - Empty directories: mkdir stores a "dir/" marker; removing the last

@@ -13,7 +13,6 @@ import (
 
 const (
 	renameNoReplace = 1 // RENAME_NOREPLACE
-	renameExchange  = 2 // RENAME_EXCHANGE
 )
 
 // Rename moves a file (one catalog transaction, replacing the target like
@@ -26,7 +25,8 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 	if ok {
 		np.forget(newName)
 	}
-	if flags&renameExchange != 0 {
+	if flags&^renameNoReplace != 0 {
+		// RENAME_EXCHANGE, RENAME_WHITEOUT: the catalog renames one way.
 		return syscall.EINVAL
 	}
 	if !ok {
