@@ -33,10 +33,14 @@ type dirNode struct {
 	// keys under it), for which S3 stores nothing else. Set at creation.
 	born time.Time
 	// subdirs counts the subdirectories (the link count less 2), -1 when
-	// the directory is too large to count in a lookup; fresh is when it and
-	// the marker were last read (unix nanoseconds, 0: read again).
+	// the directory is too large to count in a lookup.
 	subdirs atomic.Int32
-	fresh   atomic.Int64
+	// changes counts what may have changed the marker or the
+	// subdirectories since (this mount's changes in the directory, feed
+	// events under it); read is the count Getattr last read them at. They
+	// need no reading by age: every writer's change reaches the directory
+	// one of these two ways.
+	changes, read atomic.Uint64
 
 	// listed holds the files of the last listing with their manifests, so
 	// the lookups that follow a readdir (ls -l, READDIRPLUS) need no
@@ -244,12 +248,10 @@ func (d *dirNode) setName(n catalog.Name) {
 		}
 	}
 	d.subdirs.Store(c)
-	d.fresh.Store(time.Now().UnixNano())
 }
 
-// stale makes the next Getattr read the marker and subdirectories again:
-// the mount changed the directory.
-func (d *dirNode) stale() { d.fresh.Store(0) }
+// stale makes the next Getattr read the marker and subdirectories again.
+func (d *dirNode) stale() { d.changes.Add(1) }
 
 // attrs are the marker's attributes (the bucket's creation time without
 // one), with a link count of 2 + subdirectories, or 1 when they were not
@@ -268,9 +270,9 @@ func (d *dirNode) attrs() attrs {
 	return a
 }
 
-// Getattr reads the marker and counts subdirectories again when what the
-// node knows is older than the cache timeout, so times and link counts
-// changed by another mount or over S3 show within it.
+// Getattr reads the marker and counts subdirectories again when something
+// may have changed them since it last did, so times and link counts changed
+// by another mount or over S3 show once the kernel asks again.
 func (d *dirNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	bucket, prefix, errno := d.where()
 	if errno != 0 {
@@ -280,12 +282,15 @@ func (d *dirNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrO
 		a.fill(&out.Attr)
 		return 0
 	}
-	if time.Since(time.Unix(0, d.fresh.Load())) > d.fsys.opts.CacheTimeout {
+	if c := d.changes.Load(); c != d.read.Load() {
 		key := strings.TrimSuffix(prefix, "/")
 		ns, err := d.fsys.objs.Names(ctx, d.fsys.orgID, bucket, key)
 		// A directory deleted over S3 keeps its last state, as a file does.
 		if err == nil && (ns[0].Dir || key == "") {
 			d.setName(ns[0])
+			// A change during the read leaves changes above c: read again
+			// next time.
+			d.read.Store(c)
 		}
 	}
 	d.attrs().fill(&out.Attr)

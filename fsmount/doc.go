@@ -87,9 +87,9 @@
 //     catalog in the snapshot its lookup reads anyway (catalog.Names, up to
 //     catalog.SubdirScan keys stepped over; beyond, 1: "not counted", which
 //     find and fts read as unknown rather than skip subdirectories). A
-//     directory's count is read again at most once per cache timeout, and
-//     after this mount changes the directory. A file has 1, and 0 once
-//     unlinked (or replaced) while open.
+//     directory's count and marker are read again by the next getattr
+//     after this mount changes the directory or the feed reports a change
+//     under it. A file has 1, and 0 once unlinked (or replaced) while open.
 //   - xattrs: user.NAME is the user metadata NAME; the attribute keys above
 //     are not xattrs (EPERM to set). Other namespaces: EOPNOTSUPP.
 //   - Symlinks: an object whose content is the target and whose mode
