@@ -96,10 +96,13 @@ func dirUnder(txn *badger.Txn, dir []byte) (bool, *Manifest, error) {
 // subdirs walks the keys under dir (a key prefix ending in "/", or a
 // bucket's prefix) and returns the distinct first components of keys that
 // go deeper, seeking past each such subdirectory's keys. It gives up after
-// SubdirScan steps (known false).
+// SubdirScan steps (known false). Deleted keys and old versions count as
+// steps: they linger until compaction (an rm -r leaves thousands), and a
+// plain iterator would step over them uncounted, on every lookup.
 func subdirs(txn *badger.Txn, dir []byte) (names []string, known bool) {
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: dir})
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: dir, AllVersions: true})
 	defer it.Close()
+	var prev []byte
 	it.Seek(dir)
 	for steps := 0; ; steps++ {
 		if !it.ValidForPrefix(dir) {
@@ -108,7 +111,18 @@ func subdirs(txn *badger.Txn, dir []byte) (names []string, known bool) {
 		if steps == SubdirScan {
 			return nil, false
 		}
-		rest := it.Item().Key()[len(dir):]
+		item := it.Item()
+		key := item.Key()
+		if bytes.Equal(key, prev) {
+			it.Next() // an older version of a key already seen
+			continue
+		}
+		prev = append(prev[:0], key...)
+		if item.IsDeletedOrExpired() {
+			it.Next()
+			continue
+		}
+		rest := key[len(dir):]
 		i := bytes.IndexByte(rest, '/')
 		if i < 0 {
 			it.Next()

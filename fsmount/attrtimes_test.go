@@ -506,3 +506,23 @@ func TestRenameFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptiedDirectoryKeepsTimes: a directory that existed by its keys only
+// gets a marker when the mount removes its last entry; from then on it has
+// times of its own, which moved with that removal.
+func TestEmptiedDirectoryKeepsTimes(t *testing.T) {
+	e := newEnv(t)
+	e.put(t, "implicit/only", "x")
+	before := timesOf(lstat(t, e.p("implicit")))
+	if err := os.Remove(e.p("implicit/only")); err != nil {
+		t.Fatal(err)
+	}
+	after := timesOf(lstat(t, e.p("implicit")))
+	if !after.m.After(before.m) || !after.c.After(before.c) {
+		t.Fatalf("emptied directory: %v, before %v", after, before)
+	}
+	dir, _ := e.mountAgain(t, e.d.Layer(), fsmount.Options{})
+	if got := timesOf(lstat(t, dir+"/b/implicit")); !got.eq(after) {
+		t.Fatalf("second mount: %v, first %v", got, after)
+	}
+}

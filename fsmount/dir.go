@@ -253,6 +253,19 @@ func (d *dirNode) setName(n catalog.Name) {
 // stale makes the next Getattr read the marker and subdirectories again.
 func (d *dirNode) stale() { d.changes.Add(1) }
 
+// addSubdirs counts subdirectories this mount made (delta 1) or removed
+// (-1). Its own changes need no catalog read: rereading after each create
+// in a directory made a create loop step over the directory's keys once
+// per file.
+func (d *dirNode) addSubdirs(delta int32) {
+	for {
+		n := d.subdirs.Load()
+		if n < 0 || n+delta < 0 || d.subdirs.CompareAndSwap(n, n+delta) {
+			return
+		}
+	}
+}
+
 // attrs are the marker's attributes (the bucket's creation time without
 // one), with a link count of 2 + subdirectories, or 1 when they were not
 // counted: find(1) and fts read 1 as "unknown" and do not use it to skip
@@ -304,8 +317,9 @@ func (d *dirNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrO
 // The change it records has been made, so a failure here is logged, not
 // returned.
 func (d *dirNode) touch(ctx context.Context, bucket, prefix string) {
-	d.stale()
-	if prefix == "" {
+	if prefix == "" || d.marker.Load() == nil {
+		// No marker as of the last lookup (one that keepDir just stored
+		// has the time of its creation).
 		return
 	}
 	now := formatMtime(time.Now())
@@ -469,6 +483,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 		return nil, toErrno(err)
 	}
 	d.touch(ctx, bucket, prefix)
+	d.addSubdirs(1)
 	return d.dirChild(ctx, name, catalog.Name{Dir: true, Marker: m, SubdirsKnown: true}, out), 0
 }
 
@@ -497,8 +512,9 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if err != nil {
 		return toErrno(err)
 	}
-	d.fsys.keepDir(ctx, bucket, prefix, key)
+	d.fsys.keepDir(ctx, d, bucket, prefix, key)
 	d.touch(ctx, bucket, prefix)
+	d.addSubdirs(-1)
 	return 0
 }
 
@@ -507,8 +523,9 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 // key just removed: the first probe starts after it, because deleted keys
 // linger as tombstones the catalog's iterator steps over, and rm or mv of a
 // large directory in order would otherwise make every probe step over all
-// earlier deletions.
-func (f *fsys) keepDir(ctx context.Context, bucket, prefix, gone string) {
+// earlier deletions. d, the directory's node, then has the marker, which
+// holds its times from now on.
+func (f *fsys) keepDir(ctx context.Context, d *dirNode, bucket, prefix, gone string) {
 	if prefix == "" {
 		return
 	}
@@ -521,9 +538,12 @@ func (f *fsys) keepDir(ctx context.Context, bucket, prefix, gone string) {
 		return
 	}
 	defer f.mine(bucket, prefix, false)()
-	if _, err := f.objs.Put(ctx, f.orgID, bucket, prefix, bytes.NewReader(nil), objects.PutOptions{Size: 0}); err != nil {
+	m, err := f.objs.Put(ctx, f.orgID, bucket, prefix, bytes.NewReader(nil), objects.PutOptions{Size: 0})
+	if err != nil {
 		f.log.Warn("fsmount: keeping empty directory", "bucket", bucket, "prefix", prefix, "err", err)
+		return
 	}
+	d.marker.Store(m)
 }
 
 // Create starts a write session on a new (or truncated) key. Nothing is
@@ -637,7 +657,7 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	if fn != nil {
 		fn.unlink()
 	}
-	d.fsys.keepDir(ctx, bucket, prefix, prefix+name)
+	d.fsys.keepDir(ctx, d, bucket, prefix, prefix+name)
 	d.touch(ctx, bucket, prefix)
 	return 0
 }

@@ -84,9 +84,14 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 			return toErrno(err)
 		}
 		if prefix != nprefix {
-			f.keepDir(ctx, bucket, prefix, from+"/")
+			f.keepDir(ctx, d, bucket, prefix, from+"/")
 		}
 		d.renamed(ctx, np, bucket, prefix, nprefix, name, to+"/")
+		d.addSubdirs(-1)
+		np.addSubdirs(1)
+		if dstDir { // the empty target directory it replaced
+			np.addSubdirs(-1)
+		}
 		return 0
 	}
 
@@ -110,7 +115,7 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 		return toErrno(err)
 	}
 	if prefix != nprefix { // within one directory, the new name keeps it
-		f.keepDir(ctx, bucket, prefix, from)
+		f.keepDir(ctx, d, bucket, prefix, from)
 	}
 	d.renamed(ctx, np, bucket, prefix, nprefix, name, to)
 	return 0
