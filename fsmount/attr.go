@@ -24,13 +24,9 @@ const (
 )
 
 // reserved metadata keys are attributes, not xattrs.
-var reserved = map[string]bool{metaMode: true, metaUID: true, metaGID: true, metaMtime: true, "atime": true, "ctime": true}
+var reserved = map[string]bool{metaMode: true, metaUID: true, metaGID: true, metaMtime: true, "atime": true, "ctime": true, metaSeal: true}
 
-const (
-	defaultFileMode = 0o644
-	defaultDirMode  = 0o755
-	blockSize       = 4096
-)
+const blockSize = 4096
 
 // attrs are a node's POSIX attributes, derived from a manifest.
 type attrs struct {
@@ -44,12 +40,7 @@ type attrs struct {
 // typ is the node's type bits (S_IFREG, S_IFDIR, S_IFLNK).
 func (f *fsys) attrsOf(m *catalog.Manifest, typ uint32) attrs {
 	a := attrs{uid: f.opts.UID, gid: f.opts.GID}
-	perm := uint32(defaultFileMode)
-	if typ == syscall.S_IFDIR {
-		perm = defaultDirMode
-	} else if typ == syscall.S_IFLNK {
-		perm = 0o777
-	}
+	perm := f.defaultPerm(typ)
 	if m == nil {
 		a.mode = typ | perm
 		a.mtime = time.Now()
@@ -57,14 +48,18 @@ func (f *fsys) attrsOf(m *catalog.Manifest, typ uint32) attrs {
 	}
 	a.size = m.Size
 	a.mtime = m.ModTime
-	if v, ok := parseMode(m.Meta[metaMode]); ok {
-		perm = v & 0o7777
-	}
-	if v, err := strconv.ParseUint(m.Meta[metaUID], 10, 32); err == nil {
-		a.uid = uint32(v)
-	}
-	if v, err := strconv.ParseUint(m.Meta[metaGID], 10, 32); err == nil {
-		a.gid = uint32(v)
+	// Mode and owner only when a mount wrote them, or the operator trusts
+	// S3 clients with them (owner.go).
+	if f.trusted(m.Meta) {
+		if v, ok := parseMode(m.Meta[metaMode]); ok && typ != syscall.S_IFLNK {
+			perm = v & 0o7777
+		}
+		if v, err := strconv.ParseUint(m.Meta[metaUID], 10, 32); err == nil {
+			a.uid = uint32(v)
+		}
+		if v, err := strconv.ParseUint(m.Meta[metaGID], 10, 32); err == nil {
+			a.gid = uint32(v)
+		}
 	}
 	if t, ok := parseMtime(m.Meta[metaMtime]); ok {
 		a.mtime = t
@@ -138,23 +133,30 @@ func (a attrs) fill(out *fuse.Attr) {
 }
 
 // applySetattr returns meta with the attribute changes of in applied, and
-// whether any applied.
-func applySetattr(meta map[string]string, typ uint32, in *fuse.SetAttrIn) (map[string]string, bool) {
+// whether any applied. A change of mode or owner stores all three, sealed,
+// starting from what the mount showed: the kernel checked the change
+// against those, so values an S3 client wrote are never sealed.
+func (f *fsys) applySetattr(meta map[string]string, typ uint32, in *fuse.SetAttrIn) (map[string]string, bool) {
 	out := maps.Clone(meta)
 	if out == nil {
 		out = map[string]string{}
 	}
 	changed := false
-	if m, ok := in.GetMode(); ok {
-		out[metaMode] = strconv.FormatUint(uint64(typ|m&0o7777), 10)
-		changed = true
-	}
-	if u, ok := in.GetUID(); ok {
-		out[metaUID] = strconv.FormatUint(uint64(u), 10)
-		changed = true
-	}
-	if g, ok := in.GetGID(); ok {
-		out[metaGID] = strconv.FormatUint(uint64(g), 10)
+	mode, modeSet := in.GetMode()
+	uid, uidSet := in.GetUID()
+	gid, gidSet := in.GetGID()
+	if modeSet || uidSet || gidSet {
+		cur := f.attrsOf(&catalog.Manifest{Meta: meta}, typ)
+		if !modeSet {
+			mode = cur.mode
+		}
+		if !uidSet {
+			uid = cur.uid
+		}
+		if !gidSet {
+			gid = cur.gid
+		}
+		f.setOwner(out, typ|mode&0o7777, uid, gid)
 		changed = true
 	}
 	if t, ok := in.GetMTime(); ok {
@@ -165,12 +167,13 @@ func applySetattr(meta map[string]string, typ uint32, in *fuse.SetAttrIn) (map[s
 }
 
 // newMeta is the metadata of an object created through the mount: mode and
-// owner of the creating process, as s3fs records them.
-func newMeta(typ, mode uint32, caller *fuse.Caller) map[string]string {
-	m := map[string]string{metaMode: strconv.FormatUint(uint64(typ|mode&0o7777), 10)}
+// owner of the creating process, as s3fs records them, sealed.
+func (f *fsys) newMeta(typ, mode uint32, caller *fuse.Caller) map[string]string {
+	m := map[string]string{}
+	uid, gid := f.opts.UID, f.opts.GID
 	if caller != nil {
-		m[metaUID] = strconv.FormatUint(uint64(caller.Uid), 10)
-		m[metaGID] = strconv.FormatUint(uint64(caller.Gid), 10)
+		uid, gid = caller.Uid, caller.Gid
 	}
+	f.setOwner(m, typ|mode&0o7777, uid, gid)
 	return m
 }

@@ -466,7 +466,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 		cur = n.m.Meta
 	}
 	n.mu.Unlock()
-	meta, metaChanged := applySetattr(cur, n.typ, in)
+	meta, metaChanged := n.fsys.applySetattr(cur, n.typ, in)
 	size, sizeChanged := in.GetSize()
 
 	if w != nil {
