@@ -29,6 +29,7 @@ const (
 	labelID      = "excloud-buckets v1 chunk-id"
 	labelSeal    = "excloud-buckets v1 chunk-seal"
 	labelCatalog = "excloud-buckets v1 catalog"
+	labelAttrs   = "excloud-buckets v1 mount-attrs"
 )
 
 // Keys are the keys derived from the master key. They are secrets: never log
@@ -41,6 +42,9 @@ type Keys struct {
 	Seal [32]byte
 	// Catalog is Badger's encryption key for the catalog directory.
 	Catalog [32]byte
+	// Attrs keys the seal FUSE mounts put on the attributes they write
+	// (docs/format.md, "Mount attributes").
+	Attrs [32]byte
 }
 
 // String hides the keys, so that logging a value that holds Keys cannot leak
@@ -60,7 +64,7 @@ func DeriveKeys(master []byte) (Keys, error) {
 	for _, d := range []struct {
 		dst   *[32]byte
 		label string
-	}{{&k.ID, labelID}, {&k.Seal, labelSeal}, {&k.Catalog, labelCatalog}} {
+	}{{&k.ID, labelID}, {&k.Seal, labelSeal}, {&k.Catalog, labelCatalog}, {&k.Attrs, labelAttrs}} {
 		b, err := hkdf.Key(sha256.New, master, nil, d.label, 32)
 		if err != nil {
 			return Keys{}, fmt.Errorf("chunkstore: derive keys: %w", err)

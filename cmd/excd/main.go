@@ -102,6 +102,7 @@ func run(args []string) error {
 		MinFree:         cfg.MinFreeSpace,
 		PublicDomain:    cfg.PublicDomain,
 		Mounts:          cfg.Mounts,
+		MountOptions:    &cfg.Mount,
 		Version:         version,
 		Commit:          commit,
 		Logger:          log,

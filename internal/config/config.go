@@ -50,6 +50,9 @@ type Config struct {
 	LogFormat       string // text, json or auto
 	LogLevel        string // debug, info, warn or error
 	Mounts          []string
+	// Mount is the owner model every mount starts from; options in a
+	// mounts entry override it for that mount (ParseMount).
+	Mount MountOptions
 	// RootAccessKey and RootSecretKey seed the first access key. They come
 	// from the environment or the file only: a flag would show the secret
 	// in ps.
@@ -71,6 +74,7 @@ func Default() Config {
 		MinFreeSpace:    DefaultMinFreeSpace,
 		LogFormat:       "auto",
 		LogLevel:        "info",
+		Mount:           DefaultMountOptions(),
 	}
 }
 
@@ -102,7 +106,7 @@ func NewLoader(fs *flag.FlagSet) *Loader {
 		if s.env != "" {
 			usage += " (env " + s.env + ")"
 		}
-		fs.Func(s.flag, usage, func(v string) error {
+		record := func(v string) error {
 			if _, seen := l.flagVals[s.key]; !seen {
 				l.flagOrder = append(l.flagOrder, s.key)
 			}
@@ -110,7 +114,12 @@ func NewLoader(fs *flag.FlagSet) *Loader {
 			// Validate now too, so flag's own error names the flag.
 			c := Default()
 			return s.apply(&c, []string{v})
-		})
+		}
+		if s.boolean {
+			fs.BoolFunc(s.flag, usage, record)
+		} else {
+			fs.Func(s.flag, usage, record)
+		}
 	}
 	return l
 }

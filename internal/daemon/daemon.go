@@ -25,6 +25,7 @@ import (
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/chunkstore/local"
+	"excloud.dev/buckets/internal/config"
 	"excloud.dev/buckets/internal/metrics"
 	"excloud.dev/buckets/objects"
 	"excloud.dev/buckets/s3gw"
@@ -78,8 +79,13 @@ type Config struct {
 	// request's headers (slow-loris clients); 0 means 20 s. Tests shorten it.
 	ReadHeaderTimeout time.Duration
 	// Mounts are FUSE mount points, "DIR" (the first org) or "ORG=DIR",
-	// mounted before Start returns and unmounted by Shutdown.
+	// each optionally followed by ":"-separated options
+	// (config.ParseMount), mounted before Start returns and unmounted by
+	// Shutdown.
 	Mounts []string
+	// MountOptions is the owner model every mount starts from; nil means
+	// config.DefaultMountOptions().
+	MountOptions *config.MountOptions
 	// Version and Commit are reported by the admin status call.
 	Version, Commit string
 	Logger          *slog.Logger
@@ -119,6 +125,7 @@ type Daemon struct {
 	msrv     *http.Server
 	mln      net.Listener
 	credPath string // set on first start only
+	attrKey  []byte // seals the attributes mounts write
 	started  time.Time
 
 	ready    atomic.Bool
@@ -235,6 +242,7 @@ func (d *Daemon) openData() error {
 	if err != nil {
 		return err
 	}
+	d.attrKey = keys.Attrs[:]
 	d.db, err = catalog.Open(catalog.Options{
 		Dir:           filepath.Join(cfg.DataDir, "catalog"),
 		EncryptionKey: keys.Catalog[:],
