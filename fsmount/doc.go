@@ -62,13 +62,27 @@
 //   - Attributes: x-amz-meta-mode (decimal st_mode, s3fs; octal with a
 //     leading 0, rclone, is read too), -uid, -gid (decimal), -mtime (seconds
 //     since the epoch with a fraction, "1700000000.123456789": rclone's form,
-//     s3fs reads its integer part). Objects without them (S3 uploads) are
-//     0644 files and 0755 directories owned by Options.UID/GID, with the
-//     object's modification time. chmod, chown and utimes are committed
-//     when they return, except on a file with unwritten bytes, where they
-//     go with its close.
+//     s3fs reads its integer part). They are reported exactly as stored:
+//     go-fuse's filling in of 0644/0755 for mode 0 and of its UID for uid 0
+//     is off (NullPermissions, no fs.Options.UID/GID). chmod, chown and
+//     utimes are committed when they return, except on a file with
+//     unwritten bytes, where they go with its close.
+//   - Owner model (owner.go; docs/service.md, "The mount's owner model"):
+//     mode, uid and gid count only when a mount wrote them. A mount writes
+//     all three with a seal, x-amz-meta-exc-attrs, an HMAC over the org and
+//     the three values keyed with Options.AttrKey (excd derives it from the
+//     master key), starting from what it showed, so it never seals values
+//     an S3 client wrote. Objects without a valid seal (S3 uploads,
+//     directories without a marker, buckets, the root) are owned by
+//     Options.UID/GID with 0666/0777 less Options.Umask (default 077),
+//     unless Options.TrustS3Attrs honours anyone's. The seal leaves out the
+//     key, so renames and S3 copies keep attributes; a seal copied onto
+//     other values does not match them. mtime and the symlink type bit are
+//     honoured from anyone: they grant nothing. allow_other only with
+//     Options.AllowOther; mounts are nosuid and nodev.
 //   - xattrs: user.NAME is the user metadata NAME; the attribute keys above
-//     are not xattrs (EPERM to set). Other namespaces: EOPNOTSUPP.
+//     and the seal are not xattrs (EPERM to set). Other namespaces:
+//     EOPNOTSUPP.
 //   - Symlinks: an object whose content is the target and whose mode
 //     metadata has S_IFLNK (as s3fs stores them). In directory listings they
 //     appear as regular files until stat'ed.
