@@ -133,6 +133,26 @@ func TestOwnerDefaults(t *testing.T) {
 	wantDenied(t, "lists the mount", canList(e.mnt))
 	wantDenied(t, "lists a bucket", canList(e.bdir))
 	wantDenied(t, "reads an S3 object", canRead(e.p("s3file")))
+	// No stored mode grants privileges: setuid bits and devices are inert.
+	if opts := mountOptions(t, e.mnt); !strings.Contains(","+opts+",", ",nosuid,") || !strings.Contains(","+opts+",", ",nodev,") {
+		t.Errorf("mount options %q, want nosuid and nodev", opts)
+	}
+}
+
+// mountOptions returns the per-mount options of the mount at dir.
+func mountOptions(t *testing.T, dir string) string {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) > 5 && f[4] == dir {
+			return f[5]
+		}
+	}
+	t.Fatalf("%s is not mounted", dir)
+	return ""
 }
 
 // The owner and umask options decide what other users may do with objects
