@@ -7,8 +7,11 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"hash"
+	"io"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -49,25 +52,53 @@ func (f *fsys) attrKey() []byte {
 	return processAttrKey()
 }
 
-// seal is the HMAC of the org and the mode, uid and gid values of meta
-// exactly as stored (missing ones as empty). The org is in it so that a
-// seal means nothing in another org's mount. Keys and renames are not: a
-// rename keeps a file's attributes, and an S3 copy, which copies metadata,
-// keeps them too.
-func (f *fsys) seal(meta map[string]string) string {
-	h := hmac.New(sha256.New, f.attrKey())
-	for _, v := range []string{f.orgID, meta[metaMode], meta[metaUID], meta[metaGID]} {
-		writeField(h, v)
-	}
-	return sealVersion + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:24])
+// sealer hands out HMACs keyed with the mount's attribute key: a lookup
+// or getattr of a sealed object checks its seal, and ls -l of a large
+// directory does that for every entry.
+type sealer struct {
+	once sync.Once
+	pool sync.Pool
+	// checked maps seals found valid to the values they cover. Files
+	// mostly share a few modes and owners, so a few seals cover a whole
+	// tree; only valid seals enter, so S3 clients cannot fill it.
+	checked  sync.Map // string → [3]string
+	nchecked atomic.Int32
 }
 
-// writeField writes v length-prefixed, so no two value lists hash alike.
-func writeField(h hash.Hash, v string) {
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(v)))
-	h.Write(n[:])
-	h.Write([]byte(v))
+// maxChecked bounds sealer.checked.
+const maxChecked = 4096
+
+// sealLen is how many bytes of the HMAC a seal keeps (192 bits).
+const sealLen = 24
+
+// mac computes the seal's HMAC of the org and the mode, uid and gid values
+// of meta exactly as stored (missing ones as empty) into out. The org is in
+// it so that a seal means nothing in another org's mount. Keys and renames
+// are not: a rename keeps a file's attributes, and an S3 copy, which copies
+// metadata, keeps them too.
+func (f *fsys) mac(meta map[string]string, out *[sha256.Size]byte) {
+	f.seals.once.Do(func() {
+		key := f.attrKey()
+		f.seals.pool.New = func() any { return hmac.New(sha256.New, key) }
+	})
+	h := f.seals.pool.Get().(hash.Hash)
+	h.Reset()
+	for _, v := range [...]string{f.orgID, meta[metaMode], meta[metaUID], meta[metaGID]} {
+		// Length-prefixed, so no two value lists hash alike.
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(v)))
+		h.Write(n[:])
+		io.WriteString(h, v)
+	}
+	h.Sum(out[:0])
+	f.seals.pool.Put(h)
+}
+
+// seal is the value of metaSeal for meta's mode, uid and gid.
+func (f *fsys) seal(meta map[string]string) string {
+	var sum [sha256.Size]byte
+	f.mac(meta, &sum)
+	return sealVersion + base64.RawURLEncoding.EncodeToString(sum[:sealLen])
 }
 
 // trusted reports whether meta's mode, uid and gid are to be honoured.
@@ -75,8 +106,30 @@ func (f *fsys) trusted(meta map[string]string) bool {
 	if f.opts.TrustS3Attrs {
 		return true
 	}
-	s, ok := meta[metaSeal]
-	return ok && hmac.Equal([]byte(s), []byte(f.seal(meta)))
+	stored := meta[metaSeal]
+	s, ok := strings.CutPrefix(stored, sealVersion)
+	if !ok || base64.RawURLEncoding.DecodedLen(len(s)) != sealLen {
+		return false
+	}
+	vals := [3]string{meta[metaMode], meta[metaUID], meta[metaGID]}
+	if v, ok := f.seals.checked.Load(stored); ok && v.([3]string) == vals {
+		return true
+	}
+	var got [sealLen]byte
+	if n, err := base64.RawURLEncoding.Decode(got[:], []byte(s)); err != nil || n != sealLen {
+		return false
+	}
+	var sum [sha256.Size]byte
+	f.mac(meta, &sum)
+	if !hmac.Equal(got[:], sum[:sealLen]) {
+		return false
+	}
+	if f.seals.nchecked.Load() < maxChecked {
+		if _, loaded := f.seals.checked.LoadOrStore(stored, vals); !loaded {
+			f.seals.nchecked.Add(1)
+		}
+	}
+	return true
 }
 
 // defaultPerm is the permission of a node of type typ whose attributes are
