@@ -77,7 +77,7 @@ type Config struct {
 	// ReadHeaderTimeout bounds how long a client may take to send a
 	// request's headers (slow-loris clients); 0 means 20 s. Tests shorten it.
 	ReadHeaderTimeout time.Duration
-	// Mounts are FUSE mount points, "DIR" (the first org) or "ORG=DIR",
+	// Mounts are FUSE mount points, "DIR" (the default org) or "ORG=DIR",
 	// mounted before Start returns and unmounted by Shutdown.
 	Mounts []string
 	// Version and Commit are reported by the admin status call.

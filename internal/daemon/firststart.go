@@ -40,13 +40,23 @@ func (d *Daemon) firstStart(ctx context.Context) error {
 			return nil
 		}
 		// A seeded key that is missing (first start of an older data
-		// directory) is added to the first org; an existing one is kept.
+		// directory) is added to the default org; an existing one is kept.
 		if _, err := d.db.AccessKey(ctx, ak); err == nil {
 			return nil
 		} else if !errors.Is(err, catalog.ErrNoSuchKey) {
 			return err
 		}
-		_, err := d.db.CreateAccessKey(ctx, catalog.AccessKey{ID: ak, Secret: sk, OrgID: orgs[0].ID})
+		org, err := d.db.DefaultOrg(ctx)
+		if errors.Is(err, catalog.ErrNoDefaultOrg) {
+			return fmt.Errorf("root access key %s is not in the catalog, and the catalog has no default org to add it to; create a key with exc in the org it belongs to, and unset EXC_ROOT_ACCESS_KEY", ak)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = d.db.CreateAccessKey(ctx, catalog.AccessKey{ID: ak, Secret: sk, OrgID: org.ID})
+		if err == nil {
+			d.log.Info("added the seeded root access key to the default org", "org", org.ID, "access_key_id", ak)
+		}
 		return err
 	}
 	org, err := d.db.CreateOrg(ctx, DefaultOrg)
