@@ -231,6 +231,9 @@ func (d *Daemon) openData() error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return err
+	}
 	keys, err := loadKeys(cfg.DataDir, cfg.KeyFile, d.log, true)
 	if err != nil {
 		return err
@@ -250,7 +253,9 @@ func (d *Daemon) openData() error {
 		return fmt.Errorf("open chunk directory: %w", err)
 	}
 	backend.SetMinFree(cfg.MinFree)
-	d.holdReserve()
+	if err := d.holdReserve(); err != nil {
+		return err
+	}
 	d.store, err = chunkstore.New(backend, keys)
 	if err != nil {
 		return err
