@@ -209,8 +209,10 @@ func Start(cfg Config) (d *Daemon, err error) {
 	d.stop = stop
 	d.wg.Add(1)
 	go func() {
-		defer d.wg.Done()
-		d.gcLoop(ctx, cfg.GCInterval)
+		// started, not d: a failed start (the mounts below) sets d to nil
+		// while this goroutine may not have run yet.
+		defer started.wg.Done()
+		started.gcLoop(ctx, cfg.GCInterval)
 	}()
 	// Mounts last: Start returning is READY=1, which must mean they are up.
 	if err := d.startMounts(cfg.Mounts); err != nil {
