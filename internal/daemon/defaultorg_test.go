@@ -126,3 +126,59 @@ func mustOrg(t *testing.T, d *daemon.Daemon, name string) string {
 	}
 	return o.ID
 }
+
+// With the default org deleted there is none: another org never inherits
+// the role. A restart that would need it (a new seeded key, a mount without
+// ORG=) is refused with a message, and acme's keys and buckets are not
+// handed out.
+func TestNoDefaultOrgAfterItIsDeleted(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := daemon.Config{DataDir: dir, Listen: "127.0.0.1:0", GCInterval: -1, Logger: quiet,
+		RootAccessKey: testAK, RootSecretKey: testSK}
+	d, err := daemon.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := d.Catalog()
+	acme, err := db.CreateOrg(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteOrg(ctx, mustOrg(t, d, daemon.DefaultOrg)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	const ak2, sk2 = "EXCTESTKEY0000000002", "testsecret0000000000000000000000000000cd"
+	cfg.RootAccessKey, cfg.RootSecretKey = ak2, sk2
+	if d, err := daemon.Start(cfg); err == nil {
+		d.Close()
+		t.Fatal("started with a new seeded key and no default org to put it in")
+	} else if !strings.Contains(err.Error(), "no default org") {
+		t.Fatalf("start with a new seeded key: %v", err)
+	}
+
+	cfg.RootAccessKey, cfg.RootSecretKey = "", ""
+	if _, err := os.Stat("/dev/fuse"); err == nil && os.Geteuid() == 0 {
+		cfg.Mounts = []string{filepath.Join(t.TempDir(), "mnt")}
+		if d, err := daemon.Start(cfg); err == nil {
+			d.Close()
+			t.Fatal("mounted without ORG= and no default org")
+		} else if !strings.Contains(err.Error(), "no default org") {
+			t.Fatalf("mount without ORG=: %v", err)
+		}
+		cfg.Mounts = nil
+	}
+	d, err = daemon.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if keys, err := d.Catalog().ListAccessKeys(ctx, acme.ID); err != nil || len(keys) != 0 {
+		t.Fatalf("acme's keys: %v %v; want none", keys, err)
+	}
+}
