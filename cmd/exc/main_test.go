@@ -185,6 +185,23 @@ func TestJSONOutput(t *testing.T) {
 	}
 }
 
+// exc refuses a socket another user made (say, in someone else's
+// ./excd-data), with a message that says so rather than "is excd running?".
+func TestRefusesSocketOfAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the socket to another user")
+	}
+	socket, _ := daemon(t)
+	if err := os.Lchown(socket, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	r := exc(t, map[string]string{"EXC_SOCKET": socket}, "", "orgs", "list")
+	if r.code != exitUnreachable || !strings.Contains(r.stderr, "refusing admin socket "+socket) ||
+		!strings.Contains(r.stderr, "belongs to uid 65534") || strings.Contains(r.stderr, "Is excd running") {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+}
+
 func sorted(s []string) []string {
 	for i := range s {
 		for j := i + 1; j < len(s); j++ {
