@@ -37,17 +37,19 @@ func (d *Daemon) holdReserve() error {
 	}
 	path := filepath.Join(d.cfg.DataDir, reserveName)
 	f, err := openReserve(path)
-	if err != nil {
+	if errors.Is(err, fsutil.ErrUntrusted) {
 		return err
 	}
-	fi, err := f.Stat()
-	if err == nil && fi.Size() >= size {
-		return f.Close()
-	}
+	var fi os.FileInfo
 	if err == nil {
-		err = allocate(f, size)
-	} else {
-		f.Close()
+		if fi, err = f.Stat(); err == nil && fi.Size() >= size {
+			return f.Close()
+		}
+		if err == nil {
+			err = allocate(f, size)
+		} else {
+			f.Close()
+		}
 	}
 	if err != nil {
 		os.Remove(path)
