@@ -134,7 +134,7 @@ func run(args []string) error {
 		return err
 	}
 	if p := d.CredentialsPath(); p != "" {
-		fmt.Fprintf(os.Stderr, "excd: first start; access key written to %s\n", p)
+		fmt.Fprintf(os.Stderr, "excd: first start; access key written to %s; move that file out of the data directory\n", p)
 	}
 	scheme := "http"
 	if cfg.TLSCert != "" {

@@ -97,7 +97,7 @@ var settings = []setting{
 	{key: "log_level", flag: "log-level", env: "EXC_LOG_LEVEL", live: true, usage: "debug, info, warn or error",
 		set: func(c *Config, v string) error { return oneOf(&c.LogLevel, v, "debug", "info", "warn", "error") },
 		get: func(c *Config) string { return c.LogLevel }},
-	{key: "mounts", flag: "mount", env: "EXC_MOUNTS", list: true, usage: "FUSE mount point, DIR (first org) or ORG=DIR, optionally followed by :uid=N:gid=N:umask=077:allow_other:trust_s3_attrs; repeat for several (env: comma-separated)",
+	{key: "mounts", flag: "mount", env: "EXC_MOUNTS", list: true, usage: "FUSE mount point, DIR (default org) or ORG=DIR, optionally followed by :uid=N:gid=N:umask=077:allow_other:trust_s3_attrs; repeat for several (env: comma-separated)",
 		setList: func(c *Config, vs []string) error {
 			var out, dirs []string
 			for _, v := range vs {

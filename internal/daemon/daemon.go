@@ -78,7 +78,7 @@ type Config struct {
 	// ReadHeaderTimeout bounds how long a client may take to send a
 	// request's headers (slow-loris clients); 0 means 20 s. Tests shorten it.
 	ReadHeaderTimeout time.Duration
-	// Mounts are FUSE mount points, "DIR" (the first org) or "ORG=DIR",
+	// Mounts are FUSE mount points, "DIR" (the default org) or "ORG=DIR",
 	// each optionally followed by ":"-separated options
 	// (config.ParseMount), mounted before Start returns and unmounted by
 	// Shutdown.
@@ -216,8 +216,10 @@ func Start(cfg Config) (d *Daemon, err error) {
 	d.stop = stop
 	d.wg.Add(1)
 	go func() {
-		defer d.wg.Done()
-		d.gcLoop(ctx, cfg.GCInterval)
+		// started, not d: a failed start (the mounts below) sets d to nil
+		// while this goroutine may not have run yet.
+		defer started.wg.Done()
+		started.gcLoop(ctx, cfg.GCInterval)
 	}()
 	// Mounts last: Start returning is READY=1, which must mean they are up.
 	if err := d.startMounts(cfg.Mounts); err != nil {
@@ -237,6 +239,9 @@ func (d *Daemon) openData() error {
 	cfg := d.cfg
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
+	}
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return err
 	}
 	keys, err := loadKeys(cfg.DataDir, cfg.KeyFile, d.log, true)
 	if err != nil {
@@ -258,7 +263,9 @@ func (d *Daemon) openData() error {
 		return fmt.Errorf("open chunk directory: %w", err)
 	}
 	backend.SetMinFree(cfg.MinFree)
-	d.holdReserve()
+	if err := d.holdReserve(); err != nil {
+		return err
+	}
 	d.store, err = chunkstore.New(backend, keys)
 	if err != nil {
 		return err

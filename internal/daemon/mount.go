@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/fsmount"
 	"excloud.dev/buckets/internal/config"
 )
@@ -23,7 +24,7 @@ var mounts struct {
 }
 
 // startMounts mounts an org's buckets at each of dirs. An entry is "DIR"
-// (the first org, the one first start creates) or "ORG=DIR" (an org by name
+// (the default org, the one first start created) or "ORG=DIR" (an org by name
 // or id), optionally followed by options overriding d.cfg.MountOptions
 // (config.ParseMount). A missing directory is created; a stale mount left
 // at it by a crashed daemon (stat fails with ENOTCONN) is lazily unmounted
@@ -94,7 +95,10 @@ func (d *Daemon) mountOptions(o config.MountOptions, dir string) fsmount.Options
 	}
 }
 
-// mountOrg resolves an org name or id; "" is the first org.
+// mountOrg resolves an org name or id; "" is the default org
+// (catalog.DB.DefaultOrg), never merely the first org by name: that would
+// hand another tenant's buckets to whoever uses the mount as soon as an org
+// sorting before "default" exists.
 func (d *Daemon) mountOrg(ctx context.Context, org string) (string, error) {
 	if org != "" {
 		o, err := d.db.Org(ctx, org)
@@ -103,14 +107,14 @@ func (d *Daemon) mountOrg(ctx context.Context, org string) (string, error) {
 		}
 		return o.ID, nil
 	}
-	orgs, err := d.db.ListOrgs(ctx)
+	o, err := d.db.DefaultOrg(ctx)
+	if errors.Is(err, catalog.ErrNoDefaultOrg) {
+		return "", errors.New("the catalog has no default org to mount; name the org: ORG=DIR")
+	}
 	if err != nil {
 		return "", err
 	}
-	if len(orgs) == 0 {
-		return "", errors.New("no org to mount")
-	}
-	return orgs[0].ID, nil
+	return o.ID, nil
 }
 
 // maxStaleMounts bounds how many dead mounts stacked at one directory (by
