@@ -24,7 +24,7 @@ func (l *Layer) Put(ctx context.Context, orgID, bucket, key string, body io.Read
 		return nil, err
 	}
 	m, sum, leased, err := l.write(ctx, body, opts.Size, true)
-	defer l.guard.release(leased)
+	defer l.pins.Unpin(leased...)
 	if err != nil {
 		return nil, fmt.Errorf("objects: put %s/%s: %w", bucket, key, err)
 	}
@@ -152,7 +152,7 @@ func (l *Layer) writeChunks(ctx context.Context, r io.Reader, prefix []byte) (ex
 			for j := range jobs {
 				if ctx.Err() == nil {
 					id := l.chunks.Sum(j.buf)
-					l.guard.lease(id)
+					l.pins.Pin(id)
 					mu.Lock()
 					leased = append(leased, id)
 					exts[j.idx] = catalog.Extent{Chunk: id, Length: int64(len(j.buf))}
