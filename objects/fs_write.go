@@ -485,7 +485,7 @@ func (w *FileWriter) flushAsyncLocked(ctx context.Context) error {
 		defer close(f.done)
 		// The lease comes before the write, which may find the chunk
 		// already stored (see GC).
-		f.id = w.l.chunks.Sum(f.buf)
+		f.id = w.l.chunks.Sum(w.orgID, f.buf)
 		w.l.pins.Pin(f.id)
 		f.err = w.l.chunks.Put(ctx, f.id, f.buf)
 	}()
@@ -505,7 +505,7 @@ func (w *FileWriter) flushLocked(ctx context.Context) error {
 	if len(w.buf) == 0 {
 		return nil
 	}
-	id := w.l.chunks.Sum(w.buf)
+	id := w.l.chunks.Sum(w.orgID, w.buf)
 	w.leaseLocked(id)
 	if err := w.l.chunks.Put(ctx, id, w.buf); err != nil {
 		return w.fail(err) // a cancelled write keeps buf, unhashed, for a retry
@@ -667,7 +667,7 @@ func (w *FileWriter) extentsLocked(ctx context.Context) ([]catalog.Extent, error
 			// Once per session: the lease keeps the chunk until Close, so
 			// later commits need neither the 4 MiB hash nor the store.
 			z := make([]byte, chunkSize)
-			w.zero = w.l.chunks.Sum(z)
+			w.zero = w.l.chunks.Sum(w.orgID, z)
 			w.leaseLocked(w.zero)
 			if err := w.l.chunks.Put(ctx, w.zero, z); err != nil {
 				return nil, w.fail(err)

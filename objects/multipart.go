@@ -82,7 +82,7 @@ func (l *Layer) UploadPart(ctx context.Context, orgID, bucket, key, uploadID str
 	if err != nil {
 		return nil, err
 	}
-	m, sum, leased, err := l.write(ctx, body, opts.Size, false)
+	m, sum, leased, err := l.write(ctx, orgID, body, opts.Size, false)
 	defer l.pins.Unpin(leased...)
 	if err != nil {
 		return nil, fmt.Errorf("objects: upload part %d of %s: %w", number, key, err)
@@ -134,7 +134,7 @@ func (l *Layer) UploadPartCopy(ctx context.Context, orgID, bucket, key, uploadID
 	}
 	p := &catalog.UploadPart{Number: number, Size: length, ModTime: l.now().UTC()}
 	if len(m.Extents) == 0 {
-		pm, sum, leased, err := l.write(ctx, bytes.NewReader(m.Inline[off:off+length]), length, false)
+		pm, sum, leased, err := l.write(ctx, orgID, bytes.NewReader(m.Inline[off:off+length]), length, false)
 		defer l.pins.Unpin(leased...)
 		if err != nil {
 			return nil, err
