@@ -40,7 +40,7 @@ func TestHeldReadsDoNotStopGC(t *testing.T) {
 	}
 
 	t.Run("S3 GET paused mid-body", func(t *testing.T) {
-		heldAcrossGC(t, d, dir, c, 50, func(data []byte) (io.Reader, func()) {
+		heldAcrossGC(t, d, dir, c, 50, func() (io.Reader, func()) {
 			out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("gcpin"), Key: aws.String("held")})
 			if err != nil {
 				t.Fatal(err)
@@ -49,7 +49,7 @@ func TestHeldReadsDoNotStopGC(t *testing.T) {
 		})
 	})
 	t.Run("file held open on the mount", func(t *testing.T) {
-		heldAcrossGC(t, d, dir, c, 60, func(data []byte) (io.Reader, func()) {
+		heldAcrossGC(t, d, dir, c, 60, func() (io.Reader, func()) {
 			f, err := os.Open(filepath.Join(mnt, "gcpin", "held"))
 			if err != nil {
 				t.Fatal(err)
@@ -63,7 +63,7 @@ func TestHeldReadsDoNotStopGC(t *testing.T) {
 // chunks), opens held with open and reads its first 64 KiB, deletes both
 // through S3, and runs the periodic collector until other's chunks are
 // gone. Then held's must all be there, and the rest of it reads back.
-func heldAcrossGC(t *testing.T, d *daemon.Daemon, dir string, c *s3.Client, seed uint64, open func([]byte) (io.Reader, func())) {
+func heldAcrossGC(t *testing.T, d *daemon.Daemon, dir string, c *s3.Client, seed uint64, open func() (io.Reader, func())) {
 	ctx := context.Background()
 	held := randBytes(24<<20, seed)
 	put := func(key string, data []byte) {
@@ -84,7 +84,7 @@ func heldAcrossGC(t *testing.T, d *daemon.Daemon, dir string, c *s3.Client, seed
 		t.Fatalf("%d chunk files for held, %d for other; want 6 and 2", len(heldChunks), len(otherChunks))
 	}
 
-	r, release := open(held)
+	r, release := open()
 	defer release()
 	got := make([]byte, 64<<10)
 	if _, err := io.ReadFull(r, got); err != nil {
