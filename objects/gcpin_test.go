@@ -8,6 +8,7 @@ import (
 	"io"
 	"sync"
 	"testing"
+	"time"
 
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/objects"
@@ -171,4 +172,66 @@ func TestReadersWritersAndGC(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	bg.Wait()
+}
+
+// An UploadPart in flight holds the chunks it has written but not yet
+// committed: a collection meanwhile (other garbage present) frees the
+// garbage and keeps them, and the completed object reads back whole.
+func TestUploadPartInFlightSurvivesGC(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.put(t, "garbage", randBytes(chunk, 43))
+	if err := e.l.Delete(ctx, e.org, "b", "garbage"); err != nil {
+		t.Fatal(err)
+	}
+	up, err := e.l.CreateMultipart(ctx, e.org, "b", "mp", catalog.Manifest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randBytes(chunk+1000, 44)
+	pr, pw := io.Pipe()
+	type result struct {
+		p   *catalog.UploadPart
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		p, err := e.l.UploadPart(ctx, e.org, "b", "mp", up.ID, 1, pr, objects.PartOptions{Size: int64(len(data))})
+		done <- result{p, err}
+	}()
+	// The first chunk is written once the body runs past it; wait until
+	// its file exists (the garbage's is the other one).
+	if _, err := pw.Write(data[:chunk+1]); err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(time.Minute); e.chunkFiles(t) != 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the part's first chunk was not written within a minute")
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("part ended early: %+v %v", r.p, r.err)
+		case <-tick.C:
+		}
+	}
+	st, err := e.l.GC(ctx)
+	if err != nil || st.Deleted != 1 || st.Deferred != 1 {
+		t.Fatalf("GC with a part in flight: %+v %v; want the garbage deleted, the part's chunk kept", st, err)
+	}
+	if _, err := pw.Write(data[chunk+1:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if _, err := e.l.CompleteMultipart(ctx, e.org, "b", "mp", up.ID, []objects.CompletePart{{Number: 1, ETag: r.p.ETag}}, objects.CompleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.get(t, "mp", 0, -1); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("completed object after GC during its upload: err %v equal %v", err, bytes.Equal(got, data))
+	}
 }
