@@ -31,12 +31,16 @@ const (
 	labelSeal    = "excloud-buckets v1 chunk-seal"
 	labelCatalog = "excloud-buckets v1 catalog"
 	labelAttrs   = "excloud-buckets v1 mount-attrs"
+	// labelOrgID, followed by the org id, derives an org's chunk-id key
+	// from the id key (docs/format.md, "Chunk ids", version 2).
+	labelOrgID = "excloud-buckets v2 chunk-id org "
 )
 
 // Keys are the keys derived from the master key. They are secrets: never log
 // or print them.
 type Keys struct {
-	// ID keys the HMAC-SHA-256 that names chunks (docs/format.md, "Chunk ids").
+	// ID is the id key (docs/format.md, "Chunk ids"): each org's chunk-id
+	// key is derived from it; version 1 ids were HMAC-SHA-256 under it.
 	ID [32]byte
 	// Seal is the input from which each chunk's AES-256-GCM key is derived
 	// with that chunk's salt (docs/format.md, "Chunk files").
@@ -249,4 +253,14 @@ func createMasterKey(dataDir, path string) ([]byte, error) {
 		return nil, fmt.Errorf("chunkstore: create master key %s: %w", path, err)
 	}
 	return key, nil
+}
+
+// orgIDKey derives an org's chunk-id key: HKDF-SHA-256 with input keying
+// material = the id key, no salt, info = labelOrgID || org.
+func orgIDKey(idKey *[32]byte, org string) ([]byte, error) {
+	k, err := hkdf.Key(sha256.New, idKey[:], nil, labelOrgID+org, 32)
+	if err != nil {
+		return nil, fmt.Errorf("chunkstore: derive chunk-id key: %w", err)
+	}
+	return k, nil
 }

@@ -70,7 +70,8 @@ type Catalog interface {
 // Chunks is what the layer needs of the chunk store; *chunkstore.Store
 // implements it.
 type Chunks interface {
-	Sum(p []byte) chunkstore.ID
+	// Sum is keyed per org: chunks dedup inside an org, never across.
+	Sum(orgID string, p []byte) chunkstore.ID
 	Put(ctx context.Context, id chunkstore.ID, p []byte) error
 	Open(ctx context.Context, id chunkstore.ID, off, length int64) (io.ReadCloser, error)
 	Delete(ctx context.Context, id chunkstore.ID) error

@@ -70,7 +70,7 @@ func (l *Layer) RenamePrefix(ctx context.Context, orgID, bucket, fromPrefix, toP
 // self-copy with REPLACE). It is conditional on the version it read, so a
 // concurrent overwrite is not undone (catalog.ErrPreconditionFailed).
 func (l *Layer) SetMeta(ctx context.Context, orgID, bucket, key string, meta map[string]string) (*catalog.Manifest, error) {
-	done := l.guard.startRead()
+	done := l.pins.Lookup()
 	defer done()
 	b, err := l.meta.Bucket(ctx, orgID, bucket)
 	if err != nil {

@@ -128,10 +128,10 @@ type seg struct {
 // commits anything by itself.
 func (l *Layer) OpenWriter(ctx context.Context, orgID, bucket, key string, truncate bool) (*FileWriter, error) {
 	w := &FileWriter{l: l, orgID: orgID, bucket: bucket, key: key, md5: md5.New()}
-	// Register as a reader before the lookup and lease the base's chunks
-	// before ending the read: the collector then cannot free them, even if
-	// the key is replaced before this session commits (see GC).
-	done := l.guard.startRead()
+	// Lease the base's chunks before the lookup ends: the collector then
+	// cannot free them, even if the key is replaced before this session
+	// commits (see GC).
+	done := l.pins.Lookup()
 	defer done()
 	b, err := l.meta.Bucket(ctx, orgID, bucket)
 	if err != nil {
@@ -168,7 +168,7 @@ func (l *Layer) OpenWriter(ctx context.Context, orgID, bucket, key string, trunc
 }
 
 func (w *FileWriter) leaseLocked(id chunkstore.ID) {
-	w.l.guard.lease(id)
+	w.l.pins.Pin(id)
 	w.leased = append(w.leased, id)
 }
 
@@ -485,8 +485,8 @@ func (w *FileWriter) flushAsyncLocked(ctx context.Context) error {
 		defer close(f.done)
 		// The lease comes before the write, which may find the chunk
 		// already stored (see GC).
-		f.id = w.l.chunks.Sum(f.buf)
-		w.l.guard.lease(f.id)
+		f.id = w.l.chunks.Sum(w.orgID, f.buf)
+		w.l.pins.Pin(f.id)
 		f.err = w.l.chunks.Put(ctx, f.id, f.buf)
 	}()
 	w.fls = append(w.fls, f)
@@ -505,7 +505,7 @@ func (w *FileWriter) flushLocked(ctx context.Context) error {
 	if len(w.buf) == 0 {
 		return nil
 	}
-	id := w.l.chunks.Sum(w.buf)
+	id := w.l.chunks.Sum(w.orgID, w.buf)
 	w.leaseLocked(id)
 	if err := w.l.chunks.Put(ctx, id, w.buf); err != nil {
 		return w.fail(err) // a cancelled write keeps buf, unhashed, for a retry
@@ -667,7 +667,7 @@ func (w *FileWriter) extentsLocked(ctx context.Context) ([]catalog.Extent, error
 			// Once per session: the lease keeps the chunk until Close, so
 			// later commits need neither the 4 MiB hash nor the store.
 			z := make([]byte, chunkSize)
-			w.zero = w.l.chunks.Sum(z)
+			w.zero = w.l.chunks.Sum(w.orgID, z)
 			w.leaseLocked(w.zero)
 			if err := w.l.chunks.Put(ctx, w.zero, z); err != nil {
 				return nil, w.fail(err)
@@ -712,7 +712,7 @@ func (w *FileWriter) Close() error {
 	}
 	w.fls = nil
 	w.spares = nil
-	w.l.guard.release(w.leased)
+	w.l.pins.Unpin(w.leased...)
 	w.leased = nil
 	w.buf = nil
 	w.segs = nil
