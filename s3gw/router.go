@@ -261,6 +261,9 @@ func (s *server) newRouter() *mux.Router {
 	m.UseEncodedPath()
 
 	svc, bkt, obj := atLevel(levelService), atLevel(levelBucket), atLevel(levelObject)
+	// x-amz-copy-source may pick the route because sigv4 refuses any
+	// x-amz-* header the signature does not cover: an Op chosen by it
+	// either was signed that way or fails authentication.
 	hasCopySource := func(r *http.Request, _ *mux.RouteMatch) bool { return r.Header.Get("x-amz-copy-source") != "" }
 	hasUnsupported := func(r *http.Request, _ *mux.RouteMatch) bool {
 		_, ok := unsupportedFeature(requestQuery(r))
