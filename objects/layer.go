@@ -140,6 +140,11 @@ func (l *Layer) List(ctx context.Context, orgID, bucket string, opts catalog.Lis
 func (l *Layer) Copy(ctx context.Context, orgID, srcBucket, srcKey, dstBucket, dstKey string, opts CopyOptions) (*catalog.Manifest, error) {
 	// Registering as a reader before looking at the source keeps its chunks
 	// from the collector until the destination's commit has counted them.
+	if opts.ReplaceMeta {
+		if err := CheckMeta(&opts.Meta); err != nil {
+			return nil, fmt.Errorf("objects: copy %s/%s to %s/%s: %w", srcBucket, srcKey, dstBucket, dstKey, err)
+		}
+	}
 	done := l.guard.startRead()
 	defer done()
 
