@@ -51,6 +51,7 @@ const (
 	OpNotImplemented   // a recognised but unsupported feature
 	OpMethodNotAllowed // no operation for this method on this resource
 	OpVirtualHosted    // refused: the gateway is path-style only
+	OpConnLimited      // refused: the connection is over the daemon's bound (Refuse)
 )
 
 type opInfo struct {
@@ -91,6 +92,7 @@ var opTable = map[Op]opInfo{
 	OpNotImplemented:          {"NotImplemented", false},
 	OpMethodNotAllowed:        {"MethodNotAllowed", false},
 	OpVirtualHosted:           {"VirtualHosted", false},
+	OpConnLimited:             {"ConnectionLimit", false},
 }
 
 func (o Op) String() string {

@@ -46,10 +46,15 @@ type Config struct {
 	MinFreeSpace    int64
 	TLSCert, TLSKey string
 	MetricsListen   string // "" means no metrics listener
-	PublicDomain    string
-	LogFormat       string // text, json or auto
-	LogLevel        string // debug, info, warn or error
-	Mounts          []string
+	// MaxConnections and MaxConnectionsPerSource bound the S3 listener's
+	// open connections, in total and from one source (IPv4 address or
+	// IPv6 /64); over either, a request is answered 503 SlowDown. 0
+	// disables the bound.
+	MaxConnections, MaxConnectionsPerSource int
+	PublicDomain                            string
+	LogFormat                               string // text, json or auto
+	LogLevel                                string // debug, info, warn or error
+	Mounts                                  []string
 	// RootAccessKey and RootSecretKey seed the first access key. They come
 	// from the environment or the file only: a flag would show the secret
 	// in ps.
@@ -63,14 +68,16 @@ const DefaultMinFreeSpace = 256 << 20
 // Default returns the configuration with nothing set.
 func Default() Config {
 	return Config{
-		DataDir:         "excd-data",
-		Listen:          "127.0.0.1:9000",
-		Region:          "auto",
-		GCInterval:      10 * time.Minute,
-		ShutdownTimeout: 30 * time.Second,
-		MinFreeSpace:    DefaultMinFreeSpace,
-		LogFormat:       "auto",
-		LogLevel:        "info",
+		DataDir:                 "excd-data",
+		Listen:                  "127.0.0.1:9000",
+		Region:                  "auto",
+		GCInterval:              10 * time.Minute,
+		ShutdownTimeout:         30 * time.Second,
+		MinFreeSpace:            DefaultMinFreeSpace,
+		MaxConnections:          4096,
+		MaxConnectionsPerSource: 256,
+		LogFormat:               "auto",
+		LogLevel:                "info",
 	}
 }
 
