@@ -74,8 +74,8 @@ func Default() Config {
 		GCInterval:              10 * time.Minute,
 		ShutdownTimeout:         30 * time.Second,
 		MinFreeSpace:            DefaultMinFreeSpace,
-		MaxConnections:          4096,
-		MaxConnectionsPerSource: 256,
+		MaxConnections:          8192,
+		MaxConnectionsPerSource: 1024,
 		LogFormat:               "auto",
 		LogLevel:                "info",
 	}

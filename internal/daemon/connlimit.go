@@ -13,8 +13,8 @@ import (
 // Defaults of the bound on the S3 listener's open connections
 // (Config.MaxConns, Config.MaxConnsPerSource).
 const (
-	defaultMaxConns          = 4096
-	defaultMaxConnsPerSource = 256
+	defaultMaxConns          = 8192
+	defaultMaxConnsPerSource = 1024
 	// maxRefusing bounds the connections being refused at once: each is
 	// kept until its first request is answered 503 SlowDown (or
 	// ReadHeaderTimeout passes), so a flood cannot turn refusals into

@@ -80,7 +80,7 @@ type Config struct {
 	// MaxConns bounds the S3 listener's open connections, and
 	// MaxConnsPerSource those from one source (IPv4 address or IPv6 /64);
 	// a connection over either bound has its first request answered 503
-	// SlowDown and is closed. 0 means the default (4096, 256); < 0 means
+	// SlowDown and is closed. 0 means the default (8192, 1024); < 0 means
 	// no bound.
 	MaxConns, MaxConnsPerSource int
 	// Mounts are FUSE mount points, "DIR" (the first org) or "ORG=DIR",
