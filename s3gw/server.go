@@ -27,6 +27,11 @@
 //     upload named an algorithm and every part carries that checksum.
 //     Objects may reach 10000 parts of up to 5 GiB; a single PutObject is
 //     limited to 5 GiB (EntityTooLarge) as in S3.
+//   - The daemon bounds open connections; a connection it marked with
+//     Refuse has every request answered 503 SlowDown and is closed, before
+//     routing or authentication.
+//   - Metadata limits are the object layer's (objects.CheckMeta), applied
+//     before any body is read: MetadataTooLarge.
 package s3gw
 
 import (
