@@ -679,7 +679,19 @@ func (n *fileNode) Setxattr(ctx context.Context, attr string, data []byte, flags
 		if flags&xattrReplace != 0 && !exists {
 			return syscall.ENODATA
 		}
+		old := maps.Clone(meta)
 		meta[k] = string(data)
+		// The object layer's user-metadata limit, the one S3 clients
+		// meet as MetadataTooLarge. setxattr(2) names the errnos: E2BIG
+		// when this attribute alone is over the limit, ENOSPC when it
+		// would fit but the others leave no room. (ext4 answers ENOSPC
+		// for both below the VFS's 64 KiB cap.)
+		if objects.CheckUserMetaEdit(old, meta) != nil {
+			if objects.CheckUserMeta(map[string]string{k: string(data)}) != nil {
+				return syscall.E2BIG
+			}
+			return syscall.ENOSPC
+		}
 		return 0
 	})
 }

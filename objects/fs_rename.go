@@ -80,6 +80,9 @@ func (l *Layer) SetMeta(ctx context.Context, orgID, bucket, key string, meta map
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckUserMetaEdit(cur.Meta, meta); err != nil {
+		return nil, fmt.Errorf("objects: set metadata of %s/%s: %w", bucket, key, err)
+	}
 	m := *cur
 	m.Meta = meta
 	if _, err := l.meta.PutObject(ctx, b, key, &m, catalog.Condition{IfMatch: cur.ETag}); err != nil {

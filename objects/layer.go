@@ -137,6 +137,11 @@ func (l *Layer) List(ctx context.Context, orgID, bucket string, opts catalog.Lis
 // manifest references the same chunks (or the same inline bytes), so the cost
 // does not depend on the object's size.
 func (l *Layer) Copy(ctx context.Context, orgID, srcBucket, srcKey, dstBucket, dstKey string, opts CopyOptions) (*catalog.Manifest, error) {
+	if opts.ReplaceMeta {
+		if err := CheckMeta(&opts.Meta); err != nil {
+			return nil, fmt.Errorf("objects: copy %s/%s to %s/%s: %w", srcBucket, srcKey, dstBucket, dstKey, err)
+		}
+	}
 	// A lookup that lasts until the destination's commit has counted the
 	// source's chunks keeps them from the collector without pinning each.
 	done := l.pins.Lookup()

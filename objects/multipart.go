@@ -47,6 +47,9 @@ type CompleteOptions struct {
 // CreateMultipart starts a multipart upload; meta carries the headers and
 // metadata the completed object will have.
 func (l *Layer) CreateMultipart(ctx context.Context, orgID, bucket, key string, meta catalog.Manifest) (catalog.Upload, error) {
+	if err := CheckMeta(&meta); err != nil {
+		return catalog.Upload{}, fmt.Errorf("objects: create upload %s/%s: %w", bucket, key, err)
+	}
 	b, err := l.meta.Bucket(ctx, orgID, bucket)
 	if err != nil {
 		return catalog.Upload{}, err

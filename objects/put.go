@@ -19,6 +19,10 @@ import (
 // previous version, if any, untouched. Chunks written by a failed put are
 // reclaimed by the collector.
 func (l *Layer) Put(ctx context.Context, orgID, bucket, key string, body io.Reader, opts PutOptions) (*catalog.Manifest, error) {
+	// Before the body: a client refused for its metadata uploads nothing.
+	if err := CheckMeta(&opts.Meta); err != nil {
+		return nil, fmt.Errorf("objects: put %s/%s: %w", bucket, key, err)
+	}
 	b, err := l.meta.Bucket(ctx, orgID, bucket)
 	if err != nil {
 		return nil, err

@@ -216,6 +216,8 @@ func classify(err error) (ErrorCode, string) {
 		return ErrInvalidPartOrder, ""
 	case errors.Is(err, objects.ErrEntityTooSmall):
 		return ErrEntityTooSmall, ""
+	case errors.Is(err, objects.ErrMetadataTooLarge):
+		return ErrMetadataTooLarge, ""
 	case errors.Is(err, objects.ErrInvalidPartNumber):
 		return ErrInvalidArgument, "Part number must be an integer between 1 and 10000, inclusive."
 

@@ -63,6 +63,7 @@ func TestClassify(t *testing.T) {
 		{wrap(objects.ErrInvalidPartOrder), "InvalidPartOrder", 400},
 		{wrap(objects.ErrEntityTooSmall), "EntityTooSmall", 400},
 		{wrap(objects.ErrInvalidPartNumber), "InvalidArgument", 400},
+		{wrap(objects.ErrMetadataTooLarge), "MetadataTooLarge", 400},
 		{wrap(fmt.Errorf("upload for another key: %w", catalog.ErrNoSuchUpload)), "NoSuchUpload", 404},
 		{wrap(catalog.ErrNoSuchBucket), "NoSuchBucket", 404},
 		{wrap(catalog.ErrNotFound), "NoSuchKey", 404},

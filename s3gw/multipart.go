@@ -100,8 +100,26 @@ func uploadIDParam(r *http.Request) (string, error) {
 
 // partNumberParam parses partNumber for UploadPart and UploadPartCopy.
 func partNumberParam(r *http.Request) (int, error) {
-	n, err := strconv.Atoi(requestQuery(r).Get("partNumber"))
-	if err != nil || n < 1 || n > objects.MaxParts {
+	return parsePartNumber(requestQuery(r).Get("partNumber"))
+}
+
+// parsePartNumber parses a partNumber query value (UploadPart,
+// UploadPartCopy, GetObject and HeadObject): plain decimal digits without
+// sign or leading zero, 1 to objects.MaxParts. strconv.Atoi alone would
+// take "+1" and "01" as part 1, so several spellings would name one part,
+// and the same request could mean different things to us and to a cache
+// or proxy that compares query strings.
+func parsePartNumber(v string) (int, error) {
+	bad := len(v) == 0 || len(v) > 5 || v[0] == '0'
+	n := 0
+	for i := 0; i < len(v) && !bad; i++ {
+		if v[i] < '0' || v[i] > '9' {
+			bad = true
+			break
+		}
+		n = n*10 + int(v[i]-'0')
+	}
+	if bad || n < 1 || n > objects.MaxParts {
 		return 0, s3Err(ErrInvalidArgument, "Part number must be an integer between 1 and %d, inclusive.", objects.MaxParts)
 	}
 	return n, nil

@@ -179,8 +179,8 @@ func ifRangeHolds(v string, m *catalog.Manifest) bool {
 // resolveRange decides what part of the object to send: ok=false means the
 // whole object with 200.
 func resolveRange(r *http.Request, m *catalog.Manifest) (byteRange, bool, error) {
-	if pn := requestQuery(r).Get("partNumber"); pn != "" {
-		return partRange(pn, m)
+	if q := requestQuery(r); q.Has("partNumber") {
+		return partRange(q.Get("partNumber"), m)
 	}
 	rh := r.Header.Get("Range")
 	if rh == "" || !ifRangeHolds(r.Header.Get("If-Range"), m) {
@@ -199,9 +199,9 @@ func resolveRange(r *http.Request, m *catalog.Manifest) (byteRange, bool, error)
 // partRange serves ?partNumber=N: the bytes of part N of an object completed
 // from a multipart upload; an object uploaded in one piece is its part 1.
 func partRange(pn string, m *catalog.Manifest) (byteRange, bool, error) {
-	n, err := strconv.Atoi(pn)
-	if err != nil || n < 1 || n > 10000 {
-		return byteRange{}, false, s3Err(ErrInvalidArgument, "Part number must be an integer between 1 and 10000, inclusive.")
+	n, err := parsePartNumber(pn)
+	if err != nil {
+		return byteRange{}, false, err
 	}
 	if len(m.Parts) == 0 {
 		if n != 1 {

@@ -15,9 +15,6 @@ import (
 const (
 	// maxKeyLen is S3's limit on a key's UTF-8 length.
 	maxKeyLen = 1024
-	// maxUserMeta is S3's limit on x-amz-meta-* (names without the prefix
-	// plus values, in bytes).
-	maxUserMeta = 2 << 10
 	// maxPutSize is S3's limit for a single PutObject.
 	maxPutSize = 5 << 30
 	metaPrefix = "x-amz-meta-"
@@ -32,45 +29,49 @@ func checkKey(key string) error {
 }
 
 // userMeta collects x-amz-meta-* headers (names lowercased, prefix removed;
-// repeated headers joined with ",", as HTTP folds them) and enforces S3's
-// 2 KiB limit on names plus values.
-func userMeta(h http.Header) (map[string]string, error) {
+// repeated headers joined with ",", as HTTP folds them).
+func userMeta(h http.Header) map[string]string {
 	var meta map[string]string
-	total := 0
 	for name, vals := range h {
 		lname := strings.ToLower(name)
 		k, ok := strings.CutPrefix(lname, metaPrefix)
 		if !ok {
 			continue
 		}
-		v := strings.Join(vals, ",")
-		total += len(k) + len(v)
 		if meta == nil {
 			meta = make(map[string]string)
 		}
-		meta[k] = v
+		meta[k] = strings.Join(vals, ",")
 	}
-	if total > maxUserMeta {
-		return nil, s3Err(ErrMetadataTooLarge, "Your metadata headers are %d bytes; the limit is %d.", total, maxUserMeta)
-	}
-	return meta, nil
+	return meta
 }
 
-// headerMeta reads the stored headers and user metadata of a write request.
+// headerMeta reads the stored headers and user metadata of a write request
+// and applies the object layer's metadata limits (objects.CheckMeta, the
+// same the mount's xattrs meet) before any body is read.
 func headerMeta(h http.Header) (catalog.Manifest, error) {
-	meta, err := userMeta(h)
-	if err != nil {
-		return catalog.Manifest{}, err
-	}
-	return catalog.Manifest{
+	m := catalog.Manifest{
 		ContentType:        h.Get("Content-Type"),
 		ContentEncoding:    sigv4.StripAWSChunked(h.Get("Content-Encoding")),
 		ContentDisposition: h.Get("Content-Disposition"),
 		ContentLanguage:    h.Get("Content-Language"),
 		CacheControl:       h.Get("Cache-Control"),
 		Expires:            h.Get("Expires"),
-		Meta:               meta,
-	}, nil
+		Meta:               userMeta(h),
+	}
+	if err := objects.CheckMeta(&m); err != nil {
+		return catalog.Manifest{}, &Error{Code: ErrMetadataTooLarge, Err: err, Message: metadataTooLarge(&m)}
+	}
+	return m, nil
+}
+
+// metadataTooLarge says which of the two limits m exceeds.
+func metadataTooLarge(m *catalog.Manifest) string {
+	if n := objects.UserMetaSize(m.Meta); n > objects.MaxUserMeta {
+		return fmt.Sprintf("Your metadata headers are %d bytes; the limit is %d.", n, objects.MaxUserMeta)
+	}
+	return fmt.Sprintf("Your Content-Type, Content-Encoding, Content-Disposition, Content-Language, Cache-Control and Expires headers are %d bytes together; the limit is %d.",
+		objects.HeaderMetaSize(m), objects.MaxHeaderMeta)
 }
 
 // checkUnsupportedWriteHeaders refuses request headers asking for features

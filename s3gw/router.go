@@ -51,6 +51,7 @@ const (
 	OpNotImplemented   // a recognised but unsupported feature
 	OpMethodNotAllowed // no operation for this method on this resource
 	OpVirtualHosted    // refused: the gateway is path-style only
+	OpConnLimited      // refused: the connection is over the daemon's bound (Refuse)
 )
 
 type opInfo struct {
@@ -91,6 +92,7 @@ var opTable = map[Op]opInfo{
 	OpNotImplemented:          {"NotImplemented", false},
 	OpMethodNotAllowed:        {"MethodNotAllowed", false},
 	OpVirtualHosted:           {"VirtualHosted", false},
+	OpConnLimited:             {"ConnectionLimit", false},
 }
 
 func (o Op) String() string {
@@ -261,6 +263,9 @@ func (s *server) newRouter() *mux.Router {
 	m.UseEncodedPath()
 
 	svc, bkt, obj := atLevel(levelService), atLevel(levelBucket), atLevel(levelObject)
+	// x-amz-copy-source may pick the route because sigv4 refuses any
+	// x-amz-* header the signature does not cover: an Op chosen by it
+	// either was signed that way or fails authentication.
 	hasCopySource := func(r *http.Request, _ *mux.RouteMatch) bool { return r.Header.Get("x-amz-copy-source") != "" }
 	hasUnsupported := func(r *http.Request, _ *mux.RouteMatch) bool {
 		_, ok := unsupportedFeature(requestQuery(r))

@@ -46,10 +46,15 @@ type Config struct {
 	MinFreeSpace    int64
 	TLSCert, TLSKey string
 	MetricsListen   string // "" means no metrics listener
-	PublicDomain    string
-	LogFormat       string // text, json or auto
-	LogLevel        string // debug, info, warn or error
-	Mounts          []string
+	// MaxConnections and MaxConnectionsPerSource bound the S3 listener's
+	// open connections, in total and from one source (IPv4 address or
+	// IPv6 /64); over either, a request is answered 503 SlowDown. 0
+	// disables the bound.
+	MaxConnections, MaxConnectionsPerSource int
+	PublicDomain                            string
+	LogFormat                               string // text, json or auto
+	LogLevel                                string // debug, info, warn or error
+	Mounts                                  []string
 	// Mount is the owner model every mount starts from; options in a
 	// mounts entry override it for that mount (ParseMount).
 	Mount MountOptions
@@ -66,15 +71,17 @@ const DefaultMinFreeSpace = 256 << 20
 // Default returns the configuration with nothing set.
 func Default() Config {
 	return Config{
-		DataDir:         "excd-data",
-		Listen:          "127.0.0.1:9000",
-		Region:          "auto",
-		GCInterval:      10 * time.Minute,
-		ShutdownTimeout: 30 * time.Second,
-		MinFreeSpace:    DefaultMinFreeSpace,
-		LogFormat:       "auto",
-		LogLevel:        "info",
-		Mount:           DefaultMountOptions(),
+		DataDir:                 "excd-data",
+		Listen:                  "127.0.0.1:9000",
+		Region:                  "auto",
+		GCInterval:              10 * time.Minute,
+		ShutdownTimeout:         30 * time.Second,
+		MinFreeSpace:            DefaultMinFreeSpace,
+		MaxConnections:          8192,
+		MaxConnectionsPerSource: 1024,
+		LogFormat:               "auto",
+		LogLevel:                "info",
+		Mount:                   DefaultMountOptions(),
 	}
 }
 

@@ -82,6 +82,12 @@ var settings = []setting{
 	{key: "metrics_listen", flag: "metrics-listen", env: "EXC_METRICS_LISTEN", usage: "address for /metrics, /healthz, /readyz (default off)",
 		set: func(c *Config, v string) error { return addr(&c.MetricsListen, v, true) },
 		get: func(c *Config) string { return c.MetricsListen }},
+	{key: "max_connections", flag: "max-connections", env: "EXC_MAX_CONNECTIONS", usage: "open S3 connections at most; more are answered 503 SlowDown (0 disables)",
+		set: func(c *Config, v string) error { return count(&c.MaxConnections, v) },
+		get: func(c *Config) string { return strconv.Itoa(c.MaxConnections) }},
+	{key: "max_connections_per_source", flag: "max-connections-per-source", env: "EXC_MAX_CONNECTIONS_PER_SOURCE", usage: "open S3 connections from one IPv4 address or IPv6 /64 at most; more are answered 503 SlowDown (0 disables; set 0 behind a reverse proxy)",
+		set: func(c *Config, v string) error { return count(&c.MaxConnectionsPerSource, v) },
+		get: func(c *Config) string { return strconv.Itoa(c.MaxConnectionsPerSource) }},
 	{key: "public_domain", flag: "public-domain", env: "EXC_PUBLIC_DOMAIN", usage: "domain for public buckets, served anonymously at <org-id>.<domain>/<bucket>/<key>, e.g. objects.example.com",
 		set: func(c *Config, v string) error {
 			if strings.Contains(v, "://") || strings.ContainsAny(v, ":/ ") {
@@ -178,6 +184,16 @@ func duration(dst *time.Duration, v string, zeroOK bool) error {
 		return fmt.Errorf("duration %q must be positive", v)
 	}
 	*dst = d
+	return nil
+}
+
+// count parses a non-negative whole number.
+func count(dst *int, v string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return fmt.Errorf("invalid count %q: want a whole number, 0 or more", v)
+	}
+	*dst = n
 	return nil
 }
 

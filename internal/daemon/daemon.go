@@ -78,6 +78,12 @@ type Config struct {
 	// ReadHeaderTimeout bounds how long a client may take to send a
 	// request's headers (slow-loris clients); 0 means 20 s. Tests shorten it.
 	ReadHeaderTimeout time.Duration
+	// MaxConns bounds the S3 listener's open connections, and
+	// MaxConnsPerSource those from one source (IPv4 address or IPv6 /64);
+	// a connection over either bound has its first request answered 503
+	// SlowDown and is closed. 0 means the default (8192, 1024); < 0 means
+	// no bound.
+	MaxConns, MaxConnsPerSource int
 	// Mounts are FUSE mount points, "DIR" (the default org) or "ORG=DIR",
 	// each optionally followed by ":"-separated options
 	// (config.ParseMount), mounted before Start returns and unmounted by
@@ -313,6 +319,7 @@ func (d *Daemon) startS3() error {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+		ConnContext:       connContext,
 	}
 	ln := cfg.Listener
 	if ln == nil {
@@ -321,6 +328,9 @@ func (d *Daemon) startS3() error {
 			return fmt.Errorf("listen: %w", err)
 		}
 	}
+	// Counted below TLS, so a connection holds its place from accept to
+	// close, handshake included.
+	ln = newConnLimiter(connBound(cfg.MaxConns, defaultMaxConns), connBound(cfg.MaxConnsPerSource, defaultMaxConnsPerSource)).listener(ln)
 	if cfg.TLSCert != "" {
 		certs, err := newCertReloader(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
