@@ -482,12 +482,12 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 		// version whole.
 		clean := !w.Dirty() && !sizeChanged
 		if sizeChanged {
-			if err := w.Truncate(ctx, int64(size)); err != nil {
-				return toErrno(err)
-			}
 			n.mu.Lock()
-			n.wmtime = time.Now()
+			errno := n.truncateLocked(ctx, bucket, key, int64(size), nil)
 			n.mu.Unlock()
+			if errno != 0 {
+				return errno
+			}
 		}
 		if metaChanged {
 			n.mu.Lock()
@@ -513,26 +513,14 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 			}
 		}
 	} else if sizeChanged {
-		tw, err := n.fsys.objs.OpenWriter(ctx, n.fsys.orgID, bucket, key, size == 0)
-		if err != nil {
-			return toErrno(err)
+		if !metaChanged {
+			meta = nil
 		}
-		defer tw.Close()
-		if err := tw.Truncate(ctx, int64(size)); err != nil {
-			return toErrno(err)
-		}
-		if metaChanged {
-			tw.SetMeta(meta)
-		}
-		forgetListingOf(&n.Inode)
-		done := n.fsys.mine(bucket, key, false)
-		m, err := tw.Commit(lazy(ctx))
-		done()
-		if err != nil {
-			return toErrno(err)
-		}
-		if m != nil {
-			n.setManifest(m)
+		n.mu.Lock()
+		errno := n.truncateLocked(ctx, bucket, key, int64(size), meta)
+		n.mu.Unlock()
+		if errno != 0 {
+			return errno
 		}
 	} else if metaChanged {
 		if errno := n.setMeta(ctx, bucket, key, meta); errno != 0 {
