@@ -23,9 +23,10 @@ import (
 // each close returns, as with real programs.
 const (
 	recLen       = 64
-	writersEnv   = "FSMOUNT_WRITER" // "path index records append"
+	writersEnv   = "FSMOUNT_WRITER" // "path index records mode"
 	writersProcs = 3
 	writersRecs  = 150
+	truncSize    = 1 << 20 // what the truncating process grows the file to
 )
 
 // record is the recLen bytes process p writes as its r-th record.
@@ -46,12 +47,23 @@ func TestWritersHelperProcess(t *testing.T) {
 	path := f[0]
 	p, _ := strconv.Atoi(f[1])
 	n, _ := strconv.Atoi(f[2])
-	appendMode := f[3] == "1"
+	mode := f[3]
+	appendMode := mode == "append"
 	flags := syscall.O_WRONLY | syscall.O_CREAT
 	if appendMode {
 		flags |= syscall.O_APPEND
 	}
 	failed := 0
+	if mode == "truncate" {
+		// truncate(2) by path: no handle of this process holds a session.
+		for r := range n {
+			if err := syscall.Truncate(path, truncSize); err != nil {
+				fmt.Fprintf(os.Stderr, "truncater %d: %v\n", r, err)
+				failed++
+			}
+		}
+		n = 0
+	}
 	for r := range n {
 		rec := record(p, r)
 		fd, err := syscall.Open(path, flags, 0)
@@ -81,26 +93,29 @@ func TestWritersHelperProcess(t *testing.T) {
 	os.Exit(0)
 }
 
+// The third case has the last process truncate the file by path, growing
+// it, over and over while the others write: a truncate is a commit too, and
+// neither it nor a record may be lost.
 func TestConcurrentWriters(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		append bool
-	}{{"pwrite", false}, {"append", true}} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, mode := range []string{"pwrite", "append", "truncate"} {
+		t.Run(mode, func(t *testing.T) {
 			e := newEnv(t)
 			path := e.p("shared")
 			if err := os.WriteFile(path, nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			mode := "0"
-			if tc.append {
-				mode = "1"
-			}
 			cmds := make([]*exec.Cmd, writersProcs)
 			outs := make([]*bytes.Buffer, writersProcs)
 			for p := range cmds {
+				pmode := mode
+				if mode == "truncate" {
+					pmode = "pwrite"
+					if p == writersProcs-1 {
+						pmode = "truncate"
+					}
+				}
 				cmd := exec.Command(os.Args[0], "-test.run=^TestWritersHelperProcess$", "-test.count=1")
-				cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %d %s", writersEnv, path, p, writersRecs, mode))
+				cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %d %s", writersEnv, path, p, writersRecs, pmode))
 				outs[p] = new(bytes.Buffer)
 				cmd.Stdout, cmd.Stderr = outs[p], outs[p]
 				if err := cmd.Start(); err != nil {
@@ -118,7 +133,7 @@ func TestConcurrentWriters(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkRecords(t, "mount", got, tc.append)
+			checkRecords(t, "mount", got, mode)
 			out, err := e.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("shared")})
 			if err != nil {
 				t.Fatal(err)
@@ -137,10 +152,14 @@ func TestConcurrentWriters(t *testing.T) {
 
 // checkRecords compares the file with the model: with pwrite, every record
 // at its own offset; with O_APPEND, every record exactly once, each
-// writer's in its order, and nothing else.
-func checkRecords(t *testing.T, where string, got []byte, appended bool) {
+// writer's in its order, and nothing else; with a truncater, the writers'
+// records in place and zeros up to truncSize.
+func checkRecords(t *testing.T, where string, got []byte, mode string) {
 	t.Helper()
-	want := writersProcs * writersRecs * recLen
+	writers, want := writersProcs, writersProcs*writersRecs*recLen
+	if mode == "truncate" {
+		writers, want = writersProcs-1, truncSize
+	}
 	if len(got) != want {
 		t.Errorf("%s: file has %d bytes, want %d", where, len(got), want)
 	}
@@ -156,8 +175,8 @@ func checkRecords(t *testing.T, where string, got []byte, appended bool) {
 			t.Errorf(where+": "+format, args...)
 		}
 	}
-	if !appended {
-		for p := range writersProcs {
+	if mode != "append" {
+		for p := range writers {
 			for r := range writersRecs {
 				off := (p*writersRecs + r) * recLen
 				if off+recLen > len(got) {
@@ -168,6 +187,9 @@ func checkRecords(t *testing.T, where string, got []byte, appended bool) {
 					report("writer %d record %d: %q", p, r, rec)
 				}
 			}
+		}
+		if rest := got[min(len(got), writers*writersRecs*recLen):]; bytes.Count(rest, []byte{0}) != len(rest) {
+			report("bytes after the records are not zeros")
 		}
 		return
 	}
