@@ -16,11 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
-// Several processes open, write one record and close, over and over, on
-// one file: ext4 and tmpfs lose nothing, and neither may the mount. Each
-// writer is a separate process (this test binary run again), so the
-// kernel sees independent opens and closes, with RELEASEs arriving after
-// each close returns, as with real programs.
+// The concurrent writers: processes that open, write a record and close,
+// over and over, on one file.
 const (
 	recLen       = 64
 	writersEnv   = "FSMOUNT_WRITER" // "path index records mode"
@@ -93,9 +90,15 @@ func TestWritersHelperProcess(t *testing.T) {
 	os.Exit(0)
 }
 
-// The third case has the last process truncate the file by path, growing
-// it, over and over while the others write: a truncate is a commit too, and
-// neither it nor a record may be lost.
+// TestConcurrentWriters: several processes open, write one record and
+// close, over and over, on one file; ext4 and tmpfs lose nothing, and
+// neither may the mount. Each writer is a separate process (this test
+// binary run again), so the kernel sees independent opens and closes, with
+// RELEASEs arriving after each close returns, as with real programs. The
+// records go to each writer's own slots (pwrite) or are appended
+// (O_APPEND). In the third case the last process grows the file with
+// truncate(2), over and over, while the others write: a truncate is a
+// commit too, and neither it nor a record may be lost.
 func TestConcurrentWriters(t *testing.T) {
 	for _, mode := range []string{"pwrite", "append", "truncate"} {
 		t.Run(mode, func(t *testing.T) {
