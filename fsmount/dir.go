@@ -447,7 +447,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	w.SetMeta(d.fsys.newMeta(syscall.S_IFREG, mode, caller))
 	fn := &fileNode{fsys: d.fsys, typ: syscall.S_IFREG}
 	ch := d.NewInode(ctx, fn, fs.StableAttr{Mode: syscall.S_IFREG})
-	h := fn.attachWriter(w, true)
+	h := fn.created(w)
 	fn.fillEntry(out)
 	return ch, h, 0, 0
 }

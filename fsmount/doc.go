@@ -55,6 +55,20 @@
 //     joins the failed session and gets its error. A file created and not
 //     yet closed exists only in this mount. Writes to a file unlinked while open are dropped at
 //     close.
+//   - Sessions and concurrent writers: an open for writing finds or starts
+//     the file's session and joins it in one step under the node's lock,
+//     and the last RELEASE commits and ends it under that lock, so a new
+//     session starts from every commit made through this mount: processes
+//     that each open, write and close one file lose nothing (O_APPEND
+//     included). Writers in other mounts or over S3 replace versions whole;
+//     the last commit wins.
+//   - File size: at most 5 TiB (objects.MaxFileSize, S3's object limit).
+//     truncate, ftruncate and fallocate past it answer EFBIG and change
+//     nothing; a write at the limit EFBIG, one across it writes what fits.
+//     A hole (growing truncate or fallocate, a write past the end) is one
+//     zero-run extent whatever its size, read as zeros over S3 too.
+//     fallocate: mode 0 grows with a hole and reserves no space,
+//     KEEP_SIZE only checks the limit, other modes EOPNOTSUPP.
 //   - ETags of written files: the quoted MD5 of the content when the file
 //     was written in order from offset 0 (new, or opened with O_TRUNC), or
 //     when it is small (≤ 8 KiB, inline); otherwise "<hex>-1", the multipart

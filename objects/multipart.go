@@ -178,6 +178,10 @@ func (o *Object) slice(off, length int64) []catalog.Extent {
 			continue
 		}
 		a, z := max(start, off), min(end, off+length)
+		if e.IsZeroRun() {
+			out = append(out, catalog.ZeroRun(z-a))
+			continue
+		}
 		out = append(out, catalog.Extent{Chunk: e.Chunk, Offset: e.Offset + (a - start), Length: z - a})
 	}
 	return out

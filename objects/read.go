@@ -153,6 +153,10 @@ func (r *extentReader) next() error {
 	e := m.Extents[i]
 	inner := r.pos - r.o.starts[i]
 	n := min(e.Length-inner, r.end-r.pos)
+	if e.IsZeroRun() {
+		r.cur, r.left = zeros{}, n
+		return nil
+	}
 	rc, err := r.o.l.openChunk(r.ctx, e.Chunk, e.Offset+inner, n)
 	if err != nil {
 		return err
@@ -169,3 +173,10 @@ func (r *extentReader) Close() error {
 	}
 	return nil
 }
+
+// zeros reads as an endless run of zero bytes; extentReader bounds it to a
+// zero run's length.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+func (zeros) Close() error               { return nil }
