@@ -28,6 +28,7 @@ import (
 // "v" version field.
 const (
 	manifestV1 byte = 1
+	manifestV2 byte = 2 // v1 plus the object's tags; written only when it has some
 	uploadV1   byte = 1
 	partV1     byte = 1
 	recordV1        = 1 // "v" of the JSON records
@@ -223,9 +224,17 @@ func (d *decoder) done(what string) error {
 //	str(ContentType) || str(ContentEncoding) || str(ContentDisposition) ||
 //	str(ContentLanguage) || str(CacheControl) || str(Expires) ||
 //	map(Meta) || map(Checksums)
+//
+// and "Manifest v2" is the same with version byte 0x02 and map(Tags)
+// appended. A manifest without tags is written as v1, so catalogs that never
+// used tags keep bytes an older build can read.
 func encodeManifest(m *Manifest) []byte {
 	e := encoder{b: make([]byte, 0, 64+len(m.ETag)+len(m.Inline)+len(m.Extents)*44)}
-	e.byte(manifestV1)
+	if len(m.Tags) > 0 {
+		e.byte(manifestV2)
+	} else {
+		e.byte(manifestV1)
+	}
 	e.varint(m.Size)
 	e.str(m.ETag)
 	e.time(m.ModTime)
@@ -245,6 +254,9 @@ func encodeManifest(m *Manifest) []byte {
 	e.str(m.Expires)
 	e.strMap(m.Meta)
 	e.strMap(m.Checksums)
+	if len(m.Tags) > 0 {
+		e.strMap(m.Tags)
+	}
 	return e.b
 }
 
@@ -256,6 +268,7 @@ func decodeManifest(b []byte) (*Manifest, error) {
 	if err := d.manifestHead(m); err != nil {
 		return nil, err
 	}
+	v2 := len(b) > 0 && b[0] == manifestV2
 	if in := d.raw("inline data"); len(in) > 0 {
 		m.Inline = append([]byte(nil), in...)
 	}
@@ -278,6 +291,11 @@ func decodeManifest(b []byte) (*Manifest, error) {
 	m.Expires = d.str("expires")
 	m.Meta = d.strMap("metadata")
 	m.Checksums = d.strMap("checksums")
+	if v2 {
+		if m.Tags = d.strMap("tags"); m.Tags == nil {
+			d.fail("tags (empty in a v2 manifest)")
+		}
+	}
 	if err := d.done("manifest"); err != nil {
 		return nil, err
 	}
@@ -296,7 +314,7 @@ func decodeManifestHead(b []byte) (head Manifest, err error) {
 }
 
 func (d *decoder) manifestHead(m *Manifest) error {
-	if v := d.byte("manifest version"); d.err == nil && v != manifestV1 {
+	if v := d.byte("manifest version"); d.err == nil && v != manifestV1 && v != manifestV2 {
 		return fmt.Errorf("%w: manifest version %d", errCorrupt, v)
 	}
 	m.Size, m.ETag, m.ModTime = d.varint("size"), d.str("etag"), d.time("modification time")

@@ -81,8 +81,22 @@ func (s *server) copyObject(w http.ResponseWriter, r *http.Request, rq *request)
 		return s3Err(ErrInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	opts := objects.CopyOptions{ReplaceMeta: replace, Check: copyConditions(r.Header)}
+	switch d := r.Header.Get("x-amz-tagging-directive"); d {
+	case "", "COPY":
+	case "REPLACE":
+		opts.ReplaceTags = true
+	default:
+		return s3Err(ErrInvalidArgument, "Unknown tagging directive %q; use COPY or REPLACE.", d)
+	}
 	if replace {
 		if opts.Meta, err = headerMeta(r.Header); err != nil {
+			return err
+		}
+	}
+	if opts.ReplaceTags {
+		// The copy's tags come from x-amz-tagging, whatever the metadata
+		// directive; without the header it has none.
+		if opts.Meta.Tags, err = headerTags(r.Header); err != nil {
 			return err
 		}
 	}

@@ -60,6 +60,9 @@ const (
 	ErrInvalidPart
 	ErrInvalidPartOrder
 	ErrEntityTooSmall
+	ErrInvalidTag
+	ErrBadRequest
+	ErrOperationAborted
 )
 
 // errorInfo is one row: the wire code, a default message, the status.
@@ -112,6 +115,10 @@ var errorTable = map[ErrorCode]errorInfo{
 	ErrInvalidPart:      {"InvalidPart", "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.", http.StatusBadRequest},
 	ErrInvalidPartOrder: {"InvalidPartOrder", "The list of parts was not in ascending order. Parts must be ordered by part number.", http.StatusBadRequest},
 	ErrEntityTooSmall:   {"EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size. Each part must be at least 5 MB in size, except the last part.", http.StatusBadRequest},
+	// Object tagging. S3 reports too many tags as the generic BadRequest.
+	ErrInvalidTag:       {"InvalidTag", "The tag you provided is invalid.", http.StatusBadRequest},
+	ErrBadRequest:       {"BadRequest", "Bad request.", http.StatusBadRequest},
+	ErrOperationAborted: {"OperationAborted", "A conflicting operation is in progress against this resource; please retry.", http.StatusConflict},
 }
 
 // Error is an S3 error response a handler decided on. Err, if set, is the

@@ -111,6 +111,9 @@ func objectHeaders(h http.Header, m *catalog.Manifest) {
 	if len(m.Parts) > 0 {
 		h.Set("x-amz-mp-parts-count", strconv.Itoa(len(m.Parts)))
 	}
+	if len(m.Tags) > 0 {
+		h.Set("x-amz-tagging-count", strconv.Itoa(len(m.Tags)))
+	}
 }
 
 // checksumHeaders returns the stored checksums with their type: a

@@ -56,9 +56,14 @@ func userMeta(h http.Header) (map[string]string, error) {
 	return meta, nil
 }
 
-// headerMeta reads the stored headers and user metadata of a write request.
+// headerMeta reads the stored headers, user metadata and tags of a write
+// request.
 func headerMeta(h http.Header) (catalog.Manifest, error) {
 	meta, err := userMeta(h)
+	if err != nil {
+		return catalog.Manifest{}, err
+	}
+	tags, err := headerTags(h)
 	if err != nil {
 		return catalog.Manifest{}, err
 	}
@@ -70,6 +75,7 @@ func headerMeta(h http.Header) (catalog.Manifest, error) {
 		CacheControl:       h.Get("Cache-Control"),
 		Expires:            h.Get("Expires"),
 		Meta:               meta,
+		Tags:               tags,
 	}, nil
 }
 
@@ -93,9 +99,6 @@ func checkUnsupportedWriteHeaders(h http.Header) error {
 	}
 	if h.Get("x-amz-server-side-encryption-aws-kms-key-id") != "" {
 		return s3Err(ErrNotImplemented, "This server does not implement SSE-KMS.")
-	}
-	if h.Get("x-amz-tagging") != "" {
-		return s3Err(ErrNotImplemented, "This server does not implement object tagging.")
 	}
 	for _, name := range []string{"x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date", "x-amz-object-lock-legal-hold"} {
 		if h.Get(name) != "" {
