@@ -3,6 +3,7 @@ package s3gw
 import (
 	"encoding/base64"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -339,20 +340,33 @@ func (s *server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 		m.Checksums = map[string]string{string(alg): v}
 		return nil
 	}
+	ck := completedKey{org: rq.org, bucket: rq.bucket, uploadID: id}
 	m, err := s.objs.CompleteMultipart(r.Context(), rq.org, rq.bucket, rq.key, id, parts, objects.CompleteOptions{Cond: cond, Verify: verify})
-	if err != nil {
+	var done *completedUpload
+	switch {
+	case errors.Is(err, catalog.ErrNoSuchUpload):
+		prev, ok := s.completed.lookup(ck, rq.key, parts, s.now())
+		if !ok {
+			return err
+		}
+		done = prev // a retry of a completion whose answer was lost
+	case err != nil:
 		return err
+	default:
+		done = &completedUpload{key: rq.key, parts: partsDigest(parts), etag: m.ETag, checksums: m.Checksums, at: s.now()}
+		if len(m.Checksums) > 0 {
+			done.typ = typ
+		}
+		s.completed.add(ck, done)
 	}
 	res := completeMultipartUploadResult{
-		Location: location(r, rq.bucket, rq.key),
-		Bucket:   rq.bucket,
-		Key:      rq.key,
-		ETag:     m.ETag,
+		Location:     location(r, rq.bucket, rq.key),
+		Bucket:       rq.bucket,
+		Key:          rq.key,
+		ETag:         done.etag,
+		ChecksumType: done.typ,
 	}
-	res.set(m.Checksums)
-	if len(m.Checksums) > 0 {
-		res.ChecksumType = typ
-	}
+	res.set(done.checksums)
 	w.Header().Set("x-amz-server-side-encryption", "AES256")
 	return writeXML(w, res)
 }

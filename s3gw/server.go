@@ -118,6 +118,7 @@ type server struct {
 	now          func() time.Time
 	observer     Observer
 	router       *mux.Router
+	completed    completedUploads // for retried CompleteMultipartUpload
 }
 
 // New returns the S3 gateway as an http.Handler.
