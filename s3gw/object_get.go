@@ -105,7 +105,7 @@ func objectHeaders(h http.Header, m *catalog.Manifest) {
 	for k, v := range m.Meta {
 		// Set the lowercase name directly: canonicalising would change
 		// what clients see for names like "x-amz-meta-camelCase".
-		h[metaPrefix+k] = []string{v}
+		h[metaPrefix+k] = []string{encodeMetaValue(v)}
 	}
 	h.Set("x-amz-server-side-encryption", "AES256")
 	if len(m.Parts) > 0 {

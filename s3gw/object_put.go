@@ -43,7 +43,7 @@ func userMeta(h http.Header) (map[string]string, error) {
 		if !ok {
 			continue
 		}
-		v := strings.Join(vals, ",")
+		v := decodeMetaValue(strings.Join(vals, ","))
 		total += len(k) + len(v)
 		if meta == nil {
 			meta = make(map[string]string)
