@@ -334,7 +334,7 @@ func (s *server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 			typ = ""
 			return err
 		}
-		if wantAlg == alg && wantValue != v {
+		if wantAlg == alg && !sameObjectChecksum(wantValue, v) {
 			return fmt.Errorf("complete: x-amz-checksum-%s %s, computed %s: %w", strings.ToLower(string(alg)), wantValue, v, checksum.ErrMismatch)
 		}
 		m.Checksums = map[string]string{string(alg): v}
@@ -381,6 +381,20 @@ func completeChecksumHeader(h http.Header) (checksum.Algorithm, string) {
 		}
 	}
 	return "", ""
+}
+
+// sameObjectChecksum compares the checksum a client expects on completion
+// with the one computed. A composite value is "sum-N"; clients send it with
+// or without the part count (minio-go and the AWS SDKs' own multipart code
+// send the bare sum), and S3 accepts both.
+func sameObjectChecksum(want, computed string) bool {
+	if want == computed {
+		return true
+	}
+	if i := strings.LastIndexByte(computed, '-'); i > 0 && allDigits(computed[i+1:]) {
+		return want == computed[:i]
+	}
+	return false
 }
 
 // objectChecksum computes the checksum of a completed object from its
