@@ -256,7 +256,7 @@ func (s *server) uploadPartCopy(w http.ResponseWriter, r *http.Request, rq *requ
 	if err != nil {
 		return err
 	}
-	p, err := s.objs.UploadPartCopy(r.Context(), rq.org, rq.bucket, rq.key, id, n, srcBucket, srcKey, off, length, copyConditions(r.Header))
+	p, err := s.objs.UploadPartCopy(r.Context(), rq.org, rq.bucket, rq.key, id, n, srcBucket, srcKey, off, length, copyConditions(r.Header, s.now()))
 	if err != nil {
 		return err
 	}
@@ -456,10 +456,12 @@ func (s *server) abortMultipartUpload(w http.ResponseWriter, r *http.Request, rq
 
 // contentMD5 decodes a Content-MD5 header, if present.
 func contentMD5(h http.Header) ([]byte, error) {
-	v := h.Get("Content-MD5")
-	if v == "" {
+	vals, ok := h["Content-Md5"]
+	if !ok {
 		return nil, nil
 	}
+	// Present but empty is a digest that cannot match: S3 says InvalidDigest.
+	v := vals[0]
 	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
 	if err != nil || len(b) != 16 {
 		return nil, &Error{Code: ErrInvalidDigest}

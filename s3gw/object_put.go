@@ -69,7 +69,7 @@ func headerMeta(h http.Header) (catalog.Manifest, error) {
 	}
 	return catalog.Manifest{
 		ContentType:        h.Get("Content-Type"),
-		ContentEncoding:    sigv4.StripAWSChunked(h.Get("Content-Encoding")),
+		ContentEncoding:    storedContentEncoding(h.Get("Content-Encoding")),
 		ContentDisposition: h.Get("Content-Disposition"),
 		ContentLanguage:    h.Get("Content-Language"),
 		CacheControl:       h.Get("Cache-Control"),
@@ -77,6 +77,23 @@ func headerMeta(h http.Header) (catalog.Manifest, error) {
 		Meta:               meta,
 		Tags:               tags,
 	}, nil
+}
+
+// storedContentEncoding is Content-Encoding without the "aws-chunked"
+// coding, which describes only this request's framing. The rest is kept
+// exactly as sent ("aws-chunked, gzip, br" stores "gzip, br"): it is the
+// object's header, returned on every GET.
+func storedContentEncoding(v string) string {
+	if !strings.Contains(strings.ToLower(v), "aws-chunked") {
+		return v
+	}
+	var keep []string
+	for c := range strings.SplitSeq(v, ",") {
+		if !strings.EqualFold(strings.TrimSpace(c), "aws-chunked") {
+			keep = append(keep, c)
+		}
+	}
+	return strings.TrimSpace(strings.Join(keep, ","))
 }
 
 // checkUnsupportedWriteHeaders refuses request headers asking for features
@@ -141,10 +158,10 @@ func (s *server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err := checkUnsupportedWriteHeaders(r.Header); err != nil {
 		return err
 	}
+	// Without a length (Transfer-Encoding: chunked, which some streaming
+	// clients send) the body is streamed like any other, in bounded
+	// memory, and refused once it passes the single-PUT limit.
 	size := rq.auth.DecodedLength
-	if size < 0 {
-		return &Error{Code: ErrMissingContentLength}
-	}
 	if size > maxPutSize {
 		return s3Err(ErrEntityTooLarge, "Your proposed upload of %d bytes exceeds the %d-byte limit of a single PUT; use multipart upload.", size, int64(maxPutSize))
 	}
@@ -169,6 +186,9 @@ func (s *server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 		m.Checksums = sums
 		return err
 	}
+	if size < 0 {
+		body = &capReader{r: body, left: maxPutSize}
+	}
 	m, err := s.objs.Put(r.Context(), rq.org, rq.bucket, rq.key, body, objects.PutOptions{
 		Size:       size,
 		ContentMD5: md5sum,
@@ -188,6 +208,28 @@ func (s *server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// capReader fails a body of unknown length once it passes the limit of a
+// single PUT, with the error S3 gives for a declared length over it.
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left < 0 {
+		return 0, s3Err(ErrEntityTooLarge, "Your upload exceeds the %d-byte limit of a single PUT; use multipart upload.", int64(maxPutSize))
+	}
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1] // one byte past the limit is enough to know
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return n, s3Err(ErrEntityTooLarge, "Your upload exceeds the %d-byte limit of a single PUT; use multipart upload.", int64(maxPutSize))
+	}
+	return n, err
 }
 
 // checksummed handles the flexible checksum a PUT or UploadPart declares,
