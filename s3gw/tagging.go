@@ -1,6 +1,8 @@
 package s3gw
 
 import (
+	"bytes"
+	"crypto/md5"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/s3gw/checksum"
 )
 
 // Object tagging as S3 defines it: a set of at most maxTags key/value
@@ -124,6 +127,9 @@ func (s *server) putObjectTagging(w http.ResponseWriter, r *http.Request, rq *re
 	if err != nil {
 		return err
 	}
+	if err := checkSmallBodyDigests(r.Header, data); err != nil {
+		return err
+	}
 	var in tagging
 	if err := decodeXML(data, maxTaggingBody, &in); err != nil {
 		return err
@@ -163,6 +169,27 @@ func (s *server) deleteObjectTagging(w http.ResponseWriter, r *http.Request, rq 
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// checkSmallBodyDigests verifies the Content-MD5 and x-amz-checksum-*
+// headers SDKs send with a configuration body (they mark PutObjectTagging
+// as requiring one).
+func checkSmallBodyDigests(h http.Header, data []byte) error {
+	want, err := contentMD5(h)
+	if err != nil {
+		return err
+	}
+	if sum := md5.Sum(data); want != nil && !bytes.Equal(want, sum[:]) {
+		return &Error{Code: ErrBadDigest}
+	}
+	alg, value, err := checksum.FromHeaders(h)
+	if err != nil {
+		return err
+	}
+	if alg != "" && value != "" && checksum.Encode(checksum.Sum(alg, data)) != value {
+		return &Error{Code: ErrBadDigest}
+	}
 	return nil
 }
 

@@ -290,3 +290,25 @@ func TestMinioTagging(t *testing.T) {
 		t.Errorf("after RemoveObjectTagging: %v, %v", got, err)
 	}
 }
+
+// TestPutObjectTaggingDigests: a PutObjectTagging body that does not match
+// its Content-MD5 or checksum header is BadDigest and changes nothing.
+func TestPutObjectTaggingDigests(t *testing.T) {
+	st := newStack(t)
+	c := st.client(st.key)
+	mustBucket(t, c, "dig")
+	putString(t, c, "dig", "o", "x")
+	body := []byte(`<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>`)
+	for name, hdr := range map[string]map[string]string{
+		"Content-MD5":          {"Content-MD5": "1B2M2Y8AsgTpgAmY7PhCfg=="}, // MD5 of ""
+		"x-amz-checksum-crc32": {"x-amz-checksum-crc32": "AAAAAA=="},
+	} {
+		wantError(t, st.do(t, st.key, "PUT", "/dig/o?tagging", body, hdr), 400, "BadDigest")
+		if got := objectTags(t, c, "dig", "o"); len(got) != 0 {
+			t.Errorf("%s mismatch: tags %v were set", name, got)
+		}
+	}
+	if r := st.do(t, st.key, "PUT", "/dig/o?tagging", body, nil); r.StatusCode != 200 {
+		t.Errorf("without digests: %d %s", r.StatusCode, readAll(t, r.Body))
+	}
+}
