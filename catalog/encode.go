@@ -23,10 +23,11 @@ import (
 //	extent            id(32) || varint(offset) || varint(length)
 //
 // Version 2 of manifests and parts is version 1 in which extents may be zero
-// runs (the zero id). Encoders write version 1 whenever the value has no
-// zero run, so values without holes keep their bytes and an older build
-// that meets a hole fails on that one value instead of reading a chunk that
-// does not exist.
+// runs (the zero id); version 3 of manifests is version 2 with the object's
+// tags appended. Encoders write the lowest version that can hold the value,
+// so values without holes or tags keep their bytes and an older build that
+// meets one fails on that one value instead of reading a chunk that does
+// not exist or dropping tags.
 //
 // The manifest puts Size, ETag and ModTime first so a listing decodes only
 // those (decodeManifestHead) and never touches inline data or extents.
@@ -35,6 +36,7 @@ import (
 const (
 	manifestV1 byte = 1
 	manifestV2 byte = 2 // v1 with zero runs
+	manifestV3 byte = 3 // v2 plus the object's tags; written only when it has some
 	uploadV1   byte = 1
 	partV1     byte = 1
 	partV2     byte = 2 // v1 with zero runs
@@ -242,18 +244,22 @@ func (d *decoder) done(what string) error {
 }
 
 // encodeManifest is the manifest value (docs/format.md, "Manifest v1",
-// and "Manifest v2" when an extent is a zero run):
+// "Manifest v2" when an extent is a zero run, "Manifest v3" when the object
+// has tags):
 //
-//	0x01 (0x02) || varint(Size) || str(ETag) || time(ModTime) || str(Inline) ||
+//	0x01 (0x02, 0x03) || varint(Size) || str(ETag) || time(ModTime) || str(Inline) ||
 //	uvarint(n) || extent* || uvarint(n) || (uvarint(Number) || varint(Size) || str(ETag))* ||
 //	str(ContentType) || str(ContentEncoding) || str(ContentDisposition) ||
 //	str(ContentLanguage) || str(CacheControl) || str(Expires) ||
-//	map(Meta) || map(Checksums)
+//	map(Meta) || map(Checksums) [|| map(Tags), v3 only]
 func encodeManifest(m *Manifest) []byte {
 	e := encoder{b: make([]byte, 0, 64+len(m.ETag)+len(m.Inline)+len(m.Extents)*44)}
-	if hasZeroRun(m.Extents) {
+	switch {
+	case len(m.Tags) > 0:
+		e.byte(manifestV3)
+	case hasZeroRun(m.Extents):
 		e.byte(manifestV2)
-	} else {
+	default:
 		e.byte(manifestV1)
 	}
 	e.varint(m.Size)
@@ -275,6 +281,9 @@ func encodeManifest(m *Manifest) []byte {
 	e.str(m.Expires)
 	e.strMap(m.Meta)
 	e.strMap(m.Checksums)
+	if len(m.Tags) > 0 {
+		e.strMap(m.Tags)
+	}
 	return e.b
 }
 
@@ -290,7 +299,7 @@ func decodeManifest(b []byte) (*Manifest, error) {
 	if in := d.raw("inline data"); len(in) > 0 {
 		m.Inline = append([]byte(nil), in...)
 	}
-	m.Extents = d.extents("extents", v == manifestV2)
+	m.Extents = d.extents("extents", v >= manifestV2)
 	if n := d.count("parts", 3); n > 0 {
 		m.Parts = make([]Part, n)
 		for i := range m.Parts {
@@ -309,6 +318,11 @@ func decodeManifest(b []byte) (*Manifest, error) {
 	m.Expires = d.str("expires")
 	m.Meta = d.strMap("metadata")
 	m.Checksums = d.strMap("checksums")
+	if v == manifestV3 {
+		if m.Tags = d.strMap("tags"); m.Tags == nil {
+			d.fail("tags (empty in a v3 manifest)")
+		}
+	}
 	if err := d.done("manifest"); err != nil {
 		return nil, err
 	}
@@ -330,7 +344,7 @@ func decodeManifestHead(b []byte) (head Manifest, err error) {
 // returns the version.
 func (d *decoder) manifestHead(m *Manifest) (byte, error) {
 	v := d.byte("manifest version")
-	if d.err == nil && v != manifestV1 && v != manifestV2 {
+	if d.err == nil && (v < manifestV1 || v > manifestV3) {
 		return 0, fmt.Errorf("%w: manifest version %d", errCorrupt, v)
 	}
 	m.Size, m.ETag, m.ModTime = d.varint("size"), d.str("etag"), d.time("modification time")

@@ -82,6 +82,9 @@ type Manifest struct {
 	// Checksums maps an algorithm ("CRC32", "CRC32C", "CRC64NVME", "SHA1",
 	// "SHA256") to its base64 value as S3 returns it.
 	Checksums map[string]string
+	// Tags is the S3 object tag set (x-amz-tagging, PutObjectTagging):
+	// key to value, at most 10 pairs, checked by the S3 layer.
+	Tags map[string]string
 }
 
 // Chunks returns the distinct chunk ids the manifest references, in first-use

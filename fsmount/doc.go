@@ -97,6 +97,10 @@
 //   - xattrs: user.NAME is the user metadata NAME; the attribute keys above
 //     and the seal are not xattrs (EPERM to set). Other namespaces:
 //     EOPNOTSUPP.
+//   - S3 object tags are not shown: tag keys and user metadata names share
+//     no namespace in S3, and a user.* xattr for each would collide with
+//     metadata of the same name. They are kept, though: writing a file in
+//     place, renaming it and setting xattrs leave its tags as they were.
 //   - Symlinks: an object whose content is the target and whose mode
 //     metadata has S_IFLNK (as s3fs stores them). In directory listings they
 //     appear as regular files until stat'ed.

@@ -659,6 +659,9 @@ func (w *FileWriter) Commit(ctx context.Context) (*catalog.Manifest, error) {
 	m := &catalog.Manifest{Size: w.size}
 	if w.base != nil {
 		setMeta(m, w.base)
+		// Editing a file through the mount keeps its S3 tags, as it keeps
+		// its user metadata; an S3 PUT replaces both.
+		m.Tags = w.base.Tags
 	}
 	if w.meta != nil {
 		m.Meta = w.meta

@@ -171,6 +171,9 @@ func (l *Layer) Copy(ctx context.Context, orgID, srcBucket, srcKey, dstBucket, d
 		setMeta(&m, &opts.Meta)
 		m.Checksums = src.Checksums
 	}
+	if opts.ReplaceTags {
+		m.Tags = opts.Meta.Tags
+	}
 	m.ModTime = l.now().UTC()
 	if _, err := l.meta.PutObject(ctx, db, dstKey, &m, opts.Cond); err != nil {
 		return nil, fmt.Errorf("objects: copy %s/%s to %s/%s: %w", srcBucket, srcKey, dstBucket, dstKey, err)

@@ -57,6 +57,7 @@ func (l *Layer) CreateMultipart(ctx context.Context, orgID, bucket, key string, 
 	var tmpl catalog.Manifest
 	setMeta(&tmpl, &meta)
 	tmpl.Checksums = meta.Checksums
+	tmpl.Tags = meta.Tags
 	return l.meta.CreateUpload(ctx, b, key, tmpl)
 }
 

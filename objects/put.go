@@ -37,6 +37,7 @@ func (l *Layer) Put(ctx context.Context, orgID, bucket, key string, body io.Read
 	}
 	setMeta(m, &opts.Meta)
 	m.Checksums = opts.Meta.Checksums
+	m.Tags = opts.Meta.Tags
 	m.ModTime = l.now().UTC()
 	if opts.Verify != nil {
 		if err := opts.Verify(m); err != nil {

@@ -50,7 +50,7 @@ func TestClassify(t *testing.T) {
 		{wrap(sigv4.ErrChunkSignature), "SignatureDoesNotMatch", 403},
 		{wrap(sigv4.ErrTimeSkewed), "RequestTimeTooSkewed", 403},
 		{wrap(sigv4.ErrMalformedAuth), "AuthorizationHeaderMalformed", 400},
-		{wrap(sigv4.ErrExpiresTooLarge), "AuthorizationQueryParametersError", 400},
+		{wrap(sigv4.ErrExpiresTooLarge), "AuthorizationQueryParametersError", 403},
 		{wrap(sigv4.ErrMalformedQuery), "AuthorizationQueryParametersError", 400},
 		{wrap(sigv4.ErrContentSHA256), "XAmzContentSHA256Mismatch", 400},
 		{wrap(sigv4.ErrInvalidContentSHA256), "InvalidArgument", 400},

@@ -68,8 +68,7 @@ func TestUnsupportedWriteHeaders(t *testing.T) {
 	for name, v := range map[string]string{
 		"x-amz-server-side-encryption":                    "aws:kms",
 		"x-amz-server-side-encryption-customer-algorithm": "AES256",
-		"x-amz-tagging":          "a=b",
-		"x-amz-object-lock-mode": "GOVERNANCE",
+		"x-amz-object-lock-mode":                          "GOVERNANCE",
 	} {
 		h := http.Header{}
 		h.Set(name, v)

@@ -45,6 +45,9 @@ const (
 	OpAbortMultipartUpload
 	OpListMultipartUploads
 	OpListParts
+	OpGetObjectTagging
+	OpPutObjectTagging
+	OpDeleteObjectTagging
 	OpPublicGetObject  // anonymous GET on a public-bucket host
 	OpPublicHeadObject // anonymous HEAD on a public-bucket host
 	OpPublicDenied     // anything else on a public-bucket host
@@ -86,6 +89,9 @@ var opTable = map[Op]opInfo{
 	OpAbortMultipartUpload:    {"AbortMultipartUpload", true},
 	OpListMultipartUploads:    {"ListMultipartUploads", false},
 	OpListParts:               {"ListParts", false},
+	OpGetObjectTagging:        {"GetObjectTagging", false},
+	OpPutObjectTagging:        {"PutObjectTagging", true},
+	OpDeleteObjectTagging:     {"DeleteObjectTagging", true},
 	OpPublicGetObject:         {"PublicGetObject", false},
 	OpPublicHeadObject:        {"PublicHeadObject", false},
 	OpPublicDenied:            {"PublicDenied", false},
@@ -113,7 +119,7 @@ var unsupported = map[string]string{
 	"lifecycle":           "lifecycle configuration",
 	"policy":              "bucket policies",
 	"policyStatus":        "bucket policies",
-	"tagging":             "tagging",
+	"tagging":             "bucket tagging (object tagging is supported)",
 	"cors":                "CORS configuration",
 	"website":             "static website hosting",
 	"replication":         "replication",
@@ -280,6 +286,9 @@ func (s *server) newRouter() *mux.Router {
 	m.Methods(http.MethodGet).MatcherFunc(bkt).Queries("versioning", "").Handler(s.op(OpGetBucketVersioning, s.getBucketVersioning))
 	m.Methods(http.MethodPost).MatcherFunc(bkt).Queries("delete", "").Handler(s.op(OpDeleteObjects, s.deleteObjects))
 	m.Methods(http.MethodGet).MatcherFunc(obj).Queries("acl", "").Handler(s.op(OpGetObjectAcl, s.getObjectACL))
+	m.Methods(http.MethodGet).MatcherFunc(obj).Queries("tagging", "").Handler(s.op(OpGetObjectTagging, s.getObjectTagging))
+	m.Methods(http.MethodPut).MatcherFunc(obj).Queries("tagging", "").Handler(s.op(OpPutObjectTagging, s.putObjectTagging))
+	m.Methods(http.MethodDelete).MatcherFunc(obj).Queries("tagging", "").Handler(s.op(OpDeleteObjectTagging, s.deleteObjectTagging))
 	// Multipart. Matched on the presence of uploads / uploadId (any value);
 	// a combination S3 has no operation for is MethodNotAllowed below,
 	// never a PutObject or CreateBucket that ignores the parameter.

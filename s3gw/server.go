@@ -60,6 +60,7 @@ type Objects interface {
 	Delete(ctx context.Context, orgID, bucket, key string) error
 	Copy(ctx context.Context, orgID, srcBucket, srcKey, dstBucket, dstKey string, opts objects.CopyOptions) (*catalog.Manifest, error)
 	List(ctx context.Context, orgID, bucket string, opts catalog.ListOptions) (catalog.ListResult, error)
+	SetTags(ctx context.Context, orgID, bucket, key string, tags map[string]string) (*catalog.Manifest, error)
 
 	CreateMultipart(ctx context.Context, orgID, bucket, key string, meta catalog.Manifest) (catalog.Upload, error)
 	UploadPart(ctx context.Context, orgID, bucket, key, uploadID string, number int, body io.Reader, opts objects.PartOptions) (*catalog.UploadPart, error)
@@ -134,6 +135,7 @@ type server struct {
 	now          func() time.Time
 	observer     Observer
 	router       *mux.Router
+	completed    completedUploads // for retried CompleteMultipartUpload
 }
 
 // New returns the S3 gateway as an http.Handler.

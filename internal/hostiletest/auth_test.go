@@ -157,7 +157,7 @@ var authCases = []authCase{
 	}, 403, "AccessDenied", "Request has expired"},
 	{"presigned, expiry over 7 days", func(t *testing.T, ep string) *http.Request {
 		return presigned(t, ep, time.Now(), "604801")
-	}, 400, "AuthorizationQueryParametersError", "less than a week"},
+	}, 403, "AuthorizationQueryParametersError", "less than a week"},
 	{"presigned, expiry exactly 7 days", func(t *testing.T, ep string) *http.Request {
 		return presigned(t, ep, time.Now(), "604800")
 	}, 200, "", ""},

@@ -80,6 +80,17 @@ func verify(r *http.Request, now time.Time, lookup SecretFunc) (*Result, error) 
 	return verifyHeader(r, authz[0], now, lookup)
 }
 
+// parseHTTPDate reads a Date header in the forms clients send: the three
+// of RFC 9110, and the RFC 1123 form with a numeric zone ("-0000", "+0000")
+// that Python's email.utils.formatdate writes, which botocore sends when a
+// caller passes Date (or Date and X-Amz-Date) as request headers.
+func parseHTTPDate(v string) (time.Time, error) {
+	if t, err := http.ParseTime(v); err == nil {
+		return t, nil
+	}
+	return time.Parse(time.RFC1123Z, v)
+}
+
 // requestTime returns the request time from x-amz-date, or from Date when
 // x-amz-date is absent, and the ISO 8601 basic form used in the string to
 // sign.
@@ -92,7 +103,7 @@ func requestTime(r *http.Request) (time.Time, string, error) {
 		return t, v[0], err
 	}
 	if v := r.Header.Get("Date"); v != "" {
-		t, err := http.ParseTime(v)
+		t, err := parseHTTPDate(v)
 		if err != nil {
 			return time.Time{}, "", fmt.Errorf("%w: Date header %.40q unparsable", ErrMalformedAuth, v)
 		}
