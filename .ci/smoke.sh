@@ -60,6 +60,9 @@ head -c $((100 << 20)) /dev/urandom >"$work/big"
 check "aws s3 cp 100 MiB up (multipart)" "${AWS[@]}" s3 cp "$work/big" s3://smoke/big
 check "multipart ETag" bash -c "$(printf '%q ' "${AWS[@]}") s3api head-object --bucket smoke --key big | grep -q 'ETag.*-[0-9]'"
 check "aws s3 cp 100 MiB down + sha256" bash -c "$(printf '%q ' "${AWS[@]}") s3 cp s3://smoke/big '$work/big.back' && [ \"\$(sha256sum <'$work/big')\" = \"\$(sha256sum <'$work/big.back')\" ]"
+check "aws s3api put-object-tagging" "${AWS[@]}" s3api put-object-tagging --bucket smoke --key big --tagging 'TagSet=[{Key=origin,Value=smoke}]'
+check "aws s3 cp s3->s3 100 MiB (multipart copy) + sha256" bash -c "$(printf '%q ' "${AWS[@]}") s3 cp s3://smoke/big s3://smoke/big-copy && $(printf '%q ' "${AWS[@]}") s3 cp s3://smoke/big-copy '$work/big.copy' && [ \"\$(sha256sum <'$work/big')\" = \"\$(sha256sum <'$work/big.copy')\" ]"
+check "s3->s3 copy keeps tags" bash -c "$(printf '%q ' "${AWS[@]}") s3api get-object-tagging --bucket smoke --key big-copy | grep -q smoke"
 check "aws s3 presign + curl GET" bash -c "url=\$($(printf '%q ' "${AWS[@]}") s3 presign s3://smoke/dir/f1 --expires-in 300) && curl -sSf \"\$url\" | cmp - '$work/f1'"
 check "presigned URL refuses a PUT" bash -c "url=\$($(printf '%q ' "${AWS[@]}") s3 presign s3://smoke/dir/f1 --expires-in 300) && code=\$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data x \"\$url\") && [ \"\$code\" = 403 ]"
 check "aws s3 rm" "${AWS[@]}" s3 rm s3://smoke/dir/f1

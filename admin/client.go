@@ -7,11 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
+
+	"excloud.dev/buckets/internal/fsutil"
 )
 
 // Client calls the admin API over a unix socket. Its methods return *Error
@@ -23,17 +27,51 @@ type Client struct {
 }
 
 // Dial returns a client for the socket at socketPath. It does not connect
-// yet: each call dials the socket (idle connections are reused).
+// yet: each call dials the socket (idle connections are reused). It talks
+// only to a socket made by root or by the user it runs as, and only to a
+// listener running as one of them: requests carry secrets both ways (new
+// keys, backups), and a socket path in a directory another user can write
+// (./excd-data of someone else's checkout, a missing /run/excd) could be
+// theirs.
 func Dial(socketPath string) *Client {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, "unix", socketPath)
+			return dialTrusted(ctx, &d, socketPath)
 		},
 		MaxIdleConns:    2,
 		IdleConnTimeout: 30 * time.Second,
 	}
 	return &Client{socket: socketPath, hc: &http.Client{Transport: tr}}
+}
+
+// dialTrusted connects to the socket at path if root or this user owns it,
+// and keeps the connection if root or this user is listening on it. The
+// second check (SO_PEERCRED, the listener's credentials) closes the window
+// between the lstat and the connect.
+func dialTrusted(ctx context.Context, d *net.Dialer, path string) (net.Conn, error) {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != fs.ModeSocket {
+			return nil, fmt.Errorf("%s is not a socket", path)
+		}
+		if err := checkSocketOwner(path, fi); err != nil {
+			return nil, err
+		}
+	} // else the dial reports the missing socket
+	c, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, err
+	}
+	uid, pid, err := peerCred(c.(*net.UnixConn))
+	if err == nil && !fsutil.TrustedOwner(uint32(uid)) {
+		err = &fsutil.UntrustedError{What: "admin socket", Path: path,
+			Reason: fmt.Sprintf("the process listening on it (pid %d) runs as uid %d, neither root nor this user (uid %d): it is not excd", pid, uid, os.Geteuid())}
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // Socket returns the socket path the client dials.

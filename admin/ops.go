@@ -22,7 +22,7 @@ type GCReport struct {
 	Scanned         int     `json:"scanned"`
 	Deleted         int     `json:"deleted"`
 	BytesFreed      int64   `json:"bytes_freed"`
-	Deferred        int     `json:"deferred"` // unreferenced but kept for a reader still open
+	Deferred        int     `json:"deferred"` // unreferenced but held by an open reader or write session
 	DurationSeconds float64 `json:"duration_seconds"`
 }
 

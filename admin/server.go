@@ -21,6 +21,7 @@ type Catalog interface {
 	CreateOrg(ctx context.Context, name string) (catalog.Org, error)
 	Org(ctx context.Context, idOrName string) (catalog.Org, error)
 	ListOrgs(ctx context.Context) ([]catalog.Org, error)
+	DefaultOrg(ctx context.Context) (catalog.Org, error)
 	DeleteOrg(ctx context.Context, id string) error
 
 	CreateAccessKey(ctx context.Context, k catalog.AccessKey) (catalog.AccessKey, error)
@@ -220,9 +221,13 @@ func (s *Server) listOrgs(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	def, err := s.defaultOrgID(r.Context())
+	if err != nil {
+		return 0, nil, err
+	}
 	out := OrgList{Orgs: make([]Org, 0, len(orgs))}
 	for _, o := range orgs {
-		out.Orgs = append(out.Orgs, wireOrg(o))
+		out.Orgs = append(out.Orgs, wireOrg(o, def))
 	}
 	return http.StatusOK, out, nil
 }
@@ -240,7 +245,11 @@ func (s *Server) createOrg(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	s.log.Info("org created", "org_id", o.ID, "name", o.Name)
-	return http.StatusCreated, wireOrg(o), nil
+	def, err := s.defaultOrgID(r.Context())
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, wireOrg(o, def), nil
 }
 
 func (s *Server) getOrg(r *http.Request) (int, any, error) {
@@ -248,7 +257,11 @@ func (s *Server) getOrg(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, wireOrg(o), nil
+	def, err := s.defaultOrgID(r.Context())
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, wireOrg(o, def), nil
 }
 
 func (s *Server) deleteOrg(r *http.Request) (int, any, error) {
@@ -450,8 +463,17 @@ func (s *Server) deleteKey(r *http.Request) (int, any, error) {
 
 // Conversions from catalog types. wireKey drops the secret by construction.
 
-func wireOrg(o catalog.Org) Org {
-	return Org{ID: o.ID, Name: o.Name, Created: o.Created}
+func wireOrg(o catalog.Org, defaultID string) Org {
+	return Org{ID: o.ID, Name: o.Name, Created: o.Created, Default: o.ID == defaultID}
+}
+
+// defaultOrgID is the default org's id, "" when there is none.
+func (s *Server) defaultOrgID(ctx context.Context) (string, error) {
+	o, err := s.cfg.Catalog.DefaultOrg(ctx)
+	if errors.Is(err, catalog.ErrNoDefaultOrg) {
+		return "", nil
+	}
+	return o.ID, err
 }
 
 func wireBucket(b catalog.Bucket) Bucket {

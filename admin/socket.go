@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"excloud.dev/buckets/internal/fsutil"
 )
 
 // DefaultSocket is the admin socket path when none is configured:
@@ -55,6 +57,9 @@ func Listen(path string) (net.Listener, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("admin: listen %s: %w", path, err)
 	}
+	if err := checkSocketDir(dir); err != nil {
+		return nil, fmt.Errorf("admin: listen %s: %w", path, err)
+	}
 	if err := removeStale(path); err != nil {
 		return nil, fmt.Errorf("admin: listen %s: %w", path, err)
 	}
@@ -92,6 +97,46 @@ func Listen(path string) (net.Listener, error) {
 	return &peerListener{UnixListener: ul, path: path, file: fi, uid: os.Getuid(), log: slog.Default()}, nil
 }
 
+// checkSocketDir refuses a directory in which another user could replace
+// the socket, or plant one of theirs for exc to find: it must belong to the
+// daemon's user or root and, if others may write it, be sticky (like /tmp,
+// where only a file's owner may remove or rename it; Listen then also
+// refuses a socket there that is not ours).
+func checkSocketDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return &fsutil.UntrustedError{What: "admin socket directory", Path: dir, Reason: "cannot read its owner"}
+	}
+	if !fsutil.TrustedOwner(st.Uid) {
+		return &fsutil.UntrustedError{What: "admin socket directory", Path: dir,
+			Reason: fmt.Sprintf("it belongs to uid %d, not to the user excd runs as (uid %d) or root", st.Uid, os.Geteuid())}
+	}
+	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
+		return &fsutil.UntrustedError{What: "admin socket directory", Path: dir,
+			Reason: fmt.Sprintf("its mode %04o lets other users replace the socket; chmod go-w %s (or choose another --admin-socket)", fi.Mode().Perm(), dir)}
+	}
+	return nil
+}
+
+// checkSocketOwner refuses a socket that neither root nor the user this
+// process runs as made: another user's listener, which must be neither
+// replaced (Listen) nor talked to (exc).
+func checkSocketOwner(path string, fi fs.FileInfo) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return &fsutil.UntrustedError{What: "admin socket", Path: path, Reason: "cannot read its owner"}
+	}
+	if !fsutil.TrustedOwner(st.Uid) {
+		return &fsutil.UntrustedError{What: "admin socket", Path: path,
+			Reason: fmt.Sprintf("it belongs to uid %d, neither root nor this user (uid %d): it is not excd's", st.Uid, os.Geteuid())}
+	}
+	return nil
+}
+
 // removeStale removes a socket at path that nobody answers on. Only
 // ECONNREFUSED proves a socket dead: EACCES, for one, means it belongs to
 // someone we must not displace.
@@ -105,6 +150,9 @@ func removeStale(path string) error {
 	}
 	if fi.Mode().Type() != fs.ModeSocket {
 		return fmt.Errorf("%s exists and is not a socket; refusing to replace it", path)
+	}
+	if err := checkSocketOwner(path, fi); err != nil {
+		return err
 	}
 	c, err := net.DialTimeout("unix", path, 2*time.Second)
 	if err == nil {

@@ -7,6 +7,9 @@ type Org struct {
 	ID      string    `json:"org_id"`
 	Name    string    `json:"name"`
 	Created time.Time `json:"created"`
+	// Default marks the default org (catalog.DB.DefaultOrg), the one exc
+	// acts on without --org.
+	Default bool `json:"default"`
 }
 
 // Bucket is a bucket as the API shows it.

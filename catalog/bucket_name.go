@@ -29,6 +29,11 @@ func ValidBucketName(name string) error {
 	if strings.Contains(name, "..") {
 		return errors.New("bucket names must not contain two adjacent periods")
 	}
+	// Each dot-separated label must itself begin and end with a letter or
+	// digit (a DNS label rule S3 enforces): "a-.b" and "a.-b" are refused.
+	if strings.Contains(name, "-.") || strings.Contains(name, ".-") {
+		return errors.New("bucket names must not contain a period next to a hyphen")
+	}
 	if ipShaped(name) {
 		return errors.New("bucket names must not be formatted as an IP address")
 	}

@@ -16,6 +16,7 @@ func TestValidBucketName(t *testing.T) {
 		"-abc", "abc-", ".abc", "abc.", "a..b",
 		"192.168.1.1", "10.0.0.1", "10.0.00.1", "0.0.00.0", "999.1.1.1",
 		"xn--abc", "sthree-abc", "abc-s3alias", "abc--ol-s3", "abc--x-s3",
+		"my-.bucket", "my.-bucket", "a-.-b",
 	}
 	for _, n := range valid {
 		if err := ValidBucketName(n); err != nil {

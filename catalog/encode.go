@@ -22,14 +22,24 @@ import (
 //	map               uvarint(n) || (str key || str value)*, keys ascending
 //	extent            id(32) || varint(offset) || varint(length)
 //
+// Version 2 of manifests and parts is version 1 in which extents may be zero
+// runs (the zero id); version 3 of manifests is version 2 with the object's
+// tags appended. Encoders write the lowest version that can hold the value,
+// so values without holes or tags keep their bytes and an older build that
+// meets one fails on that one value instead of reading a chunk that does
+// not exist or dropping tags.
+//
 // The manifest puts Size, ETag and ModTime first so a listing decodes only
 // those (decodeManifestHead) and never touches inline data or extents.
 // Orgs, access keys and buckets are small, rarely written records: JSON with a
 // "v" version field.
 const (
 	manifestV1 byte = 1
+	manifestV2 byte = 2 // v1 with zero runs
+	manifestV3 byte = 3 // v2 plus the object's tags; written only when it has some
 	uploadV1   byte = 1
 	partV1     byte = 1
+	partV2     byte = 2 // v1 with zero runs
 	recordV1        = 1 // "v" of the JSON records
 )
 
@@ -196,16 +206,33 @@ func (d *decoder) strMap(what string) map[string]string {
 	return m
 }
 
-func (d *decoder) extents(what string) []Extent {
+// extents decodes an extent list; zeroRuns tells whether the value's
+// version allows zero runs (v2). A zero id in a v1 value is damage: no
+// writer of v1 produced one.
+func (d *decoder) extents(what string, zeroRuns bool) []Extent {
 	n := d.count(what, 32+2)
 	if n == 0 {
 		return nil
 	}
 	xs := make([]Extent, n)
 	for i := range xs {
-		xs[i] = Extent{Chunk: d.id(what), Offset: d.varint(what), Length: d.varint(what)}
+		x := Extent{Chunk: d.id(what), Offset: d.varint(what), Length: d.varint(what)}
+		if x.IsZeroRun() && !zeroRuns {
+			d.fail(what + " (zero run)")
+		}
+		xs[i] = x
 	}
 	return xs
+}
+
+// hasZeroRun reports whether xs needs a version 2 value.
+func hasZeroRun(xs []Extent) bool {
+	for _, x := range xs {
+		if x.IsZeroRun() {
+			return true
+		}
+	}
+	return false
 }
 
 // done reports the sticky error, or trailing bytes that no field claimed.
@@ -216,16 +243,25 @@ func (d *decoder) done(what string) error {
 	return d.err
 }
 
-// encodeManifest is the manifest value (docs/format.md, "Manifest v1"):
+// encodeManifest is the manifest value (docs/format.md, "Manifest v1",
+// "Manifest v2" when an extent is a zero run, "Manifest v3" when the object
+// has tags):
 //
-//	0x01 || varint(Size) || str(ETag) || time(ModTime) || str(Inline) ||
+//	0x01 (0x02, 0x03) || varint(Size) || str(ETag) || time(ModTime) || str(Inline) ||
 //	uvarint(n) || extent* || uvarint(n) || (uvarint(Number) || varint(Size) || str(ETag))* ||
 //	str(ContentType) || str(ContentEncoding) || str(ContentDisposition) ||
 //	str(ContentLanguage) || str(CacheControl) || str(Expires) ||
-//	map(Meta) || map(Checksums)
+//	map(Meta) || map(Checksums) [|| map(Tags), v3 only]
 func encodeManifest(m *Manifest) []byte {
 	e := encoder{b: make([]byte, 0, 64+len(m.ETag)+len(m.Inline)+len(m.Extents)*44)}
-	e.byte(manifestV1)
+	switch {
+	case len(m.Tags) > 0:
+		e.byte(manifestV3)
+	case hasZeroRun(m.Extents):
+		e.byte(manifestV2)
+	default:
+		e.byte(manifestV1)
+	}
 	e.varint(m.Size)
 	e.str(m.ETag)
 	e.time(m.ModTime)
@@ -245,6 +281,9 @@ func encodeManifest(m *Manifest) []byte {
 	e.str(m.Expires)
 	e.strMap(m.Meta)
 	e.strMap(m.Checksums)
+	if len(m.Tags) > 0 {
+		e.strMap(m.Tags)
+	}
 	return e.b
 }
 
@@ -253,13 +292,14 @@ func encodeManifest(m *Manifest) []byte {
 func decodeManifest(b []byte) (*Manifest, error) {
 	d := decoder{b: b}
 	m := new(Manifest)
-	if err := d.manifestHead(m); err != nil {
+	v, err := d.manifestHead(m)
+	if err != nil {
 		return nil, err
 	}
 	if in := d.raw("inline data"); len(in) > 0 {
 		m.Inline = append([]byte(nil), in...)
 	}
-	m.Extents = d.extents("extents")
+	m.Extents = d.extents("extents", v >= manifestV2)
 	if n := d.count("parts", 3); n > 0 {
 		m.Parts = make([]Part, n)
 		for i := range m.Parts {
@@ -278,6 +318,11 @@ func decodeManifest(b []byte) (*Manifest, error) {
 	m.Expires = d.str("expires")
 	m.Meta = d.strMap("metadata")
 	m.Checksums = d.strMap("checksums")
+	if v == manifestV3 {
+		if m.Tags = d.strMap("tags"); m.Tags == nil {
+			d.fail("tags (empty in a v3 manifest)")
+		}
+	}
 	if err := d.done("manifest"); err != nil {
 		return nil, err
 	}
@@ -289,18 +334,21 @@ func decodeManifest(b []byte) (*Manifest, error) {
 // ETag string.
 func decodeManifestHead(b []byte) (head Manifest, err error) {
 	d := decoder{b: b}
-	if err := d.manifestHead(&head); err != nil {
+	if _, err := d.manifestHead(&head); err != nil {
 		return Manifest{}, err
 	}
 	return head, nil
 }
 
-func (d *decoder) manifestHead(m *Manifest) error {
-	if v := d.byte("manifest version"); d.err == nil && v != manifestV1 {
-		return fmt.Errorf("%w: manifest version %d", errCorrupt, v)
+// manifestHead decodes the version byte, Size, ETag and ModTime, and
+// returns the version.
+func (d *decoder) manifestHead(m *Manifest) (byte, error) {
+	v := d.byte("manifest version")
+	if d.err == nil && (v < manifestV1 || v > manifestV3) {
+		return 0, fmt.Errorf("%w: manifest version %d", errCorrupt, v)
 	}
 	m.Size, m.ETag, m.ModTime = d.varint("size"), d.str("etag"), d.time("modification time")
-	return d.err
+	return v, d.err
 }
 
 // maxPartNumber bounds part numbers so they fit the u32 of a part key; S3
@@ -339,13 +387,18 @@ func decodeUpload(b []byte) (Upload, error) {
 	return u, nil
 }
 
-// encodePart is the part value (docs/format.md, "Part v1"):
+// encodePart is the part value (docs/format.md, "Part v1", and "Part v2"
+// when an extent is a zero run, as a part copied from a sparse file has):
 //
-//	0x01 || uvarint(Number) || varint(Size) || str(ETag) || time(ModTime) ||
+//	0x01 (0x02) || uvarint(Number) || varint(Size) || str(ETag) || time(ModTime) ||
 //	uvarint(n) || extent* || map(Checksum)
 func encodePart(p *UploadPart) []byte {
 	e := encoder{b: make([]byte, 0, 32+len(p.ETag)+len(p.Extents)*44)}
-	e.byte(partV1)
+	if hasZeroRun(p.Extents) {
+		e.byte(partV2)
+	} else {
+		e.byte(partV1)
+	}
 	e.uvarint(uint64(p.Number))
 	e.varint(p.Size)
 	e.str(p.ETag)
@@ -357,7 +410,8 @@ func encodePart(p *UploadPart) []byte {
 
 func decodePart(b []byte) (*UploadPart, error) {
 	d := decoder{b: b}
-	if v := d.byte("part version"); d.err == nil && v != partV1 {
+	v := d.byte("part version")
+	if d.err == nil && v != partV1 && v != partV2 {
 		return nil, fmt.Errorf("%w: part version %d", errCorrupt, v)
 	}
 	num := d.uvarint("part number")
@@ -365,7 +419,7 @@ func decodePart(b []byte) (*UploadPart, error) {
 		d.fail("part number")
 	}
 	p := &UploadPart{Number: int(num), Size: d.varint("size"), ETag: d.str("etag"), ModTime: d.time("modification time")}
-	p.Extents = d.extents("extents")
+	p.Extents = d.extents("extents", v == partV2)
 	p.Checksum = d.strMap("checksum")
 	if err := d.done("part"); err != nil {
 		return nil, err

@@ -32,6 +32,7 @@ func TestManifestRoundTrip(t *testing.T) {
 		"inline": {Size: 3, ETag: `"x"`, ModTime: time.Unix(0, 1).UTC(), Inline: []byte("abc")},
 		"full":   fullManifest(),
 		"neg":    {Size: -1, Extents: []Extent{{Offset: -5, Length: -1}}},
+		"tagged": {Size: 1, ETag: `"t"`, Inline: []byte("t"), Tags: map[string]string{"project": "é", "empty": ""}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			enc := encodeManifest(m)
@@ -140,4 +141,33 @@ func FuzzDecode(f *testing.F) {
 		decodeBucket(b)
 		splitEscaped(b)
 	})
+}
+
+// TestManifestTagsVersion checks that only a manifest with tags is written
+// as v3, so catalogs that never used tags keep v1 (or v2, with a zero run)
+// bytes, and that a tagged manifest keeps its zero runs.
+func TestManifestTagsVersion(t *testing.T) {
+	m := fullManifest()
+	if v := encodeManifest(m)[0]; v != manifestV1 {
+		t.Fatalf("untagged manifest written as version %d", v)
+	}
+	m.Tags = map[string]string{"a": "b"}
+	enc := encodeManifest(m)
+	if enc[0] != manifestV3 {
+		t.Fatalf("tagged manifest written as version %d", enc[0])
+	}
+	m.Extents = append(m.Extents, ZeroRun(1<<40))
+	got, err := decodeManifest(encodeManifest(m))
+	if err != nil {
+		t.Fatalf("tagged manifest with a zero run: %v", err)
+	}
+	if !reflect.DeepEqual(got.Tags, m.Tags) || !got.Extents[len(got.Extents)-1].IsZeroRun() {
+		t.Fatalf("tagged manifest with a zero run read back as %+v", got)
+	}
+	// A v3 value whose tag map is empty is not one encodeManifest writes.
+	bad := append([]byte{manifestV3}, encodeManifest(fullManifest())[1:]...)
+	bad = append(bad, 0)
+	if _, err := decodeManifest(bad); err == nil {
+		t.Fatal("v3 manifest with an empty tag map decoded")
+	}
 }

@@ -42,3 +42,10 @@ var (
 	// was created with.
 	ErrEncryptionKey = errors.New("wrong catalog encryption key")
 )
+
+// Added with the default-org record (docs/format.md, "Default org").
+var (
+	// ErrNoDefaultOrg: the catalog has no default org (it was deleted, or
+	// an older catalog had no org named "default").
+	ErrNoDefaultOrg = errors.New("no default org")
+)

@@ -26,8 +26,9 @@ const (
 
 // Meta keys, under prefixMeta.
 var (
-	keyFormat    = []byte{prefixMeta, 'f', 'o', 'r', 'm', 'a', 't'}                     // → u32be(FormatVersion)
-	keyBucketSeq = []byte{prefixMeta, 'b', 'u', 'c', 'k', 'e', 't', '-', 's', 'e', 'q'} // → u64be(last bucket id)
+	keyFormat     = []byte{prefixMeta, 'f', 'o', 'r', 'm', 'a', 't'}                     // → u32be(FormatVersion)
+	keyBucketSeq  = []byte{prefixMeta, 'b', 'u', 'c', 'k', 'e', 't', '-', 's', 'e', 'q'} // → u64be(last bucket id)
+	keyDefaultOrg = append([]byte{prefixMeta}, "default-org"...)                         // → orgID, or empty: none
 )
 
 // FormatVersion is the catalog format this package reads and writes

@@ -64,6 +64,9 @@ func (db *DB) CreateOrg(ctx context.Context, name string) (Org, error) {
 			// conflict retry draws a new id.
 			return cmpErr(err, fmt.Errorf("org id collision"))
 		}
+		if err := recordDefaultOrg(txn, org.ID); err != nil {
+			return err
+		}
 		if err := set(txn, orgKey(org.ID), encodeOrg(org)); err != nil {
 			return err
 		}
@@ -183,6 +186,15 @@ func (db *DB) DeleteOrg(ctx context.Context, id string) error {
 		if hasPrefix(txn, catKey(prefixBucket, id)) {
 			return ErrOrgNotEmpty
 		}
+		// Deleting the default org leaves none (an empty record), rather
+		// than letting another org inherit the role.
+		if def, err := defaultOrgID(txn); err != nil {
+			return err
+		} else if def == id {
+			if err := set(txn, keyDefaultOrg, nil); err != nil {
+				return err
+			}
+		}
 		p := catKey(prefixOrgKey, id)
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 		var keys [][]byte
@@ -207,4 +219,86 @@ func (db *DB) DeleteOrg(ctx context.Context, id string) error {
 		return fmt.Errorf("catalog: delete org %s: %w", id, err)
 	}
 	return nil
+}
+
+// DefaultOrg returns the default org: the org that mounts without ORG=, a
+// seeded root access key and exc without --org act on. It is the first org
+// ever created in the catalog (the daemon's first start creates "default"),
+// recorded under keyDefaultOrg in the transaction that creates it. No org
+// created later takes its place, however it sorts; deleting it leaves the
+// catalog without a default org (until every org is gone). A catalog from
+// before the record resolves by docs/format.md, "Default org".
+// ErrNoDefaultOrg when there is none.
+func (db *DB) DefaultOrg(ctx context.Context) (Org, error) {
+	if err := db.enter(); err != nil {
+		return Org{}, fmt.Errorf("catalog: default org: %w", err)
+	}
+	defer db.leave()
+	var org Org
+	err := db.view(func(txn *badger.Txn) error {
+		id, err := defaultOrgID(txn)
+		if err != nil {
+			return err
+		}
+		if id == "" {
+			return ErrNoDefaultOrg
+		}
+		org, err = getOrg(txn, id)
+		if errors.Is(err, ErrNoSuchOrg) {
+			return ErrNoDefaultOrg
+		}
+		return err
+	})
+	if err != nil {
+		return Org{}, fmt.Errorf("catalog: default org: %w", err)
+	}
+	return org, nil
+}
+
+// defaultOrgID returns the default org's id, or "" when there is none. When
+// the record is missing (a catalog written before it existed) the answer is
+// the org named "default", which the first start of every earlier version
+// created; never the first org by name, which any org created later could
+// become.
+func defaultOrgID(txn *badger.Txn) (string, error) {
+	v, err := getValue(txn, keyDefaultOrg)
+	if err == nil {
+		return string(v), nil
+	}
+	if !errors.Is(err, errMissing) {
+		return "", err
+	}
+	id, err := getValue(txn, orgNameKey(legacyDefaultOrgName))
+	if errors.Is(err, errMissing) {
+		return "", nil
+	}
+	return string(id), err
+}
+
+// legacyDefaultOrgName is the name first start has always given the org it
+// creates; catalogs without keyDefaultOrg take the org of that name.
+const legacyDefaultOrgName = "default"
+
+// recordDefaultOrg runs in the transaction that creates org newID. On a
+// catalog with no org, the new org becomes the default. On a catalog without
+// the record (but with orgs), it writes down what defaultOrgID resolves now,
+// before the new org can change the answer (it might be named "default").
+// The record is read in every case, so two concurrent first creations
+// conflict and one retries.
+func recordDefaultOrg(txn *badger.Txn, newID string) error {
+	_, err := getValue(txn, keyDefaultOrg)
+	if err != nil && !errors.Is(err, errMissing) {
+		return err
+	}
+	if !hasPrefix(txn, []byte{prefixOrgName}) {
+		return set(txn, keyDefaultOrg, []byte(newID))
+	}
+	if err == nil {
+		return nil
+	}
+	id, err := defaultOrgID(txn)
+	if err != nil {
+		return err
+	}
+	return set(txn, keyDefaultOrg, []byte(id))
 }

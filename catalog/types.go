@@ -33,12 +33,22 @@ type Bucket struct {
 }
 
 // Extent is a run of bytes of a chunk: the object's next Length bytes are the
-// chunk's plaintext bytes [Offset, Offset+Length).
+// chunk's plaintext bytes [Offset, Offset+Length). An extent whose Chunk is
+// the zero id is a zero run (a hole): Length zero bytes, of any length, with
+// no chunk stored or referenced; its Offset is 0 (docs/format.md, "Manifest
+// v2"). A hole in a sparse file costs one extent, whatever its size.
 type Extent struct {
 	Chunk  chunkstore.ID
 	Offset int64
 	Length int64
 }
+
+// ZeroRun is an extent of n zero bytes.
+func ZeroRun(n int64) Extent { return Extent{Length: n} }
+
+// IsZeroRun reports whether the extent is a run of zeros rather than bytes
+// of a chunk.
+func (e Extent) IsZeroRun() bool { return e.Chunk.IsZero() }
 
 // Part records where one multipart part starts in a completed object, so
 // GET/HEAD with partNumber can serve it.
@@ -72,14 +82,21 @@ type Manifest struct {
 	// Checksums maps an algorithm ("CRC32", "CRC32C", "CRC64NVME", "SHA1",
 	// "SHA256") to its base64 value as S3 returns it.
 	Checksums map[string]string
+	// Tags is the S3 object tag set (x-amz-tagging, PutObjectTagging):
+	// key to value, at most 10 pairs, checked by the S3 layer.
+	Tags map[string]string
 }
 
 // Chunks returns the distinct chunk ids the manifest references, in first-use
 // order. Reference counts are kept per (manifest, chunk) pair, not per extent.
+// Zero runs reference no chunk.
 func (m *Manifest) Chunks() []chunkstore.ID {
 	seen := make(map[chunkstore.ID]struct{}, len(m.Extents))
 	var ids []chunkstore.ID
 	for _, e := range m.Extents {
+		if e.IsZeroRun() {
+			continue
+		}
 		if _, ok := seen[e.Chunk]; ok {
 			continue
 		}

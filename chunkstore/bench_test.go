@@ -103,7 +103,7 @@ func BenchmarkStoreWrite(b *testing.B) {
 			for range b.N {
 				forEachChunk(b, benchChunks, workers, bufs, func(buf []byte, _ int) error {
 					uniqueChunk(buf)
-					return s.Put(ctx, s.Sum(buf), buf)
+					return s.Put(ctx, s.Sum(testOrg, buf), buf)
 				})
 				b.StopTimer()
 				deleteAll(b, s)
@@ -132,7 +132,7 @@ func BenchmarkStoreRead(b *testing.B) {
 	ids := make([]chunkstore.ID, benchChunks)
 	forEachChunk(b, benchChunks, workers, bufs, func(buf []byte, i int) error {
 		uniqueChunk(buf)
-		ids[i] = s.Sum(buf)
+		ids[i] = s.Sum(testOrg, buf)
 		return s.Put(ctx, ids[i], buf)
 	})
 	for _, workers := range []int{1, workers} {
@@ -166,7 +166,7 @@ func BenchmarkRandomRead(b *testing.B) {
 	ids := make([]chunkstore.ID, nChunks)
 	forEachChunk(b, nChunks, workers, bufs, func(buf []byte, i int) error {
 		uniqueChunk(buf)
-		ids[i] = s.Sum(buf)
+		ids[i] = s.Sum(testOrg, buf)
 		return s.Put(ctx, ids[i], buf)
 	})
 	b.Run("4KiB", func(b *testing.B) {

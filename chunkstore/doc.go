@@ -1,5 +1,5 @@
 // Package chunkstore owns the immutable, encrypted chunks that object data
-// lives in: their ids (keyed hashes of the plaintext), their sealing (AEAD in
+// lives in: their ids (hashes of the plaintext keyed per org), their sealing (AEAD in
 // fixed-size segments), the keys derived from the master key, and the Backend
 // contract that a place to keep chunk files must honour.
 //

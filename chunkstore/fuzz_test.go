@@ -19,7 +19,7 @@ import (
 func FuzzOpen(f *testing.F) {
 	s, b := newStore(f, 16)
 	// All seeds are files of this one id, so that valid ones authenticate.
-	id := s.Sum(pseudoRandom(22, 40))
+	id := s.Sum(testOrg, pseudoRandom(22, 40))
 	for _, g := range goldenChunks {
 		if g.seg != 16 {
 			continue

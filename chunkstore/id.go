@@ -8,9 +8,11 @@ import (
 // IDSize is the length in bytes of a chunk id.
 const IDSize = 32
 
-// ID names a chunk: HMAC-SHA-256 of its plaintext under the id key
-// (docs/format.md, "Chunk ids"). Equal plaintext gives an equal id, so a chunk
-// is stored once; without the key the id says nothing about the content.
+// ID names a chunk: HMAC-SHA-256 of its plaintext under its org's chunk-id
+// key (docs/format.md, "Chunk ids"; chunks written before version 2 keep ids
+// under the store-wide id key). Equal plaintext in one org gives an equal
+// id, so a chunk is stored once per org; without the key the id says nothing
+// about the content.
 type ID [IDSize]byte
 
 // String returns the id as 64 lowercase hex digits, the form used in chunk

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"excloud.dev/buckets/internal/fsutil"
 )
@@ -29,18 +30,26 @@ const (
 	labelID      = "excloud-buckets v1 chunk-id"
 	labelSeal    = "excloud-buckets v1 chunk-seal"
 	labelCatalog = "excloud-buckets v1 catalog"
+	labelAttrs   = "excloud-buckets v1 mount-attrs"
+	// labelOrgID, followed by the org id, derives an org's chunk-id key
+	// from the id key (docs/format.md, "Chunk ids", version 2).
+	labelOrgID = "excloud-buckets v2 chunk-id org "
 )
 
 // Keys are the keys derived from the master key. They are secrets: never log
 // or print them.
 type Keys struct {
-	// ID keys the HMAC-SHA-256 that names chunks (docs/format.md, "Chunk ids").
+	// ID is the id key (docs/format.md, "Chunk ids"): each org's chunk-id
+	// key is derived from it; version 1 ids were HMAC-SHA-256 under it.
 	ID [32]byte
 	// Seal is the input from which each chunk's AES-256-GCM key is derived
 	// with that chunk's salt (docs/format.md, "Chunk files").
 	Seal [32]byte
 	// Catalog is Badger's encryption key for the catalog directory.
 	Catalog [32]byte
+	// Attrs keys the seal FUSE mounts put on the attributes they write
+	// (docs/format.md, "Mount attributes").
+	Attrs [32]byte
 }
 
 // String hides the keys, so that logging a value that holds Keys cannot leak
@@ -60,7 +69,7 @@ func DeriveKeys(master []byte) (Keys, error) {
 	for _, d := range []struct {
 		dst   *[32]byte
 		label string
-	}{{&k.ID, labelID}, {&k.Seal, labelSeal}, {&k.Catalog, labelCatalog}} {
+	}{{&k.ID, labelID}, {&k.Seal, labelSeal}, {&k.Catalog, labelCatalog}, {&k.Attrs, labelAttrs}} {
 		b, err := hkdf.Key(sha256.New, master, nil, d.label, 32)
 		if err != nil {
 			return Keys{}, fmt.Errorf("chunkstore: derive keys: %w", err)
@@ -79,6 +88,9 @@ func DeriveKeys(master []byte) (Keys, error) {
 // Key files other than systemd credentials (whose mode systemd controls) must
 // not be readable or writable by group or others: a key that others could
 // read protects nothing, so LoadMasterKey refuses to start rather than warn.
+// They must also belong to the user excd runs as (or root), and the one in
+// the data directory is never read through a symlink: a key another user
+// supplied is a key that user knows.
 func LoadMasterKey(dataDir, keyFile string) (key []byte, path string, created bool, err error) {
 	return findMasterKey(dataDir, keyFile, true)
 }
@@ -93,13 +105,17 @@ func ReadMasterKey(dataDir, keyFile string) (key []byte, path string, err error)
 
 func findMasterKey(dataDir, keyFile string, create bool) (key []byte, path string, created bool, err error) {
 	if keyFile != "" {
-		key, err = readMasterKey(keyFile, !underCredentials(keyFile))
+		check := keyCheckNamed
+		if underCredentials(keyFile) {
+			check = keyCheckSystemd
+		}
+		key, err = readMasterKey(keyFile, check)
 		return key, keyFile, false, err
 	}
 	if dir := os.Getenv("CREDENTIALS_DIRECTORY"); dir != "" {
 		p := filepath.Join(dir, MasterKeyFile)
 		if _, err := os.Stat(p); err == nil {
-			key, err = readMasterKey(p, false)
+			key, err = readMasterKey(p, keyCheckSystemd)
 			return key, p, false, err
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return nil, p, false, fmt.Errorf("chunkstore: master key %s: %w", p, err)
@@ -109,14 +125,14 @@ func findMasterKey(dataDir, keyFile string, create bool) (key []byte, path strin
 		return nil, "", false, errors.New("chunkstore: master key: no data directory and no key file given")
 	}
 	path = filepath.Join(dataDir, MasterKeyFile)
-	key, err = readMasterKey(path, true)
+	key, err = readMasterKey(path, keyCheckDataDir)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) || !create {
 		return key, path, false, err
 	}
 	key, err = createMasterKey(dataDir, path)
 	if errors.Is(err, fs.ErrExist) {
 		// Another process created it between our read and our create.
-		key, err = readMasterKey(path, true)
+		key, err = readMasterKey(path, keyCheckDataDir)
 		return key, path, false, err
 	}
 	return key, path, err == nil, err
@@ -131,8 +147,33 @@ func underCredentials(p string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
-func readMasterKey(path string, checkMode bool) ([]byte, error) {
-	f, err := os.Open(path)
+// keyCheck says how far a key file is trusted before it is read.
+type keyCheck int
+
+const (
+	// keyCheckSystemd: a systemd credential, whose owner and mode systemd
+	// controls.
+	keyCheckSystemd keyCheck = iota
+	// keyCheckNamed: a file the operator named: it must be theirs (owned by
+	// the user excd runs as, or root) and private; a symlink is followed,
+	// since the operator chose the path.
+	keyCheckNamed
+	// keyCheckDataDir: <dataDir>/master.key: as keyCheckNamed, and never
+	// through a symlink, which anyone who could once write the directory
+	// might have left there.
+	keyCheckDataDir
+)
+
+func readMasterKey(path string, check keyCheck) ([]byte, error) {
+	flags := os.O_RDONLY | syscall.O_NONBLOCK // a FIFO must not hang the start
+	if check == keyCheckDataDir {
+		flags |= syscall.O_NOFOLLOW
+	}
+	f, err := os.OpenFile(path, flags, 0)
+	if errors.Is(err, syscall.ELOOP) && check == keyCheckDataDir {
+		return nil, fmt.Errorf("chunkstore: %w", &fsutil.UntrustedError{What: "master key", Path: path,
+			Reason: "it is a symlink; excd never follows one in its data directory (name a key file elsewhere with --master-key)"})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("chunkstore: master key: %w", err)
 	}
@@ -144,8 +185,15 @@ func readMasterKey(path string, checkMode bool) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("chunkstore: master key %s is not a regular file", path)
 	}
-	if perm := fi.Mode().Perm(); checkMode && perm&0o077 != 0 {
-		return nil, fmt.Errorf("chunkstore: master key %s has mode %04o; it must be 0600 (chmod 600 %s)", path, perm, path)
+	if check != keyCheckSystemd {
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			return nil, fmt.Errorf("chunkstore: master key %s has mode %04o; it must be 0600 (chmod 600 %s)", path, perm, path)
+		}
+		// Another user's key file would encrypt everything under a key
+		// that user knows.
+		if err := fsutil.CheckTrusted("master key", path, fi); err != nil {
+			return nil, fmt.Errorf("chunkstore: %w", err)
+		}
 	}
 	// Anything longer than a hex key plus CRLF is not a key file; do not read
 	// an arbitrary file into memory to find that out.
@@ -205,4 +253,14 @@ func createMasterKey(dataDir, path string) ([]byte, error) {
 		return nil, fmt.Errorf("chunkstore: create master key %s: %w", path, err)
 	}
 	return key, nil
+}
+
+// orgIDKey derives an org's chunk-id key: HKDF-SHA-256 with input keying
+// material = the id key, no salt, info = labelOrgID || org.
+func orgIDKey(idKey *[32]byte, org string) ([]byte, error) {
+	k, err := hkdf.Key(sha256.New, idKey[:], nil, labelOrgID+org, 32)
+	if err != nil {
+		return nil, fmt.Errorf("chunkstore: derive chunk-id key: %w", err)
+	}
+	return k, nil
 }

@@ -11,12 +11,11 @@ import (
 func BenchmarkSealChunk(b *testing.B) {
 	k, _ := DeriveKeys(bytes.Repeat([]byte{1}, MasterKeySize))
 	s := &Store{keys: k, segSize: SegmentSize}
-	s.macs.New = newMAC(&s.keys)
 	p := make([]byte, MaxChunkSize)
 	buf := make([]byte, 128<<10)
 	b.SetBytes(MaxChunkSize)
 	for b.Loop() {
-		id := s.Sum(p)
+		id := s.Sum("obench", p)
 		h := header{segSize: SegmentSize, plen: MaxChunkSize}
 		raw := h.marshal()
 		c, err := newSegmentCipher(&k.Seal, id, &h, raw[:])

@@ -23,8 +23,8 @@ const MaxChunkSize = 4 << 20
 type Store struct {
 	b       Backend
 	keys    Keys
-	segSize int64 // SegmentSize except in tests
-	macs    sync.Pool
+	segSize int64    // SegmentSize except in tests
+	macs    sync.Map // org id → *sync.Pool of HMACs under the org's id key
 	stats   counters
 }
 
@@ -35,7 +35,7 @@ type Stats struct {
 	BytesDecrypted        int64 // plaintext bytes of segments opened
 	BytesSealed           int64 // plaintext bytes sealed
 	ChunksWritten         int64 // Puts that wrote a chunk file
-	ChunksDeduped         int64 // Puts skipped because the chunk existed
+	ChunksDeduped         int64 // Puts skipped because the chunk existed (ids are per org, so only ever the same org's)
 	ChunksOpened          int64 // successful Opens
 	CorruptReads          int64 // reads that failed with ErrCorrupt
 }
@@ -53,13 +53,7 @@ func New(b Backend, k Keys) (*Store, error) {
 	if k.ID == ([32]byte{}) || k.Seal == ([32]byte{}) {
 		return nil, errors.New("chunkstore: zero keys (use DeriveKeys)")
 	}
-	s := &Store{b: b, keys: k, segSize: SegmentSize}
-	s.macs.New = newMAC(&s.keys)
-	return s, nil
-}
-
-func newMAC(k *Keys) func() any {
-	return func() any { return hmac.New(sha256.New, k.ID[:]) }
+	return &Store{b: b, keys: k, segSize: SegmentSize}, nil
 }
 
 // Stats returns a snapshot of the counters.
@@ -77,21 +71,39 @@ func (s *Store) Stats() Stats {
 	}
 }
 
-// Sum returns the id of a chunk holding p: HMAC-SHA-256 of p under Keys.ID.
-func (s *Store) Sum(p []byte) ID {
-	m := s.macs.Get().(hash.Hash)
+// Sum returns the id of a chunk holding p written for org: HMAC-SHA-256 of
+// p under the org's chunk-id key (docs/format.md, "Chunk ids"). Equal
+// plaintext gets equal ids within an org only, so dedup never crosses
+// tenants: no org can learn, from an upload's cost or a dedup counter,
+// whether another stores a file.
+func (s *Store) Sum(org string, p []byte) ID {
+	pool := s.macPool(org)
+	m := pool.Get().(hash.Hash)
 	m.Reset()
 	m.Write(p)
 	var id ID
 	m.Sum(id[:0])
-	s.macs.Put(m)
+	pool.Put(m)
 	return id
 }
 
-// Put stores p as chunk id; the caller guarantees id == s.Sum(p). When Put
-// returns nil the chunk is durable, so a manifest may now reference it
-// (docs/format.md, "Ordering"). A chunk that already exists with the
-// expected size is not written again. Sealing streams segment by segment into
+func (s *Store) macPool(org string) *sync.Pool {
+	if p, ok := s.macs.Load(org); ok {
+		return p.(*sync.Pool)
+	}
+	key, err := orgIDKey(&s.keys.ID, org)
+	if err != nil {
+		// HKDF fails only for an output longer than 255 hash lengths.
+		panic(err)
+	}
+	p, _ := s.macs.LoadOrStore(org, &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }})
+	return p.(*sync.Pool)
+}
+
+// Put stores p as chunk id; the caller guarantees id == s.Sum(org, p) for
+// the org whose object will reference it. When Put returns nil the chunk is
+// durable, so a manifest may now reference it (docs/format.md, "Ordering").
+// A chunk that already exists with the expected size is not written again. Sealing streams segment by segment into
 // the backend, so Put needs O(SegmentSize) memory beyond p.
 func (s *Store) Put(ctx context.Context, id ID, p []byte) error {
 	if len(p) > MaxChunkSize {

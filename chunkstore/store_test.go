@@ -3,6 +3,8 @@ package chunkstore_test
 import (
 	"bytes"
 	"context"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -56,7 +58,7 @@ func pseudoRandom(seed uint64, n int) []byte {
 
 func putChunk(t testing.TB, s *chunkstore.Store, p []byte) chunkstore.ID {
 	t.Helper()
-	id := s.Sum(p)
+	id := s.Sum(testOrg, p)
 	if err := s.Put(ctx, id, p); err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +186,7 @@ func TestRangeErrors(t *testing.T) {
 
 func TestMissing(t *testing.T) {
 	s, _ := newStore(t, 0)
-	id := s.Sum([]byte("never stored"))
+	id := s.Sum(testOrg, []byte("never stored"))
 	if _, err := s.Open(ctx, id, 0, -1); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Open: %v", err)
 	}
@@ -319,21 +321,60 @@ func TestSumIsKeyed(t *testing.T) {
 	b, _ := local.New(t.TempDir())
 	s2, _ := chunkstore.New(b, testKeys(t, 2))
 	p := []byte("same data")
-	if s1.Sum(p) != s1.Sum(bytes.Clone(p)) {
+	if s1.Sum(testOrg, p) != s1.Sum(testOrg, bytes.Clone(p)) {
 		t.Fatal("Sum is not deterministic")
 	}
-	if s1.Sum(p) == s2.Sum(p) {
+	if s1.Sum(testOrg, p) == s2.Sum(testOrg, p) {
 		t.Fatal("Sum does not depend on the key")
 	}
-	if s1.Sum(p) == chunkstore.ID(sha256.Sum256(p)) {
+	if s1.Sum(testOrg, p) == chunkstore.ID(sha256.Sum256(p)) {
 		t.Fatal("Sum is a plain hash")
+	}
+}
+
+// testOrg is the org the tests' chunks are written for.
+const testOrg = "otest00000000"
+
+// Chunk ids are keyed per org (format version 2 of chunk ids): equal data
+// gets equal ids inside an org and unrelated ones across orgs, and neither
+// is the version 1 id (HMAC under the id key itself) that existing chunks
+// keep.
+func TestSumIsPerOrg(t *testing.T) {
+	s, _ := newStore(t, 0)
+	p := []byte("the same file in two orgs")
+	a, b := s.Sum("oaaaaaaaaaaaa", p), s.Sum("obbbbbbbbbbbb", p)
+	if a == b {
+		t.Fatal("two orgs get the same id for the same data: dedup would cross tenants")
+	}
+	if a != s.Sum("oaaaaaaaaaaaa", bytes.Clone(p)) {
+		t.Fatal("one org gets two ids for the same data: no dedup inside an org")
+	}
+	if v1 := chunkstore.SumV1(s, p); v1 == a || v1 == b {
+		t.Fatal("a version 2 id equals the version 1 id of the same data")
+	}
+	k := testKeys(t, 1)
+	mac := hmac.New(sha256.New, k.ID[:])
+	mac.Write(p)
+	if chunkstore.SumV1(s, p) != chunkstore.ID(mac.Sum(nil)) {
+		t.Fatal("SumV1 is not HMAC-SHA-256 under the id key")
+	}
+	// docs/format.md, "Chunk ids": the org's key is HKDF-SHA-256 of the id
+	// key with info "excloud-buckets v2 chunk-id org " || org id.
+	orgKey, err := hkdf.Key(sha256.New, k.ID[:], nil, "excloud-buckets v2 chunk-id org oaaaaaaaaaaaa", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac = hmac.New(sha256.New, orgKey)
+	mac.Write(p)
+	if a != chunkstore.ID(mac.Sum(nil)) {
+		t.Fatal("Sum does not follow docs/format.md")
 	}
 }
 
 func TestPutTooLarge(t *testing.T) {
 	s, _ := newStore(t, 0)
 	p := make([]byte, chunkstore.MaxChunkSize+1)
-	if err := s.Put(ctx, s.Sum(p), p); err == nil {
+	if err := s.Put(ctx, s.Sum(testOrg, p), p); err == nil {
 		t.Fatal("Put accepted a chunk over MaxChunkSize")
 	}
 }
@@ -353,7 +394,7 @@ func TestNewRejects(t *testing.T) {
 func TestMemory(t *testing.T) {
 	s, _ := newStore(t, 0)
 	p := pseudoRandom(5, chunkstore.MaxChunkSize)
-	id := s.Sum(p)
+	id := s.Sum(testOrg, p)
 	alloc := func(f func()) uint64 {
 		var a, b runtime.MemStats
 		runtime.ReadMemStats(&a)

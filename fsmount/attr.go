@@ -12,6 +12,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/objects"
 )
 
 // Metadata keys (stored as x-amz-meta-<key>) that carry POSIX attributes, as
@@ -26,13 +27,9 @@ const (
 )
 
 // reserved metadata keys are attributes, not xattrs.
-var reserved = map[string]bool{metaMode: true, metaUID: true, metaGID: true, metaMtime: true, metaAtime: true, metaCtime: true}
+var reserved = map[string]bool{metaMode: true, metaUID: true, metaGID: true, metaMtime: true, metaAtime: true, metaCtime: true, metaSeal: true}
 
-const (
-	defaultFileMode = 0o644
-	defaultDirMode  = 0o755
-	blockSize       = 4096
-)
+const blockSize = 4096
 
 // attrs are a node's POSIX attributes, derived from a manifest.
 type attrs struct {
@@ -55,12 +52,9 @@ type attrs struct {
 // moves. atime is x-amz-meta-atime, else mtime: reads do not update it.
 func (f *fsys) attrsOf(m *catalog.Manifest, typ uint32) attrs {
 	a := attrs{uid: f.opts.UID, gid: f.opts.GID, nlink: 1}
-	perm := uint32(defaultFileMode)
+	perm := f.defaultPerm(typ)
 	if typ == syscall.S_IFDIR {
-		perm = defaultDirMode
 		a.nlink = 2
-	} else if typ == syscall.S_IFLNK {
-		perm = 0o777
 	}
 	if m == nil {
 		a.mode = typ | perm
@@ -69,14 +63,18 @@ func (f *fsys) attrsOf(m *catalog.Manifest, typ uint32) attrs {
 	a.size = m.Size
 	a.mtime = m.ModTime
 	a.ctime = m.ModTime
-	if v, ok := parseMode(m.Meta[metaMode]); ok {
-		perm = v & 0o7777
-	}
-	if v, err := strconv.ParseUint(m.Meta[metaUID], 10, 32); err == nil {
-		a.uid = uint32(v)
-	}
-	if v, err := strconv.ParseUint(m.Meta[metaGID], 10, 32); err == nil {
-		a.gid = uint32(v)
+	// Mode and owner only when a mount wrote them, or the operator trusts
+	// S3 clients with them (owner.go).
+	if f.trusted(m.Meta) {
+		if v, ok := parseMode(m.Meta[metaMode]); ok && typ != syscall.S_IFLNK {
+			perm = v & 0o7777
+		}
+		if v, err := strconv.ParseUint(m.Meta[metaUID], 10, 32); err == nil {
+			a.uid = uint32(v)
+		}
+		if v, err := strconv.ParseUint(m.Meta[metaGID], 10, 32); err == nil {
+			a.gid = uint32(v)
+		}
 	}
 	if t, ok := parseMtime(m.Meta[metaMtime]); ok {
 		a.mtime = t
@@ -157,26 +155,33 @@ func (a attrs) fill(out *fuse.Attr) {
 func (a *attrs) times(t time.Time) { a.atime, a.mtime, a.ctime = t, t, t }
 
 // applySetattr returns meta with the attribute changes of in applied, and
-// whether any applied; any change sets ctime to now, whatever time in asks
-// for (a size change moves ctime through the object's modification time).
-// atime is the one reported now: a change of mtime alone stores it, since
-// an atime never set follows mtime.
-func applySetattr(meta map[string]string, typ uint32, in *fuse.SetAttrIn, atime time.Time) (map[string]string, bool) {
+// whether any applied. A change of mode or owner stores all three, sealed,
+// starting from what the mount showed: the kernel checked the change
+// against those, so values an S3 client wrote are never sealed. Any change
+// sets ctime to now, whatever time in asks for (a size change moves ctime
+// through the object's modification time). atime is the one reported now:
+// a change of mtime alone stores it, since an atime never set follows mtime.
+func (f *fsys) applySetattr(meta map[string]string, typ uint32, in *fuse.SetAttrIn, atime time.Time) (map[string]string, bool) {
 	out := maps.Clone(meta)
 	if out == nil {
 		out = map[string]string{}
 	}
 	changed := false
-	if m, ok := in.GetMode(); ok {
-		out[metaMode] = strconv.FormatUint(uint64(typ|m&0o7777), 10)
-		changed = true
-	}
-	if u, ok := in.GetUID(); ok {
-		out[metaUID] = strconv.FormatUint(uint64(u), 10)
-		changed = true
-	}
-	if g, ok := in.GetGID(); ok {
-		out[metaGID] = strconv.FormatUint(uint64(g), 10)
+	mode, modeSet := in.GetMode()
+	uid, uidSet := in.GetUID()
+	gid, gidSet := in.GetGID()
+	if modeSet || uidSet || gidSet {
+		cur := f.attrsOf(&catalog.Manifest{Meta: meta}, typ)
+		if !modeSet {
+			mode = cur.mode
+		}
+		if !uidSet {
+			uid = cur.uid
+		}
+		if !gidSet {
+			gid = cur.gid
+		}
+		f.setOwner(out, typ|mode&0o7777, uid, gid)
 		changed = true
 	}
 	if t, ok := in.GetMTime(); ok {
@@ -187,25 +192,42 @@ func applySetattr(meta map[string]string, typ uint32, in *fuse.SetAttrIn, atime 
 		out[metaAtime] = formatMtime(t)
 		changed = true
 	} else if _, ok := in.GetMTime(); ok && out[metaAtime] == "" && !atime.IsZero() {
-		out[metaAtime] = formatMtime(atime)
+		setIfRoom(out, metaAtime, formatMtime(atime))
 	}
 	if in.Valid&(fuse.FATTR_MODE|fuse.FATTR_UID|fuse.FATTR_GID|fuse.FATTR_SIZE|fuse.FATTR_ATIME|fuse.FATTR_MTIME) == 0 {
 		// chown(f, -1, -1): nothing to set, but Linux still moves ctime.
 		changed = true
 	}
 	if changed {
-		out[metaCtime] = formatMtime(time.Now())
+		setIfRoom(out, metaCtime, formatMtime(time.Now()))
 	}
 	return out, changed
 }
 
-// newMeta is the metadata of an object created through the mount: mode and
-// owner of the creating process, as s3fs records them.
-func newMeta(typ, mode uint32, caller *fuse.Caller) map[string]string {
-	m := map[string]string{metaMode: strconv.FormatUint(uint64(typ|mode&0o7777), 10)}
-	if caller != nil {
-		m[metaUID] = strconv.FormatUint(uint64(caller.Uid), 10)
-		m[metaGID] = strconv.FormatUint(uint64(caller.Gid), 10)
+// setIfRoom sets meta[k] = v unless that would take the user metadata
+// past S3's limit (objects.MaxUserMeta): a time the mount keeps on its own
+// account (ctime, a pinned atime) must not make a chmod or setxattr fail on
+// a file whose xattrs fill the metadata. It then keeps its last value.
+func setIfRoom(meta map[string]string, k, v string) {
+	old, had := meta[k]
+	meta[k] = v
+	if objects.UserMetaSize(meta) > objects.MaxUserMeta {
+		if had {
+			meta[k] = old
+		} else {
+			delete(meta, k)
+		}
 	}
+}
+
+// newMeta is the metadata of an object created through the mount: mode and
+// owner of the creating process, as s3fs records them, sealed.
+func (f *fsys) newMeta(typ, mode uint32, caller *fuse.Caller) map[string]string {
+	m := map[string]string{}
+	uid, gid := f.opts.UID, f.opts.GID
+	if caller != nil {
+		uid, gid = caller.Uid, caller.Gid
+	}
+	f.setOwner(m, typ|mode&0o7777, uid, gid)
 	return m
 }

@@ -351,7 +351,7 @@ func (d *dirNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAtt
 		if mk := d.marker.Load(); mk != nil {
 			cur = mk.Meta
 		}
-		meta, changed := applySetattr(cur, syscall.S_IFDIR, in, d.attrs().atime)
+		meta, changed := d.fsys.applySetattr(cur, syscall.S_IFDIR, in, d.attrs().atime)
 		if changed {
 			defer d.fsys.mine(bucket, prefix, false)()
 			m, err := d.fsys.objs.SetMeta(ctx, d.fsys.orgID, bucket, prefix, meta)
@@ -477,7 +477,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	caller, _ := fuse.FromContext(ctx)
 	m, err := d.fsys.objs.Put(ctx, d.fsys.orgID, bucket, key, bytes.NewReader(nil), objects.PutOptions{
 		Size: 0,
-		Meta: catalog.Manifest{Meta: newMeta(syscall.S_IFDIR, mode, caller)},
+		Meta: catalog.Manifest{Meta: d.fsys.newMeta(syscall.S_IFDIR, mode, caller)},
 	})
 	if err != nil {
 		return nil, toErrno(err)
@@ -570,10 +570,10 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 		return nil, nil, 0, toErrno(err)
 	}
 	caller, _ := fuse.FromContext(ctx)
-	w.SetMeta(newMeta(syscall.S_IFREG, mode, caller))
+	w.SetMeta(d.fsys.newMeta(syscall.S_IFREG, mode, caller))
 	fn := &fileNode{fsys: d.fsys, typ: syscall.S_IFREG}
 	ch := d.NewInode(ctx, fn, fs.StableAttr{Mode: syscall.S_IFREG})
-	h := fn.attachWriter(w, true)
+	h := fn.created(w)
 	fn.fillEntry(out)
 	d.touch(ctx, bucket, prefix)
 	return ch, h, 0, 0
@@ -595,7 +595,7 @@ func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint3
 	caller, _ := fuse.FromContext(ctx)
 	done := d.fsys.mine(bucket, prefix+name, false)
 	m, err := d.fsys.objs.Put(ctx, d.fsys.orgID, bucket, prefix+name, bytes.NewReader(nil), objects.PutOptions{
-		Size: 0, Meta: catalog.Manifest{Meta: newMeta(syscall.S_IFREG, mode, caller)},
+		Size: 0, Meta: catalog.Manifest{Meta: d.fsys.newMeta(syscall.S_IFREG, mode, caller)},
 	})
 	done()
 	if err != nil {
@@ -619,7 +619,7 @@ func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.En
 	caller, _ := fuse.FromContext(ctx)
 	done := d.fsys.mine(bucket, prefix+name, false)
 	m, err := d.fsys.objs.Put(ctx, d.fsys.orgID, bucket, prefix+name, bytes.NewReader([]byte(target)), objects.PutOptions{
-		Size: int64(len(target)), Meta: catalog.Manifest{Meta: newMeta(syscall.S_IFLNK, 0o777, caller)},
+		Size: int64(len(target)), Meta: catalog.Manifest{Meta: d.fsys.newMeta(syscall.S_IFLNK, 0o777, caller)},
 	})
 	done()
 	if err != nil {

@@ -55,6 +55,20 @@
 //     joins the failed session and gets its error. A file created and not
 //     yet closed exists only in this mount. Writes to a file unlinked while open are dropped at
 //     close.
+//   - Sessions and concurrent writers: an open for writing finds or starts
+//     the file's session and joins it in one step under the node's lock,
+//     and the last RELEASE commits and ends it under that lock, so a new
+//     session starts from every commit made through this mount: processes
+//     that each open, write and close one file lose nothing (O_APPEND
+//     included). Writers in other mounts or over S3 replace versions whole;
+//     the last commit wins.
+//   - File size: at most 5 TiB (objects.MaxFileSize, S3's object limit).
+//     truncate, ftruncate and fallocate past it answer EFBIG and change
+//     nothing; a write at the limit EFBIG, one across it writes what fits.
+//     A hole (growing truncate or fallocate, a write past the end) is one
+//     zero-run extent whatever its size, read as zeros over S3 too.
+//     fallocate: mode 0 grows with a hole and reserves no space,
+//     KEEP_SIZE only checks the limit, other modes EOPNOTSUPP.
 //   - ETags of written files: the quoted MD5 of the content when the file
 //     was written in order from offset 0 (new, or opened with O_TRUNC), or
 //     when it is small (≤ 8 KiB, inline); otherwise "<hex>-1", the multipart
@@ -63,9 +77,9 @@
 //     leading 0, rclone, is read too), -uid, -gid (decimal), -mtime, -atime,
 //     -ctime (seconds since the epoch with a fraction,
 //     "1700000000.123456789": rclone's form, s3fs reads its integer part;
-//     docs/format.md). Objects without them (S3 uploads) are 0644 files and
-//     0755 directories owned by Options.UID/GID, with the object's
-//     modification time as every time. chmod, chown and utimes are
+//     docs/format.md). They are reported exactly as stored: go-fuse's
+//     filling in of 0644/0755 for mode 0 and of its UID for uid 0 is off
+//     (NullPermissions, no fs.Options.UID/GID). chmod, chown and utimes are
 //     committed when they return, except on a file with unwritten bytes,
 //     where they go with its close.
 //   - Times: mtime is -mtime, else the object's modification time; a write
@@ -90,8 +104,26 @@
 //     directory's count and marker are read again by the next getattr
 //     after this mount changes the directory or the feed reports a change
 //     under it. A file has 1, and 0 once unlinked (or replaced) while open.
+//   - Owner model (owner.go; docs/service.md, "The mount's owner model"):
+//     mode, uid and gid count only when a mount wrote them. A mount writes
+//     all three with a seal, x-amz-meta-exc-attrs, an HMAC over the org and
+//     the three values keyed with Options.AttrKey (excd derives it from the
+//     master key), starting from what it showed, so it never seals values
+//     an S3 client wrote. Objects without a valid seal (S3 uploads,
+//     directories without a marker, buckets, the root) are owned by
+//     Options.UID/GID with 0666/0777 less Options.Umask (default 077),
+//     unless Options.TrustS3Attrs honours anyone's. The seal leaves out the
+//     key, so renames and S3 copies keep attributes; a seal copied onto
+//     other values does not match them. mtime and the symlink type bit are
+//     honoured from anyone: they grant nothing. allow_other only with
+//     Options.AllowOther; mounts are nosuid and nodev.
 //   - xattrs: user.NAME is the user metadata NAME; the attribute keys above
-//     are not xattrs (EPERM to set). Other namespaces: EOPNOTSUPP.
+//     and the seal are not xattrs (EPERM to set). Other namespaces:
+//     EOPNOTSUPP.
+//   - S3 object tags are not shown: tag keys and user metadata names share
+//     no namespace in S3, and a user.* xattr for each would collide with
+//     metadata of the same name. They are kept, though: writing a file in
+//     place, renaming it and setting xattrs leave its tags as they were.
 //   - Symlinks: an object whose content is the target and whose mode
 //     metadata has S_IFLNK (as s3fs stores them). In directory listings they
 //     appear as regular files until stat'ed.

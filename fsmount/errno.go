@@ -33,6 +33,8 @@ func toErrno(err error) syscall.Errno {
 	case errors.Is(err, catalog.ErrPreconditionFailed):
 		// Replaced concurrently; the caller may retry.
 		return syscall.EAGAIN
+	case errors.Is(err, objects.ErrFileTooLarge):
+		return syscall.EFBIG
 	case errors.Is(err, catalog.ErrClosed), errors.Is(err, objects.ErrWriterClosed):
 		return syscall.EIO
 	case errors.Is(err, chunkstore.ErrCorrupt):

@@ -222,28 +222,65 @@ func (n *fileNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Attr
 	return 0
 }
 
-// attachWriter makes w the node's session (or joins the existing one) and
-// returns a handle holding a reference to it.
-func (n *fileNode) attachWriter(w *objects.FileWriter, write bool) *handle {
-	n.mu.Lock()
-	if n.w == nil {
-		n.w = w
-	} else if w != nil && w != n.w {
-		w.Close()
-	}
+// joinLocked returns a handle holding a reference to the node's session,
+// which must exist; n.mu is held.
+func (n *fileNode) joinLocked(write bool) *handle {
 	n.wrefs++
-	sw := n.w
-	n.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &handle{write: write, w: n.w, ctx: ctx, cancel: cancel}
+}
+
+// startLocked opens the node's write session; n.mu is held, and n.w is nil.
+func (n *fileNode) startLocked(ctx context.Context, bucket, key string, trunc bool) error {
+	w, err := n.fsys.objs.OpenWriter(ctx, n.fsys.orgID, bucket, key, trunc)
+	if err != nil {
+		return err
+	}
+	n.adoptLocked(w)
+	return nil
+}
+
+// adoptLocked makes w the node's session; n.mu is held, and n.w is nil.
+func (n *fileNode) adoptLocked(w *objects.FileWriter) {
+	n.w = w
 	n.fsys.wmu.Lock()
 	n.fsys.writers[n] = struct{}{}
 	n.fsys.wmu.Unlock()
-	ctx, cancel := context.WithCancel(context.Background())
-	return &handle{write: write, w: sw, ctx: ctx, cancel: cancel}
+}
+
+// created makes w, the session of a file just created, the session of the
+// new node n, and returns the creating handle.
+func (n *fileNode) created(w *objects.FileWriter) *handle {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.adoptLocked(w)
+	return n.joinLocked(true)
+}
+
+// endLocked ends the node's write session once no handle holds it; n.mu
+// is held.
+func (n *fileNode) endLocked() {
+	n.w.Close()
+	n.w = nil
+	n.fsys.wmu.Lock()
+	delete(n.fsys.writers, n)
+	n.fsys.wmu.Unlock()
 }
 
 // Open opens for reading the current version (a read-only handle keeps
 // reading that version even if it is replaced: close-to-open), or joins or
 // starts the node's write session.
+//
+// Finding the session and joining it, or starting one, is one step under
+// n.mu. Two writers that each open, write and close would otherwise lose
+// records: an open that found a session could join it after its last
+// RELEASE had closed it (every write then EIO, for as long as opens kept
+// joining the closed session), and one that found none could read its base
+// version before another session's close committed, and join after that
+// session ended, so its own commit dropped the other's writes (NUL bytes,
+// or a short file with O_APPEND). A session ends under n.mu after its last
+// commit (Release), so a session started under n.mu starts from every
+// commit made through this mount.
 func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	bucket, key, ok := pathOf(&n.Inode)
 	if !ok {
@@ -253,29 +290,27 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 	trunc := flags&syscall.O_TRUNC != 0
 	if acc == syscall.O_WRONLY || acc == syscall.O_RDWR || trunc {
 		n.mu.Lock()
-		cur := n.w
-		n.mu.Unlock()
-		if cur != nil {
-			if trunc {
-				if err := cur.Truncate(ctx, 0); err != nil {
-					return nil, 0, toErrno(err)
-				}
+		defer n.mu.Unlock()
+		if n.w == nil {
+			if err := n.startLocked(ctx, bucket, key, trunc); err != nil {
+				return nil, 0, toErrno(err)
 			}
-			return n.attachWriter(cur, true), fuse.FOPEN_KEEP_CACHE, 0
+			return n.joinLocked(true), 0, 0
 		}
-		w, err := n.fsys.objs.OpenWriter(ctx, n.fsys.orgID, bucket, key, trunc)
-		if err != nil {
-			return nil, 0, toErrno(err)
+		if trunc {
+			if err := n.w.Truncate(ctx, 0); err != nil {
+				return nil, 0, toErrno(err)
+			}
 		}
-		return n.attachWriter(w, true), 0, 0
+		return n.joinLocked(true), fuse.FOPEN_KEEP_CACHE, 0
 	}
 	n.mu.Lock()
 	// A failed session no longer is the file: read the last commit.
-	writing := n.w != nil && !n.w.Failed()
-	n.mu.Unlock()
-	if writing {
-		return n.attachWriter(nil, false), fuse.FOPEN_KEEP_CACHE, 0
+	if n.w != nil && !n.w.Failed() {
+		defer n.mu.Unlock()
+		return n.joinLocked(false), fuse.FOPEN_KEEP_CACHE, 0
 	}
+	n.mu.Unlock()
 	obj, err := n.fsys.objs.Open(ctx, n.fsys.orgID, bucket, key)
 	if err != nil {
 		return nil, 0, toErrno(err)
@@ -468,22 +503,15 @@ func (n *fileNode) Release(ctx context.Context, fh fs.FileHandle) syscall.Errno 
 	// a chmod or utimes that Setattr applies to the session in between
 	// would otherwise never be committed (rsync chmods right after close,
 	// while the kernel's RELEASE is still on its way).
-	var errno syscall.Errno
 	n.mu.Lock()
+	defer n.mu.Unlock()
+	var errno syscall.Errno
 	n.wrefs--
 	if h.write || n.wrefs == 0 {
 		errno = n.commitHeld(context.Background())
 	}
-	var w *objects.FileWriter
 	if n.wrefs == 0 {
-		w, n.w = n.w, nil
-	}
-	n.mu.Unlock()
-	if w != nil {
-		w.Close()
-		n.fsys.wmu.Lock()
-		delete(n.fsys.writers, n)
-		n.fsys.wmu.Unlock()
+		n.endLocked()
 	}
 	return errno
 }
@@ -505,7 +533,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 	}
 	atime := n.attrsLocked().atime
 	n.mu.Unlock()
-	meta, metaChanged := applySetattr(cur, n.typ, in, atime)
+	meta, metaChanged := n.fsys.applySetattr(cur, n.typ, in, atime)
 	size, sizeChanged := in.GetSize()
 	if _, setMtime := in.GetMTime(); sizeChanged && !setMtime && meta[metaMtime] != "" {
 		// truncate(2) changes mtime: the commit's time, not a stored one.
@@ -526,12 +554,12 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 		// version whole.
 		clean := !w.Dirty() && !sizeChanged
 		if sizeChanged {
-			if err := w.Truncate(ctx, int64(size)); err != nil {
-				return toErrno(err)
-			}
 			n.mu.Lock()
-			n.wmtime = time.Now()
+			errno := n.truncateLocked(ctx, bucket, key, int64(size), nil)
 			n.mu.Unlock()
+			if errno != 0 {
+				return errno
+			}
 		}
 		if metaChanged {
 			n.mu.Lock()
@@ -562,26 +590,13 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 			}
 		}
 	} else if sizeChanged {
-		tw, err := n.fsys.objs.OpenWriter(ctx, n.fsys.orgID, bucket, key, size == 0)
-		if err != nil {
-			return toErrno(err)
-		}
-		defer tw.Close()
-		if err := tw.Truncate(ctx, int64(size)); err != nil {
-			return toErrno(err)
-		}
-		// Always: a truncate to the same size changes mtime and ctime too
-		// (as on Linux's file systems), and the commit needs a change.
-		tw.SetMeta(meta)
-		forgetListingOf(&n.Inode)
-		done := n.fsys.mine(bucket, key, false)
-		m, err := tw.Commit(lazy(ctx))
-		done()
-		if err != nil {
-			return toErrno(err)
-		}
-		if m != nil {
-			n.setManifest(m)
+		// meta even unchanged: a truncate to the same size moves mtime and
+		// ctime too (as on Linux's file systems), and needs a commit.
+		n.mu.Lock()
+		errno := n.truncateLocked(ctx, bucket, key, int64(size), meta)
+		n.mu.Unlock()
+		if errno != 0 {
+			return errno
 		}
 	} else if metaChanged {
 		if errno := n.setMeta(ctx, bucket, key, meta); errno != 0 {
@@ -728,7 +743,19 @@ func (n *fileNode) Setxattr(ctx context.Context, attr string, data []byte, flags
 		if flags&xattrReplace != 0 && !exists {
 			return syscall.ENODATA
 		}
+		old := maps.Clone(meta)
 		meta[k] = string(data)
+		// The object layer's user-metadata limit, the one S3 clients
+		// meet as MetadataTooLarge. setxattr(2) names the errnos: E2BIG
+		// when this attribute alone is over the limit, ENOSPC when it
+		// would fit but the others leave no room. (ext4 answers ENOSPC
+		// for both below the VFS's 64 KiB cap.)
+		if objects.CheckUserMetaEdit(old, meta) != nil {
+			if objects.CheckUserMeta(map[string]string{k: string(data)}) != nil {
+				return syscall.E2BIG
+			}
+			return syscall.ENOSPC
+		}
 		return 0
 	})
 }
@@ -759,7 +786,7 @@ func (n *fileNode) editMeta(ctx context.Context, edit func(map[string]string) sy
 	if errno := edit(meta); errno != 0 {
 		return errno
 	}
-	meta[metaCtime] = formatMtime(time.Now())
+	setIfRoom(meta, metaCtime, formatMtime(time.Now()))
 	n.mu.Lock()
 	w := n.w
 	n.mu.Unlock()

@@ -45,6 +45,13 @@ func newEnv(t testing.TB) *env { return newEnvWith(t, nil) }
 // for tests that hold or count what the mount asks of it.
 func newEnvWith(t testing.TB, wrap func(fsmount.Objects) fsmount.Objects) *env {
 	t.Helper()
+	return newEnvOpts(t, wrap, fsmount.Options{})
+}
+
+// newEnvOpts is newEnvWith mounting with opts (DataDir, Logger and Debug
+// are set here).
+func newEnvOpts(t testing.TB, wrap func(fsmount.Objects) fsmount.Objects, opts fsmount.Options) *env {
+	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skip("no /dev/fuse")
 	}
@@ -70,9 +77,8 @@ func newEnvWith(t testing.TB, wrap func(fsmount.Objects) fsmount.Objects) *env {
 	if wrap != nil {
 		objs = wrap(objs)
 	}
-	e.srv, err = fsmount.Mount(ctx, e.mnt, objs, d.Catalog(), e.org, fsmount.Options{
-		DataDir: data, Logger: quiet(), Debug: os.Getenv("FSMOUNT_DEBUG") != "",
-	})
+	opts.DataDir, opts.Logger, opts.Debug = data, quiet(), os.Getenv("FSMOUNT_DEBUG") != ""
+	e.srv, err = fsmount.Mount(ctx, e.mnt, objs, d.Catalog(), e.org, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

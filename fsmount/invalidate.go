@@ -22,6 +22,7 @@ type fsys struct {
 	log    *slog.Logger
 	root   *rootNode
 	server *fuse.Server
+	seals  sealer // owner.go
 
 	// own counts this mount's catalog mutations in flight, by bucket and
 	// key (or key prefix), so the feed handler can skip their events: the

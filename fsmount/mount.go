@@ -50,8 +50,10 @@ type Feed interface {
 
 // Options configure a mount.
 type Options struct {
-	// AllowOther lets users other than the mounting one use the mount
-	// (permissions are still checked by the kernel: default_permissions).
+	// AllowOther lets users other than the mounting one use the mount;
+	// the kernel then checks each access against the mode and owner the
+	// mount shows (default_permissions). Off, only the user that mounted
+	// (excd's) gets in.
 	AllowOther bool
 	// DataDir is where statfs reports capacity from (the daemon's data
 	// directory). Empty: statfs reports the mount point's parent's.
@@ -64,8 +66,19 @@ type Options struct {
 	// ReadDirPlus lets the kernel ask for attributes with directory
 	// listings (READDIRPLUS). Off by default: see docs/benchmarks.md ("FUSE mount").
 	ReadDirPlus bool
-	// UID and GID own objects that carry no uid/gid metadata.
+	// UID and GID own objects whose attributes are not trusted (see
+	// TrustS3Attrs), the buckets and the mount root.
 	UID, GID uint32
+	// Umask masks 0666 (files) and 0777 (directories) for the same
+	// objects; nil means DefaultUmask (0600 files, 0700 directories).
+	Umask *uint32
+	// TrustS3Attrs honours x-amz-meta-mode, -uid and -gid whoever wrote
+	// them. Off, only the ones a mount wrote (sealed with AttrKey) are.
+	TrustS3Attrs bool
+	// AttrKey keys the seal over attributes the mount writes; excd derives
+	// it from the master key. Empty: a random key for this process, so
+	// attributes written now are not trusted after a restart.
+	AttrKey []byte
 	// RenameLimit bounds a directory rename (0: catalog.DefaultRenameLimit).
 	RenameLimit int
 	// Debug logs every FUSE request.
@@ -106,8 +119,9 @@ func Mount(ctx context.Context, dir string, objs Objects, feed Feed, orgID strin
 		EntryTimeout:    &t,
 		AttrTimeout:     &t,
 		NegativeTimeout: &t,
-		UID:             opts.UID,
-		GID:             opts.GID,
+		// go-fuse would otherwise report mode 0 as 0644/0755 and uid 0 as
+		// its UID option: the mount reports exactly what it stores.
+		NullPermissions: true,
 		MountOptions: fuse.MountOptions{
 			AllowOther:               opts.AllowOther,
 			Options:                  []string{"default_permissions"},

@@ -245,17 +245,17 @@ func TestAttributesPersist(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 || st.Uid != 1234 || st.Gid != 5678 || !fi.ModTime().Equal(mt) {
 		t.Fatalf("stat %v uid %d gid %d mtime %v", fi.Mode(), st.Uid, st.Gid, fi.ModTime())
 	}
-	// Defaults for objects written over S3.
+	// Defaults for objects written over S3 (owner_test.go has the rest).
 	e.put(t, "s3file", "y")
 	e.put(t, "s3dir/z", "z")
 	fi, _ = os.Stat(e.p("s3file"))
-	if fi.Mode().Perm() != 0o644 || fi.Sys().(*syscall.Stat_t).Uid != 0 {
+	if fi.Mode().Perm() != 0o600 || fi.Sys().(*syscall.Stat_t).Uid != 0 {
 		t.Fatalf("S3 file %v", fi.Mode())
 	}
 	if mt := e.head(t, "s3file").ModTime; !fi.ModTime().Equal(mt) {
 		t.Fatalf("S3 file mtime %v, object %v", fi.ModTime(), mt)
 	}
-	if fi, _ = os.Stat(e.p("s3dir")); fi.Mode().Perm() != 0o755 || !fi.IsDir() {
+	if fi, _ = os.Stat(e.p("s3dir")); fi.Mode().Perm() != 0o700 || !fi.IsDir() {
 		t.Fatalf("S3 dir %v", fi.Mode())
 	}
 	// user xattrs are user metadata

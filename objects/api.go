@@ -70,7 +70,8 @@ type Catalog interface {
 // Chunks is what the layer needs of the chunk store; *chunkstore.Store
 // implements it.
 type Chunks interface {
-	Sum(p []byte) chunkstore.ID
+	// Sum is keyed per org: chunks dedup inside an org, never across.
+	Sum(orgID string, p []byte) chunkstore.ID
 	Put(ctx context.Context, id chunkstore.ID, p []byte) error
 	Open(ctx context.Context, id chunkstore.ID, off, length int64) (io.ReadCloser, error)
 	Delete(ctx context.Context, id chunkstore.ID) error
@@ -84,8 +85,8 @@ type PutOptions struct {
 	Size int64
 	// ContentMD5 is the raw 16-byte digest from Content-MD5, if sent.
 	ContentMD5 []byte
-	// Meta carries the standard headers, user metadata and checksums to
-	// store; Size, ETag, ModTime, Inline, Extents and Parts are ignored.
+	// Meta carries the standard headers, user metadata, checksums and tags
+	// to store; Size, ETag, ModTime, Inline, Extents and Parts are ignored.
 	Meta catalog.Manifest
 	// Cond makes the commit conditional (If-None-Match: *, If-Match).
 	Cond catalog.Condition
@@ -102,6 +103,9 @@ type CopyOptions struct {
 	// (x-amz-metadata-directive: REPLACE); otherwise the source's are kept.
 	ReplaceMeta bool
 	Meta        catalog.Manifest
+	// ReplaceTags sets the copy's tags to Meta.Tags
+	// (x-amz-tagging-directive: REPLACE); otherwise the source's are kept.
+	ReplaceTags bool
 	// Check, if set, is called with the source manifest before the copy
 	// commits; an error from it aborts the copy (copy-source preconditions).
 	Check func(src *catalog.Manifest) error

@@ -71,7 +71,7 @@ func (l *Layer) RenamePrefix(ctx context.Context, orgID, bucket, fromPrefix, toP
 // self-copy with REPLACE). It is conditional on the version it read, so a
 // concurrent overwrite is not undone (catalog.ErrPreconditionFailed).
 func (l *Layer) SetMeta(ctx context.Context, orgID, bucket, key string, meta map[string]string) (*catalog.Manifest, error) {
-	done := l.guard.startRead()
+	done := l.pins.Lookup()
 	defer done()
 	b, err := l.meta.Bucket(ctx, orgID, bucket)
 	if err != nil {
@@ -80,6 +80,9 @@ func (l *Layer) SetMeta(ctx context.Context, orgID, bucket, key string, meta map
 	cur, err := l.meta.Object(ctx, b.ID, key)
 	if err != nil {
 		return nil, err
+	}
+	if err := CheckUserMetaEdit(cur.Meta, meta); err != nil {
+		return nil, fmt.Errorf("objects: set metadata of %s/%s: %w", bucket, key, err)
 	}
 	m := *cur
 	m.Meta = meta
@@ -94,7 +97,7 @@ func (l *Layer) SetMeta(ctx context.Context, orgID, bucket, key string, meta map
 // read, for changes that touch a few keys of an object the caller has not
 // read (the FUSE mount's ctime on rename, a directory marker's times).
 func (l *Layer) UpdateMeta(ctx context.Context, orgID, bucket, key string, set map[string]string) (*catalog.Manifest, error) {
-	done := l.guard.startRead()
+	done := l.pins.Lookup()
 	defer done()
 	b, err := l.meta.Bucket(ctx, orgID, bucket)
 	if err != nil {
@@ -108,6 +111,9 @@ func (l *Layer) UpdateMeta(ctx context.Context, orgID, bucket, key string, set m
 	m.Meta = make(map[string]string, len(cur.Meta)+len(set))
 	maps.Copy(m.Meta, cur.Meta)
 	maps.Copy(m.Meta, set)
+	if err := CheckUserMetaEdit(cur.Meta, m.Meta); err != nil {
+		return nil, fmt.Errorf("objects: update metadata of %s/%s: %w", bucket, key, err)
+	}
 	if _, err := l.meta.PutObject(ctx, b, key, &m, catalog.Condition{IfMatch: cur.ETag}); err != nil {
 		return nil, fmt.Errorf("objects: update metadata of %s/%s: %w", bucket, key, err)
 	}

@@ -17,6 +17,15 @@ import (
 // ErrWriterClosed: a FileWriter was used after Close.
 var ErrWriterClosed = errors.New("file writer closed")
 
+// ErrFileTooLarge: a write or truncate would make a file larger than
+// MaxFileSize (the mount answers EFBIG).
+var ErrFileTooLarge = errors.New("file too large")
+
+// MaxFileSize is the largest file a write session makes: 5 TiB, S3's limit
+// on one object, so every file written through the mount can be read back
+// and copied by any S3 client.
+const MaxFileSize = 5 << 40
+
 // A FileWriter is a write session on one key for a file system: random
 // writes at any offset, truncation, reads of the uncommitted state, and
 // commits (close, fsync) that each publish the current state as a new
@@ -33,11 +42,13 @@ var ErrWriterClosed = errors.New("file writer closed")
 // fsyncs overlap the hashing and sealing of the next ones. So a 4 KiB write
 // into a 10 GiB file costs one small chunk and a manifest, and a sequential
 // writer produces full 4 MiB chunks.
-// Holes are committed as slices of one all-zero chunk.
+// Holes (a truncate that grows the file, a write past its end) cost one
+// segment and are committed as one zero-run extent each, whatever their
+// size: no chunk is written or read for them.
 //
-// Every chunk a session may reference (its base version's, its own, the
-// zero chunk) is leased from the collector until Close, so neither a
-// concurrent S3 overwrite of the key nor a GC can free bytes it still needs.
+// Every chunk a session may reference (its base version's, its own) is
+// leased from the collector until Close, so neither a concurrent S3
+// overwrite of the key nor a GC can free bytes it still needs.
 //
 // ETag: if the bytes were written strictly in order from offset 0 on an
 // empty file, the committed ETag is the quoted MD5 of the content, as a PUT
@@ -66,11 +77,6 @@ type FileWriter struct {
 	leased []chunkstore.ID
 	err    error // sticky chunk-write failure
 	closed bool
-
-	// zero is the all-zero chunk holes refer to, once stored and leased
-	// for this session (zeroStored); later commits reuse it.
-	zero       chunkstore.ID
-	zeroStored bool
 
 	// fls are full buffers being written in the background while the
 	// next one fills, oldest first; spares are landed buffers for reuse.
@@ -128,10 +134,10 @@ type seg struct {
 // commits anything by itself.
 func (l *Layer) OpenWriter(ctx context.Context, orgID, bucket, key string, truncate bool) (*FileWriter, error) {
 	w := &FileWriter{l: l, orgID: orgID, bucket: bucket, key: key, md5: md5.New()}
-	// Register as a reader before the lookup and lease the base's chunks
-	// before ending the read: the collector then cannot free them, even if
-	// the key is replaced before this session commits (see GC).
-	done := l.guard.startRead()
+	// Lease the base's chunks before the lookup ends: the collector then
+	// cannot free them, even if the key is replaced before this session
+	// commits (see GC).
+	done := l.pins.Lookup()
 	defer done()
 	b, err := l.meta.Bucket(ctx, orgID, bucket)
 	if err != nil {
@@ -162,13 +168,18 @@ func (l *Layer) OpenWriter(ctx context.Context, orgID, bucket, key string, trunc
 		w.leaseLocked(id)
 	}
 	for _, e := range m.Extents {
+		if e.IsZeroRun() {
+			w.segs = append(w.segs, seg{length: e.Length, hole: true})
+			continue
+		}
 		w.segs = append(w.segs, seg{length: e.Length, chunk: e.Chunk, off: e.Offset})
 	}
+	w.segs = merge(w.segs)
 	return w, nil
 }
 
 func (w *FileWriter) leaseLocked(id chunkstore.ID) {
-	w.l.guard.lease(id)
+	w.l.pins.Pin(id)
 	w.leased = append(w.leased, id)
 }
 
@@ -213,6 +224,8 @@ func (w *FileWriter) SetMeta(meta map[string]string) {
 
 // WriteAt writes p at off, growing the file (with a hole) if off is past
 // the end. It may write a chunk; an error from that is returned and sticks.
+// As write(2) at a file size limit, a write that would cross MaxFileSize
+// writes what fits, and one at or past it fails with ErrFileTooLarge.
 func (w *FileWriter) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -227,6 +240,12 @@ func (w *FileWriter) WriteAt(ctx context.Context, p []byte, off int64) (int, err
 	}
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if off >= MaxFileSize {
+		return 0, fmt.Errorf("objects: write %s/%s at %d: %w (limit %d)", w.bucket, w.key, off, ErrFileTooLarge, int64(MaxFileSize))
+	}
+	if int64(len(p)) > MaxFileSize-off {
+		p = p[:MaxFileSize-off]
 	}
 	if w.seq && off == w.seqPos && off >= w.size {
 		w.seqPos += int64(len(p))
@@ -295,16 +314,22 @@ func (w *FileWriter) growBuf(n int) {
 	w.buf = nb
 }
 
-// extendLocked grows the file to size with a hole.
+// extendLocked grows the file to size with a hole: one segment, merged
+// with a hole that already ends the file.
 func (w *FileWriter) extendLocked(size int64) {
 	if size <= w.size {
 		return
 	}
-	w.segs = append(w.segs, seg{length: size - w.size, hole: true})
+	if k := len(w.segs); k > 0 && w.segs[k-1].hole {
+		w.segs[k-1].length += size - w.size
+	} else {
+		w.segs = append(w.segs, seg{length: size - w.size, hole: true})
+	}
 	w.size = size
 }
 
-// Truncate sets the file's length; growing adds a hole.
+// Truncate sets the file's length; growing adds a hole. Beyond MaxFileSize
+// it fails with ErrFileTooLarge and changes nothing.
 func (w *FileWriter) Truncate(ctx context.Context, size int64) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -316,6 +341,9 @@ func (w *FileWriter) Truncate(ctx context.Context, size int64) error {
 	}
 	if size < 0 {
 		return fmt.Errorf("objects: truncate to %d: negative size", size)
+	}
+	if size > MaxFileSize {
+		return fmt.Errorf("objects: truncate %s/%s to %d: %w (limit %d)", w.bucket, w.key, size, ErrFileTooLarge, int64(MaxFileSize))
 	}
 	if err := w.landLocked(); err != nil {
 		return err
@@ -345,6 +373,29 @@ func (w *FileWriter) Truncate(ctx context.Context, size int64) error {
 			w.buf = w.buf[:size-w.bufOff]
 		}
 	}
+	return nil
+}
+
+// Grow extends the file to size with a hole if it is shorter (fallocate);
+// a longer file is left as it is. Beyond MaxFileSize it fails with
+// ErrFileTooLarge.
+func (w *FileWriter) Grow(size int64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrWriterClosed
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if size > MaxFileSize {
+		return fmt.Errorf("objects: grow %s/%s to %d: %w (limit %d)", w.bucket, w.key, size, ErrFileTooLarge, int64(MaxFileSize))
+	}
+	if size <= w.size {
+		return nil
+	}
+	w.dirty = true
+	w.extendLocked(size)
 	return nil
 }
 
@@ -485,8 +536,8 @@ func (w *FileWriter) flushAsyncLocked(ctx context.Context) error {
 		defer close(f.done)
 		// The lease comes before the write, which may find the chunk
 		// already stored (see GC).
-		f.id = w.l.chunks.Sum(f.buf)
-		w.l.guard.lease(f.id)
+		f.id = w.l.chunks.Sum(w.orgID, f.buf)
+		w.l.pins.Pin(f.id)
 		f.err = w.l.chunks.Put(ctx, f.id, f.buf)
 	}()
 	w.fls = append(w.fls, f)
@@ -505,7 +556,7 @@ func (w *FileWriter) flushLocked(ctx context.Context) error {
 	if len(w.buf) == 0 {
 		return nil
 	}
-	id := w.l.chunks.Sum(w.buf)
+	id := w.l.chunks.Sum(w.orgID, w.buf)
 	w.leaseLocked(id)
 	if err := w.l.chunks.Put(ctx, id, w.buf); err != nil {
 		return w.fail(err) // a cancelled write keeps buf, unhashed, for a retry
@@ -608,6 +659,9 @@ func (w *FileWriter) Commit(ctx context.Context) (*catalog.Manifest, error) {
 	m := &catalog.Manifest{Size: w.size}
 	if w.base != nil {
 		setMeta(m, w.base)
+		// Editing a file through the mount keeps its S3 tags, as it keeps
+		// its user metadata; an S3 PUT replaces both.
+		m.Tags = w.base.Tags
 	}
 	if w.meta != nil {
 		m.Meta = w.meta
@@ -626,11 +680,7 @@ func (w *FileWriter) Commit(ctx context.Context) (*catalog.Manifest, error) {
 		if err := w.flushLocked(ctx); err != nil {
 			return nil, err
 		}
-		exts, err := w.extentsLocked(ctx)
-		if err != nil {
-			return nil, err
-		}
-		m.Extents = exts
+		m.Extents = w.extentsLocked()
 	}
 	switch {
 	case w.size <= InlineMax:
@@ -654,33 +704,18 @@ func (w *FileWriter) Commit(ctx context.Context) (*catalog.Manifest, error) {
 	return m, nil
 }
 
-// extentsLocked turns the segments into manifest extents, writing (once
-// per session) the zero chunk that holes refer to.
-func (w *FileWriter) extentsLocked(ctx context.Context) ([]catalog.Extent, error) {
-	var exts []catalog.Extent
+// extentsLocked turns the segments into manifest extents: a hole is one
+// zero run.
+func (w *FileWriter) extentsLocked() []catalog.Extent {
+	exts := make([]catalog.Extent, 0, len(w.segs))
 	for _, s := range w.segs {
-		if !s.hole {
-			exts = append(exts, catalog.Extent{Chunk: s.chunk, Offset: s.off, Length: s.length})
+		if s.hole {
+			exts = append(exts, catalog.ZeroRun(s.length))
 			continue
 		}
-		if !w.zeroStored {
-			// Once per session: the lease keeps the chunk until Close, so
-			// later commits need neither the 4 MiB hash nor the store.
-			z := make([]byte, chunkSize)
-			w.zero = w.l.chunks.Sum(z)
-			w.leaseLocked(w.zero)
-			if err := w.l.chunks.Put(ctx, w.zero, z); err != nil {
-				return nil, w.fail(err)
-			}
-			w.zeroStored = true
-		}
-		for left := s.length; left > 0; {
-			n := min(left, chunkSize)
-			exts = append(exts, catalog.Extent{Chunk: w.zero, Length: n})
-			left -= n
-		}
+		exts = append(exts, catalog.Extent{Chunk: s.chunk, Offset: s.off, Length: s.length})
 	}
-	return exts, nil
+	return exts
 }
 
 // extentsETag is the ETag of a file not written in order: a digest of its
@@ -712,7 +747,7 @@ func (w *FileWriter) Close() error {
 	}
 	w.fls = nil
 	w.spares = nil
-	w.l.guard.release(w.leased)
+	w.l.pins.Unpin(w.leased...)
 	w.leased = nil
 	w.buf = nil
 	w.segs = nil

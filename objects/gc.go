@@ -15,19 +15,26 @@ type GCStats struct {
 	Scanned    int   // chunk files looked at
 	Deleted    int   // chunk files removed
 	BytesFreed int64 // their stored size
-	Deferred   int   // unreferenced chunks kept because a reader was still open
+	// Deferred counts unreferenced chunks kept for a later collection:
+	// pinned by an open reader or a write session, or, if lookups in flight
+	// outlasted lookupWait, every candidate of the round.
+	Deferred int
 }
 
-// readerWait bounds how long a collection waits for reads that began before
-// it; chunks such reads might need are left for the next collection.
-const readerWait = 30 * time.Second
+// errLookupWait: lookups in flight outlasted lookupWait.
+var errLookupWait = errors.New("lookups in flight outlasted the wait")
 
 // GC deletes every chunk file that no committed manifest or multipart part
-// references. It cannot free a chunk of a write in flight: writers lease a
-// chunk before they look for it or write it, and hold the lease until their
-// commit has counted it. It cannot free a chunk under a read in flight
-// either: it waits for every reader registered before the candidates were
-// chosen (such a reader may hold an older manifest) before it deletes.
+// references and that nothing holds through the layer's Pins: writers lease
+// a chunk before they look for it or write it and hold the lease until their
+// commit has counted it; readers pin the chunks of the manifest they opened
+// until they close it. A reader held open for hours therefore keeps its own
+// chunks and holds back nothing else.
+//
+// The one window pins cannot cover is between a reader's manifest lookup
+// and its pins; readers announce it (Pins.Lookup), and a collection waits,
+// after choosing candidates, for the lookups that began before (Settle). A
+// lookup is catalog work, not paced by any client.
 func (l *Layer) GC(ctx context.Context) (GCStats, error) {
 	var st GCStats
 	type cand struct {
@@ -35,16 +42,19 @@ func (l *Layer) GC(ctx context.Context) (GCStats, error) {
 		size int64
 	}
 	var cands []cand
+	sw := l.pins.BeginSweep()
+	defer sw.End()
 	err := l.chunks.List(ctx, func(id chunkstore.ID, size int64) error {
 		st.Scanned++
-		if l.guard.leased(id) {
-			return nil
-		}
 		n, err := l.meta.RefCount(ctx, id)
 		if err != nil {
 			return err
 		}
-		if n == 0 {
+		switch {
+		case n != 0:
+		case sw.Spared(id):
+			st.Deferred++
+		default:
 			cands = append(cands, cand{id, size})
 		}
 		return nil
@@ -55,36 +65,41 @@ func (l *Layer) GC(ctx context.Context) (GCStats, error) {
 	if len(cands) == 0 {
 		return st, nil
 	}
-	if !l.guard.waitReaders(ctx, readerWait) {
-		st.Deferred = len(cands)
-		return st, ctx.Err()
+	if err := sw.Settle(ctx); err != nil {
+		st.Deferred += len(cands)
+		if errors.Is(err, errLookupWait) {
+			l.log.Warn("gc deferred: catalog lookups in flight did not finish", "wait", lookupWait, "chunks", len(cands))
+			return st, nil
+		}
+		return st, fmt.Errorf("objects: gc: %w", err)
 	}
 	for _, c := range cands {
-		freed, err := l.collect(ctx, c.id)
+		checked := false
+		freed, err := sw.Free(c.id, func() (bool, error) {
+			checked = true
+			return l.collect(ctx, c.id)
+		})
 		if err != nil {
 			return st, fmt.Errorf("objects: gc: chunk %s: %w", c.id, err)
 		}
-		if freed {
+		switch {
+		case freed:
 			st.Deleted++
 			st.BytesFreed += c.size
+		case !checked:
+			st.Deferred++
 		}
 	}
 	if st.Deleted > 0 {
-		l.log.Info("gc", "scanned", st.Scanned, "deleted", st.Deleted, "bytes_freed", st.BytesFreed)
+		l.log.Info("gc", "scanned", st.Scanned, "deleted", st.Deleted, "bytes_freed", st.BytesFreed, "deferred", st.Deferred)
 	}
 	return st, nil
 }
 
-// collect deletes one candidate if it is still unleased and unreferenced.
-// It holds the guard's lock throughout, so no writer can lease the chunk
-// (and then find it present and skip writing it) between the check and the
-// delete.
+// collect deletes one candidate if it is still unreferenced. Free calls it
+// under the pins' lock, so no writer can lease the chunk (and then find it
+// present and skip writing it) between the check and the delete.
 func (l *Layer) collect(ctx context.Context, id chunkstore.ID) (bool, error) {
-	l.guard.mu.Lock()
-	defer l.guard.mu.Unlock()
-	if l.guard.leases[id] > 0 {
-		return false, nil
-	}
 	n, err := l.meta.RefCount(ctx, id)
 	if err != nil || n != 0 {
 		return false, err
@@ -111,46 +126,5 @@ func (l *Layer) RunGC(ctx context.Context, interval time.Duration) {
 				l.log.Error("gc failed", "err", err)
 			}
 		}
-	}
-}
-
-func (g *guard) leased(id chunkstore.ID) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.leases[id] > 0
-}
-
-// waitReaders waits until every reader registered before the call has
-// finished, or until timeout or ctx ends (then it reports false).
-func (g *guard) waitReaders(ctx context.Context, timeout time.Duration) bool {
-	wake := func() {
-		g.mu.Lock()
-		g.changed.Broadcast()
-		g.mu.Unlock()
-	}
-	t := time.AfterFunc(timeout, wake)
-	defer t.Stop()
-	stop := context.AfterFunc(ctx, wake)
-	defer stop()
-	deadline := time.Now().Add(timeout)
-
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	snap := g.readSeq
-	for {
-		old := false
-		for seq := range g.readers {
-			if seq <= snap {
-				old = true
-				break
-			}
-		}
-		if !old {
-			return true
-		}
-		if ctx.Err() != nil || !time.Now().Before(deadline) {
-			return false
-		}
-		g.changed.Wait()
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"sync"
 	"time"
 
 	"excloud.dev/buckets/catalog"
@@ -41,7 +40,7 @@ type Layer struct {
 	// background beyond one per session (see maxFlights).
 	flightTokens chan struct{}
 
-	guard guard // leases and readers that the GC must respect
+	pins Pins // chunks leased by writes and pinned by readers; see GC
 
 	// beforeCommit, when set by tests, runs after all chunks of a put are
 	// durable and before the catalog commit.
@@ -69,7 +68,7 @@ func New(meta Catalog, chunks Chunks, log *slog.Logger) *Layer {
 		flightTokens: make(chan struct{}, 8),
 		sem:          make(chan struct{}, maxBuffers),
 	}
-	l.guard.init()
+	l.pins = newMemPins()
 	return l
 }
 
@@ -115,7 +114,7 @@ func (l *Layer) Names(ctx context.Context, orgID, bucket string, keys ...string)
 
 // Delete removes a key. A missing key is catalog.ErrNotFound; the S3 layer
 // turns that into success, FUSE into ENOENT. The chunks it referenced are left
-// to the garbage collector, which also waits for readers still streaming them.
+// to the garbage collector, which keeps them while a reader still has them open.
 func (l *Layer) Delete(ctx context.Context, orgID, bucket, key string) error {
 	b, err := l.meta.Bucket(ctx, orgID, bucket)
 	if err != nil {
@@ -138,9 +137,14 @@ func (l *Layer) List(ctx context.Context, orgID, bucket string, opts catalog.Lis
 // manifest references the same chunks (or the same inline bytes), so the cost
 // does not depend on the object's size.
 func (l *Layer) Copy(ctx context.Context, orgID, srcBucket, srcKey, dstBucket, dstKey string, opts CopyOptions) (*catalog.Manifest, error) {
-	// Registering as a reader before looking at the source keeps its chunks
-	// from the collector until the destination's commit has counted them.
-	done := l.guard.startRead()
+	if opts.ReplaceMeta {
+		if err := CheckMeta(&opts.Meta); err != nil {
+			return nil, fmt.Errorf("objects: copy %s/%s to %s/%s: %w", srcBucket, srcKey, dstBucket, dstKey, err)
+		}
+	}
+	// A lookup that lasts until the destination's commit has counted the
+	// source's chunks keeps them from the collector without pinning each.
+	done := l.pins.Lookup()
 	defer done()
 
 	sb, err := l.meta.Bucket(ctx, orgID, srcBucket)
@@ -167,6 +171,9 @@ func (l *Layer) Copy(ctx context.Context, orgID, srcBucket, srcKey, dstBucket, d
 		setMeta(&m, &opts.Meta)
 		m.Checksums = src.Checksums
 	}
+	if opts.ReplaceTags {
+		m.Tags = opts.Meta.Tags
+	}
 	m.ModTime = l.now().UTC()
 	if _, err := l.meta.PutObject(ctx, db, dstKey, &m, opts.Cond); err != nil {
 		return nil, fmt.Errorf("objects: copy %s/%s to %s/%s: %w", srcBucket, srcKey, dstBucket, dstKey, err)
@@ -184,56 +191,4 @@ func setMeta(m, src *catalog.Manifest) {
 	m.CacheControl = src.CacheControl
 	m.Expires = src.Expires
 	m.Meta = src.Meta
-}
-
-// guard tracks what the collector must not touch: chunks leased by writes in
-// flight (written, not yet committed) and reads that may still open chunks of
-// a manifest they looked up earlier.
-type guard struct {
-	mu      sync.Mutex
-	leases  map[chunkstore.ID]int
-	readSeq uint64
-	readers map[uint64]struct{}
-	changed *sync.Cond
-}
-
-func (g *guard) init() {
-	g.leases = make(map[chunkstore.ID]int)
-	g.readers = make(map[uint64]struct{})
-	g.changed = sync.NewCond(&g.mu)
-}
-
-func (g *guard) lease(id chunkstore.ID) {
-	g.mu.Lock()
-	g.leases[id]++
-	g.mu.Unlock()
-}
-
-func (g *guard) release(ids []chunkstore.ID) {
-	g.mu.Lock()
-	for _, id := range ids {
-		if g.leases[id]--; g.leases[id] <= 0 {
-			delete(g.leases, id)
-		}
-	}
-	g.mu.Unlock()
-}
-
-// startRead registers a reader; it must start before the reader looks up a
-// manifest. The returned func ends it and is safe to call more than once.
-func (g *guard) startRead() func() {
-	g.mu.Lock()
-	g.readSeq++
-	seq := g.readSeq
-	g.readers[seq] = struct{}{}
-	g.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			g.mu.Lock()
-			delete(g.readers, seq)
-			g.changed.Broadcast()
-			g.mu.Unlock()
-		})
-	}
 }

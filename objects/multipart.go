@@ -47,6 +47,9 @@ type CompleteOptions struct {
 // CreateMultipart starts a multipart upload; meta carries the headers and
 // metadata the completed object will have.
 func (l *Layer) CreateMultipart(ctx context.Context, orgID, bucket, key string, meta catalog.Manifest) (catalog.Upload, error) {
+	if err := CheckMeta(&meta); err != nil {
+		return catalog.Upload{}, fmt.Errorf("objects: create upload %s/%s: %w", bucket, key, err)
+	}
 	b, err := l.meta.Bucket(ctx, orgID, bucket)
 	if err != nil {
 		return catalog.Upload{}, err
@@ -54,6 +57,7 @@ func (l *Layer) CreateMultipart(ctx context.Context, orgID, bucket, key string, 
 	var tmpl catalog.Manifest
 	setMeta(&tmpl, &meta)
 	tmpl.Checksums = meta.Checksums
+	tmpl.Tags = meta.Tags
 	return l.meta.CreateUpload(ctx, b, key, tmpl)
 }
 
@@ -82,8 +86,8 @@ func (l *Layer) UploadPart(ctx context.Context, orgID, bucket, key, uploadID str
 	if err != nil {
 		return nil, err
 	}
-	m, sum, leased, err := l.write(ctx, body, opts.Size, false)
-	defer l.guard.release(leased)
+	m, sum, leased, err := l.write(ctx, orgID, body, opts.Size, false)
+	defer l.pins.Unpin(leased...)
 	if err != nil {
 		return nil, fmt.Errorf("objects: upload part %d of %s: %w", number, key, err)
 	}
@@ -134,8 +138,8 @@ func (l *Layer) UploadPartCopy(ctx context.Context, orgID, bucket, key, uploadID
 	}
 	p := &catalog.UploadPart{Number: number, Size: length, ModTime: l.now().UTC()}
 	if len(m.Extents) == 0 {
-		pm, sum, leased, err := l.write(ctx, bytes.NewReader(m.Inline[off:off+length]), length, false)
-		defer l.guard.release(leased)
+		pm, sum, leased, err := l.write(ctx, orgID, bytes.NewReader(m.Inline[off:off+length]), length, false)
+		defer l.pins.Unpin(leased...)
 		if err != nil {
 			return nil, err
 		}
@@ -175,6 +179,10 @@ func (o *Object) slice(off, length int64) []catalog.Extent {
 			continue
 		}
 		a, z := max(start, off), min(end, off+length)
+		if e.IsZeroRun() {
+			out = append(out, catalog.ZeroRun(z-a))
+			continue
+		}
 		out = append(out, catalog.Extent{Chunk: e.Chunk, Offset: e.Offset + (a - start), Length: z - a})
 	}
 	return out
@@ -185,9 +193,10 @@ func (o *Object) slice(off, length int64) []catalog.Extent {
 // ETag is the MD5 of the parts' binary MD5s, a dash and the part count, as
 // S3 computes it.
 func (l *Layer) CompleteMultipart(ctx context.Context, orgID, bucket, key, uploadID string, parts []CompletePart, opts CompleteOptions) (*catalog.Manifest, error) {
-	// Registered before reading parts: a part replaced concurrently loses its
-	// reference, and the collector must not free it before our commit.
-	done := l.guard.startRead()
+	// A lookup from before reading parts until the commit: a part replaced
+	// concurrently loses its reference, and the collector must not free it
+	// before our commit counts it.
+	done := l.pins.Lookup()
 	defer done()
 	b, up, err := l.upload(ctx, orgID, bucket, key, uploadID)
 	if err != nil {

@@ -338,20 +338,17 @@ func TestReaderSurvivesOverwriteAndGC(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.put(t, "k", randBytes(2*chunk, 6))
-	gcDone := make(chan objects.GCStats)
-	go func() {
-		st, _ := e.l.GC(ctx)
-		gcDone <- st
-	}()
+	if st, err := e.l.GC(ctx); err != nil || st.Deleted != 0 || st.Deferred != 2 {
+		t.Fatalf("GC while the old version is open: %+v %v, want its 2 chunks kept", st, err)
+	}
 	got, err := io.ReadAll(r)
 	r.Close()
 	o.Close()
 	if err != nil || !bytes.Equal(got, old) {
 		t.Fatalf("old version while replaced: err %v equal %v", err, bytes.Equal(got, old))
 	}
-	st := <-gcDone
-	if st.Deleted != 2 {
-		t.Errorf("GC after the reader closed: %+v, want the 2 old chunks deleted", st)
+	if st, err := e.l.GC(ctx); err != nil || st.Deleted != 2 {
+		t.Errorf("GC after the reader closed: %+v %v, want the 2 old chunks deleted", st, err)
 	}
 }
 

@@ -19,12 +19,16 @@ import (
 // previous version, if any, untouched. Chunks written by a failed put are
 // reclaimed by the collector.
 func (l *Layer) Put(ctx context.Context, orgID, bucket, key string, body io.Reader, opts PutOptions) (*catalog.Manifest, error) {
+	// Before the body: a client refused for its metadata uploads nothing.
+	if err := CheckMeta(&opts.Meta); err != nil {
+		return nil, fmt.Errorf("objects: put %s/%s: %w", bucket, key, err)
+	}
 	b, err := l.meta.Bucket(ctx, orgID, bucket)
 	if err != nil {
 		return nil, err
 	}
-	m, sum, leased, err := l.write(ctx, body, opts.Size, true)
-	defer l.guard.release(leased)
+	m, sum, leased, err := l.write(ctx, orgID, body, opts.Size, true)
+	defer l.pins.Unpin(leased...)
 	if err != nil {
 		return nil, fmt.Errorf("objects: put %s/%s: %w", bucket, key, err)
 	}
@@ -33,6 +37,7 @@ func (l *Layer) Put(ctx context.Context, orgID, bucket, key string, body io.Read
 	}
 	setMeta(m, &opts.Meta)
 	m.Checksums = opts.Meta.Checksums
+	m.Tags = opts.Meta.Tags
 	m.ModTime = l.now().UTC()
 	if opts.Verify != nil {
 		if err := opts.Verify(m); err != nil {
@@ -48,14 +53,15 @@ func (l *Layer) Put(ctx context.Context, orgID, bucket, key string, body io.Read
 	return m, nil
 }
 
-// write reads r to its end into inline bytes or durable chunks and returns
+// write reads r to its end into inline bytes or durable chunks of orgID
+// (chunk ids are per org) and returns
 // the manifest's data fields, the MD5 of the content, and the chunk ids it
 // leased (the caller releases them after the commit, whether or not it
 // happened).
 //
 // Multipart parts pass inline=false: a completed object is the concatenation
 // of its parts' extents, so a part's bytes must live in chunks.
-func (l *Layer) write(ctx context.Context, r io.Reader, size int64, inline bool) (*catalog.Manifest, []byte, []chunkstore.ID, error) {
+func (l *Layer) write(ctx context.Context, orgID string, r io.Reader, size int64, inline bool) (*catalog.Manifest, []byte, []chunkstore.ID, error) {
 	if size >= 0 {
 		// One byte more than declared is enough to detect a body that runs on.
 		r = io.LimitReader(r, size+1)
@@ -80,7 +86,7 @@ func (l *Layer) write(ctx context.Context, r io.Reader, size int64, inline bool)
 		}
 		prefix = small[:n]
 	}
-	exts, sum, total, leased, err := l.writeChunks(ctx, r, prefix)
+	exts, sum, total, leased, err := l.writeChunks(ctx, orgID, r, prefix)
 	if err != nil {
 		return nil, nil, leased, err
 	}
@@ -118,7 +124,7 @@ type chunkJob struct {
 // goroutine only reads; MD5 runs in its own goroutine (it is serial over the
 // whole object) and hashing, sealing and writing of chunks run on l.workers
 // goroutines, so a single stream uses every core.
-func (l *Layer) writeChunks(ctx context.Context, r io.Reader, prefix []byte) (exts []catalog.Extent, sum []byte, total int64, leased []chunkstore.ID, err error) {
+func (l *Layer) writeChunks(ctx context.Context, orgID string, r io.Reader, prefix []byte) (exts []catalog.Extent, sum []byte, total int64, leased []chunkstore.ID, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -151,8 +157,8 @@ func (l *Layer) writeChunks(ctx context.Context, r io.Reader, prefix []byte) (ex
 			defer wg.Done()
 			for j := range jobs {
 				if ctx.Err() == nil {
-					id := l.chunks.Sum(j.buf)
-					l.guard.lease(id)
+					id := l.chunks.Sum(orgID, j.buf)
+					l.pins.Pin(id)
 					mu.Lock()
 					leased = append(leased, id)
 					exts[j.idx] = catalog.Extent{Chunk: id, Length: int64(len(j.buf))}

@@ -8,15 +8,17 @@ import (
 	"io"
 	"io/fs"
 	"sort"
+	"sync"
 
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/chunkstore"
 )
 
 // Object is an open object version. Its manifest does not change under it
-// (a later PUT commits a new manifest), and its chunks are kept from the
-// garbage collector until Close, so a long read of a replaced object still
-// returns the old bytes in full.
+// (a later PUT commits a new manifest), and its chunks are pinned against
+// the garbage collector until Close, so a long read of a replaced or
+// deleted object still returns the old bytes in full. The pins hold those
+// chunks only: a reader open for hours holds back no other collection.
 type Object struct {
 	Manifest *catalog.Manifest
 
@@ -27,27 +29,33 @@ type Object struct {
 
 // Open looks up a key for reading. The caller must Close the object.
 func (l *Layer) Open(ctx context.Context, orgID, bucket, key string) (*Object, error) {
-	done := l.guard.startRead()
+	end := l.pins.Lookup()
+	defer end()
 	b, err := l.meta.Bucket(ctx, orgID, bucket)
 	if err != nil {
-		done()
 		return nil, err
 	}
 	m, err := l.meta.Object(ctx, b.ID, key)
 	if err != nil {
-		done()
 		return nil, err
 	}
-	return l.openManifest(m, done), nil
+	return l.openManifest(m), nil
 }
 
-func (l *Layer) openManifest(m *catalog.Manifest, done func()) *Object {
+// openManifest pins m's chunks; the caller is inside a Lookup that found m.
+func (l *Layer) openManifest(m *catalog.Manifest) *Object {
 	starts := make([]int64, len(m.Extents))
 	var pos int64
 	for i, e := range m.Extents {
 		starts[i] = pos
 		pos += e.Length
 	}
+	ids := m.Chunks()
+	for _, id := range ids {
+		l.pins.Pin(id)
+	}
+	var once sync.Once
+	done := func() { once.Do(func() { l.pins.Unpin(ids...) }) }
 	return &Object{Manifest: m, l: l, starts: starts, done: done}
 }
 
@@ -145,6 +153,10 @@ func (r *extentReader) next() error {
 	e := m.Extents[i]
 	inner := r.pos - r.o.starts[i]
 	n := min(e.Length-inner, r.end-r.pos)
+	if e.IsZeroRun() {
+		r.cur, r.left = zeros{}, n
+		return nil
+	}
 	rc, err := r.o.l.openChunk(r.ctx, e.Chunk, e.Offset+inner, n)
 	if err != nil {
 		return err
@@ -161,3 +173,10 @@ func (r *extentReader) Close() error {
 	}
 	return nil
 }
+
+// zeros reads as an endless run of zero bytes; extentReader bounds it to a
+// zero run's length.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+func (zeros) Close() error               { return nil }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/objects"
@@ -37,11 +38,11 @@ func parseCopySource(v string) (bucket, key string, err error) {
 // copyConditions evaluates x-amz-copy-source-if-* against the source. They
 // follow the same precedence as GET, but every failure is 412: a copy has
 // nothing to answer "not modified" with.
-func copyConditions(h http.Header) func(src *catalog.Manifest) error {
+func copyConditions(h http.Header, now time.Time) func(src *catalog.Manifest) error {
 	c := conditions{
 		IfMatch:           h.Get("x-amz-copy-source-if-match"),
 		IfNoneMatch:       h.Get("x-amz-copy-source-if-none-match"),
-		IfModifiedSince:   h.Get("x-amz-copy-source-if-modified-since"),
+		IfModifiedSince:   ignoreFutureDate(h.Get("x-amz-copy-source-if-modified-since"), now),
 		IfUnmodifiedSince: h.Get("x-amz-copy-source-if-unmodified-since"),
 	}
 	if c == (conditions{}) {
@@ -80,9 +81,23 @@ func (s *server) copyObject(w http.ResponseWriter, r *http.Request, rq *request)
 	if srcBucket == rq.bucket && srcKey == rq.key && !replace {
 		return s3Err(ErrInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
-	opts := objects.CopyOptions{ReplaceMeta: replace, Check: copyConditions(r.Header)}
+	opts := objects.CopyOptions{ReplaceMeta: replace, Check: copyConditions(r.Header, s.now())}
+	switch d := r.Header.Get("x-amz-tagging-directive"); d {
+	case "", "COPY":
+	case "REPLACE":
+		opts.ReplaceTags = true
+	default:
+		return s3Err(ErrInvalidArgument, "Unknown tagging directive %q; use COPY or REPLACE.", d)
+	}
 	if replace {
 		if opts.Meta, err = headerMeta(r.Header); err != nil {
+			return err
+		}
+	}
+	if opts.ReplaceTags {
+		// The copy's tags come from x-amz-tagging, whatever the metadata
+		// directive; without the header it has none.
+		if opts.Meta.Tags, err = headerTags(r.Header); err != nil {
 			return err
 		}
 	}

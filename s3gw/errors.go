@@ -60,6 +60,11 @@ const (
 	ErrInvalidPart
 	ErrInvalidPartOrder
 	ErrEntityTooSmall
+	ErrInvalidTag
+	ErrBadRequest
+	ErrOperationAborted
+	ErrInvalidPartNumber
+	ErrExpiresTooLarge
 )
 
 // errorInfo is one row: the wire code, a default message, the status.
@@ -112,6 +117,16 @@ var errorTable = map[ErrorCode]errorInfo{
 	ErrInvalidPart:      {"InvalidPart", "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.", http.StatusBadRequest},
 	ErrInvalidPartOrder: {"InvalidPartOrder", "The list of parts was not in ascending order. Parts must be ordered by part number.", http.StatusBadRequest},
 	ErrEntityTooSmall:   {"EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size. Each part must be at least 5 MB in size, except the last part.", http.StatusBadRequest},
+	// Object tagging. S3 reports too many tags as the generic BadRequest.
+	ErrInvalidTag: {"InvalidTag", "The tag you provided is invalid.", http.StatusBadRequest},
+	ErrBadRequest: {"BadRequest", "Bad request.", http.StatusBadRequest},
+	// GET/HEAD ?partNumber= past the object's parts: S3 answers 400 here,
+	// not the 416 of a bad Range.
+	// A presigned URL valid for more than a week: S3 refuses it 403, unlike
+	// the other malformed presigned queries.
+	ErrExpiresTooLarge:   {"AuthorizationQueryParametersError", "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds.", http.StatusForbidden},
+	ErrInvalidPartNumber: {"InvalidPartNumber", "The requested partnumber is not satisfiable.", http.StatusBadRequest},
+	ErrOperationAborted:  {"OperationAborted", "A conflicting operation is in progress against this resource; please retry.", http.StatusConflict},
 }
 
 // Error is an S3 error response a handler decided on. Err, if set, is the
@@ -185,7 +200,7 @@ func classify(err error) (ErrorCode, string) {
 	case errors.Is(err, sigv4.ErrUnsupportedAlgorithm):
 		return ErrInvalidArgument, "Unsupported signing algorithm; only AWS4-HMAC-SHA256 (Signature Version 4) is accepted."
 	case errors.Is(err, sigv4.ErrExpiresTooLarge):
-		return ErrAuthorizationQueryParametersError, "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds."
+		return ErrExpiresTooLarge, "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds."
 	case errors.Is(err, sigv4.ErrMalformedQuery):
 		return ErrAuthorizationQueryParametersError, ""
 	case errors.Is(err, sigv4.ErrContentSHA256):
@@ -216,6 +231,8 @@ func classify(err error) (ErrorCode, string) {
 		return ErrInvalidPartOrder, ""
 	case errors.Is(err, objects.ErrEntityTooSmall):
 		return ErrEntityTooSmall, ""
+	case errors.Is(err, objects.ErrMetadataTooLarge):
+		return ErrMetadataTooLarge, ""
 	case errors.Is(err, objects.ErrInvalidPartNumber):
 		return ErrInvalidArgument, "Part number must be an integer between 1 and 10000, inclusive."
 

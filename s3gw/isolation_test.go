@@ -261,6 +261,9 @@ func TestKeyScopeOperations(t *testing.T) {
 			{rawOp{"HeadObject", "HEAD", "/" + bucket + "/obj", nil, nil}, false},
 			{rawOp{"ListMultipartUploads", "GET", "/" + bucket + "?uploads", nil, nil}, false},
 			{rawOp{"ListParts", "GET", "/" + bucket + "/up?uploadId=" + upload, nil, nil}, false},
+			{rawOp{"GetObjectTagging", "GET", "/" + bucket + "/obj?tagging", nil, nil}, false},
+			{rawOp{"PutObjectTagging", "PUT", "/" + bucket + "/obj?tagging", []byte(`<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>`), nil}, true},
+			{rawOp{"DeleteObjectTagging", "DELETE", "/" + bucket + "/obj?tagging", nil, nil}, true},
 			{rawOp{"PutObject", "PUT", "/" + bucket + "/new", []byte("new"), nil}, true},
 			{rawOp{"CopyObject within", "PUT", "/" + bucket + "/copy", nil, map[string]string{"x-amz-copy-source": bucket + "/obj"}}, true},
 			{rawOp{"CopyObject from other", "PUT", "/" + bucket + "/copy2", nil, map[string]string{"x-amz-copy-source": other + "/obj"}}, true},
@@ -331,7 +334,7 @@ func TestKeyScopeOperations(t *testing.T) {
 				want = []string{"403 AccessDenied"} // beta, or "alpha-new", is outside the scope
 			case "DeleteBucket":
 				want = []string{"409 BucketNotEmpty"}
-			case "DeleteObject":
+			case "DeleteObject", "DeleteObjectTagging":
 				want = []string{"204 "}
 			default:
 				want = []string{"200 "}

@@ -22,6 +22,7 @@ type listParams struct {
 	// V2
 	StartAfter        string
 	ContinuationToken string // as sent, echoed back
+	TokenSent         bool   // continuation-token was present, maybe empty
 	ContinueAfter     string // decoded from the token
 	FetchOwner        bool
 	// V1
@@ -56,7 +57,9 @@ func parseListParams(q url.Values, v2 bool) (listParams, error) {
 	}
 	p.StartAfter = q.Get("start-after")
 	p.FetchOwner = q.Get("fetch-owner") == "true"
-	if tok, ok := q["continuation-token"]; ok {
+	// An empty token lists from the start (and is echoed), as S3 does.
+	_, p.TokenSent = q["continuation-token"]
+	if tok, ok := q["continuation-token"]; ok && tok[0] != "" {
 		p.ContinuationToken = tok[0]
 		after, err := decodeToken(tok[0])
 		if err != nil {
@@ -146,6 +149,7 @@ func buildListV2(bucket string, p listParams, res catalog.ListResult, org string
 		KeyCount:          len(objs) + len(cps),
 		IsTruncated:       res.IsTruncated,
 		ContinuationToken: p.ContinuationToken,
+		TokenSent:         p.TokenSent,
 		StartAfter:        enc(p.StartAfter),
 		Contents:          objs,
 		CommonPrefixes:    cps,

@@ -22,11 +22,16 @@ func TestParseListParams(t *testing.T) {
 	if p, err := parseListParams(q, true); err != nil || p.MaxKeys != 0 {
 		t.Errorf("max-keys=0: %+v, %v", p, err)
 	}
-	for _, bad := range []string{"max-keys=-1", "max-keys=abc", "encoding-type=base64", "continuation-token=%21%21", "continuation-token="} {
+	for _, bad := range []string{"max-keys=-1", "max-keys=abc", "encoding-type=base64", "continuation-token=%21%21"} {
 		q, _ := url.ParseQuery(bad)
 		if _, err := parseListParams(q, true); toS3Error(err).Code != ErrInvalidArgument {
 			t.Errorf("%s: %v", bad, err)
 		}
+	}
+	// An empty token lists from the start; it is echoed, not refused.
+	q, _ = url.ParseQuery("list-type=2&continuation-token=")
+	if p, err := parseListParams(q, true); err != nil || !p.TokenSent || p.ContinueAfter != "" {
+		t.Errorf("empty continuation-token: %+v, %v", p, err)
 	}
 	q, _ = url.ParseQuery("marker=m&max-keys=7")
 	if p, err := parseListParams(q, false); err != nil || p.Marker != "m" || p.MaxKeys != 7 {

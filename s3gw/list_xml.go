@@ -43,7 +43,11 @@ func (r listBucketResultV2) appendXML(b []byte) []byte {
 	b = appendInt(b, "MaxKeys", int64(r.MaxKeys))
 	b = appendInt(b, "KeyCount", int64(r.KeyCount))
 	b = appendBool(b, "IsTruncated", r.IsTruncated)
-	b = appendElemOmit(b, "ContinuationToken", r.ContinuationToken)
+	if r.TokenSent {
+		b = appendElem(b, "ContinuationToken", r.ContinuationToken)
+	} else {
+		b = appendElemOmit(b, "ContinuationToken", r.ContinuationToken)
+	}
 	b = appendElemOmit(b, "NextContinuationToken", r.NextContinuationToken)
 	b = appendElemOmit(b, "StartAfter", r.StartAfter)
 	b = appendElemOmit(b, "EncodingType", r.EncodingType)

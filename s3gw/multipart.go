@@ -3,6 +3,7 @@ package s3gw
 import (
 	"encoding/base64"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -100,8 +101,26 @@ func uploadIDParam(r *http.Request) (string, error) {
 
 // partNumberParam parses partNumber for UploadPart and UploadPartCopy.
 func partNumberParam(r *http.Request) (int, error) {
-	n, err := strconv.Atoi(requestQuery(r).Get("partNumber"))
-	if err != nil || n < 1 || n > objects.MaxParts {
+	return parsePartNumber(requestQuery(r).Get("partNumber"))
+}
+
+// parsePartNumber parses a partNumber query value (UploadPart,
+// UploadPartCopy, GetObject and HeadObject): plain decimal digits without
+// sign or leading zero, 1 to objects.MaxParts. strconv.Atoi alone would
+// take "+1" and "01" as part 1, so several spellings would name one part,
+// and the same request could mean different things to us and to a cache
+// or proxy that compares query strings.
+func parsePartNumber(v string) (int, error) {
+	bad := len(v) == 0 || len(v) > 5 || v[0] == '0'
+	n := 0
+	for i := 0; i < len(v) && !bad; i++ {
+		if v[i] < '0' || v[i] > '9' {
+			bad = true
+			break
+		}
+		n = n*10 + int(v[i]-'0')
+	}
+	if bad || n < 1 || n > objects.MaxParts {
 		return 0, s3Err(ErrInvalidArgument, "Part number must be an integer between 1 and %d, inclusive.", objects.MaxParts)
 	}
 	return n, nil
@@ -255,7 +274,7 @@ func (s *server) uploadPartCopy(w http.ResponseWriter, r *http.Request, rq *requ
 	if err != nil {
 		return err
 	}
-	p, err := s.objs.UploadPartCopy(r.Context(), rq.org, rq.bucket, rq.key, id, n, srcBucket, srcKey, off, length, copyConditions(r.Header))
+	p, err := s.objs.UploadPartCopy(r.Context(), rq.org, rq.bucket, rq.key, id, n, srcBucket, srcKey, off, length, copyConditions(r.Header, s.now()))
 	if err != nil {
 		return err
 	}
@@ -333,26 +352,39 @@ func (s *server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 			typ = ""
 			return err
 		}
-		if wantAlg == alg && wantValue != v {
+		if wantAlg == alg && !sameObjectChecksum(wantValue, v) {
 			return fmt.Errorf("complete: x-amz-checksum-%s %s, computed %s: %w", strings.ToLower(string(alg)), wantValue, v, checksum.ErrMismatch)
 		}
 		m.Checksums = map[string]string{string(alg): v}
 		return nil
 	}
+	ck := completedKey{org: rq.org, bucket: rq.bucket, uploadID: id}
 	m, err := s.objs.CompleteMultipart(r.Context(), rq.org, rq.bucket, rq.key, id, parts, objects.CompleteOptions{Cond: cond, Verify: verify})
-	if err != nil {
+	var done *completedUpload
+	switch {
+	case errors.Is(err, catalog.ErrNoSuchUpload):
+		prev, ok := s.completed.lookup(ck, rq.key, parts, s.now())
+		if !ok {
+			return err
+		}
+		done = prev // a retry of a completion whose answer was lost
+	case err != nil:
 		return err
+	default:
+		done = &completedUpload{key: rq.key, parts: partsDigest(parts), etag: m.ETag, checksums: m.Checksums, at: s.now()}
+		if len(m.Checksums) > 0 {
+			done.typ = typ
+		}
+		s.completed.add(ck, done)
 	}
 	res := completeMultipartUploadResult{
-		Location: location(r, rq.bucket, rq.key),
-		Bucket:   rq.bucket,
-		Key:      rq.key,
-		ETag:     m.ETag,
+		Location:     location(r, rq.bucket, rq.key),
+		Bucket:       rq.bucket,
+		Key:          rq.key,
+		ETag:         done.etag,
+		ChecksumType: done.typ,
 	}
-	res.set(m.Checksums)
-	if len(m.Checksums) > 0 {
-		res.ChecksumType = typ
-	}
+	res.set(done.checksums)
 	w.Header().Set("x-amz-server-side-encryption", "AES256")
 	return writeXML(w, res)
 }
@@ -367,6 +399,20 @@ func completeChecksumHeader(h http.Header) (checksum.Algorithm, string) {
 		}
 	}
 	return "", ""
+}
+
+// sameObjectChecksum compares the checksum a client expects on completion
+// with the one computed. A composite value is "sum-N"; clients send it with
+// or without the part count (minio-go and the AWS SDKs' own multipart code
+// send the bare sum), and S3 accepts both.
+func sameObjectChecksum(want, computed string) bool {
+	if want == computed {
+		return true
+	}
+	if i := strings.LastIndexByte(computed, '-'); i > 0 && allDigits(computed[i+1:]) {
+		return want == computed[:i]
+	}
+	return false
 }
 
 // objectChecksum computes the checksum of a completed object from its
@@ -428,10 +474,12 @@ func (s *server) abortMultipartUpload(w http.ResponseWriter, r *http.Request, rq
 
 // contentMD5 decodes a Content-MD5 header, if present.
 func contentMD5(h http.Header) ([]byte, error) {
-	v := h.Get("Content-MD5")
-	if v == "" {
+	vals, ok := h["Content-Md5"]
+	if !ok {
 		return nil, nil
 	}
+	// Present but empty is a digest that cannot match: S3 says InvalidDigest.
+	v := vals[0]
 	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
 	if err != nil || len(b) != 16 {
 		return nil, &Error{Code: ErrInvalidDigest}

@@ -215,7 +215,7 @@ func TestMultipartSDK(t *testing.T) {
 			t.Errorf("HEAD partNumber=%d: %v, %v", n, h, err)
 		}
 	}
-	if _, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("mpu"), Key: aws.String("big/obj"), PartNumber: aws.Int32(4)}); apiCode(err) != "InvalidRange" {
+	if _, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("mpu"), Key: aws.String("big/obj"), PartNumber: aws.Int32(4)}); apiCode(err) != "InvalidPartNumber" {
 		t.Errorf("GET partNumber=4: %v", err)
 	}
 	// The upload is gone once completed.

@@ -105,11 +105,14 @@ func objectHeaders(h http.Header, m *catalog.Manifest) {
 	for k, v := range m.Meta {
 		// Set the lowercase name directly: canonicalising would change
 		// what clients see for names like "x-amz-meta-camelCase".
-		h[metaPrefix+k] = []string{v}
+		h[metaPrefix+k] = []string{encodeMetaValue(v)}
 	}
 	h.Set("x-amz-server-side-encryption", "AES256")
 	if len(m.Parts) > 0 {
 		h.Set("x-amz-mp-parts-count", strconv.Itoa(len(m.Parts)))
+	}
+	if len(m.Tags) > 0 {
+		h.Set("x-amz-tagging-count", strconv.Itoa(len(m.Tags)))
 	}
 }
 
@@ -149,8 +152,20 @@ func applyOverrides(h http.Header, r *http.Request) {
 
 // checkConditions answers 304 or 412 for GET/HEAD. A 304 carries the
 // validators so caches can refresh.
-func checkConditions(r *http.Request, m *catalog.Manifest) error {
-	switch getConditions(r.Header).evaluate(m.ETag, m.ModTime) {
+// ignoreFutureDate drops an If-Modified-Since date later than now: such a
+// date is invalid (RFC 9110, 13.1.3), and S3 ignores it rather than
+// answering "not modified" (or, for a copy, 412) to everything.
+func ignoreFutureDate(v string, now time.Time) string {
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return ""
+	}
+	return v
+}
+
+func checkConditions(r *http.Request, m *catalog.Manifest, now time.Time) error {
+	c := getConditions(r.Header)
+	c.IfModifiedSince = ignoreFutureDate(c.IfModifiedSince, now)
+	switch c.evaluate(m.ETag, m.ModTime) {
 	case condFailed:
 		return &Error{Code: ErrPreconditionFailed}
 	case condNotModified:
@@ -179,8 +194,8 @@ func ifRangeHolds(v string, m *catalog.Manifest) bool {
 // resolveRange decides what part of the object to send: ok=false means the
 // whole object with 200.
 func resolveRange(r *http.Request, m *catalog.Manifest) (byteRange, bool, error) {
-	if pn := requestQuery(r).Get("partNumber"); pn != "" {
-		return partRange(pn, m)
+	if q := requestQuery(r); q.Has("partNumber") {
+		return partRange(q.Get("partNumber"), m)
 	}
 	rh := r.Header.Get("Range")
 	if rh == "" || !ifRangeHolds(r.Header.Get("If-Range"), m) {
@@ -199,14 +214,13 @@ func resolveRange(r *http.Request, m *catalog.Manifest) (byteRange, bool, error)
 // partRange serves ?partNumber=N: the bytes of part N of an object completed
 // from a multipart upload; an object uploaded in one piece is its part 1.
 func partRange(pn string, m *catalog.Manifest) (byteRange, bool, error) {
-	n, err := strconv.Atoi(pn)
-	if err != nil || n < 1 || n > 10000 {
-		return byteRange{}, false, s3Err(ErrInvalidArgument, "Part number must be an integer between 1 and 10000, inclusive.")
+	n, err := parsePartNumber(pn)
+	if err != nil {
+		return byteRange{}, false, err
 	}
 	if len(m.Parts) == 0 {
 		if n != 1 {
-			return byteRange{}, false, &Error{Code: ErrInvalidRange, Message: "The requested part number is not satisfiable.",
-				Header: map[string]string{"Content-Range": fmt.Sprintf("bytes */%d", m.Size)}}
+			return byteRange{}, false, &Error{Code: ErrInvalidPartNumber}
 		}
 		return byteRange{}, false, nil
 	}
@@ -217,8 +231,7 @@ func partRange(pn string, m *catalog.Manifest) (byteRange, bool, error) {
 		}
 		off += p.Size
 	}
-	return byteRange{}, false, &Error{Code: ErrInvalidRange, Message: "The requested part number is not satisfiable.",
-		Header: map[string]string{"Content-Range": fmt.Sprintf("bytes */%d", m.Size)}}
+	return byteRange{}, false, &Error{Code: ErrInvalidPartNumber}
 }
 
 func checkReadQuery(r *http.Request) error {
@@ -238,7 +251,7 @@ func (s *server) getObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	}
 	defer obj.Close()
 	m := obj.Manifest
-	if err := checkConditions(r, m); err != nil {
+	if err := checkConditions(r, m, s.now()); err != nil {
 		return err
 	}
 	br, partial, err := resolveRange(r, m)
@@ -294,7 +307,7 @@ func (s *server) headObject(w http.ResponseWriter, r *http.Request, rq *request)
 	if err != nil {
 		return err
 	}
-	if err := checkConditions(r, m); err != nil {
+	if err := checkConditions(r, m, s.now()); err != nil {
 		return err
 	}
 	br, partial, err := resolveRange(r, m)

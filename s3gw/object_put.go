@@ -15,9 +15,6 @@ import (
 const (
 	// maxKeyLen is S3's limit on a key's UTF-8 length.
 	maxKeyLen = 1024
-	// maxUserMeta is S3's limit on x-amz-meta-* (names without the prefix
-	// plus values, in bytes).
-	maxUserMeta = 2 << 10
 	// maxPutSize is S3's limit for a single PutObject.
 	maxPutSize = 5 << 30
 	metaPrefix = "x-amz-meta-"
@@ -32,45 +29,71 @@ func checkKey(key string) error {
 }
 
 // userMeta collects x-amz-meta-* headers (names lowercased, prefix removed;
-// repeated headers joined with ",", as HTTP folds them) and enforces S3's
-// 2 KiB limit on names plus values.
-func userMeta(h http.Header) (map[string]string, error) {
+// repeated headers joined with ",", as HTTP folds them).
+func userMeta(h http.Header) map[string]string {
 	var meta map[string]string
-	total := 0
 	for name, vals := range h {
 		lname := strings.ToLower(name)
 		k, ok := strings.CutPrefix(lname, metaPrefix)
 		if !ok {
 			continue
 		}
-		v := strings.Join(vals, ",")
-		total += len(k) + len(v)
 		if meta == nil {
 			meta = make(map[string]string)
 		}
-		meta[k] = v
+		meta[k] = decodeMetaValue(strings.Join(vals, ","))
 	}
-	if total > maxUserMeta {
-		return nil, s3Err(ErrMetadataTooLarge, "Your metadata headers are %d bytes; the limit is %d.", total, maxUserMeta)
-	}
-	return meta, nil
+	return meta
 }
 
-// headerMeta reads the stored headers and user metadata of a write request.
+// headerMeta reads the stored headers, user metadata and tags of a write
+// request and applies the object layer's metadata limits (objects.CheckMeta,
+// the same the mount's xattrs meet) before any body is read.
 func headerMeta(h http.Header) (catalog.Manifest, error) {
-	meta, err := userMeta(h)
+	tags, err := headerTags(h)
 	if err != nil {
 		return catalog.Manifest{}, err
 	}
-	return catalog.Manifest{
+	m := catalog.Manifest{
 		ContentType:        h.Get("Content-Type"),
-		ContentEncoding:    sigv4.StripAWSChunked(h.Get("Content-Encoding")),
+		ContentEncoding:    storedContentEncoding(h.Get("Content-Encoding")),
 		ContentDisposition: h.Get("Content-Disposition"),
 		ContentLanguage:    h.Get("Content-Language"),
 		CacheControl:       h.Get("Cache-Control"),
 		Expires:            h.Get("Expires"),
-		Meta:               meta,
-	}, nil
+		Meta:               userMeta(h),
+		Tags:               tags,
+	}
+	if err := objects.CheckMeta(&m); err != nil {
+		return catalog.Manifest{}, &Error{Code: ErrMetadataTooLarge, Err: err, Message: metadataTooLarge(&m)}
+	}
+	return m, nil
+}
+
+// metadataTooLarge says which of the two limits m exceeds.
+func metadataTooLarge(m *catalog.Manifest) string {
+	if n := objects.UserMetaSize(m.Meta); n > objects.MaxUserMeta {
+		return fmt.Sprintf("Your metadata headers are %d bytes; the limit is %d.", n, objects.MaxUserMeta)
+	}
+	return fmt.Sprintf("Your Content-Type, Content-Encoding, Content-Disposition, Content-Language, Cache-Control and Expires headers are %d bytes together; the limit is %d.",
+		objects.HeaderMetaSize(m), objects.MaxHeaderMeta)
+}
+
+// storedContentEncoding is Content-Encoding without the "aws-chunked"
+// coding, which describes only this request's framing. The rest is kept
+// exactly as sent ("aws-chunked, gzip, br" stores "gzip, br"): it is the
+// object's header, returned on every GET.
+func storedContentEncoding(v string) string {
+	if !strings.Contains(strings.ToLower(v), "aws-chunked") {
+		return v
+	}
+	var keep []string
+	for c := range strings.SplitSeq(v, ",") {
+		if !strings.EqualFold(strings.TrimSpace(c), "aws-chunked") {
+			keep = append(keep, c)
+		}
+	}
+	return strings.TrimSpace(strings.Join(keep, ","))
 }
 
 // checkUnsupportedWriteHeaders refuses request headers asking for features
@@ -93,9 +116,6 @@ func checkUnsupportedWriteHeaders(h http.Header) error {
 	}
 	if h.Get("x-amz-server-side-encryption-aws-kms-key-id") != "" {
 		return s3Err(ErrNotImplemented, "This server does not implement SSE-KMS.")
-	}
-	if h.Get("x-amz-tagging") != "" {
-		return s3Err(ErrNotImplemented, "This server does not implement object tagging.")
 	}
 	for _, name := range []string{"x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date", "x-amz-object-lock-legal-hold"} {
 		if h.Get(name) != "" {
@@ -138,10 +158,10 @@ func (s *server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err := checkUnsupportedWriteHeaders(r.Header); err != nil {
 		return err
 	}
+	// Without a length (Transfer-Encoding: chunked, which some streaming
+	// clients send) the body is streamed like any other, in bounded
+	// memory, and refused once it passes the single-PUT limit.
 	size := rq.auth.DecodedLength
-	if size < 0 {
-		return &Error{Code: ErrMissingContentLength}
-	}
 	if size > maxPutSize {
 		return s3Err(ErrEntityTooLarge, "Your proposed upload of %d bytes exceeds the %d-byte limit of a single PUT; use multipart upload.", size, int64(maxPutSize))
 	}
@@ -166,6 +186,9 @@ func (s *server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 		m.Checksums = sums
 		return err
 	}
+	if size < 0 {
+		body = &capReader{r: body, left: maxPutSize}
+	}
 	m, err := s.objs.Put(r.Context(), rq.org, rq.bucket, rq.key, body, objects.PutOptions{
 		Size:       size,
 		ContentMD5: md5sum,
@@ -185,6 +208,28 @@ func (s *server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// capReader fails a body of unknown length once it passes the limit of a
+// single PUT, with the error S3 gives for a declared length over it.
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left < 0 {
+		return 0, s3Err(ErrEntityTooLarge, "Your upload exceeds the %d-byte limit of a single PUT; use multipart upload.", int64(maxPutSize))
+	}
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1] // one byte past the limit is enough to know
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return n, s3Err(ErrEntityTooLarge, "Your upload exceeds the %d-byte limit of a single PUT; use multipart upload.", int64(maxPutSize))
+	}
+	return n, err
 }
 
 // checksummed handles the flexible checksum a PUT or UploadPart declares,

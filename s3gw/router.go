@@ -45,12 +45,16 @@ const (
 	OpAbortMultipartUpload
 	OpListMultipartUploads
 	OpListParts
+	OpGetObjectTagging
+	OpPutObjectTagging
+	OpDeleteObjectTagging
 	OpPublicGetObject  // anonymous GET on a public-bucket host
 	OpPublicHeadObject // anonymous HEAD on a public-bucket host
 	OpPublicDenied     // anything else on a public-bucket host
 	OpNotImplemented   // a recognised but unsupported feature
 	OpMethodNotAllowed // no operation for this method on this resource
 	OpVirtualHosted    // refused: the gateway is path-style only
+	OpConnLimited      // refused: the connection is over the daemon's bound (Refuse)
 )
 
 type opInfo struct {
@@ -85,12 +89,16 @@ var opTable = map[Op]opInfo{
 	OpAbortMultipartUpload:    {"AbortMultipartUpload", true},
 	OpListMultipartUploads:    {"ListMultipartUploads", false},
 	OpListParts:               {"ListParts", false},
+	OpGetObjectTagging:        {"GetObjectTagging", false},
+	OpPutObjectTagging:        {"PutObjectTagging", true},
+	OpDeleteObjectTagging:     {"DeleteObjectTagging", true},
 	OpPublicGetObject:         {"PublicGetObject", false},
 	OpPublicHeadObject:        {"PublicHeadObject", false},
 	OpPublicDenied:            {"PublicDenied", false},
 	OpNotImplemented:          {"NotImplemented", false},
 	OpMethodNotAllowed:        {"MethodNotAllowed", false},
 	OpVirtualHosted:           {"VirtualHosted", false},
+	OpConnLimited:             {"ConnectionLimit", false},
 }
 
 func (o Op) String() string {
@@ -111,7 +119,7 @@ var unsupported = map[string]string{
 	"lifecycle":           "lifecycle configuration",
 	"policy":              "bucket policies",
 	"policyStatus":        "bucket policies",
-	"tagging":             "tagging",
+	"tagging":             "bucket tagging (object tagging is supported)",
 	"cors":                "CORS configuration",
 	"website":             "static website hosting",
 	"replication":         "replication",
@@ -261,6 +269,9 @@ func (s *server) newRouter() *mux.Router {
 	m.UseEncodedPath()
 
 	svc, bkt, obj := atLevel(levelService), atLevel(levelBucket), atLevel(levelObject)
+	// x-amz-copy-source may pick the route because sigv4 refuses any
+	// x-amz-* header the signature does not cover: an Op chosen by it
+	// either was signed that way or fails authentication.
 	hasCopySource := func(r *http.Request, _ *mux.RouteMatch) bool { return r.Header.Get("x-amz-copy-source") != "" }
 	hasUnsupported := func(r *http.Request, _ *mux.RouteMatch) bool {
 		_, ok := unsupportedFeature(requestQuery(r))
@@ -275,6 +286,9 @@ func (s *server) newRouter() *mux.Router {
 	m.Methods(http.MethodGet).MatcherFunc(bkt).Queries("versioning", "").Handler(s.op(OpGetBucketVersioning, s.getBucketVersioning))
 	m.Methods(http.MethodPost).MatcherFunc(bkt).Queries("delete", "").Handler(s.op(OpDeleteObjects, s.deleteObjects))
 	m.Methods(http.MethodGet).MatcherFunc(obj).Queries("acl", "").Handler(s.op(OpGetObjectAcl, s.getObjectACL))
+	m.Methods(http.MethodGet).MatcherFunc(obj).Queries("tagging", "").Handler(s.op(OpGetObjectTagging, s.getObjectTagging))
+	m.Methods(http.MethodPut).MatcherFunc(obj).Queries("tagging", "").Handler(s.op(OpPutObjectTagging, s.putObjectTagging))
+	m.Methods(http.MethodDelete).MatcherFunc(obj).Queries("tagging", "").Handler(s.op(OpDeleteObjectTagging, s.deleteObjectTagging))
 	// Multipart. Matched on the presence of uploads / uploadId (any value);
 	// a combination S3 has no operation for is MethodNotAllowed below,
 	// never a PutObject or CreateBucket that ignores the parameter.

@@ -27,6 +27,11 @@
 //     upload named an algorithm and every part carries that checksum.
 //     Objects may reach 10000 parts of up to 5 GiB; a single PutObject is
 //     limited to 5 GiB (EntityTooLarge) as in S3.
+//   - The daemon bounds open connections; a connection it marked with
+//     Refuse has every request answered 503 SlowDown and is closed, before
+//     routing or authentication.
+//   - Metadata limits are the object layer's (objects.CheckMeta), applied
+//     before any body is read: MetadataTooLarge.
 package s3gw
 
 import (
@@ -55,6 +60,7 @@ type Objects interface {
 	Delete(ctx context.Context, orgID, bucket, key string) error
 	Copy(ctx context.Context, orgID, srcBucket, srcKey, dstBucket, dstKey string, opts objects.CopyOptions) (*catalog.Manifest, error)
 	List(ctx context.Context, orgID, bucket string, opts catalog.ListOptions) (catalog.ListResult, error)
+	SetTags(ctx context.Context, orgID, bucket, key string, tags map[string]string) (*catalog.Manifest, error)
 
 	CreateMultipart(ctx context.Context, orgID, bucket, key string, meta catalog.Manifest) (catalog.Upload, error)
 	UploadPart(ctx context.Context, orgID, bucket, key, uploadID string, number int, body io.Reader, opts objects.PartOptions) (*catalog.UploadPart, error)
@@ -99,6 +105,18 @@ type Config struct {
 	Observer Observer
 }
 
+type refusalKey struct{}
+
+// Refuse marks a connection's context (http.Server.ConnContext) so that
+// every request on it is answered 503 SlowDown with why as the message,
+// and the connection is closed after the answer: the daemon's bound on
+// open connections refuses in S3's words, which SDKs retry with backoff,
+// instead of dropping the connection unexplained. Nothing else runs for
+// such a request: no authentication, no routing, no body read.
+func Refuse(ctx context.Context, why string) context.Context {
+	return context.WithValue(ctx, refusalKey{}, why)
+}
+
 // Observer receives one call per request: the operation (an Op's String),
 // the HTTP status, the body bytes read and written, and the time from the
 // request's arrival to the end of its response.
@@ -117,6 +135,7 @@ type server struct {
 	now          func() time.Time
 	observer     Observer
 	router       *mux.Router
+	completed    completedUploads // for retried CompleteMultipartUpload
 }
 
 // New returns the S3 gateway as an http.Handler.
@@ -147,6 +166,16 @@ func New(cfg Config) http.Handler {
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &reqState{logger: s.logger, op: OpUnknown, observer: s.observer}
 	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+	if why, ok := r.Context().Value(refusalKey{}).(string); ok {
+		st.op = OpConnLimited
+		handlerFunc(func(http.ResponseWriter, *http.Request) error {
+			return &Error{Code: ErrSlowDown, Message: why,
+				// The client should come back on a connection of its own
+				// once others have closed; this one is not kept.
+				Header: map[string]string{"Connection": "close", "Retry-After": "1"}}
+		}).ServeHTTP(w, r)
+		return
+	}
 	// Public hosts are decided by Host alone, before routing: none of the
 	// S3 API's routes, and none of its authentication, applies to them.
 	if org, ok := s.publicOrg(r.Host); ok {

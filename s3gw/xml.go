@@ -130,6 +130,7 @@ type listBucketResultV2 struct {
 	IsTruncated           bool           `xml:"IsTruncated"`
 	ContinuationToken     string         `xml:"ContinuationToken,omitempty"`
 	NextContinuationToken string         `xml:"NextContinuationToken,omitempty"`
+	TokenSent             bool           `xml:"-"` // echo ContinuationToken even when empty
 	StartAfter            string         `xml:"StartAfter,omitempty"`
 	EncodingType          string         `xml:"EncodingType,omitempty"`
 	Contents              []listObject   `xml:"Contents"`

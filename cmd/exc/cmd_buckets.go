@@ -82,12 +82,13 @@ func (a *app) bucketsCmd() *cobra.Command {
 		},
 		a.keysCmd(),
 	)
-	c.PersistentFlags().String("org", "", "org `ID|NAME` to act in (default: the first org by name)")
+	c.PersistentFlags().String("org", "", "org `ID|NAME` to act in (default: the default org, made at the daemon's first start)")
 	return c
 }
 
-// org returns the --org value, or the id of the first org by name when it
-// is not given.
+// org returns the --org value, or the id of the default org when it is not
+// given: the org the daemon's first start made, never the first by name, so
+// an org created later can never receive commands meant for the default one.
 func (a *app) org(cmd *cobra.Command) (string, error) {
 	if org, _ := cmd.Flags().GetString("org"); org != "" {
 		return org, nil
@@ -99,7 +100,12 @@ func (a *app) org(cmd *cobra.Command) (string, error) {
 	if len(orgs) == 0 {
 		return "", notFoundError{"no org exists; create one with: exc orgs create NAME"}
 	}
-	return orgs[0].ID, nil // the API orders orgs by name
+	for _, o := range orgs {
+		if o.Default {
+			return o.ID, nil
+		}
+	}
+	return "", notFoundError{"no default org (see exc orgs list); name one with --org ID|NAME"}
 }
 
 func (a *app) printBuckets(single bool, bs ...admin.Bucket) error {

@@ -32,7 +32,7 @@ func (a *app) gcCmd() *cobra.Command {
 				{"chunks scanned", strconv.Itoa(r.Scanned)},
 				{"chunks deleted", strconv.Itoa(r.Deleted)},
 				{"bytes freed", fmtBytes(r.BytesFreed)},
-				{"deferred (reader open)", strconv.Itoa(r.Deferred)},
+				{"deferred (held open)", strconv.Itoa(r.Deferred)},
 				{"duration", fmt.Sprintf("%.2fs", r.DurationSeconds)},
 			})
 		},

@@ -58,9 +58,9 @@ func (a *app) printOrgs(orgs ...admin.Org) error {
 	}
 	rows := make([][]string, 0, len(orgs))
 	for _, o := range orgs {
-		rows = append(rows, []string{o.ID, o.Name, fmtTime(o.Created)})
+		rows = append(rows, []string{o.ID, o.Name, fmtTime(o.Created), yesNo(o.Default)})
 	}
-	return a.table([]string{"ORG ID", "NAME", "CREATED"}, rows)
+	return a.table([]string{"ORG ID", "NAME", "CREATED", "DEFAULT"}, rows)
 }
 
 // done reports a mutation that returns nothing: a line for people, an

@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"excloud.dev/buckets/admin"
+	"excloud.dev/buckets/internal/fsutil"
 )
 
 // Set with -ldflags "-X main.version=... -X main.commit=...".
@@ -180,7 +181,11 @@ func (a *app) report(err error) int {
 		fmt.Fprintln(a.stderr, "Run 'exc --help' (or 'exc COMMAND --help') for usage.")
 	}
 	if code == exitUnreachable {
-		fmt.Fprintln(a.stderr, "Is excd running? Point exc at its socket with --socket or $EXC_SOCKET.")
+		if errors.Is(err, fsutil.ErrUntrusted) {
+			fmt.Fprintln(a.stderr, "exc talks only to a socket made and served by root or by you; run exc as excd's user, or point it at excd's socket.")
+		} else {
+			fmt.Fprintln(a.stderr, "Is excd running? Point exc at its socket with --socket or $EXC_SOCKET.")
+		}
 	}
 	return code
 }

@@ -72,12 +72,12 @@ func TestCommands(t *testing.T) {
 		err  string // regexp the stderr must match
 	}{
 		{"no org to default to", []string{"buckets", "list"}, 4, `^$`, `no org exists`},
-		{"create org", []string{"orgs", "create", "zeta"}, 0, `(?m)^ORG ID\s+NAME\s+CREATED\no[a-z2-7]{12}\s+zeta\s`, `^$`},
-		{"create second org", []string{"orgs", "create", "acme"}, 0, `acme`, `^$`},
+		{"create org", []string{"orgs", "create", "zeta"}, 0, `(?m)^ORG ID\s+NAME\s+CREATED\s+DEFAULT\no[a-z2-7]{12}\s+zeta\s.*\syes$`, `^$`},
+		{"create second org", []string{"orgs", "create", "acme"}, 0, `acme\s.*\sno\n`, `^$`},
 		{"duplicate org", []string{"orgs", "create", "acme"}, 1, `^$`, `org_exists`},
 		{"list orgs by name", []string{"orgs", "list"}, 0, `(?s)acme.*zeta`, `^$`},
-		{"bucket in default org (acme, first by name)", []string{"buckets", "create", "photos"}, 0, `photos\s+no\s+o`, `^$`},
-		{"bucket in named org", []string{"buckets", "create", "photos", "--org", "zeta"}, 0, `photos`, `^$`},
+		{"bucket in default org (zeta, created first; acme sorts first)", []string{"buckets", "create", "photos"}, 0, `photos\s+no\s+o`, `^$`},
+		{"bucket in named org", []string{"buckets", "create", "photos", "--org", "acme"}, 0, `photos`, `^$`},
 		{"duplicate bucket", []string{"buckets", "create", "photos"}, 1, `^$`, `bucket_exists`},
 		{"invalid bucket name", []string{"buckets", "create", "No_Good"}, 1, `^$`, `invalid_bucket_name`},
 		{"missing org", []string{"buckets", "list", "--org", "nope"}, 4, `^$`, `no_such_org`},
@@ -90,7 +90,7 @@ func TestCommands(t *testing.T) {
 		{"key scoped to missing bucket", []string{"buckets", "keys", "create", "--bucket", "nope"}, 4, `^$`, `no_such_bucket`},
 		{"list keys", []string{"buckets", "keys", "list"}, 0, `(?m)^ACCESS KEY ID\s+ACCESS\s+BUCKETS\s+CREATED\nEXC[A-Z0-9]{17}\s+read-only\s+photos\s`, `^$`},
 		{"delete missing key", []string{"buckets", "keys", "delete", "EXCNOPENOPENOPENOPE0"}, 4, `^$`, `no_such_key`},
-		{"delete key in another org", []string{"buckets", "keys", "delete", "--org", "zeta"}, 4, `^$`, `no_such_key`},
+		{"delete key in another org", []string{"buckets", "keys", "delete", "--org", "acme"}, 4, `^$`, `no_such_key`},
 		{"delete key", []string{"buckets", "keys", "delete"}, 0, `access key EXC[A-Z0-9]{17} deleted`, `^$`},
 		{"key list empty", []string{"buckets", "keys", "list"}, 0, `^ACCESS KEY ID\s+ACCESS\s+BUCKETS\s+CREATED\n$`, `^$`},
 		{"status", []string{"status"}, 0, `(?s)version\s+v9 \(commit abc\).*uptime\s+1h1m1s.*orgs\s+2\n.*buckets\s+2\n.*objects\s+0\n.*bytes after dedup\s+2\.0 KiB \(2048 bytes\)`, `^$`},
@@ -98,6 +98,8 @@ func TestCommands(t *testing.T) {
 		{"delete bucket", []string{"buckets", "delete", "photos", "--org", "zeta"}, 0, `bucket photos deleted`, `^$`},
 		{"delete org", []string{"orgs", "delete", "zeta"}, 0, `org zeta deleted`, `^$`},
 		{"delete missing org", []string{"orgs", "delete", "zeta"}, 4, `^$`, `no_such_org`},
+		{"default org deleted: no org to default to", []string{"buckets", "list"}, 4, `^$`, `no default org`},
+		{"default org deleted: acme did not become it", []string{"buckets", "list", "--org", "acme"}, 0, `photos`, `^$`},
 		{"usage: missing arg", []string{"buckets", "create"}, 2, `^$`, `needs 1 argument`},
 		{"usage: extra arg", []string{"orgs", "list", "x"}, 2, `^$`, `takes no arguments`},
 		{"usage: unknown flag", []string{"orgs", "list", "--frob"}, 2, `^$`, `unknown flag`},
@@ -148,7 +150,7 @@ func TestJSONOutput(t *testing.T) {
 	}
 
 	org := run("orgs", "create", "acme")
-	if got := keys(org); got != "created,name,org_id" {
+	if got := keys(org); got != "created,default,name,org_id" || org["default"] != true {
 		t.Fatalf("org fields: %s", got)
 	}
 	if got := keys(run("buckets", "create", "photos")); got != "created,is_public,name,org_id" {
@@ -180,6 +182,23 @@ func TestJSONOutput(t *testing.T) {
 	}
 	if del := run("buckets", "keys", "delete", k["access_key_id"].(string)); del["ok"] != true {
 		t.Fatalf("delete: %v", del)
+	}
+}
+
+// exc refuses a socket another user made (say, in someone else's
+// ./excd-data), with a message that says so rather than "is excd running?".
+func TestRefusesSocketOfAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the socket to another user")
+	}
+	socket, _ := daemon(t)
+	if err := os.Lchown(socket, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	r := exc(t, map[string]string{"EXC_SOCKET": socket}, "", "orgs", "list")
+	if r.code != exitUnreachable || !strings.Contains(r.stderr, "refusing admin socket "+socket) ||
+		!strings.Contains(r.stderr, "belongs to uid 65534") || strings.Contains(r.stderr, "Is excd running") {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 }
 

@@ -87,24 +87,27 @@ func run(args []string) error {
 	}
 
 	dcfg := daemon.Config{
-		DataDir:         cfg.DataDir,
-		Listen:          cfg.Listen,
-		Region:          cfg.Region,
-		KeyFile:         cfg.MasterKey,
-		RootAccessKey:   cfg.RootAccessKey,
-		RootSecretKey:   cfg.RootSecretKey,
-		GCInterval:      gcInterval(cfg.GCInterval),
-		AdminSocket:     cfg.AdminSocket,
-		TLSCert:         cfg.TLSCert,
-		TLSKey:          cfg.TLSKey,
-		MetricsListen:   cfg.MetricsListen,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		MinFree:         cfg.MinFreeSpace,
-		PublicDomain:    cfg.PublicDomain,
-		Mounts:          cfg.Mounts,
-		Version:         version,
-		Commit:          commit,
-		Logger:          log,
+		DataDir:           cfg.DataDir,
+		Listen:            cfg.Listen,
+		Region:            cfg.Region,
+		KeyFile:           cfg.MasterKey,
+		RootAccessKey:     cfg.RootAccessKey,
+		RootSecretKey:     cfg.RootSecretKey,
+		GCInterval:        gcInterval(cfg.GCInterval),
+		AdminSocket:       cfg.AdminSocket,
+		TLSCert:           cfg.TLSCert,
+		TLSKey:            cfg.TLSKey,
+		MetricsListen:     cfg.MetricsListen,
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		MinFree:           cfg.MinFreeSpace,
+		PublicDomain:      cfg.PublicDomain,
+		MaxConns:          connBound(cfg.MaxConnections),
+		MaxConnsPerSource: connBound(cfg.MaxConnectionsPerSource),
+		Mounts:            cfg.Mounts,
+		MountOptions:      &cfg.Mount,
+		Version:           version,
+		Commit:            commit,
+		Logger:            log,
 	}
 	lns, err := sdnotify.Listeners()
 	if err != nil {
@@ -133,7 +136,7 @@ func run(args []string) error {
 		return err
 	}
 	if p := d.CredentialsPath(); p != "" {
-		fmt.Fprintf(os.Stderr, "excd: first start; access key written to %s\n", p)
+		fmt.Fprintf(os.Stderr, "excd: first start; access key written to %s; move that file out of the data directory\n", p)
 	}
 	scheme := "http"
 	if cfg.TLSCert != "" {
@@ -220,6 +223,15 @@ func gcInterval(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// connBound maps the config's "0 disables" to daemon.Config's "< 0
+// disables" (its 0 means the default), as gcInterval does.
+func connBound(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func restoreCatalog(cfg config.Config, path string, log *slog.Logger) error {

@@ -46,10 +46,18 @@ type Config struct {
 	MinFreeSpace    int64
 	TLSCert, TLSKey string
 	MetricsListen   string // "" means no metrics listener
-	PublicDomain    string
-	LogFormat       string // text, json or auto
-	LogLevel        string // debug, info, warn or error
-	Mounts          []string
+	// MaxConnections and MaxConnectionsPerSource bound the S3 listener's
+	// open connections, in total and from one source (IPv4 address or
+	// IPv6 /64); over either, a request is answered 503 SlowDown. 0
+	// disables the bound.
+	MaxConnections, MaxConnectionsPerSource int
+	PublicDomain                            string
+	LogFormat                               string // text, json or auto
+	LogLevel                                string // debug, info, warn or error
+	Mounts                                  []string
+	// Mount is the owner model every mount starts from; options in a
+	// mounts entry override it for that mount (ParseMount).
+	Mount MountOptions
 	// RootAccessKey and RootSecretKey seed the first access key. They come
 	// from the environment or the file only: a flag would show the secret
 	// in ps.
@@ -63,14 +71,17 @@ const DefaultMinFreeSpace = 256 << 20
 // Default returns the configuration with nothing set.
 func Default() Config {
 	return Config{
-		DataDir:         "excd-data",
-		Listen:          "127.0.0.1:9000",
-		Region:          "auto",
-		GCInterval:      10 * time.Minute,
-		ShutdownTimeout: 30 * time.Second,
-		MinFreeSpace:    DefaultMinFreeSpace,
-		LogFormat:       "auto",
-		LogLevel:        "info",
+		DataDir:                 "excd-data",
+		Listen:                  "127.0.0.1:9000",
+		Region:                  "auto",
+		GCInterval:              10 * time.Minute,
+		ShutdownTimeout:         30 * time.Second,
+		MinFreeSpace:            DefaultMinFreeSpace,
+		MaxConnections:          8192,
+		MaxConnectionsPerSource: 1024,
+		LogFormat:               "auto",
+		LogLevel:                "info",
+		Mount:                   DefaultMountOptions(),
 	}
 }
 
@@ -102,7 +113,7 @@ func NewLoader(fs *flag.FlagSet) *Loader {
 		if s.env != "" {
 			usage += " (env " + s.env + ")"
 		}
-		fs.Func(s.flag, usage, func(v string) error {
+		record := func(v string) error {
 			if _, seen := l.flagVals[s.key]; !seen {
 				l.flagOrder = append(l.flagOrder, s.key)
 			}
@@ -110,7 +121,12 @@ func NewLoader(fs *flag.FlagSet) *Loader {
 			// Validate now too, so flag's own error names the flag.
 			c := Default()
 			return s.apply(&c, []string{v})
-		})
+		}
+		if s.boolean {
+			fs.BoolFunc(s.flag, usage, record)
+		} else {
+			fs.Func(s.flag, usage, record)
+		}
 	}
 	return l
 }

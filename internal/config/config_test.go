@@ -260,3 +260,26 @@ func TestMinFreeSpace(t *testing.T) {
 		t.Errorf("default: %d, %v; want %d", c.MinFreeSpace, err, DefaultMinFreeSpace)
 	}
 }
+
+// The connection bounds come from the file, the environment or flags, in
+// that order of precedence; 0 disables, anything but a whole number is
+// refused naming the key.
+func TestConnectionBounds(t *testing.T) {
+	c, err := load(t, `max_connections = "100"
+max_connections_per_source = "10"
+`, map[string]string{"EXC_MAX_CONNECTIONS_PER_SOURCE": "20"}, "--max-connections", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxConnections != 0 || c.MaxConnectionsPerSource != 20 {
+		t.Errorf("got %d total, %d per source; want 0 (flag), 20 (env)", c.MaxConnections, c.MaxConnectionsPerSource)
+	}
+	for _, bad := range []string{"-1", "ten", "1.5", ""} {
+		if _, err := load(t, "max_connections = \""+bad+"\"\n", nil); err == nil || !strings.Contains(err.Error(), "max_connections") {
+			t.Errorf("max_connections = %q: %v", bad, err)
+		}
+	}
+	if _, err := load(t, "max_connections = 100\n", nil); err == nil {
+		t.Error("an unquoted number was accepted; every file value is a string")
+	}
+}

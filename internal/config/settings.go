@@ -19,6 +19,8 @@ import (
 type setting struct {
 	key, flag, env, usage string
 	secret, list, live    bool
+	// boolean flags may be given without a value (--mount-allow-other).
+	boolean bool
 
 	set     func(c *Config, v string) error
 	get     func(c *Config) string
@@ -80,6 +82,12 @@ var settings = []setting{
 	{key: "metrics_listen", flag: "metrics-listen", env: "EXC_METRICS_LISTEN", usage: "address for /metrics, /healthz, /readyz (default off)",
 		set: func(c *Config, v string) error { return addr(&c.MetricsListen, v, true) },
 		get: func(c *Config) string { return c.MetricsListen }},
+	{key: "max_connections", flag: "max-connections", env: "EXC_MAX_CONNECTIONS", usage: "open S3 connections at most; more are answered 503 SlowDown (0 disables)",
+		set: func(c *Config, v string) error { return count(&c.MaxConnections, v) },
+		get: func(c *Config) string { return strconv.Itoa(c.MaxConnections) }},
+	{key: "max_connections_per_source", flag: "max-connections-per-source", env: "EXC_MAX_CONNECTIONS_PER_SOURCE", usage: "open S3 connections from one IPv4 address or IPv6 /64 at most; more are answered 503 SlowDown (0 disables; set 0 behind a reverse proxy)",
+		set: func(c *Config, v string) error { return count(&c.MaxConnectionsPerSource, v) },
+		get: func(c *Config) string { return strconv.Itoa(c.MaxConnectionsPerSource) }},
 	{key: "public_domain", flag: "public-domain", env: "EXC_PUBLIC_DOMAIN", usage: "domain for public buckets, served anonymously at <org-id>.<domain>/<bucket>/<key>, e.g. objects.example.com",
 		set: func(c *Config, v string) error {
 			if strings.Contains(v, "://") || strings.ContainsAny(v, ":/ ") {
@@ -95,22 +103,41 @@ var settings = []setting{
 	{key: "log_level", flag: "log-level", env: "EXC_LOG_LEVEL", live: true, usage: "debug, info, warn or error",
 		set: func(c *Config, v string) error { return oneOf(&c.LogLevel, v, "debug", "info", "warn", "error") },
 		get: func(c *Config) string { return c.LogLevel }},
-	{key: "mounts", flag: "mount", env: "EXC_MOUNTS", list: true, usage: "FUSE mount point, DIR (first org) or ORG=DIR; repeat for several (env: comma-separated)",
+	{key: "mounts", flag: "mount", env: "EXC_MOUNTS", list: true, usage: "FUSE mount point, DIR (default org) or ORG=DIR, optionally followed by :uid=N:gid=N:umask=077:allow_other:trust_s3_attrs; repeat for several (env: comma-separated)",
 		setList: func(c *Config, vs []string) error {
-			var out []string
+			var out, dirs []string
 			for _, v := range vs {
 				if v == "" {
 					return errors.New("empty mount point")
 				}
-				if slices.Contains(out, v) {
-					return fmt.Errorf("mount point %q given twice", v)
+				m, err := ParseMount(v, DefaultMountOptions())
+				if err != nil {
+					return err
 				}
-				out = append(out, v)
+				if slices.Contains(dirs, m.Dir) {
+					return fmt.Errorf("mount point %q given twice", m.Dir)
+				}
+				out, dirs = append(out, v), append(dirs, m.Dir)
 			}
 			c.Mounts = out
 			return nil
 		},
 		getList: func(c *Config) []string { return c.Mounts }},
+	{key: "mount_uid", flag: "mount-uid", env: "EXC_MOUNT_UID", usage: "owner (uid or user name) of mounted objects without trusted attributes; empty: the daemon's",
+		set: func(c *Config, v string) error { return parseID(&c.Mount.UID, v, lookupUser) },
+		get: func(c *Config) string { return fmtID(c.Mount.UID) }},
+	{key: "mount_gid", flag: "mount-gid", env: "EXC_MOUNT_GID", usage: "group (gid or group name) of mounted objects without trusted attributes; empty: the daemon's",
+		set: func(c *Config, v string) error { return parseID(&c.Mount.GID, v, lookupGroup) },
+		get: func(c *Config) string { return fmtID(c.Mount.GID) }},
+	{key: "mount_umask", flag: "mount-umask", env: "EXC_MOUNT_UMASK", usage: "umask (octal) of mounted objects without trusted attributes: 077 gives 0600 files, 0700 directories",
+		set: func(c *Config, v string) error { return parseUmask(&c.Mount.Umask, v) },
+		get: func(c *Config) string { return fmtUmask(c.Mount.Umask) }},
+	{key: "mount_allow_other", flag: "mount-allow-other", env: "EXC_MOUNT_ALLOW_OTHER", boolean: true, usage: "let local users other than the daemon's into the mounts (modes and owners are then checked)",
+		set: func(c *Config, v string) error { return parseFlag(&c.Mount.AllowOther, v, true) },
+		get: func(c *Config) string { return strconv.FormatBool(c.Mount.AllowOther) }},
+	{key: "mount_trust_s3_attrs", flag: "mount-trust-s3-attrs", env: "EXC_MOUNT_TRUST_S3_ATTRS", boolean: true, usage: "honour x-amz-meta-mode/-uid/-gid written by S3 clients (default: only those written through a mount)",
+		set: func(c *Config, v string) error { return parseFlag(&c.Mount.TrustS3Attrs, v, true) },
+		get: func(c *Config) string { return strconv.FormatBool(c.Mount.TrustS3Attrs) }},
 	{key: "root_access_key", env: "EXC_ROOT_ACCESS_KEY", usage: "access key id seeded at first start",
 		set: func(c *Config, v string) error {
 			if v != "" && !catalog.ValidAccessKeyID(v) {
@@ -157,6 +184,16 @@ func duration(dst *time.Duration, v string, zeroOK bool) error {
 		return fmt.Errorf("duration %q must be positive", v)
 	}
 	*dst = d
+	return nil
+}
+
+// count parses a non-negative whole number.
+func count(dst *int, v string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return fmt.Errorf("invalid count %q: want a whole number, 0 or more", v)
+	}
+	*dst = n
 	return nil
 }
 

@@ -25,6 +25,7 @@ import (
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/chunkstore/local"
+	"excloud.dev/buckets/internal/config"
 	"excloud.dev/buckets/internal/metrics"
 	"excloud.dev/buckets/objects"
 	"excloud.dev/buckets/s3gw"
@@ -77,9 +78,20 @@ type Config struct {
 	// ReadHeaderTimeout bounds how long a client may take to send a
 	// request's headers (slow-loris clients); 0 means 20 s. Tests shorten it.
 	ReadHeaderTimeout time.Duration
-	// Mounts are FUSE mount points, "DIR" (the first org) or "ORG=DIR",
-	// mounted before Start returns and unmounted by Shutdown.
+	// MaxConns bounds the S3 listener's open connections, and
+	// MaxConnsPerSource those from one source (IPv4 address or IPv6 /64);
+	// a connection over either bound has its first request answered 503
+	// SlowDown and is closed. 0 means the default (8192, 1024); < 0 means
+	// no bound.
+	MaxConns, MaxConnsPerSource int
+	// Mounts are FUSE mount points, "DIR" (the default org) or "ORG=DIR",
+	// each optionally followed by ":"-separated options
+	// (config.ParseMount), mounted before Start returns and unmounted by
+	// Shutdown.
 	Mounts []string
+	// MountOptions is the owner model every mount starts from; nil means
+	// config.DefaultMountOptions().
+	MountOptions *config.MountOptions
 	// Version and Commit are reported by the admin status call.
 	Version, Commit string
 	Logger          *slog.Logger
@@ -119,6 +131,7 @@ type Daemon struct {
 	msrv     *http.Server
 	mln      net.Listener
 	credPath string // set on first start only
+	attrKey  []byte // seals the attributes mounts write
 	started  time.Time
 
 	ready    atomic.Bool
@@ -209,8 +222,10 @@ func Start(cfg Config) (d *Daemon, err error) {
 	d.stop = stop
 	d.wg.Add(1)
 	go func() {
-		defer d.wg.Done()
-		d.gcLoop(ctx, cfg.GCInterval)
+		// started, not d: a failed start (the mounts below) sets d to nil
+		// while this goroutine may not have run yet.
+		defer started.wg.Done()
+		started.gcLoop(ctx, cfg.GCInterval)
 	}()
 	// Mounts last: Start returning is READY=1, which must mean they are up.
 	if err := d.startMounts(cfg.Mounts); err != nil {
@@ -231,10 +246,14 @@ func (d *Daemon) openData() error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return err
+	}
 	keys, err := loadKeys(cfg.DataDir, cfg.KeyFile, d.log, true)
 	if err != nil {
 		return err
 	}
+	d.attrKey = keys.Attrs[:]
 	d.db, err = catalog.Open(catalog.Options{
 		Dir:           filepath.Join(cfg.DataDir, "catalog"),
 		EncryptionKey: keys.Catalog[:],
@@ -250,7 +269,9 @@ func (d *Daemon) openData() error {
 		return fmt.Errorf("open chunk directory: %w", err)
 	}
 	backend.SetMinFree(cfg.MinFree)
-	d.holdReserve()
+	if err := d.holdReserve(); err != nil {
+		return err
+	}
 	d.store, err = chunkstore.New(backend, keys)
 	if err != nil {
 		return err
@@ -298,6 +319,7 @@ func (d *Daemon) startS3() error {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+		ConnContext:       connContext,
 	}
 	ln := cfg.Listener
 	if ln == nil {
@@ -306,6 +328,9 @@ func (d *Daemon) startS3() error {
 			return fmt.Errorf("listen: %w", err)
 		}
 	}
+	// Counted below TLS, so a connection holds its place from accept to
+	// close, handshake included.
+	ln = newConnLimiter(connBound(cfg.MaxConns, defaultMaxConns), connBound(cfg.MaxConnsPerSource, defaultMaxConnsPerSource)).listener(ln)
 	if cfg.TLSCert != "" {
 		certs, err := newCertReloader(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {

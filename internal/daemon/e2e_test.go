@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -92,46 +91,6 @@ func randBytes(n int, seed uint64) []byte {
 		p[i] = byte(r.Uint32())
 	}
 	return p
-}
-
-func TestFirstStartWritesCredentials(t *testing.T) {
-	dir := t.TempDir()
-	d, err := daemon.Start(daemon.Config{DataDir: dir, Listen: "127.0.0.1:0", GCInterval: -1,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	path := d.CredentialsPath()
-	if path != filepath.Join(dir, "credentials") {
-		t.Fatalf("credentials path %q", path)
-	}
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("credentials file: %v mode %v", err, fi.Mode())
-	}
-	raw, _ := os.ReadFile(path)
-	var ak, sk string
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "aws_access_key_id = "); ok {
-			ak = v
-		}
-		if v, ok := strings.CutPrefix(line, "aws_secret_access_key = "); ok {
-			sk = v
-		}
-	}
-	if len(ak) != 20 || !strings.HasPrefix(ak, "EXC") || len(sk) != 40 {
-		t.Fatalf("generated key %q / secret of %d chars", ak, len(sk))
-	}
-	if fi, err := os.Stat(filepath.Join(dir, "master.key")); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("master key: %v", err)
-	}
-	// The generated key works.
-	c := s3.New(s3.Options{Region: "auto", BaseEndpoint: aws.String("http://" + d.Addr()), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(ak, sk, "")})
-	if _, err := c.ListBuckets(context.Background(), &s3.ListBucketsInput{}); err != nil {
-		t.Fatalf("list buckets with the generated key: %v", err)
-	}
 }
 
 func TestAWSSDKRoundTrip(t *testing.T) {

@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/fsmount"
+	"excloud.dev/buckets/internal/config"
 )
 
 // mounts holds each daemon's FUSE mounts. It lives here rather than in
@@ -23,11 +24,11 @@ var mounts struct {
 }
 
 // startMounts mounts an org's buckets at each of dirs. An entry is "DIR"
-// (the first org, the one first start creates) or "ORG=DIR" (an org by name
-// or id). A missing directory is created; a stale mount left at it by a
-// crashed daemon (stat fails with ENOTCONN) is lazily unmounted first. As
-// root, mounts use allow_other (with default_permissions, so the kernel
-// still checks modes). On error, mounts made so far are unmounted.
+// (the default org, the one first start created) or "ORG=DIR" (an org by name
+// or id), optionally followed by options overriding d.cfg.MountOptions
+// (config.ParseMount). A missing directory is created; a stale mount left
+// at it by a crashed daemon (stat fails with ENOTCONN) is lazily unmounted
+// first. On error, mounts made so far are unmounted.
 func (d *Daemon) startMounts(dirs []string) (err error) {
 	if len(dirs) == 0 {
 		return nil
@@ -38,11 +39,16 @@ func (d *Daemon) startMounts(dirs []string) (err error) {
 		}
 	}()
 	ctx := context.Background()
+	def := config.DefaultMountOptions()
+	if d.cfg.MountOptions != nil {
+		def = *d.cfg.MountOptions
+	}
 	for _, spec := range dirs {
-		org, dir, hasOrg := strings.Cut(spec, "=")
-		if !hasOrg {
-			org, dir = "", spec
+		mnt, err := config.ParseMount(spec, def)
+		if err != nil {
+			return err
 		}
+		org, dir := mnt.Org, mnt.Dir
 		orgID, err := d.mountOrg(ctx, org)
 		if err != nil {
 			return fmt.Errorf("mount %s: %w", spec, err)
@@ -50,12 +56,7 @@ func (d *Daemon) startMounts(dirs []string) (err error) {
 		if err := clearStaleMount(dir); err != nil {
 			return fmt.Errorf("mount %s: %w", dir, err)
 		}
-		srv, err := fsmount.Mount(ctx, dir, d.layer, d.db, orgID, fsmount.Options{
-			AllowOther: os.Geteuid() == 0,
-			DataDir:    d.cfg.DataDir,
-			Logger:     d.log.With("mount", dir),
-			Observer:   d.metrics,
-		})
+		srv, err := fsmount.Mount(ctx, dir, d.layer, d.db, orgID, d.mountOptions(mnt.Options, dir))
 		if err != nil {
 			return err
 		}
@@ -70,7 +71,34 @@ func (d *Daemon) startMounts(dirs []string) (err error) {
 	return nil
 }
 
-// mountOrg resolves an org name or id; "" is the first org.
+// mountOptions maps the owner model of one mount to fsmount's options:
+// an owner of -1 is the daemon's user.
+func (d *Daemon) mountOptions(o config.MountOptions, dir string) fsmount.Options {
+	uid, gid := uint32(os.Geteuid()), uint32(os.Getegid())
+	if o.UID >= 0 {
+		uid = uint32(o.UID)
+	}
+	if o.GID >= 0 {
+		gid = uint32(o.GID)
+	}
+	umask := o.Umask
+	return fsmount.Options{
+		AllowOther:   o.AllowOther,
+		UID:          uid,
+		GID:          gid,
+		Umask:        &umask,
+		TrustS3Attrs: o.TrustS3Attrs,
+		AttrKey:      d.attrKey,
+		DataDir:      d.cfg.DataDir,
+		Logger:       d.log.With("mount", dir),
+		Observer:     d.metrics,
+	}
+}
+
+// mountOrg resolves an org name or id; "" is the default org
+// (catalog.DB.DefaultOrg), never merely the first org by name: that would
+// hand another tenant's buckets to whoever uses the mount as soon as an org
+// sorting before "default" exists.
 func (d *Daemon) mountOrg(ctx context.Context, org string) (string, error) {
 	if org != "" {
 		o, err := d.db.Org(ctx, org)
@@ -79,14 +107,14 @@ func (d *Daemon) mountOrg(ctx context.Context, org string) (string, error) {
 		}
 		return o.ID, nil
 	}
-	orgs, err := d.db.ListOrgs(ctx)
+	o, err := d.db.DefaultOrg(ctx)
+	if errors.Is(err, catalog.ErrNoDefaultOrg) {
+		return "", errors.New("the catalog has no default org to mount; name the org: ORG=DIR")
+	}
 	if err != nil {
 		return "", err
 	}
-	if len(orgs) == 0 {
-		return "", errors.New("no org to mount")
-	}
-	return orgs[0].ID, nil
+	return o.ID, nil
 }
 
 // maxStaleMounts bounds how many dead mounts stacked at one directory (by

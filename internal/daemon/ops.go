@@ -163,6 +163,9 @@ func Restore(dataDir, keyFile string, r io.Reader, log *slog.Logger) error {
 	if log == nil {
 		log = slog.Default()
 	}
+	if err := checkDataDir(dataDir); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
 	keys, err := loadKeys(dataDir, keyFile, log, false)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -26,30 +27,66 @@ func reserveSize(minFree int64) int64 { return minFree / 4 }
 // the last byte; releaseReserve then hands this space back to Badger. The
 // blocks are really allocated (fallocate), not a sparse file. Failing to
 // allocate them (a full disk, a filesystem without fallocate) is logged,
-// not fatal: the daemon then runs without the safety margin.
-func (d *Daemon) holdReserve() {
+// not fatal: the daemon then runs without the safety margin. What is fatal
+// is a reserve that is not ours: a symlink (extending it would extend
+// whatever file it names) or a file another user owns.
+func (d *Daemon) holdReserve() error {
 	size := reserveSize(d.cfg.MinFree)
 	if size <= 0 {
-		return
+		return nil
 	}
 	path := filepath.Join(d.cfg.DataDir, reserveName)
-	if fi, err := os.Stat(path); err == nil && fi.Size() >= size {
-		return
+	f, err := openReserve(path)
+	if errors.Is(err, fsutil.ErrUntrusted) {
+		return err
 	}
-	err := allocate(path, size)
+	var fi os.FileInfo
+	if err == nil {
+		if fi, err = f.Stat(); err == nil && fi.Size() >= size {
+			return f.Close()
+		}
+		if err == nil {
+			err = allocate(f, size)
+		} else {
+			f.Close()
+		}
+	}
 	if err != nil {
 		os.Remove(path)
 		d.log.Warn("could not set aside disk space for the catalog's last flush; a full disk may crash excd at shutdown",
 			"path", path, "bytes", size, "err", err)
 	}
+	return nil
 }
 
-func allocate(path string, size int64) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
+// openReserve opens the reserve file, creating it if missing, without
+// following a symlink, and checks that it is a regular file of ours.
+func openReserve(path string) (*os.File, error) {
+	// O_NONBLOCK: opening a FIFO for writing would otherwise wait for a
+	// reader; on a regular file it changes nothing.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, &fsutil.UntrustedError{What: "reserve file", Path: path, Reason: "it is a symlink; excd never follows one in its data directory (delete it)"}
 	}
-	err = unix.Fallocate(int(f.Fd()), 0, 0, size)
+	if err != nil {
+		return nil, fmt.Errorf("reserve file: %w", err)
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = &fsutil.UntrustedError{What: "reserve file", Path: path, Reason: "it is not a regular file"}
+	}
+	if err == nil {
+		err = fsutil.CheckTrusted("reserve file", path, fi)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func allocate(f *os.File, size int64) error {
+	err := unix.Fallocate(int(f.Fd()), 0, 0, size)
 	if err == nil {
 		err = f.Sync()
 	}

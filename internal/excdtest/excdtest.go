@@ -113,7 +113,7 @@ func touchSources() {
 // Options says how to start one excd.
 type Options struct {
 	DataDir string
-	// Mount, when set, mounts the first org (and so its buckets) there.
+	// Mount, when set, mounts the default org (and so its buckets) there.
 	Mount string
 	// Metrics serves /metrics on a free loopback port.
 	Metrics bool

@@ -157,7 +157,7 @@ var authCases = []authCase{
 	}, 403, "AccessDenied", "Request has expired"},
 	{"presigned, expiry over 7 days", func(t *testing.T, ep string) *http.Request {
 		return presigned(t, ep, time.Now(), "604801")
-	}, 400, "AuthorizationQueryParametersError", "less than a week"},
+	}, 403, "AuthorizationQueryParametersError", "less than a week"},
 	{"presigned, expiry exactly 7 days", func(t *testing.T, ep string) *http.Request {
 		return presigned(t, ep, time.Now(), "604800")
 	}, 200, "", ""},
@@ -176,6 +176,11 @@ var authCases = []authCase{
 		req.URL.Path = "/auth/other"
 		return req
 	}, 403, "SignatureDoesNotMatch", ""},
+	{"signed request replayed with an unsigned x-amz-* header added", func(t *testing.T, ep string) *http.Request {
+		req := signedGet(t, ep, "", rootCreds, "us-east-1", time.Now(), nil)
+		req.Header.Set("X-Amz-Checksum-Mode", "ENABLED")
+		return req
+	}, 403, "AccessDenied", "There were headers present in the request which were not signed"},
 	{"presigned and Authorization header", func(t *testing.T, ep string) *http.Request {
 		req := presigned(t, ep, time.Now(), "60")
 		req.Header.Set("Authorization", signedGet(t, ep, "", rootCreds, "us-east-1", time.Now(), nil).Header.Get("Authorization"))

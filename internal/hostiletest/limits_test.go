@@ -187,8 +187,12 @@ func TestRequestLimits(t *testing.T) {
 		{"part 10001", "PUT", "/lim/mp?partNumber=10001&uploadId=" + id, nil, 400, "InvalidArgument"},
 		{"part -1", "PUT", "/lim/mp?partNumber=-1&uploadId=" + id, nil, 400, "InvalidArgument"},
 		{"part x", "PUT", "/lim/mp?partNumber=x&uploadId=" + id, nil, 400, "InvalidArgument"},
+		{"part 01", "PUT", "/lim/mp?partNumber=01&uploadId=" + id, nil, 400, "InvalidArgument"},
+		{"part +1", "PUT", "/lim/mp?partNumber=%2B1&uploadId=" + id, nil, 400, "InvalidArgument"},
+		{"part empty", "PUT", "/lim/mp?partNumber=&uploadId=" + id, nil, 400, "InvalidArgument"},
 		{"key 1025", "PUT", "/lim/" + strings.Repeat("k", 1025), nil, 400, "KeyTooLongError"},
 		{"meta 2 KiB", "PUT", "/lim/m", map[string]string{"X-Amz-Meta-Big": strings.Repeat("m", 2046)}, 400, "MetadataTooLarge"},
+		{"standard headers 2 KiB", "PUT", "/lim/m", map[string]string{"Content-Disposition": strings.Repeat("d", 2049)}, 400, "MetadataTooLarge"},
 	} {
 		req := newReq(t, tc.method, p.Endpoint+tc.path, strings.NewReader("x"))
 		for k, v := range tc.hdr {

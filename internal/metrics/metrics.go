@@ -193,7 +193,7 @@ var (
 	descCatalogB = prometheus.NewDesc("excd_catalog_bytes", "Size of the catalog directory on disk.", nil, nil)
 	descDedup    = prometheus.NewDesc("excd_dedup_ratio", "Logical bytes of chunked data per stored chunk byte (excd_stored_bytes / excd_chunk_store_bytes; small objects live in the catalog and count only above the line).", nil, nil)
 	descCWritten = prometheus.NewDesc("excd_chunk_writes_total", "Chunks written to the store since start.", nil, nil)
-	descCDedup   = prometheus.NewDesc("excd_chunk_dedup_hits_total", "Chunk writes skipped because the chunk existed, since start.", nil, nil)
+	descCDedup   = prometheus.NewDesc("excd_chunk_dedup_hits_total", "Chunk writes skipped because the same org had stored the chunk, since start.", nil, nil)
 	descCOpened  = prometheus.NewDesc("excd_chunk_reads_total", "Chunk opens since start.", nil, nil)
 	descCCorrupt = prometheus.NewDesc("excd_chunk_corrupt_reads_total", "Chunk reads that failed authentication since start.", nil, nil)
 	descStatsOK  = prometheus.NewDesc("excd_store_stats_up", "1 if the last store scan for these gauges succeeded.", nil, nil)

@@ -26,10 +26,16 @@
 //   - Trailer blocks are accepted in both framings real clients produce
 //     (CRLF lines, as the AWS SDKs send, and minio-go's LF lines followed by
 //     an extra CRLF); the trailer signature covers "name:value\n" lines.
-//   - Present but unsigned x-amz-* headers are not refused with header
-//     authentication; the handlers decide whether they trust a header
-//     (SignedHeaders is in Result). A presigned URL refuses them
-//     (ErrHeadersNotSigned): whoever holds it could add any.
+//   - Every x-amz-* header present must be signed (ErrHeadersNotSigned),
+//     with header authentication as with presigned URLs: whoever sees a
+//     signed request can replay it within MaxSkew with headers added, and
+//     whoever holds a presigned URL can add any, so an unsigned x-amz-*
+//     header (x-amz-copy-source, x-amz-metadata-directive, …) could change
+//     what the request does. Header authentication exempts only
+//     x-amz-content-sha256 and x-amz-date, whose values the signature
+//     covers whether or not SignedHeaders lists them. Other headers
+//     (Content-Type, Range, If-*) need not be signed, as in S3; callers
+//     must not let one decide which operation a request is.
 //   - Errors carry the access key id and scope, never a secret, a signing
 //     key or a signature.
 package sigv4
@@ -52,7 +58,7 @@ var (
 	ErrSignatureMismatch    = errors.New("signature does not match")                                      // SignatureDoesNotMatch
 	ErrTimeSkewed           = errors.New("request time too skewed")                                       // RequestTimeTooSkewed
 	ErrExpired              = errors.New("request has expired")                                           // AccessDenied "Request has expired"
-	ErrHeadersNotSigned     = errors.New("x-amz-* headers present that the presigned URL did not sign")   // AccessDenied
+	ErrHeadersNotSigned     = errors.New("x-amz-* headers present that the signature does not cover")     // AccessDenied
 	ErrExpiresTooLarge      = errors.New("presigned expiry exceeds 7 days")                               // AuthorizationQueryParametersError
 	ErrMalformedQuery       = errors.New("presigned query parameters malformed")                          // AuthorizationQueryParametersError
 	ErrContentSHA256        = errors.New("x-amz-content-sha256 does not match body")                      // XAmzContentSHA256Mismatch

@@ -277,7 +277,9 @@ func ParsePresignQuery(q url.Values) (Presign, error) {
 		return p, err
 	}
 	if p.Signature, err = parseSignature(sig); err != nil {
-		return p, requery(err)
+		// A signature of the wrong shape cannot match: S3 says so (403)
+		// rather than calling the query malformed.
+		return p, fmt.Errorf("%w: %s", ErrSignatureMismatch, strings.TrimPrefix(err.Error(), ErrMalformedAuth.Error()+": "))
 	}
 	p.ContentSHA256 = UnsignedPayload
 	if vs, ok := q[QueryContentSHA256]; ok {
@@ -296,23 +298,23 @@ func requery(err error) error {
 	return fmt.Errorf("%w: %s", ErrMalformedQuery, msg)
 }
 
+// parseExpires reads X-Amz-Expires. As from S3, a value out of range is
+// refused 403 and malformed only when it is not a number at all: zero or
+// negative seconds is a URL expired when it was made (ErrExpired), more
+// than MaxPresignExpiry, however many digits, is ErrExpiresTooLarge.
 func parseExpires(s string) (time.Duration, error) {
-	if s == "" || len(s) > 12 {
+	digits, neg := strings.CutPrefix(s, "-")
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
 		return 0, fmt.Errorf("%w: X-Amz-Expires %.20q is not a number of seconds", ErrMalformedQuery, s)
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, fmt.Errorf("%w: X-Amz-Expires %.20q is not a number of seconds", ErrMalformedQuery, s)
-		}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	switch {
+	case neg || (err == nil && n < 1):
+		return 0, fmt.Errorf("%w: X-Amz-Expires %.20q must be at least 1", ErrExpired, s)
+	case err != nil || n > int64(MaxPresignExpiry/time.Second):
+		return 0, fmt.Errorf("%w: X-Amz-Expires %.20q s", ErrExpiresTooLarge, s)
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("%w: X-Amz-Expires %.20q must be at least 1", ErrMalformedQuery, s)
-	}
-	if d := time.Duration(n) * time.Second; d <= MaxPresignExpiry {
-		return d, nil
-	}
-	return 0, fmt.Errorf("%w: X-Amz-Expires %d s", ErrExpiresTooLarge, n)
+	return time.Duration(n) * time.Second, nil
 }
 
 // parseAmzDate parses the ISO 8601 basic form SigV4 uses. Errors wrap

@@ -129,12 +129,12 @@ func TestPresignFailures(t *testing.T) {
 		{name: "future within skew", req: good, now: fixedTime.Add(-sigv4.MaxSkew + time.Second), want: nil},
 		{name: "expires 7 days", req: func() *http.Request { return awsPresign(t, http.MethodGet, "k", nil, "604800", fixedTime) }, want: nil},
 		{name: "expires > 7 days", req: func() *http.Request { return awsPresign(t, http.MethodGet, "k", nil, "604801", fixedTime) }, want: sigv4.ErrExpiresTooLarge},
-		{name: "expires zero", req: func() *http.Request { return awsPresign(t, http.MethodGet, "k", nil, "0", fixedTime) }, want: sigv4.ErrMalformedQuery},
-		{name: "expires negative", req: func() *http.Request { return awsPresign(t, http.MethodGet, "k", nil, "-5", fixedTime) }, want: sigv4.ErrMalformedQuery},
+		{name: "expires zero", req: func() *http.Request { return awsPresign(t, http.MethodGet, "k", nil, "0", fixedTime) }, want: sigv4.ErrExpired},
+		{name: "expires negative", req: func() *http.Request { return awsPresign(t, http.MethodGet, "k", nil, "-5", fixedTime) }, want: sigv4.ErrExpired},
 		{name: "expires not a number", req: func() *http.Request { return awsPresign(t, http.MethodGet, "k", nil, "1h", fixedTime) }, want: sigv4.ErrMalformedQuery},
 		{name: "expires huge", req: func() *http.Request {
 			return awsPresign(t, http.MethodGet, "k", nil, "99999999999999999999", fixedTime)
-		}, want: sigv4.ErrMalformedQuery},
+		}, want: sigv4.ErrExpiresTooLarge},
 		{name: "altered path", req: good, mod: func(r *http.Request) { r.URL.Path = "/bucket/a b/d"; r.URL.RawPath = "" }, want: sigv4.ErrSignatureMismatch},
 		{name: "altered method", req: good, mod: func(r *http.Request) { r.Method = http.MethodDelete }, want: sigv4.ErrSignatureMismatch},
 		{name: "added query", req: good, mod: func(r *http.Request) { r.URL.RawQuery += "&response-content-type=text%2Fhtml" }, want: sigv4.ErrSignatureMismatch},
@@ -146,6 +146,7 @@ func TestPresignFailures(t *testing.T) {
 		{name: "altered expires", req: good, mod: setQ("X-Amz-Expires", "901"), want: sigv4.ErrSignatureMismatch},
 		{name: "altered host", req: good, mod: func(r *http.Request) { r.Host = "other" }, want: sigv4.ErrSignatureMismatch},
 		{name: "missing signature", req: good, mod: delQ("X-Amz-Signature"), want: sigv4.ErrMalformedQuery},
+		{name: "malformed signature", req: good, mod: setQ("X-Amz-Signature", "not-hex"), want: sigv4.ErrSignatureMismatch},
 		{name: "missing credential", req: good, mod: delQ("X-Amz-Credential"), want: sigv4.ErrMalformedQuery},
 		{name: "missing date", req: good, mod: delQ("X-Amz-Date"), want: sigv4.ErrMalformedQuery},
 		{name: "missing expires", req: good, mod: delQ("X-Amz-Expires"), want: sigv4.ErrMalformedQuery},

@@ -80,6 +80,17 @@ func verify(r *http.Request, now time.Time, lookup SecretFunc) (*Result, error) 
 	return verifyHeader(r, authz[0], now, lookup)
 }
 
+// parseHTTPDate reads a Date header in the forms clients send: the three
+// of RFC 9110, and the RFC 1123 form with a numeric zone ("-0000", "+0000")
+// that Python's email.utils.formatdate writes, which botocore sends when a
+// caller passes Date (or Date and X-Amz-Date) as request headers.
+func parseHTTPDate(v string) (time.Time, error) {
+	if t, err := http.ParseTime(v); err == nil {
+		return t, nil
+	}
+	return time.Parse(time.RFC1123Z, v)
+}
+
 // requestTime returns the request time from x-amz-date, or from Date when
 // x-amz-date is absent, and the ISO 8601 basic form used in the string to
 // sign.
@@ -92,7 +103,7 @@ func requestTime(r *http.Request) (time.Time, string, error) {
 		return t, v[0], err
 	}
 	if v := r.Header.Get("Date"); v != "" {
-		t, err := http.ParseTime(v)
+		t, err := parseHTTPDate(v)
 		if err != nil {
 			return time.Time{}, "", fmt.Errorf("%w: Date header %.40q unparsable", ErrMalformedAuth, v)
 		}
@@ -134,6 +145,13 @@ func verifyHeader(r *http.Request, authz string, now time.Time, lookup SecretFun
 		}
 	} else if r.Header.Get("X-Amz-Trailer") != "" {
 		return nil, fmt.Errorf("%w: x-amz-trailer needs a STREAMING-*-TRAILER payload, got %.80q", ErrInvalidContentSHA256, cs[0])
+	}
+	// Whoever sees a signed request may replay it within MaxSkew with
+	// headers added. An unsigned x-amz-* header could change what the
+	// request does (x-amz-copy-source turns PutObject into CopyObject,
+	// UploadPart into UploadPartCopy), so, as S3 does, none is accepted.
+	if h := unsignedAmzHeader(r.Header, a.SignedHeaders, boundBySignature); h != "" {
+		return nil, fmt.Errorf("%w: %s", ErrHeadersNotSigned, h)
 	}
 	secret, err := lookup(r.Context(), a.Credential.AccessKeyID)
 	if err != nil {
@@ -178,7 +196,7 @@ func verifyPresigned(r *http.Request, q url.Values, now time.Time, lookup Secret
 	// A presigned URL carries its signature to whoever holds it; x-amz-*
 	// headers it did not sign could change what the request means (a
 	// checksum mode, a copy source, SSE), so S3 refuses them.
-	if h := unsignedAmzHeader(r.Header, p.SignedHeaders); h != "" {
+	if h := unsignedAmzHeader(r.Header, p.SignedHeaders, nil); h != "" {
 		return nil, fmt.Errorf("%w: %s", ErrHeadersNotSigned, h)
 	}
 	mode, err := classifyPayload(p.ContentSHA256)
@@ -215,17 +233,29 @@ func verifyPresigned(r *http.Request, q url.Values, now time.Time, lookup Secret
 	return res, nil
 }
 
-// unsignedAmzHeader returns an x-amz-* request header (lowercased) not
-// among signed (lowercase, ascending), or "".
-func unsignedAmzHeader(h http.Header, signed []string) string {
+// boundBySignature are the x-amz-* headers header authentication accepts
+// even when SignedHeaders leaves them out, because their values are part of
+// what is signed anyway: x-amz-content-sha256 is the canonical request's
+// last line and x-amz-date is in the string to sign, so changing either
+// breaks the signature. (The SDKs and CLIs we test list both anyway.)
+// Presigned URLs get no exemption: there the payload hash and date come
+// from the query, not these headers.
+var boundBySignature = []string{"x-amz-content-sha256", "x-amz-date"}
+
+// unsignedAmzHeader returns an x-amz-* request header (lowercased) that is
+// neither among signed (lowercase, ascending) nor in exempt, or "".
+// "x-amzn-*" (X-Amzn-Trace-Id, added by AWS load balancers and left
+// unsigned by every SDK) is another prefix and not matched.
+func unsignedAmzHeader(h http.Header, signed, exempt []string) string {
 	for name := range h {
 		if len(name) < 6 || !strings.EqualFold(name[:6], "x-amz-") {
 			continue
 		}
 		lower := strings.ToLower(name)
-		if _, found := slices.BinarySearch(signed, lower); !found {
-			return lower
+		if _, found := slices.BinarySearch(signed, lower); found || slices.Contains(exempt, lower) {
+			continue
 		}
+		return lower
 	}
 	return ""
 }
