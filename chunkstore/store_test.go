@@ -17,6 +17,7 @@ import (
 
 	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/chunkstore/local"
+	"excloud.dev/buckets/internal/seeded"
 )
 
 var ctx = context.Background()
@@ -48,11 +49,7 @@ func newStore(t testing.TB, seg int) (*chunkstore.Store, *local.Backend) {
 	return s, b
 }
 
-func pseudoRandom(seed uint64, n int) []byte {
-	p := make([]byte, n)
-	rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)}).Read(p)
-	return p
-}
+func pseudoRandom(seed uint64, n int) []byte { return seeded.Bytes(seed, n) }
 
 func putChunk(t testing.TB, s *chunkstore.Store, p []byte) chunkstore.ID {
 	t.Helper()

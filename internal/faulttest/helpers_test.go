@@ -10,8 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"excloud.dev/buckets/internal/testutil"
 )
 
 // The machine's CA bundle variable points at a file the SDK would load for
@@ -148,30 +148,11 @@ func wantS3Err(t *testing.T, what string, err error, code string, status int) {
 	}
 }
 
-// logBuffer collects the daemon's log; safe for the reading goroutine and
-// the test.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// waitLog waits up to 5 s for the log to contain s: the daemon logs a
-// request after the response has been sent.
-func (l *logBuffer) waitLog(s string) bool {
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if strings.Contains(l.String(), s) {
+// waitLog waits up to a minute (generous: a loaded machine) for the log to
+// contain s: the daemon logs a request after the response has been sent.
+func waitLog(l *testutil.LogBuffer, s string) bool {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if l.Contains(s) {
 			return true
 		}
 	}

@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"excloud.dev/buckets/internal/daemon"
 	"excloud.dev/buckets/internal/excdtest"
+	"excloud.dev/buckets/internal/testutil"
 )
 
 // startInProcess runs the daemon in this process with short timeouts: the
@@ -37,8 +37,7 @@ func startInProcess(t *testing.T, headerTimeout, ioIdle time.Duration) (*daemon.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + d.Addr()), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(excdtest.AccessKey, excdtest.SecretKey, "")})
+	c := testutil.S3("http://"+d.Addr(), excdtest.AccessKey, excdtest.SecretKey)
 	if _, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("slow")}); err != nil {
 		t.Fatal(err)
 	}
