@@ -35,7 +35,9 @@ func TestBadConfigStopsStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err, string(out))
 	}
-	for _, want := range []string{`region = "eu"`, `listen = "127.0.0.1:7"`, `log_level = "debug"`, `root_secret_key = "(set)"`} {
+	for _, want := range []string{`region = "eu"`, `listen = "127.0.0.1:7"`, `log_level = "debug"`, `root_secret_key = "(set)"`,
+		// The shipped slow-client timeouts (the -long hostile tests' premise).
+		`read_header_timeout = "20s"`, `io_idle_timeout = "2m"`} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("--print-config lacks %s:\n%s", want, out)
 		}

@@ -41,6 +41,12 @@ type Config struct {
 	// the periodic collector (exc gc still works).
 	GCInterval      time.Duration
 	ShutdownTimeout time.Duration
+	// ReadHeaderTimeout bounds how long a client may take to send a
+	// request's headers; IOIdleTimeout how long a request body or response
+	// may make no progress. Both cut off slow-loris clients; tests shorten
+	// them to check the mechanism in seconds.
+	ReadHeaderTimeout time.Duration
+	IOIdleTimeout     time.Duration
 	// MinFreeSpace is the space, in bytes, kept free on the data
 	// directory's filesystem; writes are refused (507) below it. 0 disables.
 	MinFreeSpace    int64
@@ -68,9 +74,12 @@ func Default() Config {
 		Region:          "auto",
 		GCInterval:      10 * time.Minute,
 		ShutdownTimeout: 30 * time.Second,
-		MinFreeSpace:    DefaultMinFreeSpace,
-		LogFormat:       "auto",
-		LogLevel:        "info",
+		// daemon.Config's defaults, spelled out so --print-config shows them.
+		ReadHeaderTimeout: 20 * time.Second,
+		IOIdleTimeout:     2 * time.Minute,
+		MinFreeSpace:      DefaultMinFreeSpace,
+		LogFormat:         "auto",
+		LogLevel:          "info",
 	}
 }
 
