@@ -45,6 +45,13 @@ func newEnv(t testing.TB) *env { return newEnvWith(t, nil) }
 // for tests that hold or count what the mount asks of it.
 func newEnvWith(t testing.TB, wrap func(fsmount.Objects) fsmount.Objects) *env {
 	t.Helper()
+	return newEnvLogged(t, wrap, quiet())
+}
+
+// newEnvLogged is newEnvWith with the mount logging to mountLog, for tests
+// that count what the mount reports.
+func newEnvLogged(t testing.TB, wrap func(fsmount.Objects) fsmount.Objects, mountLog *slog.Logger) *env {
+	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skip("no /dev/fuse")
 	}
@@ -71,7 +78,7 @@ func newEnvWith(t testing.TB, wrap func(fsmount.Objects) fsmount.Objects) *env {
 		objs = wrap(objs)
 	}
 	e.srv, err = fsmount.Mount(ctx, e.mnt, objs, d.Catalog(), e.org, fsmount.Options{
-		DataDir: data, Logger: quiet(), Debug: os.Getenv("FSMOUNT_DEBUG") != "",
+		DataDir: data, Logger: mountLog, Debug: os.Getenv("FSMOUNT_DEBUG") != "",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -89,13 +96,14 @@ func newEnvWith(t testing.TB, wrap func(fsmount.Objects) fsmount.Objects) *env {
 	return e
 }
 
+// waitFor polls cond until it holds. The bound is for a hang, not a
+// measure of speed: a loaded machine (and a -race build) can take seconds
+// for what usually takes milliseconds.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	for i := 0; i < 100; i++ {
-		if cond() {
-			return
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not so after a minute", what)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("timed out waiting for %s", what)
 }
