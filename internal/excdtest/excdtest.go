@@ -293,6 +293,26 @@ func (p *Proc) Kill() {
 	<-p.done
 }
 
+// Quit sends SIGQUIT, on which the Go runtime prints every goroutine's
+// stack to stderr and exits, and waits for the exit (up to a minute), so
+// the dump is in the log when Quit returns: for a test that found the
+// daemon stuck.
+func (p *Proc) Quit() {
+	if !p.Exited() {
+		p.killed = true
+	}
+	p.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.done:
+	case <-time.After(time.Minute):
+		p.Kill()
+	}
+	select {
+	case <-p.readDone:
+	case <-time.After(10 * time.Second):
+	}
+}
+
 // Stop sends SIGTERM and waits up to a minute for a clean exit; it returns
 // the exit error, nil for exit status 0.
 func (p *Proc) Stop() error {
