@@ -40,11 +40,11 @@ func Fill(p []byte, seed uint64, pos int64) {
 	}
 }
 
-// Bytes is the first n bytes of seed's stream: reproducible, incompressible
-// test content that differs per seed, so two seeds never deduplicate by
-// accident (seed 0 is zeros).
+// Bytes is n bytes of reproducible, incompressible test content that
+// differs per seed, so two seeds never deduplicate by accident. It is the
+// stream of seed+1: callers count seeds from 0, whose own stream is zeros.
 func Bytes(seed uint64, n int) []byte {
 	p := make([]byte, n)
-	Fill(p, seed, 0)
+	Fill(p, seed+1, 0)
 	return p
 }
