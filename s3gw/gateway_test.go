@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,19 +17,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
 
 	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/internal/testutil"
 	"excloud.dev/buckets/s3gw/checksum"
 )
 
-func apiCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
+var apiCode = testutil.APICode
 
 // TestSDKObjectLifecycle drives the gateway with aws-sdk-go-v2 through the
 // foundation operations against a real object layer.
