@@ -357,8 +357,8 @@ func (s *server) op(op Op, fn opFunc) *route {
 		}
 		rq.org = rq.access.OrgID
 		st.org = rq.org
-		if rq.auth.Presigned && r.Method != http.MethodGet && r.Method != http.MethodHead {
-			return s3Err(ErrAccessDenied, "Presigned URLs are supported for GET and HEAD only.")
+		if rq.auth.Presigned && !presignAllowed(op, r.Method) {
+			return s3Err(ErrAccessDenied, "Presigned URLs are supported for reads (GET, HEAD), PutObject, UploadPart and CompleteMultipartUpload only.")
 		}
 		if err := authorize(rq.access, op, bucket); err != nil {
 			return err
