@@ -52,6 +52,10 @@ const (
 	OpMethodNotAllowed // no operation for this method on this resource
 	OpVirtualHosted    // refused: the gateway is path-style only
 	OpConnLimited      // refused: the connection is over the daemon's bound (Refuse)
+	OpGetBucketCors
+	OpPutBucketCors
+	OpDeleteBucketCors
+	OpPreflight // CORS preflight OPTIONS, unauthenticated (cors.go)
 )
 
 type opInfo struct {
@@ -93,6 +97,10 @@ var opTable = map[Op]opInfo{
 	OpMethodNotAllowed:        {"MethodNotAllowed", false},
 	OpVirtualHosted:           {"VirtualHosted", false},
 	OpConnLimited:             {"ConnectionLimit", false},
+	OpGetBucketCors:           {"GetBucketCors", false},
+	OpPutBucketCors:           {"PutBucketCors", true},
+	OpDeleteBucketCors:        {"DeleteBucketCors", true},
+	OpPreflight:               {"PreflightCORS", false},
 }
 
 func (o Op) String() string {
@@ -273,11 +281,17 @@ func (s *server) newRouter() *mux.Router {
 	}
 
 	m.MatcherFunc(s.isVirtualHosted).Handler(s.op(OpVirtualHosted, s.virtualHosted))
+	// Every OPTIONS is a CORS preflight, whatever its query (a presigned
+	// UploadPart URL has uploadId): no S3 operation uses the method.
+	m.Methods(http.MethodOptions).Handler(s.unauthenticated(OpPreflight, s.preflight))
 
 	// Supported subresources, before the catch-all for unsupported ones.
 	m.Methods(http.MethodGet).MatcherFunc(bkt).Queries("location", "").Handler(s.op(OpGetBucketLocation, s.getBucketLocation))
 	m.Methods(http.MethodGet).MatcherFunc(bkt).Queries("acl", "").Handler(s.op(OpGetBucketAcl, s.getBucketACL))
 	m.Methods(http.MethodGet).MatcherFunc(bkt).Queries("versioning", "").Handler(s.op(OpGetBucketVersioning, s.getBucketVersioning))
+	m.Methods(http.MethodGet).MatcherFunc(bkt).Queries("cors", "").Handler(s.op(OpGetBucketCors, s.getBucketCors))
+	m.Methods(http.MethodPut).MatcherFunc(bkt).Queries("cors", "").Handler(s.op(OpPutBucketCors, s.putBucketCors))
+	m.Methods(http.MethodDelete).MatcherFunc(bkt).Queries("cors", "").Handler(s.op(OpDeleteBucketCors, s.deleteBucketCors))
 	m.Methods(http.MethodPost).MatcherFunc(bkt).Queries("delete", "").Handler(s.op(OpDeleteObjects, s.deleteObjects))
 	m.Methods(http.MethodGet).MatcherFunc(obj).Queries("acl", "").Handler(s.op(OpGetObjectAcl, s.getObjectACL))
 	// Multipart. Matched on the presence of uploads / uploadId (any value);
@@ -357,6 +371,7 @@ func (s *server) op(op Op, fn opFunc) *route {
 		}
 		rq.org = rq.access.OrgID
 		st.org = rq.org
+		s.applyCORS(w, r, rq.org, bucket)
 		if rq.auth.Presigned && !presignAllowed(op, r.Method) {
 			return s3Err(ErrAccessDenied, "Presigned URLs are supported for reads (GET, HEAD), PutObject, UploadPart and CompleteMultipartUpload only.")
 		}
