@@ -55,7 +55,8 @@ const (
 	OpGetBucketCors
 	OpPutBucketCors
 	OpDeleteBucketCors
-	OpPreflight // CORS preflight OPTIONS, unauthenticated (cors.go)
+	OpPreflight  // CORS preflight OPTIONS, unauthenticated (cors.go)
+	OpPostObject // browser POST upload, authenticated by its policy (post_policy.go)
 )
 
 type opInfo struct {
@@ -101,6 +102,7 @@ var opTable = map[Op]opInfo{
 	OpPutBucketCors:           {"PutBucketCors", true},
 	OpDeleteBucketCors:        {"DeleteBucketCors", true},
 	OpPreflight:               {"PreflightCORS", false},
+	OpPostObject:              {"PostObject", true},
 }
 
 func (o Op) String() string {
@@ -315,7 +317,7 @@ func (s *server) newRouter() *mux.Router {
 	m.Methods(http.MethodPut).MatcherFunc(bkt).Handler(s.op(OpCreateBucket, s.createBucket))
 	m.Methods(http.MethodHead).MatcherFunc(bkt).Handler(s.op(OpHeadBucket, s.headBucket))
 	m.Methods(http.MethodDelete).MatcherFunc(bkt).Handler(s.op(OpDeleteBucket, s.deleteBucket))
-	m.Methods(http.MethodPost).MatcherFunc(bkt).Handler(s.op(OpNotImplemented, s.notImplemented))
+	m.Methods(http.MethodPost).MatcherFunc(bkt).Handler(s.unauthenticated(OpPostObject, s.postObject))
 
 	m.Methods(http.MethodPut).MatcherFunc(obj).MatcherFunc(hasCopySource).Handler(s.op(OpCopyObject, s.copyObject))
 	m.Methods(http.MethodPut).MatcherFunc(obj).Handler(s.op(OpPutObject, s.putObject))

@@ -31,7 +31,7 @@ func TestRouterOps(t *testing.T) {
 		{"PUT", "/bkt?versioning", nil, OpNotImplemented},
 		{"POST", "/bkt?delete", nil, OpDeleteObjects},
 		{"POST", "/bkt?delete=", nil, OpDeleteObjects},
-		{"POST", "/bkt", nil, OpNotImplemented},
+		{"POST", "/bkt", nil, OpPostObject},
 		{"GET", "/bkt?lifecycle", nil, OpNotImplemented},
 		{"PUT", "/bkt?policy", nil, OpNotImplemented},
 		{"DELETE", "/bkt?cors", nil, OpDeleteBucketCors},
