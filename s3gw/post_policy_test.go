@@ -22,6 +22,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"excloud.dev/buckets/catalog"
 )
@@ -29,6 +30,12 @@ import (
 // postUpload sends a browser-style form: the fields in name order, then
 // the file part, streamed through a pipe as a browser streams a file.
 func postUpload(t *testing.T, target string, fields map[string]string, filename string, file io.Reader) (*http.Response, string) {
+	t.Helper()
+	return postUploadFrom(t, "", target, fields, filename, file)
+}
+
+// postUploadFrom is postUpload from a page of origin (none when "").
+func postUploadFrom(t *testing.T, origin, target string, fields map[string]string, filename string, file io.Reader) (*http.Response, string) {
 	t.Helper()
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
@@ -60,6 +67,9 @@ func postUpload(t *testing.T, target string, fields map[string]string, filename 
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
 	// Do not follow a success_action_redirect: the test checks it.
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
@@ -261,10 +271,27 @@ func TestPostPolicyUploadSigned(t *testing.T) {
 		t.Errorf("expired: %s", body)
 	}
 	clock.Advance(-11 * time.Minute)
+	// From a page the bucket's CORS rules allow, the answer carries the
+	// headers a browser needs to read it (a form POST is not preflighted).
+	if _, err := c.PutBucketCors(ctx, &s3.PutBucketCorsInput{Bucket: aws.String("webapp"), CORSConfiguration: &types.CORSConfiguration{
+		CORSRules: []types.CORSRule{{AllowedOrigins: []string{"https://app.example.com"}, AllowedMethods: []string{"POST"}, ExposeHeaders: []string{"ETag", "Location"}}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = postUploadFrom(t, "https://app.example.com", target, with(policy(st.key, "webapp"), "key", "docs/report.txt"), "r.txt", strings.NewReader("v3"))
+	wantBody(t, "POST from an allowed origin", resp, body, 204, "")
+	if resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || resp.Header.Get("Access-Control-Expose-Headers") != "ETag, Location" {
+		t.Errorf("CORS POST: %v", resp.Header)
+	}
+	resp, body = postUploadFrom(t, "https://app.example.com", target, with(policy(st.key, "webapp"), "key", "docs/other.txt"), "r.txt", strings.NewReader("x"))
+	wantBody(t, "refused POST from an allowed origin", resp, body, 403, "AccessDenied")
+	if resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" {
+		t.Errorf("CORS on a refused POST: %v", resp.Header)
+	}
 	// Not a form at all.
 	resp = st.do(t, st.key, "POST", "/webapp", []byte("x"), map[string]string{"Content-Type": "text/plain"})
 	wantError(t, resp, 412, "PreconditionFailed")
-	if got, _ := getObject(t, c, "webapp", "docs/report.txt"); string(got) != "v2" {
+	if got, _ := getObject(t, c, "webapp", "docs/report.txt"); string(got) != "v3" {
 		t.Errorf("refused uploads changed the object: %q", got)
 	}
 }
