@@ -21,7 +21,7 @@ export EXC_ROOT_SECRET_KEY=smokesecret00000000000000000000000000000
 "$work/excd" --data-dir "$work/data" --listen 127.0.0.1:0 >"$work/excd.log" 2>&1 &
 pid=$!
 endpoint=""
-for _ in $(seq 1 100); do
+for _ in $(seq 1 600); do # a bound for a hang: 60 s on a loaded machine
   endpoint=$(sed -n 's/^excd: S3 endpoint //p' "$work/excd.log")
   [ -n "$endpoint" ] && break
   sleep 0.1
@@ -66,7 +66,10 @@ check "s3->s3 copy keeps tags" bash -c "$(printf '%q ' "${AWS[@]}") s3api get-ob
 check "aws s3 presign + curl GET" bash -c "url=\$($(printf '%q ' "${AWS[@]}") s3 presign s3://smoke/dir/f1 --expires-in 300) && curl -sSf \"\$url\" | cmp - '$work/f1'"
 check "presigned URL refuses a PUT" bash -c "url=\$($(printf '%q ' "${AWS[@]}") s3 presign s3://smoke/dir/f1 --expires-in 300) && code=\$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data x \"\$url\") && [ \"\$code\" = 403 ]"
 check "aws s3 rm" "${AWS[@]}" s3 rm s3://smoke/dir/f1
-check "aws missing key is an error" bash -c "! $(printf '%q ' "${AWS[@]}") s3api head-object --bucket smoke --key dir/f1"
+# A failed command is not enough (a refused connection fails too): the
+# answer must be S3's for a missing key.
+check "aws missing key is NoSuchKey" bash -c "! $(printf '%q ' "${AWS[@]}") s3api get-object --bucket smoke --key dir/f1 '$work/gone' >'$work/gone.out' 2>&1 && grep -q '(NoSuchKey)' '$work/gone.out' || { cat '$work/gone.out'; false; }"
+check "aws missing key HEAD is 404" bash -c "! $(printf '%q ' "${AWS[@]}") s3api head-object --bucket smoke --key dir/f1 >'$work/gone.out' 2>&1 && grep -q '(404)' '$work/gone.out' || { cat '$work/gone.out'; false; }"
 
 # --- rclone (1.60: list_version 2 unless V1 works; force path style) ---
 export RCLONE_CONFIG_EXC_TYPE=s3 RCLONE_CONFIG_EXC_PROVIDER=Other
@@ -98,6 +101,19 @@ check "exc buckets keys configure" env HOME="$work/home" bash -c "printf '%s\n' 
 PROFILE=(env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY HOME="$work/home" /usr/bin/aws --profile excsmoke --endpoint-url "$endpoint")
 check "aws --profile s3 ls" bash -c "$(printf '%q ' "${PROFILE[@]}") s3 ls | grep -q excsmoke"
 check "aws --profile s3 cp" bash -c "$(printf '%q ' "${PROFILE[@]}") s3 cp '$work/f1' s3://excsmoke/f1 && $(printf '%q ' "${PROFILE[@]}") s3 cp s3://excsmoke/f1 '$work/f1.profile' && cmp '$work/f1' '$work/f1.profile'"
+
+# SIGTERM: a clean stop, exit status 0 (a hang is killed after 2 minutes).
+kill -TERM "$pid"
+(sleep 120; kill -KILL "$pid" 2>/dev/null) &
+watchdog=$!
+if wait "$pid"; then
+  passed=$((passed + 1)); echo "ok   excd stops on SIGTERM with status 0"
+else
+  status=$?
+  failed=$((failed + 1)); echo "FAIL excd stopped with status $status"; tail -20 "$work/excd.log" | sed 's/^/     /'
+fi
+kill "$watchdog" 2>/dev/null
+pid=""
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

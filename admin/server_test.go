@@ -8,32 +8,17 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"excloud.dev/buckets/admin"
 	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/internal/testutil"
 )
 
 // syncBuffer collects the server's log so tests can check what it says
 // (and that it never says a secret).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testutil.LogBuffer
 
 type env struct {
 	db     *catalog.DB

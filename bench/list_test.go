@@ -91,7 +91,8 @@ func loadOffline(b *testing.B, d *daemon, dataDir, bucket string, n int) *daemon
 // shape in a 1k-key bucket. The 1k-key bucket is filled over S3, the big
 // one through the catalog (loadOffline).
 func BenchmarkListObjects(b *testing.B) {
-	const big, small = 1_000_000, 1000
+	// Under -short a 20k-key bucket stands in for the million.
+	big, small := sized(1_000_000, 20_000), 1000
 	dir := b.TempDir()
 	d := startDaemon(b, dir)
 	c := d.client()
@@ -144,7 +145,11 @@ func BenchmarkListObjects(b *testing.B) {
 // BenchmarkCompleteMultipart1GiB: the completion of a 1 GiB upload of
 // 16 MiB parts (the upload itself is not timed).
 func BenchmarkCompleteMultipart1GiB(b *testing.B) {
-	const part = 16 << 20
+	// Under -short two parts of the smallest size (objectSize).
+	part, nParts := int64(16<<20), int32(gib/(16<<20))
+	if testing.Short() {
+		part, nParts = 5<<20, 2
+	}
 	d := startDaemon(b, b.TempDir())
 	c := d.client()
 	mustBucket(b, c, "mpu")
@@ -159,7 +164,7 @@ func BenchmarkCompleteMultipart1GiB(b *testing.B) {
 			b.Fatal(err)
 		}
 		var parts []types.CompletedPart
-		for n := int32(1); n <= gib/part; n++ {
+		for n := int32(1); n <= nParts; n++ {
 			out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("mpu"), Key: aws.String(key), UploadId: up.UploadId,
 				PartNumber: aws.Int32(n), Body: newGen(int64(i*1000)+int64(n), part), ContentLength: aws.Int64(part)})
 			if err != nil {

@@ -17,18 +17,38 @@ import (
 
 const gib = 1 << 30
 
+// objectSize is the size of the large objects: 1 GiB, or 8 MiB under
+// -short, which CI passes to run every benchmark once (-benchtime 1x) so
+// that one that no longer compiles, panics or fails fails CI. Figures from
+// -short runs mean nothing.
+func objectSize() int64 {
+	if testing.Short() {
+		return 8 << 20
+	}
+	return gib
+}
+
+// sized is full, or short under -short (see objectSize).
+func sized(full, short int) int {
+	if testing.Short() {
+		return short
+	}
+	return full
+}
+
 // BenchmarkPutObject1GiB is one client uploading one 1 GiB object.
 func BenchmarkPutObject1GiB(b *testing.B) {
 	d := startDaemon(b, b.TempDir())
 	c := d.client()
 	mustBucket(b, c, "bench")
-	b.SetBytes(gib)
+	size := objectSize()
+	b.SetBytes(size)
 	i := 0
 	for b.Loop() {
 		i++
 		_, err := c.PutObject(context.Background(), &s3.PutObjectInput{
 			Bucket: aws.String("bench"), Key: aws.String(fmt.Sprintf("put%d", i)),
-			Body: newGen(int64(i), gib), ContentLength: aws.Int64(gib),
+			Body: newGen(int64(i), size), ContentLength: aws.Int64(size),
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -42,8 +62,9 @@ func BenchmarkGetObject1GiB(b *testing.B) {
 	c := d.client()
 	mustBucket(b, c, "bench")
 	ctx := context.Background()
+	size := objectSize()
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bench"), Key: aws.String("g"),
-		Body: newGen(1, gib), ContentLength: aws.Int64(gib)}); err != nil {
+		Body: newGen(1, size), ContentLength: aws.Int64(size)}); err != nil {
 		b.Fatal(err)
 	}
 	// The client reads 1 MiB at a time, as transfer managers do. io.Discard
@@ -52,7 +73,7 @@ func BenchmarkGetObject1GiB(b *testing.B) {
 	// syscalls, on the same two cores, would be what is measured.
 	buf := make([]byte, 1<<20)
 	sink := struct{ io.Writer }{io.Discard}
-	b.SetBytes(gib)
+	b.SetBytes(size)
 	for b.Loop() {
 		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("bench"), Key: aws.String("g")})
 		if err != nil {
@@ -60,7 +81,7 @@ func BenchmarkGetObject1GiB(b *testing.B) {
 		}
 		n, err := io.CopyBuffer(sink, out.Body, buf)
 		out.Body.Close()
-		if err != nil || n != gib {
+		if err != nil || n != size {
 			b.Fatalf("got %d bytes: %v", n, err)
 		}
 	}
@@ -73,7 +94,7 @@ func BenchmarkCopyObject1GiB(b *testing.B) {
 	mustBucket(b, c, "bench")
 	ctx := context.Background()
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bench"), Key: aws.String("src"),
-		Body: newGen(2, gib), ContentLength: aws.Int64(gib)}); err != nil {
+		Body: newGen(2, objectSize()), ContentLength: aws.Int64(objectSize())}); err != nil {
 		b.Fatal(err)
 	}
 	i := 0
@@ -91,7 +112,8 @@ func BenchmarkCopyObject1GiB(b *testing.B) {
 // p99 latency of each phase; then the same PUTs of 64 KiB objects (past the
 // inline size: each is a chunk file).
 func BenchmarkSmallObjects(b *testing.B) {
-	const clients, perClient = 32, 250
+	const clients = 32
+	perClient := sized(250, 5)
 	d := startDaemon(b, b.TempDir())
 	c := d.client()
 	mustBucket(b, c, "small")
@@ -190,7 +212,8 @@ func BenchmarkConcurrentUploadRSS(b *testing.B) {
 	d := startDaemon(b, b.TempDir())
 	c := d.client()
 	mustBucket(b, c, "rss")
-	b.SetBytes(clients * gib)
+	size := objectSize()
+	b.SetBytes(clients * size)
 	for b.Loop() {
 		var wg sync.WaitGroup
 		for w := range clients {
@@ -198,7 +221,7 @@ func BenchmarkConcurrentUploadRSS(b *testing.B) {
 			go func() {
 				defer wg.Done()
 				_, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("rss"),
-					Key: aws.String(fmt.Sprintf("u%d", w)), Body: newGen(int64(100+w), gib), ContentLength: aws.Int64(gib)})
+					Key: aws.String(fmt.Sprintf("u%d", w)), Body: newGen(int64(100+w), size), ContentLength: aws.Int64(size)})
 				if err != nil {
 					b.Error(err)
 				}

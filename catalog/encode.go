@@ -453,12 +453,23 @@ type accessKeyRecord struct {
 }
 
 type bucketRecord struct {
-	V       int       `json:"v"`
-	ID      uint64    `json:"id"`
-	OrgID   string    `json:"org"`
-	Name    string    `json:"name"`
-	Public  bool      `json:"public,omitempty"`
-	Created time.Time `json:"created"`
+	V       int          `json:"v"`
+	ID      uint64       `json:"id"`
+	OrgID   string       `json:"org"`
+	Name    string       `json:"name"`
+	Public  bool         `json:"public,omitempty"`
+	Created time.Time    `json:"created"`
+	CORS    []corsRecord `json:"cors,omitempty"`
+}
+
+// corsRecord is a CORSRule in a bucket record.
+type corsRecord struct {
+	ID      string   `json:"id,omitempty"`
+	Origins []string `json:"origins"`
+	Methods []string `json:"methods"`
+	Headers []string `json:"headers,omitempty"`
+	Expose  []string `json:"expose,omitempty"`
+	MaxAge  *int     `json:"maxAge,omitempty"`
 }
 
 func encodeOrg(o Org) []byte {
@@ -488,8 +499,13 @@ func decodeAccessKey(b []byte) (AccessKey, error) {
 }
 
 func encodeBucket(b Bucket) []byte {
-	return mustJSON(bucketRecord{V: recordV1, ID: b.ID, OrgID: b.OrgID, Name: b.Name,
-		Public: b.Public, Created: b.Created})
+	r := bucketRecord{V: recordV1, ID: b.ID, OrgID: b.OrgID, Name: b.Name,
+		Public: b.Public, Created: b.Created}
+	for _, c := range b.CORS {
+		r.CORS = append(r.CORS, corsRecord{ID: c.ID, Origins: c.AllowedOrigins, Methods: c.AllowedMethods,
+			Headers: c.AllowedHeaders, Expose: c.ExposeHeaders, MaxAge: c.MaxAgeSeconds})
+	}
+	return mustJSON(r)
 }
 
 func decodeBucket(b []byte) (Bucket, error) {
@@ -497,7 +513,12 @@ func decodeBucket(b []byte) (Bucket, error) {
 	if err := decodeJSON(b, &r.V, &r, "bucket"); err != nil {
 		return Bucket{}, err
 	}
-	return Bucket{ID: r.ID, OrgID: r.OrgID, Name: r.Name, Public: r.Public, Created: r.Created}, nil
+	bk := Bucket{ID: r.ID, OrgID: r.OrgID, Name: r.Name, Public: r.Public, Created: r.Created}
+	for _, c := range r.CORS {
+		bk.CORS = append(bk.CORS, CORSRule{ID: c.ID, AllowedOrigins: c.Origins, AllowedMethods: c.Methods,
+			AllowedHeaders: c.Headers, ExposeHeaders: c.Expose, MaxAgeSeconds: c.MaxAge})
+	}
+	return bk, nil
 }
 
 func mustJSON(v any) []byte {

@@ -30,6 +30,9 @@ type Bucket struct {
 	Name    string
 	Public  bool
 	Created time.Time
+	// CORS is the bucket's CORS configuration (none when empty). Shared
+	// with the catalog's cache: read it, never modify it.
+	CORS []CORSRule
 }
 
 // Extent is a run of bytes of a chunk: the object's next Length bytes are the

@@ -50,6 +50,8 @@ func newStore(t testing.TB, seg int) (*chunkstore.Store, *local.Backend) {
 	return s, b
 }
 
+// pseudoRandom stays apart from internal/seeded: the golden chunks in
+// testdata/golden were written from its ChaCha8 stream.
 func pseudoRandom(seed uint64, n int) []byte {
 	p := make([]byte, n)
 	rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)}).Read(p)

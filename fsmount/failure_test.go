@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -15,21 +13,9 @@ import (
 	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/chunkstore/local"
 	"excloud.dev/buckets/fsmount"
+	"excloud.dev/buckets/internal/testutil/fulldisk"
 	"excloud.dev/buckets/objects"
 )
-
-// fullDisk is a chunk backend whose puts fail with ENOSPC while full is set.
-type fullDisk struct {
-	chunkstore.Backend
-	full atomic.Bool
-}
-
-func (f *fullDisk) Put(ctx context.Context, name string, r io.Reader) error {
-	if f.full.Load() {
-		return &os.PathError{Op: "write", Path: name, Err: syscall.ENOSPC}
-	}
-	return f.Backend.Put(ctx, name, r)
-}
 
 // TestWriteFailureThroughMount: a full disk fails the write (or the close)
 // with ENOSPC and the previous version stays, over the mount and the layer.
@@ -52,7 +38,7 @@ func TestWriteFailureThroughMount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fd := &fullDisk{Backend: base}
+	fd := &fulldisk.Backend{Backend: base}
 	store, err := chunkstore.New(fd, keys)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +62,7 @@ func TestWriteFailureThroughMount(t *testing.T) {
 	}
 	t.Cleanup(func() { srv.Unmount() })
 
-	fd.full.Store(true)
+	fd.Full.Store(true)
 	f, err := os.OpenFile(filepath.Join(mnt, "b", "k"), os.O_WRONLY|os.O_TRUNC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +72,7 @@ func TestWriteFailureThroughMount(t *testing.T) {
 	if !errors.Is(werr, syscall.ENOSPC) && !errors.Is(cerr, syscall.ENOSPC) {
 		t.Fatalf("write %v, close %v: want ENOSPC from one of them", werr, cerr)
 	}
-	fd.full.Store(false)
+	fd.Full.Store(false)
 	// The old version, at once: over the object layer, and through the
 	// mount (size and bytes) as soon as the failed close has returned.
 	if o, err := l.Head(ctx, org.ID, "b", "k"); err != nil || o.Size != int64(len(old)) {

@@ -48,8 +48,15 @@ func newEnvWith(t testing.TB, wrap func(fsmount.Objects) fsmount.Objects) *env {
 	return newEnvOpts(t, wrap, fsmount.Options{})
 }
 
-// newEnvOpts is newEnvWith mounting with opts (DataDir, Logger and Debug
-// are set here).
+// newEnvLogged is newEnvWith with the mount logging to mountLog, for tests
+// that count what the mount reports.
+func newEnvLogged(t testing.TB, wrap func(fsmount.Objects) fsmount.Objects, mountLog *slog.Logger) *env {
+	t.Helper()
+	return newEnvOpts(t, wrap, fsmount.Options{Logger: mountLog})
+}
+
+// newEnvOpts is newEnvWith mounting with opts (DataDir and Debug are set
+// here, and Logger when it is nil).
 func newEnvOpts(t testing.TB, wrap func(fsmount.Objects) fsmount.Objects, opts fsmount.Options) *env {
 	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
@@ -77,7 +84,10 @@ func newEnvOpts(t testing.TB, wrap func(fsmount.Objects) fsmount.Objects, opts f
 	if wrap != nil {
 		objs = wrap(objs)
 	}
-	opts.DataDir, opts.Logger, opts.Debug = data, quiet(), os.Getenv("FSMOUNT_DEBUG") != ""
+	opts.DataDir, opts.Debug = data, os.Getenv("FSMOUNT_DEBUG") != ""
+	if opts.Logger == nil {
+		opts.Logger = quiet()
+	}
 	e.srv, err = fsmount.Mount(ctx, e.mnt, objs, d.Catalog(), e.org, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -95,13 +105,14 @@ func newEnvOpts(t testing.TB, wrap func(fsmount.Objects) fsmount.Objects, opts f
 	return e
 }
 
+// waitFor polls cond until it holds. The bound is for a hang, not a
+// measure of speed: a loaded machine (and a -race build) can take seconds
+// for what usually takes milliseconds.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	for i := 0; i < 100; i++ {
-		if cond() {
-			return
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not so after a minute", what)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("timed out waiting for %s", what)
 }

@@ -193,7 +193,12 @@ func TestFileOperations(t *testing.T) {
 		t.Fatalf("old dir after rename: %v", err)
 	}
 	// unlink keeps the (now empty) directory
-	os.Remove(e.p("e/sub/deep/x"))
+	if err := os.Remove(e.p("e/sub/deep/x")); err != nil {
+		t.Fatalf("unlink the only file of a directory: %v", err)
+	}
+	if _, err := os.Stat(e.p("e/sub/deep/x")); !os.IsNotExist(err) {
+		t.Fatalf("unlinked file: %v", err)
+	}
 	if fi, err := os.Stat(e.p("e/sub/deep")); err != nil || !fi.IsDir() {
 		t.Fatalf("emptied directory vanished: %v", err)
 	}
@@ -355,9 +360,19 @@ func TestCloseToOpen(t *testing.T) {
 		t.Fatalf("re-open sees %q", b[:min(len(b), 20)])
 	}
 	// and after delete
-	f2, _ := os.Open(e.p("v"))
+	f2, err := os.Open(e.p("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer f2.Close()
-	e.d.Layer().Delete(context.Background(), e.org, "b", "v")
+	if err := e.d.Layer().Delete(context.Background(), e.org, "b", "v"); err != nil {
+		t.Fatalf("delete under an open handle: %v", err)
+	}
+	// The mount learns of a delete over the layer from the catalog feed.
+	waitFor(t, "the deleted object gone from the mount", func() bool {
+		_, err := os.Stat(e.p("v"))
+		return os.IsNotExist(err)
+	})
 	if b, err := io.ReadAll(f2); err != nil || string(b) != "new content" {
 		t.Fatalf("open handle after delete %q %v", b, err)
 	}

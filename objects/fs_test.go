@@ -12,13 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/chunkstore/local"
+	"excloud.dev/buckets/internal/testutil/fulldisk"
 	"excloud.dev/buckets/objects"
 )
 
@@ -172,19 +172,6 @@ func TestFileWriterSmallFilesInline(t *testing.T) {
 	}
 }
 
-// failing is a chunk backend whose puts fail with ENOSPC while full is set.
-type failing struct {
-	chunkstore.Backend
-	full atomic.Bool
-}
-
-func (f *failing) Put(ctx context.Context, name string, r io.Reader) error {
-	if f.full.Load() {
-		return &fsPathError{syscall.ENOSPC}
-	}
-	return f.Backend.Put(ctx, name, r)
-}
-
 type fsPathError struct{ errno syscall.Errno }
 
 func (e *fsPathError) Error() string { return "put chunk: " + e.errno.Error() }
@@ -197,7 +184,7 @@ func TestFileWriterFailureKeepsPrevious(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fb := &failing{Backend: base}
+	fb := &fulldisk.Backend{Backend: base}
 	keys, _ := chunkstore.DeriveKeys(bytes.Repeat([]byte{7}, 32))
 	store, err := chunkstore.New(fb, keys)
 	if err != nil {
@@ -213,7 +200,7 @@ func TestFileWriterFailureKeepsPrevious(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	fb.full.Store(true)
+	fb.Full.Store(true)
 	big := randBytes(chunk+1, 9)
 	// The chunk write runs in the background: the failure surfaces at the
 	// write or at the commit, whichever comes first, and then sticks.
@@ -222,7 +209,7 @@ func TestFileWriterFailureKeepsPrevious(t *testing.T) {
 	if !errors.Is(werr, syscall.ENOSPC) && !errors.Is(cerr, syscall.ENOSPC) {
 		t.Fatalf("write on a full disk: %v, commit: %v", werr, cerr)
 	}
-	fb.full.Store(false)
+	fb.Full.Store(false)
 	if _, err := w.Commit(ctx); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("commit after a failed write: %v, want the sticky ENOSPC", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/chunkstore/local"
+	"excloud.dev/buckets/internal/seeded"
 	"excloud.dev/buckets/objects"
 )
 
@@ -111,14 +111,8 @@ func (e *env) chunkFiles(t testing.TB) int {
 	return n
 }
 
-func randBytes(n int, seed uint64) []byte {
-	r := rand.New(rand.NewPCG(seed, seed))
-	p := make([]byte, n)
-	for i := range p {
-		p[i] = byte(r.Uint32())
-	}
-	return p
-}
+// randBytes: the shared seeded content (internal/seeded).
+func randBytes(n int, seed uint64) []byte { return seeded.Bytes(seed, n) }
 
 func quotedMD5(p []byte) string { return fmt.Sprintf("\"%x\"", md5.Sum(p)) }
 

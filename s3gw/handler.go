@@ -151,7 +151,9 @@ func writeError(w http.ResponseWriter, r *http.Request, st *reqState, err error)
 		switch http.CanonicalHeaderKey(k) {
 		case "X-Amz-Request-Id", "X-Amz-Id-2", "Server":
 		default:
-			delete(h, k)
+			if !keepOnError(http.CanonicalHeaderKey(k)) {
+				delete(h, k)
+			}
 		}
 	}
 	for k, v := range se.Header {

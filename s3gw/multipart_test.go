@@ -8,7 +8,6 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"excloud.dev/buckets/internal/seeded"
 	"excloud.dev/buckets/s3gw/checksum"
 )
 
@@ -26,20 +26,7 @@ const mib = 1 << 20
 
 // randBytes returns n reproducible pseudo-random bytes (incompressible,
 // and different for each seed so parts never deduplicate by accident).
-func randBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	b := make([]byte, n)
-	for i := 0; i+8 <= n; i += 8 {
-		v := r.Uint64()
-		for j := range 8 {
-			b[i+j] = byte(v >> (8 * j))
-		}
-	}
-	for i := n &^ 7; i < n; i++ {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
+func randBytes(seed uint64, n int) []byte { return seeded.Bytes(seed, n) }
 
 // multipartETag is the ETag S3 gives an object made of these parts.
 func multipartETag(parts ...[]byte) string {

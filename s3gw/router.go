@@ -55,6 +55,11 @@ const (
 	OpMethodNotAllowed // no operation for this method on this resource
 	OpVirtualHosted    // refused: the gateway is path-style only
 	OpConnLimited      // refused: the connection is over the daemon's bound (Refuse)
+	OpGetBucketCors
+	OpPutBucketCors
+	OpDeleteBucketCors
+	OpPreflight  // CORS preflight OPTIONS, unauthenticated (cors.go)
+	OpPostObject // browser POST upload, authenticated by its policy (post_policy.go)
 )
 
 type opInfo struct {
@@ -99,6 +104,11 @@ var opTable = map[Op]opInfo{
 	OpMethodNotAllowed:        {"MethodNotAllowed", false},
 	OpVirtualHosted:           {"VirtualHosted", false},
 	OpConnLimited:             {"ConnectionLimit", false},
+	OpGetBucketCors:           {"GetBucketCors", false},
+	OpPutBucketCors:           {"PutBucketCors", true},
+	OpDeleteBucketCors:        {"DeleteBucketCors", true},
+	OpPreflight:               {"PreflightCORS", false},
+	OpPostObject:              {"PostObject", true},
 }
 
 func (o Op) String() string {
@@ -279,11 +289,17 @@ func (s *server) newRouter() *mux.Router {
 	}
 
 	m.MatcherFunc(s.isVirtualHosted).Handler(s.op(OpVirtualHosted, s.virtualHosted))
+	// Every OPTIONS is a CORS preflight, whatever its query (a presigned
+	// UploadPart URL has uploadId): no S3 operation uses the method.
+	m.Methods(http.MethodOptions).Handler(s.unauthenticated(OpPreflight, s.preflight))
 
 	// Supported subresources, before the catch-all for unsupported ones.
 	m.Methods(http.MethodGet).MatcherFunc(bkt).Queries("location", "").Handler(s.op(OpGetBucketLocation, s.getBucketLocation))
 	m.Methods(http.MethodGet).MatcherFunc(bkt).Queries("acl", "").Handler(s.op(OpGetBucketAcl, s.getBucketACL))
 	m.Methods(http.MethodGet).MatcherFunc(bkt).Queries("versioning", "").Handler(s.op(OpGetBucketVersioning, s.getBucketVersioning))
+	m.Methods(http.MethodGet).MatcherFunc(bkt).Queries("cors", "").Handler(s.op(OpGetBucketCors, s.getBucketCors))
+	m.Methods(http.MethodPut).MatcherFunc(bkt).Queries("cors", "").Handler(s.op(OpPutBucketCors, s.putBucketCors))
+	m.Methods(http.MethodDelete).MatcherFunc(bkt).Queries("cors", "").Handler(s.op(OpDeleteBucketCors, s.deleteBucketCors))
 	m.Methods(http.MethodPost).MatcherFunc(bkt).Queries("delete", "").Handler(s.op(OpDeleteObjects, s.deleteObjects))
 	m.Methods(http.MethodGet).MatcherFunc(obj).Queries("acl", "").Handler(s.op(OpGetObjectAcl, s.getObjectACL))
 	m.Methods(http.MethodGet).MatcherFunc(obj).Queries("tagging", "").Handler(s.op(OpGetObjectTagging, s.getObjectTagging))
@@ -310,7 +326,7 @@ func (s *server) newRouter() *mux.Router {
 	m.Methods(http.MethodPut).MatcherFunc(bkt).Handler(s.op(OpCreateBucket, s.createBucket))
 	m.Methods(http.MethodHead).MatcherFunc(bkt).Handler(s.op(OpHeadBucket, s.headBucket))
 	m.Methods(http.MethodDelete).MatcherFunc(bkt).Handler(s.op(OpDeleteBucket, s.deleteBucket))
-	m.Methods(http.MethodPost).MatcherFunc(bkt).Handler(s.op(OpNotImplemented, s.notImplemented))
+	m.Methods(http.MethodPost).MatcherFunc(bkt).Handler(s.unauthenticated(OpPostObject, s.postObject))
 
 	m.Methods(http.MethodPut).MatcherFunc(obj).MatcherFunc(hasCopySource).Handler(s.op(OpCopyObject, s.copyObject))
 	m.Methods(http.MethodPut).MatcherFunc(obj).Handler(s.op(OpPutObject, s.putObject))
@@ -366,8 +382,9 @@ func (s *server) op(op Op, fn opFunc) *route {
 		}
 		rq.org = rq.access.OrgID
 		st.org = rq.org
-		if rq.auth.Presigned && r.Method != http.MethodGet && r.Method != http.MethodHead {
-			return s3Err(ErrAccessDenied, "Presigned URLs are supported for GET and HEAD only.")
+		s.applyCORS(w, r, rq.org, bucket)
+		if rq.auth.Presigned && !presignAllowed(op, r.Method) {
+			return s3Err(ErrAccessDenied, "Presigned URLs are supported for reads (GET, HEAD), PutObject, UploadPart and CompleteMultipartUpload only.")
 		}
 		if err := authorize(rq.access, op, bucket); err != nil {
 			return err

@@ -6,7 +6,8 @@
 // Decisions:
 //   - Every request to the S3 API is authenticated; the org comes from the
 //     access key. Anonymous requests get AccessDenied. Presigned URLs work
-//     for GET and HEAD only. The one exception is a public-bucket host,
+//     for reads and for uploads (PutObject, UploadPart,
+//     CompleteMultipartUpload; presign.go). The one exception is a public-bucket host,
 //     "<org-id>.<Config.PublicDomain>", which serves anonymous reads of
 //     public buckets only (public.go).
 //   - Handlers return errors; handlerFunc.ServeHTTP alone renders them, sets

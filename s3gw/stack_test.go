@@ -11,18 +11,17 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/chunkstore/local"
+	"excloud.dev/buckets/internal/testutil"
 	"excloud.dev/buckets/objects"
 )
 
@@ -86,22 +85,7 @@ func newStackWith(t testing.TB, configure func(*Config)) *stack {
 
 // logBuffer collects the gateway's log lines; handlers write to it after
 // their response is sent, so reads and writes share a lock.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logBuffer = testutil.LogBuffer
 
 func (s *stack) newKey(t *testing.T, k catalog.AccessKey) catalog.AccessKey {
 	t.Helper()
@@ -115,13 +99,7 @@ func (s *stack) newKey(t *testing.T, k catalog.AccessKey) catalog.AccessKey {
 
 // client is an aws-sdk-go-v2 S3 client for key, path-style, no retries.
 func (s *stack) client(k catalog.AccessKey) *s3.Client {
-	return s3.New(s3.Options{
-		Region:           "auto",
-		BaseEndpoint:     aws.String(s.srv.URL),
-		UsePathStyle:     true,
-		Credentials:      credentials.NewStaticCredentialsProvider(k.ID, k.Secret, ""),
-		RetryMaxAttempts: 1,
-	})
+	return testutil.S3(s.srv.URL, k.ID, k.Secret, testutil.NoRetries)
 }
 
 // do sends a raw request signed by k (unsigned when k.ID is empty).

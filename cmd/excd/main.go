@@ -99,6 +99,8 @@ func run(args []string) error {
 		TLSKey:            cfg.TLSKey,
 		MetricsListen:     cfg.MetricsListen,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IOIdleTimeout:     cfg.IOIdleTimeout,
 		MinFree:           cfg.MinFreeSpace,
 		PublicDomain:      cfg.PublicDomain,
 		MaxConns:          connBound(cfg.MaxConnections),

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // The owner model reaches the mounts from the environment and from a
@@ -48,7 +47,7 @@ func TestMountOwnerAcrossRestart(t *testing.T) {
 		}
 		p.signal(t, syscall.SIGTERM)
 		n.await(t, "STOPPING=1")
-		if err := p.wait(t, 20*time.Second); err != nil {
+		if err := p.wait(t); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -41,6 +41,12 @@ type Config struct {
 	// the periodic collector (exc gc still works).
 	GCInterval      time.Duration
 	ShutdownTimeout time.Duration
+	// ReadHeaderTimeout bounds how long a client may take to send a
+	// request's headers; IOIdleTimeout how long a request body or response
+	// may make no progress. Both cut off slow-loris clients; tests shorten
+	// them to check the mechanism in seconds.
+	ReadHeaderTimeout time.Duration
+	IOIdleTimeout     time.Duration
 	// MinFreeSpace is the space, in bytes, kept free on the data
 	// directory's filesystem; writes are refused (507) below it. 0 disables.
 	MinFreeSpace    int64
@@ -71,11 +77,14 @@ const DefaultMinFreeSpace = 256 << 20
 // Default returns the configuration with nothing set.
 func Default() Config {
 	return Config{
-		DataDir:                 "excd-data",
-		Listen:                  "127.0.0.1:9000",
-		Region:                  "auto",
-		GCInterval:              10 * time.Minute,
-		ShutdownTimeout:         30 * time.Second,
+		DataDir:         "excd-data",
+		Listen:          "127.0.0.1:9000",
+		Region:          "auto",
+		GCInterval:      10 * time.Minute,
+		ShutdownTimeout: 30 * time.Second,
+		// daemon.Config's defaults, spelled out so --print-config shows them.
+		ReadHeaderTimeout:       20 * time.Second,
+		IOIdleTimeout:           2 * time.Minute,
 		MinFreeSpace:            DefaultMinFreeSpace,
 		MaxConnections:          8192,
 		MaxConnectionsPerSource: 1024,

@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -9,13 +10,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"excloud.dev/buckets/admin"
 	"excloud.dev/buckets/internal/daemon"
+	"excloud.dev/buckets/internal/excdtest"
+	"excloud.dev/buckets/internal/seeded"
+	"excloud.dev/buckets/internal/testutil"
 )
 
 // A key made over the admin socket works over S3 at once, its org sees only
@@ -48,21 +52,105 @@ func TestAdminKeyLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := s3.New(s3.Options{Region: "auto", BaseEndpoint: aws.String("http://" + d.Addr()), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(key.ID, key.Secret, "")})
+	c := testutil.S3("http://"+d.Addr(), key.ID, key.Secret)
 	lb, err := c.ListBuckets(ctx, &s3.ListBucketsInput{})
 	if err != nil || len(lb.Buckets) != 1 || aws.ToString(lb.Buckets[0].Name) != "photos" {
 		t.Fatalf("new org's buckets: %v %v", lb, err)
-	}
-	st, err := ac.Status(ctx)
-	if err != nil || st.UptimeSeconds < 0 {
-		t.Fatalf("status: %+v %v", st, err)
 	}
 	if err := ac.DeleteKey(ctx, org.ID, key.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.ListBuckets(ctx, &s3.ListBucketsInput{}); apiCode(err) != "InvalidAccessKeyId" {
 		t.Fatalf("deleted key: %v", err)
+	}
+}
+
+// The status call reports the real daemon's figures: its version, an
+// uptime no longer than it has run, the catalog's counts per org, and
+// bytes after dedup equal to what the chunk files hold, which a second
+// copy of the same bytes does not grow while the logical bytes double.
+func TestAdminStatusFigures(t *testing.T) {
+	dir := t.TempDir()
+	began := time.Now()
+	d, err := daemon.Start(daemon.Config{DataDir: dir, Listen: "127.0.0.1:0", GCInterval: -1,
+		RootAccessKey: testAK, RootSecretKey: testSK, Version: "v9.8.7", Commit: "f00dcafe",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	ac := admin.Dial(d.AdminSocket())
+	defer ac.Close()
+	org, err := ac.CreateOrg(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ac.CreateBucket(ctx, org.ID, "photos"); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ac.CreateKey(ctx, org.ID, admin.CreateKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testutil.S3("http://"+d.Addr(), key.ID, key.Secret)
+	const size = 5 << 20 // two chunks: 4 MiB and 1 MiB
+	data := seeded.Bytes(77, size)
+	onDisk := func() (chunks int, bytes int64) {
+		files, err := excdtest.ChunkFiles(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range files {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bytes += fi.Size()
+		}
+		return len(files), bytes
+	}
+	var afterOne int64
+	for i, k := range []string{"a", "copy-of-a"} {
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("photos"), Key: aws.String(k), Body: bytes.NewReader(data)}); err != nil {
+			t.Fatal(err)
+		}
+		st, err := ac.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunks, diskBytes := onDisk()
+		if st.Version != "v9.8.7" || st.Commit != "f00dcafe" {
+			t.Errorf("version %q commit %q", st.Version, st.Commit)
+		}
+		if up := time.Since(began).Seconds(); st.UptimeSeconds < 0 || float64(st.UptimeSeconds) > up+1 {
+			t.Errorf("uptime %d s; the daemon has run %.1f s", st.UptimeSeconds, up)
+		}
+		if st.Chunks != 2 || chunks != 2 {
+			t.Errorf("after %d puts of the same 5 MiB: %d chunks referenced, %d chunk files; want 2", i+1, st.Chunks, chunks)
+		}
+		if st.BytesAfterDedup != diskBytes || diskBytes < size {
+			t.Errorf("after %d puts: bytes after dedup %d, chunk files hold %d (object %d)", i+1, st.BytesAfterDedup, diskBytes, size)
+		}
+		if i == 0 {
+			afterOne = st.BytesAfterDedup
+		} else if st.BytesAfterDedup != afterOne {
+			t.Errorf("a second copy of the same bytes grew bytes after dedup from %d to %d", afterOne, st.BytesAfterDedup)
+		}
+		var acme *admin.OrgUsage
+		for j := range st.Usage {
+			if st.Usage[j].OrgID == org.ID {
+				acme = &st.Usage[j]
+			}
+		}
+		want := admin.OrgUsage{OrgID: org.ID, Name: "acme", Buckets: 1, Objects: int64(i + 1), BytesStored: int64(i+1) * size}
+		if acme == nil || *acme != want {
+			t.Errorf("after %d puts: acme's usage %+v, want %+v", i+1, acme, want)
+		}
+		// The root key's org and acme; the totals are the orgs' sums.
+		if st.Orgs != 2 || st.Buckets != 1 || st.Objects != int64(i+1) || st.BytesStored != int64(i+1)*size || st.Uploads != 0 {
+			t.Errorf("after %d puts: totals %+v", i+1, st)
+		}
 	}
 }
 

@@ -8,20 +8,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
 	"github.com/minio/minio-go/v7"
-	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
 
 	"excloud.dev/buckets/internal/daemon"
+	"excloud.dev/buckets/internal/seeded"
+	"excloud.dev/buckets/internal/testutil"
 )
 
 const (
@@ -54,44 +52,17 @@ func start(t *testing.T, dir string) *daemon.Daemon {
 // awsClient is aws-sdk-go-v2 with its default settings (request checksums
 // "when supported", so PUTs carry CRC32 checksums), pointed at the daemon.
 func awsClient(d *daemon.Daemon, secret string) *s3.Client {
-	return s3.New(s3.Options{
-		Region:       "auto",
-		BaseEndpoint: aws.String("http://" + d.Addr()),
-		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider(testAK, secret, ""),
-	})
+	return testutil.S3("http://"+d.Addr(), testAK, secret)
 }
 
 func minioClient(t *testing.T, d *daemon.Daemon) *minio.Client {
-	t.Helper()
-	c, err := minio.New(d.Addr(), &minio.Options{
-		Creds:        miniocreds.NewStaticV4(testAK, testSK, ""),
-		Secure:       false,
-		Region:       "auto",
-		BucketLookup: minio.BucketLookupPath,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testutil.Minio(t, d.Addr(), testAK, testSK)
 }
 
-func apiCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
+var apiCode = testutil.APICode
 
-func randBytes(n int, seed uint64) []byte {
-	r := rand.New(rand.NewPCG(seed, 1))
-	p := make([]byte, n)
-	for i := range p {
-		p[i] = byte(r.Uint32())
-	}
-	return p
-}
+// randBytes: the shared seeded content (internal/seeded).
+func randBytes(n int, seed uint64) []byte { return seeded.Bytes(seed, n) }
 
 func TestAWSSDKRoundTrip(t *testing.T) {
 	dir := t.TempDir()

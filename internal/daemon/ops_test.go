@@ -15,7 +15,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"excloud.dev/buckets/admin"
@@ -23,6 +22,7 @@ import (
 	"excloud.dev/buckets/internal/daemon"
 	"excloud.dev/buckets/internal/excdtest"
 	"excloud.dev/buckets/internal/metrics"
+	"excloud.dev/buckets/internal/testutil"
 )
 
 func startWith(t *testing.T, cfg daemon.Config) *daemon.Daemon {
@@ -44,13 +44,9 @@ func startWith(t *testing.T, cfg daemon.Config) *daemon.Daemon {
 // plainClient sends bodies without aws-chunked framing or trailing
 // checksums, so bytes on the wire equal object bytes.
 func plainClient(d *daemon.Daemon) *s3.Client {
-	return s3.New(s3.Options{
-		Region:                     "auto",
-		BaseEndpoint:               aws.String("http://" + d.Addr()),
-		UsePathStyle:               true,
-		Credentials:                credentials.NewStaticCredentialsProvider(testAK, testSK, ""),
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	return testutil.S3("http://"+d.Addr(), testAK, testSK, func(o *s3.Options) {
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
 }
 

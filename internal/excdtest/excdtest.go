@@ -5,6 +5,12 @@
 // per test binary from this module, the data directory and mount points are
 // the caller's, and every process and mount it starts is stopped and
 // unmounted by t.Cleanup even when the test fails.
+//
+// Cleanup stops a daemon still running with SIGTERM, not SIGKILL, and fails
+// the test when the daemon's stderr held a race report (the -race build
+// prints "WARNING: DATA RACE" and exits 66) or when it exited non-zero
+// without having been killed on purpose: otherwise a race in the daemon
+// under a green test would go unseen.
 package excdtest
 
 import (
@@ -26,11 +32,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"excloud.dev/buckets/admin"
+	"excloud.dev/buckets/internal/testutil"
 )
 
 // Fixed root credentials seeded through EXC_ROOT_ACCESS_KEY/SECRET_KEY, so
@@ -143,6 +148,12 @@ type Proc struct {
 	Admin    string // admin socket path
 	done     chan struct{}
 	waitErr  error
+	readDone chan struct{} // closed once all of stderr has been read
+	races    RaceScanner
+	// killed: the test sent SIGKILL (Kill, or a pid from Spawned), so a
+	// non-zero exit is what it asked for; startFailed: TryStart reported
+	// the failed start to the caller, who expected it.
+	killed, startFailed bool
 }
 
 // Start runs excd and returns once it prints its S3 endpoint, which it does
@@ -161,7 +172,8 @@ func Start(tb testing.TB, opts Options) *Proc {
 func TryStart(tb testing.TB, opts Options) (*Proc, error) {
 	tb.Helper()
 	bin := Binary(tb)
-	p := &Proc{tb: tb, opts: opts, Admin: filepath.Join(opts.DataDir, "admin.sock"), done: make(chan struct{})}
+	p := &Proc{tb: tb, opts: opts, Admin: filepath.Join(opts.DataDir, "admin.sock"),
+		done: make(chan struct{}), readDone: make(chan struct{})}
 	args := []string{"--data-dir", opts.DataDir, "--listen", "127.0.0.1:0",
 		"--admin-socket", p.Admin, "--gc-interval", "0", "--log-format", "text"}
 	if opts.Mount != "" {
@@ -199,13 +211,15 @@ func TryStart(tb testing.TB, opts Options) (*Proc, error) {
 	}
 	p.cmd = cmd
 	if opts.Spawned != nil {
+		// Whatever the callback does to the pid is on purpose.
+		p.killed = true
 		opts.Spawned(cmd.Process.Pid)
 	}
 	type started struct{ endpoint, metrics string }
 	ready := make(chan started, 1)
 	var early strings.Builder
 	var earlyMu sync.Mutex
-	readDone := make(chan struct{})
+	readDone := p.readDone
 	go func() {
 		defer close(readDone)
 		defer stderr.Close()
@@ -215,6 +229,7 @@ func TryStart(tb testing.TB, opts Options) (*Proc, error) {
 		sent := false
 		for sc.Scan() {
 			line := sc.Text()
+			p.races.Line(line)
 			if !sent {
 				earlyMu.Lock()
 				early.WriteString(line + "\n")
@@ -252,10 +267,12 @@ func TryStart(tb testing.TB, opts Options) (*Proc, error) {
 		case <-readDone:
 		case <-time.After(5 * time.Second):
 		}
+		p.startFailed = true
 		earlyMu.Lock()
 		defer earlyMu.Unlock()
 		return nil, fmt.Errorf("excd exited before serving (%v):\n%s", p.waitErr, early.String())
 	case <-time.After(60 * time.Second):
+		p.startFailed = true
 		cmd.Process.Kill()
 		<-p.done
 		return nil, fmt.Errorf("excd did not start in 60 s:\n%s", early.String())
@@ -269,8 +286,31 @@ func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 // behind as a dead (ENOTCONN) mount, as after a real crash, until the next
 // Start on the same mount point replaces it or cleanup detaches it.
 func (p *Proc) Kill() {
+	if !p.Exited() {
+		p.killed = true
+	}
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
+}
+
+// Quit sends SIGQUIT, on which the Go runtime prints every goroutine's
+// stack to stderr and exits, and waits for the exit (up to a minute), so
+// the dump is in the log when Quit returns: for a test that found the
+// daemon stuck.
+func (p *Proc) Quit() {
+	if !p.Exited() {
+		p.killed = true
+	}
+	p.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.done:
+	case <-time.After(time.Minute):
+		p.Kill()
+	}
+	select {
+	case <-p.readDone:
+	case <-time.After(10 * time.Second):
+	}
 }
 
 // Stop sends SIGTERM and waits up to a minute for a clean exit; it returns
@@ -303,25 +343,67 @@ func (p *Proc) Exited() bool {
 }
 
 func (p *Proc) cleanup() {
-	if !p.Exited() {
-		p.Kill()
-	}
+	stopErr := p.Stop()
 	if p.opts.Mount != "" {
 		// A killed daemon leaves its mount; MNT_DETACH works on a dead one.
 		syscall.Unmount(p.opts.Mount, syscall.MNT_DETACH)
 	}
+	// The pipe ends with the process unless something it started still
+	// holds it; the last lines may be the race report.
+	select {
+	case <-p.readDone:
+	case <-time.After(10 * time.Second):
+		p.tb.Errorf("excd (pid %d): stderr still open 10 s after it exited", p.Pid())
+	}
+	if r := p.races.Report(); r != "" {
+		p.tb.Errorf("excd (pid %d) reported a data race:\n%s", p.Pid(), r)
+	}
+	if stopErr != nil && !p.killed && !p.startFailed {
+		p.tb.Errorf("excd (pid %d) exit: %v (exit status 66 is the race detector's)", p.Pid(), stopErr)
+	}
+}
+
+// RaceScanner keeps the race detector's reports from a daemon's stderr
+// (each runs from "WARNING: DATA RACE" to a line of '='), whatever the
+// caller does with the rest of the log. Its zero value is ready.
+type RaceScanner struct {
+	mu  sync.Mutex
+	in  bool
+	n   int
+	buf strings.Builder
+}
+
+// maxRaceLines bounds what is kept: the first reports say enough.
+const maxRaceLines = 400
+
+// Line takes one line of the log.
+func (r *RaceScanner) Line(l string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if strings.Contains(l, "WARNING: DATA RACE") {
+		r.in = true
+	}
+	if !r.in || r.n >= maxRaceLines {
+		return
+	}
+	r.buf.WriteString(l + "\n")
+	r.n++
+	if strings.HasPrefix(l, "==================") && r.n > 1 {
+		r.in = false
+	}
+}
+
+// Report is what was kept, "" for a log without a race report.
+func (r *RaceScanner) Report() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.String()
 }
 
 // S3 is aws-sdk-go-v2 with default settings for this daemon, changed by
-// optFns (no retries, a transport, checksum settings). us-east-1: for an
-// unknown region the SDK compiles a regexp per request.
+// optFns (no retries, a transport, checksum settings).
 func (p *Proc) S3(optFns ...func(*s3.Options)) *s3.Client {
-	return s3.New(s3.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(p.Endpoint),
-		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider(AccessKey, SecretKey, ""),
-	}, optFns...)
+	return testutil.S3(p.Endpoint, AccessKey, SecretKey, optFns...)
 }
 
 // AdminClient talks to the daemon's admin socket.

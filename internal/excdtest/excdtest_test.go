@@ -44,3 +44,22 @@ func TestKillRestartWithMount(t *testing.T) {
 		t.Fatalf("SIGTERM exit: %v", err)
 	}
 }
+
+// The race scanner keeps each race report whole, from the warning to the
+// closing line, and nothing of the log around it.
+func TestRaceScannerKeepsReports(t *testing.T) {
+	var r excdtest.RaceScanner
+	for _, l := range []string{"level=INFO msg=start", "==================", "WARNING: DATA RACE",
+		"Read at 0x1 by goroutine 7:", "==================", "level=INFO msg=after"} {
+		r.Line(l)
+	}
+	want := "WARNING: DATA RACE\nRead at 0x1 by goroutine 7:\n==================\n"
+	if got := r.Report(); got != want {
+		t.Fatalf("report %q, want %q", got, want)
+	}
+	var clean excdtest.RaceScanner
+	clean.Line("level=WARN msg=\"not a race\"")
+	if got := clean.Report(); got != "" {
+		t.Fatalf("report from a clean log: %q", got)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"excloud.dev/buckets/admin"
 	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/internal/excdtest"
+	"excloud.dev/buckets/internal/testutil"
 )
 
 // Chunk layout (docs/format.md, "Chunk files").
@@ -149,7 +150,7 @@ func corruptOne(t *testing.T, dmg damage, chunk int, badFrom, badTo int64) {
 	if _, err := os.Stat("/dev/fuse"); err == nil {
 		mnt = t.TempDir()
 	}
-	var log logBuffer
+	var log testutil.LogBuffer
 	p := excdtest.Start(t, excdtest.Options{DataDir: dataDir, Mount: mnt, Stderr: &log})
 	c := p.S3()
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
@@ -186,7 +187,7 @@ func corruptOne(t *testing.T, dmg damage, chunk int, badFrom, badTo int64) {
 	} else {
 		t.Logf("GET of the whole object (damage at %d): %v", badFrom, err)
 	}
-	if !log.waitLog(bad) {
+	if !waitLog(&log, bad) {
 		t.Errorf("the daemon log does not name chunk %s:\n%s", bad, log.String())
 	}
 

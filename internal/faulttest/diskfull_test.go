@@ -17,6 +17,7 @@ import (
 
 	"excloud.dev/buckets/internal/excdtest"
 	"excloud.dev/buckets/internal/fsutil"
+	"excloud.dev/buckets/internal/testutil"
 )
 
 // Sizes for the disk-full tests: a 64 MiB filesystem with 16 MiB kept free
@@ -55,7 +56,7 @@ func diskFull(t *testing.T, root string) {
 	if _, err := os.Stat("/dev/fuse"); err == nil {
 		mnt = t.TempDir()
 	}
-	var log logBuffer
+	var log testutil.LogBuffer
 	opts := excdtest.Options{DataDir: dataDir, Mount: mnt, Stderr: &log,
 		Args: []string{"--min-free-space", fmt.Sprint(reserve)}}
 	p := excdtest.Start(t, opts)

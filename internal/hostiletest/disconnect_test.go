@@ -18,10 +18,12 @@ import (
 )
 
 // sendPartial writes a signed request declaring size bytes of body, sends
-// only sent of them, and closes the connection: a client that dies
-// mid-upload.
-func sendPartial(t *testing.T, endpoint, method, path string, size, sent int) {
+// only sent of them, waits until the data directory holds more chunk
+// files than before (the server stored some of what arrived), and closes
+// the connection: a client that dies mid-upload, leaving orphan chunks.
+func sendPartial(t *testing.T, dataDir, endpoint, method, path string, size, sent int) {
 	t.Helper()
+	before := countChunks(t, dataDir)
 	req := newReq(t, method, endpoint+path, nil)
 	req.ContentLength = int64(size)
 	sign(t, req, rootCreds, "us-east-1", time.Now())
@@ -49,8 +51,13 @@ func sendPartial(t *testing.T, endpoint, method, path string, size, sent int) {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	// Give the server time to have stored some chunks of what arrived.
-	time.Sleep(300 * time.Millisecond)
+	// 12 of 20 MiB hold whole 4 MiB chunks, which the server stores as
+	// it reads; the deadline only bounds a hang.
+	for deadline := time.Now().Add(time.Minute); countChunks(t, dataDir) <= before; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s %s: no chunk stored a minute after %d of %d bytes were sent", method, path, sent, size)
+		}
+	}
 }
 
 // A client that disconnects in the middle of a 20 MiB PutObject or an
@@ -72,14 +79,17 @@ func TestDisconnectMidUpload(t *testing.T) {
 	}
 	base := countChunks(t, dir)
 
-	sendPartial(t, p.Endpoint, http.MethodPut, "/dis/big", 20<<20, 12<<20)
-	sendPartial(t, p.Endpoint, http.MethodPut, "/dis/mp?partNumber=1&uploadId="+aws.ToString(up.UploadId), 20<<20, 12<<20)
+	sendPartial(t, dir, p.Endpoint, http.MethodPut, "/dis/big", 20<<20, 12<<20)
+	sendPartial(t, dir, p.Endpoint, http.MethodPut, "/dis/mp?partNumber=1&uploadId="+aws.ToString(up.UploadId), 20<<20, 12<<20)
 	mid := countChunks(t, dir)
 	t.Logf("chunk files: %d before, %d after two aborted 12-of-20 MiB uploads", base, mid)
+	if mid < base+2 {
+		t.Fatalf("chunk files: %d before, %d after two aborted uploads that each stored some: nothing for GC to remove", base, mid)
+	}
 
 	// The server notices the disconnect when its next read fails; wait
 	// for both requests to have ended, then nothing may be visible.
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		_, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("dis"), Key: aws.String("big")})
 		var nf *types.NotFound
@@ -103,7 +113,7 @@ func TestDisconnectMidUpload(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("chunk files: %d at baseline, %d 20 s after the disconnects and a GC", base, n)
+			t.Fatalf("chunk files: %d at baseline, %d a minute after the disconnects and a GC", base, n)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -17,7 +17,7 @@ import (
 	"excloud.dev/buckets/internal/excdtest"
 )
 
-var long = flag.Bool("long", false, "also run the slow tests (real 20 s header timeout)")
+var long = flag.Bool("long", false, "run the slow-client tests against excd's shipped timeouts (20 s for headers, 2 min idle) instead of 1 s ones")
 
 func init() {
 	// The machines set AWS_CA_BUNDLE; SDK config loading would try to use it.

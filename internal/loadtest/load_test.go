@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -243,10 +242,9 @@ func (h *harness) run(t *testing.T, p *excdtest.Proc, s3w []*s3worker, fw []*fus
 	select {
 	case <-done:
 	case <-time.After(opTimeout + 30*time.Second):
-		syscall.Kill(p.Pid(), syscall.SIGQUIT)
 		var b bytes.Buffer
 		pprof.Lookup("goroutine").WriteTo(&b, 1)
-		time.Sleep(2 * time.Second)
+		p.Quit() // its goroutine dump goes to the daemon log
 		t.Fatalf("workers still running %s after the end: deadlock?\ntest goroutines:\n%s\ndaemon log tail:\n%s",
 			opTimeout+30*time.Second, b.String(), dlog.tail())
 	}

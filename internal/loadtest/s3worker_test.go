@@ -15,7 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
+
+	"excloud.dev/buckets/internal/testutil"
 )
 
 // slotsPerClient is how many keys each client owns under its prefix.
@@ -119,9 +120,8 @@ func ctxOp() (context.Context, context.CancelFunc) {
 
 // errCode is the S3 error code, or a coarse class for transport errors.
 func errCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
+	if code := testutil.APICode(err); code != "" {
+		return code
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "timeout"

@@ -39,3 +39,12 @@ func Fill(p []byte, seed uint64, pos int64) {
 		p, pos = p[8*n:], pos+int64(8*n)
 	}
 }
+
+// Bytes is n bytes of reproducible, incompressible test content that
+// differs per seed, so two seeds never deduplicate by accident. It is the
+// stream of seed+1: callers count seeds from 0, whose own stream is zeros.
+func Bytes(seed uint64, n int) []byte {
+	p := make([]byte, n)
+	Fill(p, seed+1, 0)
+	return p
+}

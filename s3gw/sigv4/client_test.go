@@ -22,10 +22,15 @@ import (
 	"excloud.dev/buckets/s3gw/sigv4"
 )
 
-// verifyingTransport stands in for the network in front of excd: each
-// request a real S3 client sends is written to bytes, parsed back as
-// net/http's server would, verified, and its payload read. Nothing is
-// mocked: the clients sign and frame exactly as they do against S3.
+// verifyingTransport stands in for the gateway: each request a real S3
+// client sends is written to bytes, parsed back as net/http's server would,
+// checked by Verify, and its payload decoded; then the transport answers a
+// canned 200 (or a 403 carrying Verify's error). The clients sign and frame
+// as they do against S3, but no object is stored and nothing the gateway
+// does after Verify is exercised: these are unit tests of Verify against
+// real clients' output. The same clients and payload forms against the
+// real gateway, over HTTPS and HTTP, are s3gw's
+// TestClientPayloadFormsEndToEnd.
 type verifyingTransport struct {
 	mu   sync.Mutex
 	seen []seenRequest
