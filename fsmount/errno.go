@@ -35,6 +35,11 @@ func toErrno(err error) syscall.Errno {
 		return syscall.EAGAIN
 	case errors.Is(err, objects.ErrFileTooLarge):
 		return syscall.EFBIG
+	case errors.Is(err, objects.ErrMetadataTooLarge):
+		// No room left for the attributes (setxattr(2) says ENOSPC when the
+		// others leave none); setxattr itself answers E2BIG for a value that
+		// alone is over the limit before it gets here.
+		return syscall.ENOSPC
 	case errors.Is(err, catalog.ErrClosed), errors.Is(err, objects.ErrWriterClosed):
 		return syscall.EIO
 	case errors.Is(err, chunkstore.ErrCorrupt):

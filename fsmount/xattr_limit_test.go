@@ -93,3 +93,28 @@ func TestXattrLimit(t *testing.T) {
 		t.Fatalf("setxattr beside 2 KiB set over S3: %v, want ENOSPC", err)
 	}
 }
+
+// TestChmodAtMetadataLimit: a chmod that needs room for the mode, owner and
+// seal keys on an object whose user metadata already fills the limit fails
+// with ENOSPC, as setxattr does when there is no room, not EIO, and leaves
+// the object as it was.
+func TestChmodAtMetadataLimit(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	full := strings.Repeat("v", objects.MaxUserMeta-len("full"))
+	if _, err := e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("f"),
+		Body: strings.NewReader("content"), Metadata: map[string]string{"full": full}}); err != nil {
+		t.Fatal(err)
+	}
+	before := e.head(t, "f")
+	if err := os.Chmod(e.p("f"), 0o640); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("chmod with the metadata full: %v, want ENOSPC", err)
+	}
+	after := e.head(t, "f")
+	if after.ETag != before.ETag || after.Meta["full"] != full || len(after.Meta) != len(before.Meta) {
+		t.Fatalf("object changed by the refused chmod: %d metadata entries, etag %s (was %s)", len(after.Meta), after.ETag, before.ETag)
+	}
+	if got, err := os.ReadFile(e.p("f")); err != nil || string(got) != "content" {
+		t.Fatalf("read after the refused chmod: %q, %v", got, err)
+	}
+}
