@@ -8,12 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"excloud.dev/buckets/fsmount"
 	"excloud.dev/buckets/internal/daemon"
+	"excloud.dev/buckets/internal/testutil"
 )
 
 const (
@@ -98,10 +97,7 @@ func newEnvOpts(t testing.TB, wrap func(fsmount.Objects) fsmount.Objects, opts f
 		}
 	})
 	e.bdir = e.mnt + "/b"
-	e.s3 = s3.New(s3.Options{
-		Region: "auto", BaseEndpoint: aws.String("http://" + d.Addr()), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(testAK, testSK, ""),
-	})
+	e.s3 = testutil.S3("http://"+d.Addr(), testAK, testSK)
 	return e
 }
 

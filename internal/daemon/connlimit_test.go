@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"excloud.dev/buckets/internal/daemon"
+	"excloud.dev/buckets/internal/testutil"
 )
 
 // rawConn is one real TCP connection to the daemon from a chosen loopback
@@ -110,10 +109,7 @@ func TestConnectionBounds(t *testing.T) {
 	refused(dialFrom(t, addr, "127.0.0.3"), "fourth connection in total")
 
 	// An SDK client sees the refusal as the S3 error it retries on.
-	c := s3.New(s3.Options{
-		Region: "auto", BaseEndpoint: aws.String("http://" + addr), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(testAK, testSK, ""), RetryMaxAttempts: 1,
-	})
+	c := testutil.S3("http://"+addr, testAK, testSK, testutil.NoRetries)
 	if _, err := c.ListBuckets(context.Background(), &s3.ListBucketsInput{}); apiCode(err) != "SlowDown" {
 		t.Fatalf("aws-sdk-go-v2 over the bound: %v, want SlowDown", err)
 	}

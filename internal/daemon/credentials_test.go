@@ -11,11 +11,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"excloud.dev/buckets/internal/daemon"
+	"excloud.dev/buckets/internal/testutil"
 )
 
 // logBuffer collects a daemon's log lines.
@@ -128,8 +127,7 @@ func TestGeneratedCredentialsWrittenOnceAndMoved(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(dir, "master.key")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("master key: %v", err)
 	}
-	c := s3.New(s3.Options{Region: "auto", BaseEndpoint: aws.String("http://" + d.Addr()), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(ak, sk, "")})
+	c := testutil.S3("http://"+d.Addr(), ak, sk)
 	if _, err := c.ListBuckets(context.Background(), &s3.ListBucketsInput{}); err != nil {
 		t.Fatalf("list buckets with the generated key: %v", err)
 	}

@@ -7,12 +7,12 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"excloud.dev/buckets/admin"
 	"excloud.dev/buckets/internal/daemon"
 	"excloud.dev/buckets/internal/metrics"
+	"excloud.dev/buckets/internal/testutil"
 )
 
 // Dedup never crosses orgs: a file another org stores is written again in
@@ -36,13 +36,9 @@ func TestDedupStaysInsideAnOrg(t *testing.T) {
 		t.Fatal(err)
 	}
 	alpha := plainClient(d)
-	betaC := s3.New(s3.Options{
-		Region:                     "auto",
-		BaseEndpoint:               aws.String("http://" + d.Addr()),
-		UsePathStyle:               true,
-		Credentials:                credentials.NewStaticCredentialsProvider(bk.ID, bk.Secret, ""),
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	betaC := testutil.S3("http://"+d.Addr(), bk.ID, bk.Secret, func(o *s3.Options) {
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
 	data := randBytes(16<<20, 70) // 4 chunks
 	put := func(c *s3.Client, bucket, key string) {

@@ -13,11 +13,11 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"excloud.dev/buckets/internal/daemon"
 	"excloud.dev/buckets/internal/excdtest"
+	"excloud.dev/buckets/internal/testutil"
 )
 
 // The org that a mount without ORG=, a newly seeded root key and exc
@@ -96,8 +96,7 @@ func TestDefaultOrgAfterOrgsThatSortFirst(t *testing.T) {
 	if k.OrgID != def.ID {
 		t.Errorf("the newly seeded root key is in org %s, want the default org %s", k.OrgID, def.ID)
 	}
-	c := s3.New(s3.Options{Region: "auto", BaseEndpoint: aws.String("http://" + d.Addr()), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(ak2, sk2, "")})
+	c := testutil.S3("http://"+d.Addr(), ak2, sk2)
 	lb, err := c.ListBuckets(ctx, &s3.ListBucketsInput{})
 	if err != nil {
 		t.Fatal(err)

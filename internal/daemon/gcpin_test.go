@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"excloud.dev/buckets/internal/daemon"
 	"excloud.dev/buckets/internal/excdtest"
+	"excloud.dev/buckets/internal/testutil"
 )
 
 // A GET paused half way through its body and a file held open on the
@@ -200,13 +200,9 @@ func smallWindowClient(d *daemon.Daemon) *s3.Client {
 		}
 		return serr
 	}}
-	return s3.New(s3.Options{
-		Region:                     "auto",
-		BaseEndpoint:               aws.String("http://" + d.Addr()),
-		UsePathStyle:               true,
-		Credentials:                credentials.NewStaticCredentialsProvider(testAK, testSK, ""),
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-		HTTPClient:                 &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}},
+	return testutil.S3("http://"+d.Addr(), testAK, testSK, func(o *s3.Options) {
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		o.HTTPClient = &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
 	})
 }
