@@ -436,9 +436,6 @@ func (s *server) notImplemented(w http.ResponseWriter, r *http.Request, rq *requ
 	if f, ok := unsupportedFeature(requestQuery(r)); ok {
 		return s3Err(ErrNotImplemented, "This server does not implement %s.", f)
 	}
-	if r.Method == http.MethodPost && rq.key == "" {
-		return s3Err(ErrNotImplemented, "This server does not implement browser-based POST uploads.")
-	}
 	return &Error{Code: ErrNotImplemented}
 }
 
