@@ -54,7 +54,15 @@ func TestWritersHelperProcess(t *testing.T) {
 	if mode == "truncate" {
 		// truncate(2) by path: no handle of this process holds a session.
 		for r := range n {
-			if err := syscall.Truncate(path, truncSize); err != nil {
+			// A signal to this process while it waits (the Go runtime
+			// sends them) makes the kernel interrupt the request and the
+			// mount answer EINTR; retry, as os.Truncate does (Go
+			// programs see no EINTR): a truncate to a fixed size is idempotent.
+			err := syscall.Truncate(path, truncSize)
+			for err == syscall.EINTR {
+				err = syscall.Truncate(path, truncSize)
+			}
+			if err != nil {
 				fmt.Fprintf(os.Stderr, "truncater %d: %v\n", r, err)
 				failed++
 			}
