@@ -180,19 +180,9 @@ func TestNonOwnerRefused(t *testing.T) {
 		t.Skip("needs root to run a client as another user")
 	}
 	const nobody = 65534
-	// A directory everyone may traverse, so what stops the other user is
-	// the socket itself, not its parent's mode. The test binary is copied
-	// there too: go test's own build directory is private to us.
-	dir, err := os.MkdirTemp("", "admin-peer-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	exe := filepath.Join(dir, "admin.test")
-	copyFile(t, os.Args[0], exe, 0o755)
+	// What stops the other user must be the socket itself, not its
+	// parent's mode.
+	dir, exe := peerTestBinary(t)
 
 	e := start(t)
 	socket := filepath.Join(dir, "admin.sock")
@@ -236,6 +226,24 @@ func TestNonOwnerRefused(t *testing.T) {
 	if r := dialAs(nobody); r == "OK" || !strings.Contains(r, "cannot reach excd") {
 		t.Fatalf("non-owner through a 0666 socket: %s, want the connection dropped", r)
 	}
+}
+
+// peerTestBinary makes a directory everyone may traverse, removed when the
+// test ends, holding a copy of this test binary (exe) that another user can
+// run: go test's own build directory is private to us.
+func peerTestBinary(t *testing.T) (dir, exe string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "admin-peer-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exe = filepath.Join(dir, "admin.test")
+	copyFile(t, os.Args[0], exe, 0o755)
+	return dir, exe
 }
 
 func copyFile(t *testing.T, src, dst string, mode os.FileMode) {

@@ -182,16 +182,7 @@ func TestHelperListen(t *testing.T) {
 // the listener's credentials (SO_PEERCRED) after connecting.
 func TestDialRefusesListenerOfAnotherUser(t *testing.T) {
 	requireRoot(t)
-	dir, err := os.MkdirTemp("", "admin-peer-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	exe := filepath.Join(dir, "admin.test")
-	copyFile(t, os.Args[0], exe, 0o755)
+	dir, exe := peerTestBinary(t)
 	run := filepath.Join(dir, "run")
 	if err := os.Mkdir(run, 0o700); err != nil {
 		t.Fatal(err)

@@ -186,8 +186,22 @@ func (db *DB) DeleteBucket(ctx context.Context, orgID, name string) error {
 
 // SetBucketPublic sets whether anonymous reads of the bucket are allowed.
 func (db *DB) SetBucketPublic(ctx context.Context, orgID, name string, public bool) error {
+	return db.editBucket(ctx, orgID, name, "set public on", func(b *Bucket) bool {
+		if b.Public == public {
+			return false
+		}
+		b.Public = public
+		return true
+	})
+}
+
+// editBucket changes the bucket record of name in one transaction: edit
+// changes b and says whether it changed anything (nothing is written if
+// not). The cached record is dropped either way. Errors are wrapped with op,
+// as bucketErr does.
+func (db *DB) editBucket(ctx context.Context, orgID, name, op string, edit func(b *Bucket) bool) error {
 	if err := db.enter(); err != nil {
-		return bucketErr("set public on", orgID, name, err)
+		return bucketErr(op, orgID, name, err)
 	}
 	defer db.leave()
 	defer db.buckets.invalidate(bucketRef{orgID, name})
@@ -196,14 +210,13 @@ func (db *DB) SetBucketPublic(ctx context.Context, orgID, name string, public bo
 		if err != nil {
 			return err
 		}
-		if b.Public == public {
+		if !edit(&b) {
 			return nil
 		}
-		b.Public = public
 		return set(txn, bucketKey(orgID, name), encodeBucket(b))
 	})
 	if err != nil {
-		return bucketErr("set public on", orgID, name, err)
+		return bucketErr(op, orgID, name, err)
 	}
 	return nil
 }

@@ -1,10 +1,6 @@
 package catalog
 
-import (
-	"context"
-
-	"github.com/dgraph-io/badger/v4"
-)
+import "context"
 
 // CORSRule is one rule of a bucket's CORS configuration, as S3's
 // PutBucketCors defines it. The gateway validates rules before storing them;
@@ -23,24 +19,11 @@ type CORSRule struct {
 // the bucket: deleting the bucket deletes them, and a bucket created again
 // under the name starts with none.
 func (db *DB) SetBucketCORS(ctx context.Context, orgID, name string, rules []CORSRule) error {
-	if err := db.enter(); err != nil {
-		return bucketErr("set CORS on", orgID, name, err)
-	}
-	defer db.leave()
-	defer db.buckets.invalidate(bucketRef{orgID, name})
-	err := db.update(ctx, func(txn *badger.Txn) error {
-		b, err := getBucket(txn, orgID, name)
-		if err != nil {
-			return err
-		}
+	return db.editBucket(ctx, orgID, name, "set CORS on", func(b *Bucket) bool {
 		if len(rules) == 0 && len(b.CORS) == 0 {
-			return nil
+			return false
 		}
 		b.CORS = rules
-		return set(txn, bucketKey(orgID, name), encodeBucket(b))
+		return true
 	})
-	if err != nil {
-		return bucketErr("set CORS on", orgID, name, err)
-	}
-	return nil
 }

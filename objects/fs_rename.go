@@ -71,25 +71,13 @@ func (l *Layer) RenamePrefix(ctx context.Context, orgID, bucket, fromPrefix, toP
 // self-copy with REPLACE). It is conditional on the version it read, so a
 // concurrent overwrite is not undone (catalog.ErrPreconditionFailed).
 func (l *Layer) SetMeta(ctx context.Context, orgID, bucket, key string, meta map[string]string) (*catalog.Manifest, error) {
-	done := l.pins.Lookup()
-	defer done()
-	b, err := l.meta.Bucket(ctx, orgID, bucket)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := l.meta.Object(ctx, b.ID, key)
-	if err != nil {
-		return nil, err
-	}
-	if err := CheckUserMetaEdit(cur.Meta, meta); err != nil {
-		return nil, fmt.Errorf("objects: set metadata of %s/%s: %w", bucket, key, err)
-	}
-	m := *cur
-	m.Meta = meta
-	if _, err := l.meta.PutObject(ctx, b, key, &m, catalog.Condition{IfMatch: cur.ETag}); err != nil {
-		return nil, fmt.Errorf("objects: set metadata of %s/%s: %w", bucket, key, err)
-	}
-	return &m, nil
+	return l.editObject(ctx, orgID, bucket, key, "set metadata", func(m *catalog.Manifest) error {
+		if err := CheckUserMetaEdit(m.Meta, meta); err != nil {
+			return err
+		}
+		m.Meta = meta
+		return nil
+	})
 }
 
 // UpdateMeta sets the metadata keys in set on key, keeping every other key,
@@ -97,6 +85,26 @@ func (l *Layer) SetMeta(ctx context.Context, orgID, bucket, key string, meta map
 // read, for changes that touch a few keys of an object the caller has not
 // read (the FUSE mount's ctime on rename, a directory marker's times).
 func (l *Layer) UpdateMeta(ctx context.Context, orgID, bucket, key string, set map[string]string) (*catalog.Manifest, error) {
+	return l.editObject(ctx, orgID, bucket, key, "update metadata", func(m *catalog.Manifest) error {
+		merged := make(map[string]string, len(m.Meta)+len(set))
+		maps.Copy(merged, m.Meta)
+		maps.Copy(merged, set)
+		if err := CheckUserMetaEdit(m.Meta, merged); err != nil {
+			return err
+		}
+		m.Meta = merged
+		return nil
+	})
+}
+
+// editObject is the read-modify-write behind SetMeta, UpdateMeta and
+// SetTags: edit changes a copy of key's stored manifest, which is committed
+// only if the object is still the version read (IfMatch on its ETag), so a
+// concurrent overwrite is never undone. An error from edit or the commit is
+// wrapped as "objects: <what> of bucket/key"; a missing bucket or key is
+// returned as the catalog gave it. edit must not keep m or change the maps it
+// shares with the stored manifest in place: replace them.
+func (l *Layer) editObject(ctx context.Context, orgID, bucket, key, what string, edit func(m *catalog.Manifest) error) (*catalog.Manifest, error) {
 	done := l.pins.Lookup()
 	defer done()
 	b, err := l.meta.Bucket(ctx, orgID, bucket)
@@ -108,14 +116,11 @@ func (l *Layer) UpdateMeta(ctx context.Context, orgID, bucket, key string, set m
 		return nil, err
 	}
 	m := *cur
-	m.Meta = make(map[string]string, len(cur.Meta)+len(set))
-	maps.Copy(m.Meta, cur.Meta)
-	maps.Copy(m.Meta, set)
-	if err := CheckUserMetaEdit(cur.Meta, m.Meta); err != nil {
-		return nil, fmt.Errorf("objects: update metadata of %s/%s: %w", bucket, key, err)
+	if err := edit(&m); err != nil {
+		return nil, fmt.Errorf("objects: %s of %s/%s: %w", what, bucket, key, err)
 	}
 	if _, err := l.meta.PutObject(ctx, b, key, &m, catalog.Condition{IfMatch: cur.ETag}); err != nil {
-		return nil, fmt.Errorf("objects: update metadata of %s/%s: %w", bucket, key, err)
+		return nil, fmt.Errorf("objects: %s of %s/%s: %w", what, bucket, key, err)
 	}
 	return &m, nil
 }

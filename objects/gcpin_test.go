@@ -106,23 +106,7 @@ func TestReadersWritersAndGC(t *testing.T) {
 	versions := [][]byte{randBytes(chunk+100, 40), randBytes(2*chunk, 41), randBytes(chunk/2, 42)}
 	const keys, rounds = 3, 12
 	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	var bg sync.WaitGroup
-	bg.Add(1)
-	go func() {
-		defer bg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := e.l.GC(ctx); err != nil {
-				t.Error(err)
-				return
-			}
-		}
-	}()
+	stopGC := e.collectContinuously(t)
 	for k := range keys {
 		wg.Add(2)
 		key := fmt.Sprintf("k%d", k)
@@ -170,8 +154,7 @@ func TestReadersWritersAndGC(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	close(stop)
-	bg.Wait()
+	stopGC()
 }
 
 // An UploadPart in flight holds the chunks it has written but not yet

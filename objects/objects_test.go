@@ -78,6 +78,34 @@ func open(t testing.TB, dir string) *env {
 
 func newEnv(t testing.TB) *env { return open(t, t.TempDir()) }
 
+// collectContinuously runs GC over and over in the background, failing the
+// test if a collection fails, until the returned stopGC is called; stopGC
+// returns once the last collection has ended.
+func (e *env) collectContinuously(t testing.TB) (stopGC func()) {
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var bg sync.WaitGroup
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := e.l.GC(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		bg.Wait()
+	}
+}
+
 func (e *env) put(t testing.TB, key string, data []byte) *catalog.Manifest {
 	t.Helper()
 	m, err := e.l.Put(context.Background(), e.org, "b", key, bytes.NewReader(data), objects.PutOptions{Size: int64(len(data))})
@@ -353,23 +381,7 @@ func TestConcurrentWritersAndGC(t *testing.T) {
 	ctx := context.Background()
 	const writers, rounds = 3, 4
 	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	var gcWG sync.WaitGroup
-	gcWG.Add(1)
-	go func() {
-		defer gcWG.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := e.l.GC(ctx); err != nil {
-				t.Error(err)
-				return
-			}
-		}
-	}()
+	stopGC := e.collectContinuously(t)
 	for w := range writers {
 		wg.Add(1)
 		go func() {
@@ -399,8 +411,7 @@ func TestConcurrentWritersAndGC(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	close(stop)
-	gcWG.Wait()
+	stopGC()
 	if _, err := e.l.GC(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -119,21 +119,7 @@ func TestCompleteChecksumForms(t *testing.T) {
 		for i, form := range forms {
 			key := fmt.Sprintf("%s-%s-%d", tc.alg, typ, i)
 			t.Run(key, func(t *testing.T) {
-				cr, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("forms"), Key: aws.String(key), ChecksumAlgorithm: tc.alg, ChecksumType: typ})
-				if err != nil {
-					t.Fatal(err)
-				}
-				var parts []types.CompletedPart
-				for n, p := range [][]byte{p1, p2} {
-					out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("forms"), Key: aws.String(key), UploadId: cr.UploadId,
-						PartNumber: aws.Int32(int32(n + 1)), Body: bytes.NewReader(p), ChecksumAlgorithm: tc.alg})
-					if err != nil {
-						t.Fatal(err)
-					}
-					parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(n + 1)), ETag: out.ETag,
-						ChecksumCRC32: out.ChecksumCRC32, ChecksumCRC32C: out.ChecksumCRC32C, ChecksumCRC64NVME: out.ChecksumCRC64NVME,
-						ChecksumSHA1: out.ChecksumSHA1, ChecksumSHA256: out.ChecksumSHA256})
-				}
+				cr, parts := uploadChecksumParts(t, c, "forms", key, tc.alg, typ, p1, p2)
 				complete := func(value string) (*s3.CompleteMultipartUploadOutput, error) {
 					in := &s3.CompleteMultipartUploadInput{Bucket: aws.String("forms"), Key: aws.String(key), UploadId: cr.UploadId,
 						MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}, ChecksumType: typ}

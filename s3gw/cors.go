@@ -155,7 +155,7 @@ func (s *server) putBucketCors(w http.ResponseWriter, r *http.Request, rq *reque
 	if err != nil {
 		return err
 	}
-	if err := checkBodyDigests(r.Header, body); err != nil {
+	if err := checkBodyDigests(r.Header, body, "configuration body"); err != nil {
 		return err
 	}
 	rules, err := parseCORS(body)
@@ -178,10 +178,12 @@ func (s *server) deleteBucketCors(w http.ResponseWriter, r *http.Request, rq *re
 	return nil
 }
 
-// checkBodyDigests verifies a small configuration body against the
-// Content-MD5 and x-amz-checksum-* headers, when sent (S3 requires one on
-// PutBucketCors; older clients send neither, so neither is required).
-func checkBodyDigests(h http.Header, body []byte) error {
+// checkBodyDigests verifies a small request body (a configuration, a
+// DeleteObjects list) against the Content-MD5 and x-amz-checksum-* headers,
+// when sent (S3 requires one on PutBucketCors and DeleteObjects; older
+// clients send neither, so neither is required). what names the body in a
+// mismatch error.
+func checkBodyDigests(h http.Header, body []byte, what string) error {
 	want, err := contentMD5(h)
 	if err != nil {
 		return err
@@ -201,7 +203,7 @@ func checkBodyDigests(h http.Header, body []byte) error {
 			return err
 		}
 		if !bytes.Equal(checksum.Sum(alg, body), want) {
-			return fmt.Errorf("configuration body: %w", checksum.ErrMismatch)
+			return fmt.Errorf("%s: %w", what, checksum.ErrMismatch)
 		}
 	}
 	return nil

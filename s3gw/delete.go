@@ -1,15 +1,11 @@
 package s3gw
 
 import (
-	"bytes"
-	"crypto/md5"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 
 	"excloud.dev/buckets/catalog"
-	"excloud.dev/buckets/s3gw/checksum"
 )
 
 // maxDeleteKeys is S3's limit on keys per DeleteObjects request.
@@ -47,27 +43,8 @@ func (s *server) deleteObjects(w http.ResponseWriter, r *http.Request, rq *reque
 	// S3 requires an integrity header here; we verify Content-MD5 or an
 	// x-amz-checksum-* header when sent (a trailing one is verified by
 	// sigv4), but do not insist on either, for older clients.
-	want, err := contentMD5(r.Header)
-	if err != nil {
+	if err := checkBodyDigests(r.Header, body, "DeleteObjects body"); err != nil {
 		return err
-	}
-	if want != nil {
-		if got := md5.Sum(body); !bytes.Equal(got[:], want) {
-			return &Error{Code: ErrBadDigest}
-		}
-	}
-	alg, value, err := checksum.FromHeaders(r.Header)
-	if err != nil {
-		return err
-	}
-	if alg != "" && value != "" {
-		want, err := checksum.Decode(alg, value)
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(checksum.Sum(alg, body), want) {
-			return fmt.Errorf("DeleteObjects body: %w", checksum.ErrMismatch)
-		}
 	}
 	req, err := parseDeleteRequest(body)
 	if err != nil {

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"strings"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"excloud.dev/buckets/internal/testutil"
 )
 
 // TestMinioStreamingUpload uses minio-go, which over plain HTTP signs bodies
@@ -16,14 +16,7 @@ import (
 // and strip "aws-chunked" from Content-Encoding.
 func TestMinioStreamingUpload(t *testing.T) {
 	st := newStack(t)
-	c, err := minio.New(strings.TrimPrefix(st.srv.URL, "http://"), &minio.Options{
-		Creds:        credentials.NewStaticV4(st.key.ID, st.key.Secret, ""),
-		Region:       "auto",
-		BucketLookup: minio.BucketLookupPath,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testutil.Minio(t, st.srv.URL, st.key.ID, st.key.Secret)
 	ctx := context.Background()
 	if err := c.MakeBucket(ctx, "mcbucket", minio.MakeBucketOptions{Region: "auto"}); err != nil {
 		t.Fatal(err)

@@ -22,10 +22,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/signer"
 
-	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/internal/testutil"
 	"excloud.dev/buckets/s3gw/checksum"
 )
 
@@ -42,13 +41,8 @@ func TestMultipartManager(t *testing.T) {
 		"when-required": aws.RequestChecksumCalculationWhenRequired,
 	} {
 		t.Run(name, func(t *testing.T) {
-			c := s3.New(s3.Options{
-				Region:                     "auto",
-				BaseEndpoint:               aws.String(st.srv.URL),
-				UsePathStyle:               true,
-				Credentials:                staticCreds(st.key),
-				RetryMaxAttempts:           1,
-				RequestChecksumCalculation: calc,
+			c := testutil.S3(st.srv.URL, st.key.ID, st.key.Secret, testutil.NoRetries, func(o *s3.Options) {
+				o.RequestChecksumCalculation = calc
 			})
 			up := manager.NewUploader(c, func(u *manager.Uploader) {
 				u.PartSize = 5 * mib
@@ -79,14 +73,7 @@ func TestMultipartManager(t *testing.T) {
 // length, which takes its multipart path.
 func TestMinioMultipart(t *testing.T) {
 	st := newStack(t)
-	mc, err := minio.New(strings.TrimPrefix(st.srv.URL, "http://"), &minio.Options{
-		Creds:        credentials.NewStaticV4(st.key.ID, st.key.Secret, ""),
-		Region:       "auto",
-		BucketLookup: minio.BucketLookupPath,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mc := testutil.Minio(t, st.srv.URL, st.key.ID, st.key.Secret)
 	ctx := context.Background()
 	if err := mc.MakeBucket(ctx, "mcmp", minio.MakeBucketOptions{Region: "auto"}); err != nil {
 		t.Fatal(err)
@@ -118,12 +105,6 @@ func TestMinioMultipart(t *testing.T) {
 	for u := range mc.ListIncompleteUploads(ctx, "mcmp", "", true) {
 		t.Errorf("upload left: %+v", u)
 	}
-}
-
-func staticCreds(k catalog.AccessKey) aws.CredentialsProvider {
-	return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-		return aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}, nil
-	})
 }
 
 // sha256Hasher adapts crypto/sha256 to the hasher minio-go's signer wants.

@@ -59,6 +59,30 @@ func getBytes(t *testing.T, c *s3.Client, bucket, key string) ([]byte, *s3.GetOb
 	return b, out
 }
 
+// uploadChecksumParts starts a multipart upload of bucket/key with checksum
+// algorithm alg and type typ and uploads parts, each with its checksum. It
+// returns the upload and its parts, checksums included, to complete it with.
+func uploadChecksumParts(t *testing.T, c *s3.Client, bucket, key string, alg types.ChecksumAlgorithm, typ types.ChecksumType, parts ...[]byte) (*s3.CreateMultipartUploadOutput, []types.CompletedPart) {
+	t.Helper()
+	ctx := context.Background()
+	cr, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key), ChecksumAlgorithm: alg, ChecksumType: typ})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var done []types.CompletedPart
+	for i, p := range parts {
+		out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: cr.UploadId,
+			PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(p), ChecksumAlgorithm: alg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done = append(done, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag,
+			ChecksumCRC32: out.ChecksumCRC32, ChecksumCRC32C: out.ChecksumCRC32C, ChecksumCRC64NVME: out.ChecksumCRC64NVME,
+			ChecksumSHA1: out.ChecksumSHA1, ChecksumSHA256: out.ChecksumSHA256})
+	}
+	return cr, done
+}
+
 // completeXML builds a CompleteMultipartUpload body; etags are used as
 // given (quoted or not).
 func completeXML(parts ...any) []byte {
@@ -366,21 +390,7 @@ func TestMultipartChecksums(t *testing.T) {
 		name := fmt.Sprintf("%s-%s", tc.alg, tc.typ)
 		t.Run(name, func(t *testing.T) {
 			key := "obj-" + name
-			cr, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("cks"), Key: aws.String(key), ChecksumAlgorithm: tc.alg, ChecksumType: tc.typ})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var parts []types.CompletedPart
-			for i, p := range [][]byte{p1, p2} {
-				out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("cks"), Key: aws.String(key), UploadId: cr.UploadId,
-					PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(p), ChecksumAlgorithm: tc.alg})
-				if err != nil {
-					t.Fatal(err)
-				}
-				parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag,
-					ChecksumCRC32: out.ChecksumCRC32, ChecksumCRC32C: out.ChecksumCRC32C, ChecksumCRC64NVME: out.ChecksumCRC64NVME,
-					ChecksumSHA1: out.ChecksumSHA1, ChecksumSHA256: out.ChecksumSHA256})
-			}
+			cr, parts := uploadChecksumParts(t, c, "cks", key, tc.alg, tc.typ, p1, p2)
 			a, _ := checksum.Parse(string(tc.alg))
 			var want string
 			full := tc.typ == types.ChecksumTypeFullObject || a == checksum.CRC64NVME

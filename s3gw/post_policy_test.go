@@ -160,7 +160,7 @@ func TestPostPolicyUploadSDK(t *testing.T) {
 	if pr.Bucket != "webapp" || pr.Key != "uploads/cat.png" || pr.ETag != wantETag || !strings.HasSuffix(pr.Location, "/webapp/uploads/cat.png") {
 		t.Errorf("PostResponse %+v", pr)
 	}
-	got, out := getObject(t, c, "webapp", "uploads/cat.png")
+	got, out := getBytes(t, c, "webapp", "uploads/cat.png")
 	if !bytes.Equal(got, data) || aws.ToString(out.ContentType) != "image/png" || out.Metadata["owner"] != "alice" {
 		t.Errorf("stored %d bytes, type %q, meta %v", len(got), aws.ToString(out.ContentType), out.Metadata)
 	}
@@ -240,7 +240,7 @@ func TestPostPolicyUploadSigned(t *testing.T) {
 	if resp.Header.Get("ETag") != fmt.Sprintf(`"%x"`, md5.Sum([]byte("quarterly"))) || !strings.HasSuffix(resp.Header.Get("Location"), "/webapp/docs/report.txt") {
 		t.Errorf("204 answer headers %v", resp.Header)
 	}
-	if got, _ := getObject(t, c, "webapp", "docs/report.txt"); string(got) != "quarterly" {
+	if got, _ := getBytes(t, c, "webapp", "docs/report.txt"); string(got) != "quarterly" {
 		t.Errorf("stored %q", got)
 	}
 	// success_action_redirect: 303 to it with bucket, key and etag.
@@ -291,7 +291,7 @@ func TestPostPolicyUploadSigned(t *testing.T) {
 	// Not a form at all.
 	resp = st.do(t, st.key, "POST", "/webapp", []byte("x"), map[string]string{"Content-Type": "text/plain"})
 	wantError(t, resp, 412, "PreconditionFailed")
-	if got, _ := getObject(t, c, "webapp", "docs/report.txt"); string(got) != "v3" {
+	if got, _ := getBytes(t, c, "webapp", "docs/report.txt"); string(got) != "v3" {
 		t.Errorf("refused uploads changed the object: %q", got)
 	}
 }

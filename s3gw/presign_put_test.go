@@ -8,7 +8,6 @@ import (
 	"encoding/xml"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -82,20 +81,6 @@ func wantBody(t *testing.T, what string, resp *http.Response, body string, statu
 	}
 }
 
-func getObject(t *testing.T, c *s3.Client, bucket, key string) ([]byte, *s3.GetObjectOutput) {
-	t.Helper()
-	out, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-	if err != nil {
-		t.Fatalf("GetObject %s/%s: %v", bucket, key, err)
-	}
-	defer out.Body.Close()
-	b, err := io.ReadAll(out.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, out
-}
-
 func TestPresignedPutObject(t *testing.T) {
 	st, clock := newClockedStack(t)
 	ctx := context.Background()
@@ -116,7 +101,7 @@ func TestPresignedPutObject(t *testing.T) {
 	if want := fmt.Sprintf(`"%x"`, md5.Sum(data)); resp.Header.Get("ETag") != want {
 		t.Errorf("ETag %q, want %q", resp.Header.Get("ETag"), want)
 	}
-	got, out := getObject(t, c, "uploads", "photos/a b.jpg")
+	got, out := getBytes(t, c, "uploads", "photos/a b.jpg")
 	if !bytes.Equal(got, data) || aws.ToString(out.ContentType) != "image/jpeg" {
 		t.Errorf("stored %d bytes, type %q", len(got), aws.ToString(out.ContentType))
 	}
@@ -146,7 +131,7 @@ func TestPresignedPutObject(t *testing.T) {
 		t.Errorf("expired: %s", body)
 	}
 	clock.Advance(-time.Hour - time.Minute) // back to now, for the SDK client's checks
-	if got, _ := getObject(t, c, "uploads", "photos/a b.jpg"); !bytes.Equal(got, data) {
+	if got, _ := getBytes(t, c, "uploads", "photos/a b.jpg"); !bytes.Equal(got, data) {
 		t.Errorf("refused uploads changed the object: %q", got)
 	}
 	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("uploads"), Key: aws.String("c.jpg")}); apiCode(err) != "NotFound" {
@@ -219,7 +204,7 @@ func TestPresignedPutBoundHeaders(t *testing.T) {
 	}
 	resp, body := presignedPut(t, u.URL, data, full)
 	wantBody(t, "as signed", resp, body, 200, "")
-	got, out := getObject(t, c, "uploads", "bound")
+	got, out := getBytes(t, c, "uploads", "bound")
 	if !bytes.Equal(got, data) || aws.ToString(out.ContentType) != "text/plain" || out.Metadata["owner"] != "alice" {
 		t.Errorf("stored %q, type %q, meta %v", got, aws.ToString(out.ContentType), out.Metadata)
 	}
@@ -317,7 +302,7 @@ func TestPresignedMultipartUpload(t *testing.T) {
 	if err := xml.Unmarshal([]byte(body), &res); err != nil || !strings.HasSuffix(strings.Trim(res.ETag, `"`), "-2") {
 		t.Errorf("complete answer %s (%v)", body, err)
 	}
-	got, _ := getObject(t, c, "uploads", "big")
+	got, _ := getBytes(t, c, "uploads", "big")
 	if !bytes.Equal(got, append(append([]byte{}, parts[0]...), parts[1]...)) {
 		t.Errorf("stored %d bytes", len(got))
 	}
@@ -348,7 +333,7 @@ func TestPresignedPutCurl(t *testing.T) {
 	if err != nil {
 		t.Fatalf("curl -T: %v: %s", err, out)
 	}
-	if got, _ := getObject(t, c, "uploads", "from-curl.bin"); !bytes.Equal(got, data) {
+	if got, _ := getBytes(t, c, "uploads", "from-curl.bin"); !bytes.Equal(got, data) {
 		t.Errorf("stored %d bytes, want %d", len(got), len(data))
 	}
 	// curl reports the refusal of a tampered URL.

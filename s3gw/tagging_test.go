@@ -16,8 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/tags"
+
+	"excloud.dev/buckets/internal/testutil"
 )
 
 // sdkStatus is the HTTP status of an SDK call's failure (0 if none).
@@ -257,14 +258,7 @@ func TestMultipartCopyCarriesTags(t *testing.T) {
 // TestMinioTagging sets and reads tags with minio-go's own tagging calls.
 func TestMinioTagging(t *testing.T) {
 	st := newStack(t)
-	mc, err := minio.New(strings.TrimPrefix(st.srv.URL, "http://"), &minio.Options{
-		Creds:        credentials.NewStaticV4(st.key.ID, st.key.Secret, ""),
-		Region:       "auto",
-		BucketLookup: minio.BucketLookupPath,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mc := testutil.Minio(t, st.srv.URL, st.key.ID, st.key.Secret)
 	ctx := context.Background()
 	if err := mc.MakeBucket(ctx, "mtags", minio.MakeBucketOptions{Region: "auto"}); err != nil {
 		t.Fatal(err)

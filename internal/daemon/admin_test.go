@@ -41,18 +41,7 @@ func TestAdminKeyLifecycle(t *testing.T) {
 	ctx := context.Background()
 	ac := admin.Dial(d.AdminSocket())
 	defer ac.Close()
-	org, err := ac.CreateOrg(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ac.CreateBucket(ctx, org.ID, "photos"); err != nil {
-		t.Fatal(err)
-	}
-	key, err := ac.CreateKey(ctx, org.ID, admin.CreateKeyRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := testutil.S3("http://"+d.Addr(), key.ID, key.Secret)
+	org, key, c := orgWithBucket(t, ctx, ac, d, "acme", "photos")
 	lb, err := c.ListBuckets(ctx, &s3.ListBucketsInput{})
 	if err != nil || len(lb.Buckets) != 1 || aws.ToString(lb.Buckets[0].Name) != "photos" {
 		t.Fatalf("new org's buckets: %v %v", lb, err)
@@ -63,6 +52,24 @@ func TestAdminKeyLifecycle(t *testing.T) {
 	if _, err := c.ListBuckets(ctx, &s3.ListBucketsInput{}); apiCode(err) != "InvalidAccessKeyId" {
 		t.Fatalf("deleted key: %v", err)
 	}
+}
+
+// orgWithBucket makes org name holding bucket over the admin socket, and a
+// key of the org with an S3 client signing with it.
+func orgWithBucket(t *testing.T, ctx context.Context, ac *admin.Client, d *daemon.Daemon, name, bucket string) (admin.Org, admin.NewAccessKey, *s3.Client) {
+	t.Helper()
+	org, err := ac.CreateOrg(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ac.CreateBucket(ctx, org.ID, bucket); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ac.CreateKey(ctx, org.ID, admin.CreateKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return org, key, testutil.S3("http://"+d.Addr(), key.ID, key.Secret)
 }
 
 // The status call reports the real daemon's figures: its version, an
@@ -82,18 +89,7 @@ func TestAdminStatusFigures(t *testing.T) {
 	ctx := context.Background()
 	ac := admin.Dial(d.AdminSocket())
 	defer ac.Close()
-	org, err := ac.CreateOrg(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ac.CreateBucket(ctx, org.ID, "photos"); err != nil {
-		t.Fatal(err)
-	}
-	key, err := ac.CreateKey(ctx, org.ID, admin.CreateKeyRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := testutil.S3("http://"+d.Addr(), key.ID, key.Secret)
+	org, _, c := orgWithBucket(t, ctx, ac, d, "acme", "photos")
 	const size = 5 << 20 // two chunks: 4 MiB and 1 MiB
 	data := seeded.Bytes(77, size)
 	onDisk := func() (chunks int, bytes int64) {
