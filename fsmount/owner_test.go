@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"excloud.dev/buckets/fsmount"
+	"excloud.dev/buckets/internal/testutil"
 )
 
 // nobody is the local user the owner model keeps out: root passes every
@@ -142,17 +143,11 @@ func TestOwnerDefaults(t *testing.T) {
 // mountOptions returns the per-mount options of the mount at dir.
 func mountOptions(t *testing.T, dir string) string {
 	t.Helper()
-	raw, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
+	opts := testutil.MountsAt(t, dir)
+	if len(opts) == 0 {
+		t.Fatalf("%s is not mounted", dir)
 	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if f := strings.Fields(line); len(f) > 5 && f[4] == dir {
-			return f[5]
-		}
-	}
-	t.Fatalf("%s is not mounted", dir)
-	return ""
+	return opts[len(opts)-1]
 }
 
 // The owner and umask options decide what other users may do with objects

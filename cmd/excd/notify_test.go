@@ -7,10 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"excloud.dev/buckets/internal/testutil"
 )
 
 // READY=1 arrives only once the S3 listener accepts; SIGTERM yields
@@ -84,20 +85,8 @@ func TestSocketActivation(t *testing.T) {
 	}
 }
 
-// isMounted reports whether dir is a mount point, from /proc/self/mountinfo.
-func isMounted(t *testing.T, dir string) bool {
-	t.Helper()
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
-			return true
-		}
-	}
-	return false
-}
+// isMounted reports whether dir is a mount point.
+func isMounted(t *testing.T, dir string) bool { return len(testutil.MountsAt(t, dir)) > 0 }
 
 // READY=1 waits for the FUSE mount; SIGTERM unmounts before exit.
 func TestReadyAfterMount(t *testing.T) {

@@ -9,11 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"excloud.dev/buckets/internal/testutil"
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -43,19 +43,7 @@ func TestStaleMountHelper(t *testing.T) {
 }
 
 // mountsAt counts the mounts at dir in this mount namespace.
-func mountsAt(t *testing.T, dir string) int {
-	raw, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, line := range strings.Split(string(raw), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
-			n++
-		}
-	}
-	return n
-}
+func mountsAt(t *testing.T, dir string) int { return len(testutil.MountsAt(t, dir)) }
 
 // Right after a crash the kernel still answers a stat of the dead mount's
 // root from its attribute cache. A daemon restarted then (systemd restarts

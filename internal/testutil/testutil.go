@@ -7,6 +7,7 @@ package testutil
 import (
 	"bytes"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -80,4 +81,22 @@ func APICode(err error) string {
 		return ae.ErrorCode()
 	}
 	return ""
+}
+
+// MountsAt returns the per-mount options (the sixth field of
+// /proc/self/mountinfo) of every mount at dir in this mount namespace, the
+// topmost last; none if dir is not a mount point.
+func MountsAt(tb testing.TB, dir string) []string {
+	tb.Helper()
+	raw, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var opts []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) > 5 && f[4] == dir {
+			opts = append(opts, f[5])
+		}
+	}
+	return opts
 }
