@@ -315,8 +315,11 @@ func (d *dirNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrO
 // directory without one (a bucket, or one that exists by its keys) keeps
 // its times: the mount does not add keys that S3 clients would see for it.
 // The change it records has been made, so a failure here is logged, not
-// returned.
+// returned, and it does not follow the request's cancellation: an
+// interrupted caller (a signal to the writer) has still made the change.
 func (d *dirNode) touch(ctx context.Context, bucket, prefix string) {
+	ctx, cancel := detached(ctx)
+	defer cancel()
 	if prefix == "" || d.marker.Load() == nil {
 		// No marker as of the last lookup (one that keepDir just stored
 		// has the time of its creation).
@@ -333,6 +336,16 @@ func (d *dirNode) touch(ctx context.Context, bucket, prefix string) {
 		d.fsys.log.Warn("fsmount: directory times", "bucket", bucket, "prefix", prefix, "err", err)
 	}
 }
+
+// detached is the context of the follow-up to a change already made (a
+// directory's times, an emptied directory's marker): it does not end when
+// the caller is interrupted, since the change it completes stands, but a
+// stuck catalog still cannot hold a FUSE thread for good.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), followUpTimeout)
+}
+
+const followUpTimeout = 30 * time.Second
 
 func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	return statfs(d.fsys, out)
@@ -529,6 +542,8 @@ func (f *fsys) keepDir(ctx context.Context, d *dirNode, bucket, prefix, gone str
 	if prefix == "" {
 		return
 	}
+	ctx, cancel := detached(ctx)
+	defer cancel()
 	res, err := f.objs.List(ctx, f.orgID, bucket, catalog.ListOptions{Prefix: prefix, StartAfter: gone, MaxKeys: 1})
 	if err != nil || len(res.Objects) > 0 {
 		return

@@ -127,6 +127,8 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 // changes of both directories. The rename is done: failures are logged.
 func (d *dirNode) renamed(ctx context.Context, np *dirNode, bucket, prefix, nprefix, name, key string) {
 	f := d.fsys
+	ctx, cancel := detached(ctx)
+	defer cancel()
 	done := f.mine(bucket, key, false)
 	m, err := f.objs.UpdateMeta(ctx, f.orgID, bucket, key, map[string]string{metaCtime: formatMtime(time.Now())})
 	done()
