@@ -9,11 +9,14 @@ import (
 )
 
 func (a *app) bucketsCmd() *cobra.Command {
-	c := group("buckets", "Create, list and delete buckets, make them public, manage access keys",
+	c := group("buckets", "Create, list and delete buckets, make them public",
+		"  exc buckets create photos\n  exc buckets list --org acme\n  exc buckets set-public photos true",
 		&cobra.Command{
-			Use:   "create NAME",
-			Short: "Create a bucket (S3 naming rules)",
-			Args:  exactArgs("NAME"),
+			Use:               "create NAME",
+			Short:             "Create a bucket (S3 naming rules)",
+			Example:           "  exc buckets create photos\n  exc buckets create backups --org acme",
+			Args:              exactArgs("NAME"),
+			ValidArgsFunction: cobra.NoFileCompletions,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				org, err := a.org(cmd)
 				if err != nil {
@@ -27,9 +30,10 @@ func (a *app) bucketsCmd() *cobra.Command {
 			},
 		},
 		&cobra.Command{
-			Use:   "list",
-			Short: "List the org's buckets",
-			Args:  noArgs,
+			Use:     "list",
+			Short:   "List the org's buckets",
+			Example: "  exc buckets list\n  exc buckets list --org acme\n  exc --json buckets list | jq -r '.buckets[].name'",
+			Args:    noArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				org, err := a.org(cmd)
 				if err != nil {
@@ -46,9 +50,11 @@ func (a *app) bucketsCmd() *cobra.Command {
 			},
 		},
 		&cobra.Command{
-			Use:   "delete NAME",
-			Short: "Delete an empty bucket",
-			Args:  exactArgs("NAME"),
+			Use:               "delete NAME",
+			Short:             "Delete an empty bucket",
+			Example:           "  exc buckets delete photos\n  exc buckets delete backups --org acme",
+			Args:              exactArgs("NAME"),
+			ValidArgsFunction: a.completeBucketArg,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				org, err := a.org(cmd)
 				if err != nil {
@@ -61,9 +67,11 @@ func (a *app) bucketsCmd() *cobra.Command {
 			},
 		},
 		&cobra.Command{
-			Use:   "set-public NAME true|false",
-			Short: "Allow (true) or stop (false) anonymous GET and HEAD of the bucket's objects",
-			Args:  exactArgs("NAME", "true|false"),
+			Use:               "set-public NAME true|false",
+			Short:             "Allow (true) or stop (false) anonymous GET and HEAD of the bucket's objects",
+			Example:           "  exc buckets set-public photos true\n  exc buckets set-public photos false --org acme",
+			Args:              exactArgs("NAME", "true|false"),
+			ValidArgsFunction: a.completeBucketArg,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				public, err := strconv.ParseBool(args[1])
 				if err != nil {
@@ -80,9 +88,16 @@ func (a *app) bucketsCmd() *cobra.Command {
 				return a.printBuckets(true, b)
 			},
 		},
-		a.keysCmd(),
 	)
+	// The former home of the key commands, kept so scripts and the hosted
+	// service's instructions (exc buckets keys configure) keep working;
+	// hidden so help, completion and man pages show the keys once.
+	keys := a.keysCmd()
+	keys.Hidden = true
+	keys.Short = "Same as exc keys (kept for scripts)"
+	c.AddCommand(keys)
 	c.PersistentFlags().String("org", "", "org `ID|NAME` to act in (default: the default org, made at the daemon's first start)")
+	a.completeOrgFlag(c)
 	return c
 }
 

@@ -17,7 +17,10 @@ func (a *app) keysCmd() *cobra.Command {
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create an access key; its secret is shown only once",
-		Args:  noArgs,
+		Example: "  exc keys create\n" +
+			"  exc keys create --read-only --bucket photos --bucket videos\n" +
+			"  exc --json keys create --org acme > key.json",
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			org, err := a.org(cmd)
 			if err != nil {
@@ -30,7 +33,7 @@ func (a *app) keysCmd() *cobra.Command {
 			// The warning goes to stderr so it reaches a person even when
 			// stdout is captured by a script.
 			defer fmt.Fprintf(a.stderr, "\nThe secret access key is shown only now and cannot be retrieved later; store it safely.\n"+
-				"To set up the aws CLI: exc buckets keys configure %s --profile NAME (secret on stdin)\n", k.ID)
+				"To set up the aws CLI: exc keys configure %s --profile NAME (secret on stdin)\n", k.ID)
 			if a.jsonOut {
 				return a.printJSON(k)
 			}
@@ -45,13 +48,24 @@ func (a *app) keysCmd() *cobra.Command {
 	}
 	create.Flags().BoolVar(&readOnly, "read-only", false, "the key may only read (GET, HEAD, list)")
 	create.Flags().StringArrayVar(&buckets, "bucket", nil, "restrict the key to this `BUCKET` (repeatable; default: every bucket of the org)")
+	create.RegisterFlagCompletionFunc("bucket", func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return a.bucketNames(cmd, toComplete)
+	})
 
-	return group("keys", "Create, list, delete access keys; configure the aws CLI for one",
+	configure := a.configureCmd()
+	if configure.Example == "" {
+		configure.Example = "  printf '%s\\n' \"$SECRET\" | exc keys configure EXC… --profile excd\n" +
+			"  exc keys configure EXC… --profile excd --endpoint https://s3.example.com"
+	}
+
+	keys := group("keys", "Create, list, delete access keys; configure the aws CLI for one",
+		"  exc keys create --bucket photos\n  exc keys list --org acme\n  exc keys delete EXC…",
 		create,
 		&cobra.Command{
-			Use:   "list",
-			Short: "List the org's access keys (never their secrets)",
-			Args:  noArgs,
+			Use:     "list",
+			Short:   "List the org's access keys (never their secrets)",
+			Example: "  exc keys list\n  exc keys list --org acme\n  exc --json keys list | jq -r '.keys[].access_key_id'",
+			Args:    noArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				org, err := a.org(cmd)
 				if err != nil {
@@ -72,9 +86,11 @@ func (a *app) keysCmd() *cobra.Command {
 			},
 		},
 		&cobra.Command{
-			Use:   "delete ID",
-			Short: "Delete an access key; its next request is refused",
-			Args:  exactArgs("ID"),
+			Use:               "delete ID",
+			Short:             "Delete an access key; its next request is refused",
+			Example:           "  exc keys delete EXCAAAAAAAAAAAAAAAAA",
+			Args:              exactArgs("ID"),
+			ValidArgsFunction: a.completeKeyIDs,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				// Key ids are unique across orgs: without --org the key is
 				// found by id alone rather than in the default org.
@@ -85,8 +101,11 @@ func (a *app) keysCmd() *cobra.Command {
 				return a.done("access key %s deleted", args[0])
 			},
 		},
-		a.configureCmd(),
+		configure,
 	)
+	keys.Long = "Access keys belong to an org (--org, default: the default org) and may be limited to some\n" +
+		"of its buckets and to reading. The same commands answer as \"exc buckets keys …\"."
+	return keys
 }
 
 func access(k admin.AccessKey) string {

@@ -17,9 +17,10 @@ func (a *app) opsCmds() []*cobra.Command {
 
 func (a *app) gcCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "gc",
-		Short: "Delete unreferenced chunks now and report what was freed",
-		Args:  noArgs,
+		Use:     "gc",
+		Short:   "Delete unreferenced chunks now and report what was freed",
+		Example: "  exc gc\n  exc --json gc | jq .bytes_freed",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := a.api().GC(cmd.Context())
 			if err != nil {
@@ -49,7 +50,8 @@ func (a *app) scrubCmd() *cobra.Command {
 		Long: "scrub reads every chunk file (authenticating each segment), recounts chunk\n" +
 			"references over all objects and multipart parts, and compares them with the\n" +
 			"stored counts. It changes nothing. Exit 0: no damage; 1: damage (listed).",
-		Args: noArgs,
+		Example: "  exc scrub\n  exc --json scrub > scrub.json || echo damaged",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := a.api().Scrub(cmd.Context())
 			if err != nil {
@@ -103,6 +105,8 @@ func (a *app) backupCmd() *cobra.Command {
 			"holds access key secrets in the clear). Chunks are not in it: copy the\n" +
 			"chunks directory after the backup finishes, with the master key. The file is\n" +
 			"written next to FILE and renamed into place only when complete.",
+		Example: "  exc backup /var/backups/excd-catalog.$(date +%F)\n" +
+			"  excd --data-dir /var/lib/excd --restore /var/backups/excd-catalog.2026-01-31",
 		Args: exactArgs("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dst := args[0]

@@ -10,10 +10,13 @@ import (
 
 func (a *app) orgsCmd() *cobra.Command {
 	return group("orgs", "Create, list and delete orgs (tenants)",
+		"  exc orgs create acme\n  exc orgs list\n  exc orgs delete acme",
 		&cobra.Command{
-			Use:   "create NAME",
-			Short: "Create an org",
-			Args:  exactArgs("NAME"),
+			Use:               "create NAME",
+			Short:             "Create an org",
+			Example:           "  exc orgs create acme\n  exc --json orgs create acme | jq -r .org_id",
+			Args:              exactArgs("NAME"),
+			ValidArgsFunction: cobra.NoFileCompletions,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				o, err := a.api().CreateOrg(cmd.Context(), args[0])
 				if err != nil {
@@ -23,9 +26,10 @@ func (a *app) orgsCmd() *cobra.Command {
 			},
 		},
 		&cobra.Command{
-			Use:   "list",
-			Short: "List orgs, ordered by name",
-			Args:  noArgs,
+			Use:     "list",
+			Short:   "List orgs, ordered by name",
+			Example: "  exc orgs list\n  exc --json orgs list | jq -r '.orgs[] | select(.default) | .org_id'",
+			Args:    noArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				orgs, err := a.api().Orgs(cmd.Context())
 				if err != nil {
@@ -38,9 +42,11 @@ func (a *app) orgsCmd() *cobra.Command {
 			},
 		},
 		&cobra.Command{
-			Use:   "delete ID|NAME",
-			Short: "Delete an org that has no buckets, with its access keys",
-			Args:  exactArgs("ID|NAME"),
+			Use:               "delete ID|NAME",
+			Short:             "Delete an org that has no buckets, with its access keys",
+			Example:           "  exc orgs delete acme\n  exc orgs delete oabcdefghijkl",
+			Args:              exactArgs("ID|NAME"),
+			ValidArgsFunction: a.completeOrgArg,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				if err := a.api().DeleteOrg(cmd.Context(), args[0]); err != nil {
 					return err

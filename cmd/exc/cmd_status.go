@@ -10,9 +10,10 @@ import (
 
 func (a *app) statusCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "status",
-		Short: "Show the daemon's version, uptime and usage",
-		Args:  noArgs,
+		Use:     "status",
+		Short:   "Show the daemon's version, uptime and usage",
+		Example: "  exc status\n  exc --json status | jq .bytes_stored",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := a.api().Status(cmd.Context())
 			if err != nil {

@@ -12,16 +12,19 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"excloud.dev/buckets/admin"
+	"excloud.dev/buckets/internal/clidoc"
 	"excloud.dev/buckets/internal/fsutil"
 )
 
@@ -66,9 +69,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	a.finishTree(root)
 	err := root.ExecuteContext(ctx)
 	if a.client != nil {
 		a.client.Close()
+	}
+	// A flag error can stop cobra before it reaches --json; the command
+	// line still says what the caller wants errors to look like.
+	if !a.jsonOut {
+		a.jsonOut = wantsJSON(args)
 	}
 	return a.report(err)
 }
@@ -79,7 +88,18 @@ func (a *app) rootCmd() *cobra.Command {
 		Short: "Administer excd: orgs, buckets, access keys, status",
 		Long: "exc administers a running excd through its admin socket.\n\n" +
 			"The socket is --socket, else $EXC_SOCKET, else " + admin.DefaultSocket("excd-data") + " if it exists, else " + packagedSocket + ".\n" +
-			"Exit codes: 0 ok, 1 error from the daemon, 2 usage error, 3 cannot reach the daemon, 4 not found.",
+			"Exit codes: 0 ok, 1 error from the daemon, 2 usage error, 3 cannot reach the daemon, 4 not found.\n\n" +
+			"With --json, results are JSON on standard output and an error is one JSON object on\n" +
+			"standard error (standard output stays empty), e.g.\n" +
+			`  {"error":{"code":"no_such_bucket","message":"…","exit_code":4}}` + "\n" +
+			"code is the admin API's error code, or one of usage, unreachable, not_found, damaged, error;\n" +
+			"hint (how to go on) and suggestions (for a mistyped command) appear when there are some.\n\n" +
+			"Shell completion (bash, zsh, fish) completes commands, bucket and org names: see exc completion --help.",
+		Example: "  exc status\n" +
+			"  exc buckets create photos\n" +
+			"  exc keys create --bucket photos --read-only\n" +
+			"  exc --json buckets list | jq -r '.buckets[].name'\n" +
+			"  exc --socket /run/excd/admin.sock orgs list",
 		Version:       version + " (commit " + commit + ")",
 		SilenceErrors: true, // report prints errors, with the exit code
 		SilenceUsage:  true,
@@ -90,13 +110,21 @@ func (a *app) rootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.socketFlag, "socket", "", "admin socket of excd (default $EXC_SOCKET, else "+admin.DefaultSocket("excd-data")+")")
-	pf.BoolVar(&a.jsonOut, "json", false, "print JSON for scripts instead of tables")
+	pf.BoolVar(&a.jsonOut, "json", false, "print JSON for scripts instead of tables; errors too, as one object on stderr")
+
+	// Access keys belong to an org, so their home is "exc keys"; the same
+	// commands stay reachable as "exc buckets keys", the path the hosted
+	// service documents (exc buckets keys configure).
+	keys := a.keysCmd()
+	keys.PersistentFlags().String("org", "", "org `ID|NAME` to act in (default: the default org, made at the daemon's first start)")
+	a.completeOrgFlag(keys)
 
 	root.AddCommand(a.opsCmds()...)
-	root.AddCommand(a.orgsCmd(), a.bucketsCmd(), a.statusCmd(), &cobra.Command{
-		Use:   "version",
-		Short: "Print exc's version and commit",
-		Args:  noArgs,
+	root.AddCommand(a.orgsCmd(), a.bucketsCmd(), keys, a.statusCmd(), &cobra.Command{
+		Use:     "version",
+		Short:   "Print exc's version and commit",
+		Example: "  exc version\n  exc --json version",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if a.jsonOut {
 				return a.printJSON(map[string]string{"version": version, "commit": commit})
@@ -105,7 +133,51 @@ func (a *app) rootCmd() *cobra.Command {
 			return err
 		},
 	})
+	man := clidoc.ManCommand("exc")
+	man.Args = exactArgs("DIR")
+	root.AddCommand(man)
 	return root
+}
+
+// finishTree adds what cobra would otherwise add only while executing (the
+// help and completion commands, which capture the output streams, so it runs
+// after they are set), gives them examples like every other command, and
+// turns on suggestions for mistyped commands everywhere.
+func (a *app) finishTree(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "help":
+			c.Example = "  exc help buckets create\n  exc buckets create --help"
+		case "completion":
+			c.Args = noArgs
+			c.RunE = needSubcommand
+			c.Example = "  source <(exc completion bash)\n  exc completion zsh > \"${fpath[1]}/_exc\"\n  exc completion fish > ~/.config/fish/completions/exc.fish"
+			for _, sh := range c.Commands() {
+				sh.Args = noArgs
+				sh.Example = completionExample(sh.Name())
+			}
+		}
+	}
+	clidoc.EnableSuggestions(root)
+}
+
+func completionExample(shell string) string {
+	switch shell {
+	case "bash":
+		return "  # this shell only (the .deb installs it for every shell already)\n" +
+			"  source <(exc completion bash)\n" +
+			"  exc completion bash > /etc/bash_completion.d/exc"
+	case "zsh":
+		return "  exc completion zsh > \"${fpath[1]}/_exc\"\n" +
+			"  # installed by the .deb as /usr/share/zsh/vendor-completions/_exc"
+	case "fish":
+		return "  exc completion fish | source\n" +
+			"  exc completion fish > ~/.config/fish/completions/exc.fish"
+	default:
+		return "  exc completion " + shell + " > exc." + shell
+	}
 }
 
 // api returns the client for the configured socket.
@@ -152,7 +224,8 @@ type notFoundError struct{ msg string }
 
 func (e notFoundError) Error() string { return e.msg }
 
-// report prints err and maps it to an exit code.
+// report prints err and maps it to an exit code: a line on stderr, or with
+// --json one object on stderr (jsonError), so stdout holds only results.
 func (a *app) report(err error) int {
 	if err == nil {
 		return exitOK
@@ -163,38 +236,86 @@ func (a *app) report(err error) int {
 		ae  *admin.Error
 		nfe notFoundError
 	)
-	code := exitError
+	code, kind, msg, hint := exitError, "error", err.Error(), ""
 	switch {
 	case errors.As(err, &ue):
-		code = exitUsage
+		code, kind = exitUsage, "usage"
+		hint = "Run 'exc --help' (or 'exc COMMAND --help') for usage."
 	case errors.As(err, &ure):
-		code = exitUnreachable
-	case errors.As(err, &ae) && ae.NotFound():
-		code = exitNotFound
+		code, kind = exitUnreachable, "unreachable"
+		if errors.Is(err, fsutil.ErrUntrusted) {
+			hint = "exc talks only to a socket made and served by root or by you; run exc as excd's user, or point it at excd's socket."
+		} else {
+			hint = "Is excd running? Point exc at its socket with --socket or $EXC_SOCKET."
+		}
+	case errors.As(err, &ae):
+		kind, msg = ae.Code, ae.Message
+		if ae.NotFound() {
+			code = exitNotFound
+		}
 	case errors.As(err, &nfe):
-		code = exitNotFound
-	case errors.Is(err, context.Canceled):
-		code = exitError
+		code, kind = exitNotFound, "not_found"
+	case errors.Is(err, errDamaged):
+		kind = "damaged"
+	}
+	var suggestions []string
+	var uc unknownCommandError
+	if errors.As(err, &uc) {
+		suggestions = uc.suggestions
+	}
+	if a.jsonOut {
+		enc := json.NewEncoder(a.stderr)
+		enc.Encode(struct {
+			Error jsonError `json:"error"`
+		}{jsonError{Code: kind, Message: msg, ExitCode: code, Hint: hint, Suggestions: suggestions}})
+		return code
 	}
 	fmt.Fprintf(a.stderr, "exc: %v\n", err)
-	if code == exitUsage {
-		fmt.Fprintln(a.stderr, "Run 'exc --help' (or 'exc COMMAND --help') for usage.")
+	if len(suggestions) > 0 {
+		fmt.Fprintf(a.stderr, "\nDid you mean this?\n\t%s\n\n", strings.Join(suggestions, "\n\t"))
 	}
-	if code == exitUnreachable {
-		if errors.Is(err, fsutil.ErrUntrusted) {
-			fmt.Fprintln(a.stderr, "exc talks only to a socket made and served by root or by you; run exc as excd's user, or point it at excd's socket.")
-		} else {
-			fmt.Fprintln(a.stderr, "Is excd running? Point exc at its socket with --socket or $EXC_SOCKET.")
-		}
+	if hint != "" {
+		fmt.Fprintln(a.stderr, hint)
 	}
 	return code
+}
+
+// jsonError is what --json prints for a failure. Code is the admin API's
+// code (no_such_bucket, …) for errors from the daemon, else one of usage,
+// unreachable, not_found, damaged, error; Message is the text without the
+// "exc: " prefix and without the code.
+type jsonError struct {
+	Code        string   `json:"code"`
+	Message     string   `json:"message"`
+	ExitCode    int      `json:"exit_code"`
+	Hint        string   `json:"hint,omitempty"`
+	Suggestions []string `json:"suggestions,omitempty"`
+}
+
+// wantsJSON reports whether args ask for --json before any "--".
+func wantsJSON(args []string) bool {
+	for _, arg := range args {
+		switch arg {
+		case "--":
+			return false
+		case "--json", "--json=true", "--json=1":
+			return true
+		}
+	}
+	return false
+}
+
+// cmdPath names cmd for an error message: its path without "exc", which
+// report already puts in front ("exc: orgs list: …", never "exc: exc …").
+func cmdPath(cmd *cobra.Command) string {
+	return strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
 }
 
 // Argument validators that make wrong counts usage errors (exit 2).
 
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 && !cmd.HasSubCommands() {
-		return usagef("%s takes no arguments, got %q", cmd.CommandPath(), args)
+		return usagef("%s: takes no arguments, got %q", cmdPath(cmd), args)
 	}
 	return nil
 }
@@ -202,26 +323,51 @@ func noArgs(cmd *cobra.Command, args []string) error {
 func exactArgs(names ...string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != len(names) {
-			return usagef("%s needs %d argument(s) (%v), got %d", cmd.CommandPath(), len(names), names, len(args))
+			return usagef("%s: needs %d argument(s) (%s), got %d", cmdPath(cmd), len(names), strings.Join(names, " "), len(args))
 		}
 		return nil
 	}
 }
 
+// unknownCommandError is a mistyped command (a usage error), with the
+// nearest ones.
+type unknownCommandError struct {
+	err         usageError
+	suggestions []string
+}
+
+func (e unknownCommandError) Error() string { return e.err.Error() }
+func (e unknownCommandError) Unwrap() error { return e.err }
+
 // needSubcommand is the RunE of command groups: cobra would otherwise print
 // help and exit 0 for "exc orgs frob".
 func needSubcommand(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
+	var names []string
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() {
+			names = append(names, c.Name())
+		}
 	}
-	cmd.SetOut(cmd.ErrOrStderr())
-	cmd.Help()
-	return usagef("%s needs a subcommand", cmd.CommandPath())
+	where := ""
+	if cmd.HasParent() {
+		where = cmdPath(cmd) + ": "
+	}
+	if len(args) > 0 {
+		return unknownCommandError{
+			usageError{fmt.Errorf("%sunknown command %q (commands: %s)", where, args[0], strings.Join(names, ", "))},
+			cmd.SuggestionsFor(args[0]),
+		}
+	}
+	if jsonOut, _ := cmd.Flags().GetBool("json"); !jsonOut {
+		cmd.SetOut(cmd.ErrOrStderr())
+		cmd.Help()
+	}
+	return usagef("%sa command is needed, one of: %s", where, strings.Join(names, ", "))
 }
 
 // group returns a command that only holds subcommands.
-func group(use, short string, subs ...*cobra.Command) *cobra.Command {
-	c := &cobra.Command{Use: use, Short: short, Args: noArgs, RunE: needSubcommand}
+func group(use, short, example string, subs ...*cobra.Command) *cobra.Command {
+	c := &cobra.Command{Use: use, Short: short, Example: example, Args: noArgs, RunE: needSubcommand}
 	c.AddCommand(subs...)
 	return c
 }

@@ -104,7 +104,7 @@ func TestCommands(t *testing.T) {
 		{"usage: extra arg", []string{"orgs", "list", "x"}, 2, `^$`, `takes no arguments`},
 		{"usage: unknown flag", []string{"orgs", "list", "--frob"}, 2, `^$`, `unknown flag`},
 		{"usage: unknown subcommand", []string{"buckets", "frob"}, 2, `^$`, `unknown command "frob"`},
-		{"usage: group alone", []string{"orgs"}, 2, `^$`, `needs a subcommand`},
+		{"usage: group alone", []string{"orgs"}, 2, `^$`, `orgs: a command is needed, one of: create, delete, list`},
 		{"version flag", []string{"--version"}, 0, `^exc dev \(commit unknown\)\n$`, `^$`},
 		{"version command", []string{"version"}, 0, `^exc dev \(commit unknown\)\n$`, `^$`},
 		{"unreachable names the socket", []string{"--socket", socket + ".missing", "orgs", "list"}, 3, `^$`,
