@@ -87,13 +87,14 @@ func (a *app) rootCmd() *cobra.Command {
 		Use:   "exc",
 		Short: "Administer excd: orgs, buckets, access keys, status",
 		Long: "exc administers a running excd through its admin socket.\n\n" +
-			"The socket is --socket, else $EXC_SOCKET, else " + admin.DefaultSocket("excd-data") + " if it exists, else " + packagedSocket + ".\n" +
+			"The socket is --socket, else $EXC_SOCKET, else " + admin.DefaultSocket("excd-data") + " if it exists, else " + packagedSocket + ".\n\n" +
 			"Exit codes: 0 ok, 1 error from the daemon, 2 usage error, 3 cannot reach the daemon, 4 not found.\n\n" +
-			"With --json, results are JSON on standard output and an error is one JSON object on\n" +
-			"standard error (standard output stays empty), e.g.\n" +
-			`  {"error":{"code":"no_such_bucket","message":"…","exit_code":4}}` + "\n" +
-			"code is the admin API's error code, or one of usage, unreachable, not_found, damaged, error;\n" +
-			"hint (how to go on) and suggestions (for a mistyped command) appear when there are some.\n\n" +
+			"With --json, results are JSON on standard output, and an error is one JSON object on standard\n" +
+			"error while standard output stays empty, such as " +
+			`{"error":{"code":"no_such_bucket","message":"…","exit_code":4}}` + ".\n" +
+			"Its code is the admin API's error code, or one of usage, unreachable, not_found, damaged,\n" +
+			"error; hint (how to go on) and suggestions (for a mistyped command) appear when there are some.\n\n" +
+			"Access keys are under exc keys (also reachable as exc buckets keys).\n\n" +
 			"Shell completion (bash, zsh, fish) completes commands, bucket and org names: see exc completion --help.",
 		Example: "  exc status\n" +
 			"  exc buckets create photos\n" +
@@ -155,6 +156,11 @@ func (a *app) finishTree(root *cobra.Command) {
 			c.RunE = needSubcommand
 			c.Example = "  source <(exc completion bash)\n  exc completion zsh > \"${fpath[1]}/_exc\"\n  exc completion fish > ~/.config/fish/completions/exc.fish"
 			for _, sh := range c.Commands() {
+				// Debian hosts: bash, zsh and fish are the shells to serve.
+				if sh.Name() == "powershell" {
+					c.RemoveCommand(sh)
+					continue
+				}
 				sh.Args = noArgs
 				sh.Example = completionExample(sh.Name())
 			}
@@ -175,9 +181,8 @@ func completionExample(shell string) string {
 	case "fish":
 		return "  exc completion fish | source\n" +
 			"  exc completion fish > ~/.config/fish/completions/exc.fish"
-	default:
-		return "  exc completion " + shell + " > exc." + shell
 	}
+	return ""
 }
 
 // api returns the client for the configured socket.
