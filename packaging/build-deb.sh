@@ -46,6 +46,24 @@ for cmd in excd exc; do
     -o "$pkg/usr/bin/$cmd" "./cmd/$cmd"
 done
 
+# Shell completion (exc: commands, bucket and org names) and man pages (one
+# per command: exc.1, exc-buckets-create.1, …), written by the binaries just
+# built (amd64, like this host) so they describe exactly what ships.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+man1=$pkg/usr/share/man/man1
+mkdir -p "$man1" "$pkg/usr/share/bash-completion/completions" \
+  "$pkg/usr/share/zsh/vendor-completions" "$pkg/usr/share/fish/vendor_completions.d"
+"$pkg/usr/bin/exc" completion bash >"$pkg/usr/share/bash-completion/completions/exc"
+"$pkg/usr/bin/exc" completion zsh >"$pkg/usr/share/zsh/vendor-completions/_exc"
+"$pkg/usr/bin/exc" completion fish >"$pkg/usr/share/fish/vendor_completions.d/exc.fish"
+"$pkg/usr/bin/exc" __man "$man1"
+# excd writes its pages once its cobra tree has internal/clidoc's __man
+# command; until then the package has exc's pages only, and says so here.
+if ! "$pkg/usr/bin/excd" __man "$man1" 2>/dev/null; then
+  echo "build-deb: excd has no __man command yet; no excd man pages" >&2
+fi
+gzip -9n "$man1"/*.1
+
 install -m 0644 packaging/systemd/excd.service packaging/systemd/excd.socket "$pkg/lib/systemd/system/"
 install -m 0644 packaging/excd.toml "$pkg/etc/excd/excd.toml"
 doc=$pkg/usr/share/doc/excloud-buckets
