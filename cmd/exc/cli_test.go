@@ -51,7 +51,7 @@ func TestEveryCommandHasExamples(t *testing.T) {
 	var paths []string
 	clidoc.Walk(root, func(c *cobra.Command) { paths = append(paths, c.CommandPath()) })
 	for _, p := range []string{"exc keys configure", "exc buckets keys configure", "exc buckets set-public",
-		"exc help", "exc completion fish", "exc __man", "exc backup"} {
+		"exc help", "exc completion fish", "exc gen-man", "exc backup"} {
 		if !slices.Contains(paths, p) {
 			t.Fatalf("walk missed %q: %v", p, paths)
 		}
@@ -324,8 +324,8 @@ func TestCompletionScripts(t *testing.T) {
 
 func TestManPages(t *testing.T) {
 	dir := t.TempDir()
-	if r := exc(t, nil, "", "__man", dir); r.code != 0 {
-		t.Fatalf("__man: %+v", r)
+	if r := exc(t, nil, "", "gen-man", dir); r.code != 0 {
+		t.Fatalf("gen-man: %+v", r)
 	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -354,7 +354,7 @@ func TestManPages(t *testing.T) {
 			t.Fatalf("exc-buckets-delete.1 lacks %q:\n%s", want, b)
 		}
 	}
-	if r := exc(t, nil, "", "__man"); r.code != exitUsage {
-		t.Fatalf("__man without DIR: %+v", r)
+	if r := exc(t, nil, "", "gen-man"); r.code != exitUsage {
+		t.Fatalf("gen-man without DIR: %+v", r)
 	}
 }

@@ -70,7 +70,9 @@ func TestOpsCommands(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stdout, "corrupt") || !strings.Contains(r.stdout, id) {
 		t.Fatalf("scrub of a damaged store: %+v", r)
 	}
-	if r := exc(t, env, "", "--json", "scrub"); r.code != 1 || !strings.Contains(r.stdout, `"damaged": true`) {
+	r = exc(t, env, "", "--json", "scrub")
+	if r.code != 1 || !strings.Contains(r.stdout, `"damaged": true`) ||
+		r.stderr != `{"error":{"code":"damaged","message":"scrub found damage","exit_code":1}}`+"\n" {
 		t.Fatalf("scrub --json: %+v", r)
 	}
 }

@@ -90,7 +90,7 @@ func (a *app) rootCmd() *cobra.Command {
 			"The socket is --socket, else $EXC_SOCKET, else " + admin.DefaultSocket("excd-data") + " if it exists, else " + packagedSocket + ".\n\n" +
 			"Exit codes: 0 ok, 1 error from the daemon, 2 usage error, 3 cannot reach the daemon, 4 not found.\n\n" +
 			"With --json, results are JSON on standard output, and an error is one JSON object on standard\n" +
-			"error while standard output stays empty, such as " +
+			"error (standard output then stays empty, but for scrub's damage report), such as " +
 			`{"error":{"code":"no_such_bucket","message":"…","exit_code":4}}` + ".\n" +
 			"Its code is the admin API's error code, or one of usage, unreachable, not_found, damaged,\n" +
 			"error; hint (how to go on) and suggestions (for a mistyped command) appear when there are some.\n\n" +

@@ -13,11 +13,12 @@ import (
 	"github.com/spf13/cobra/doc"
 )
 
-// ManCommandName is the hidden command that writes a binary's man pages.
-// packaging/build-deb.sh runs `exc __man DIR` and `excd __man DIR`.
-const ManCommandName = "__man"
+// ManCommandName is the hidden command that writes a binary's man pages,
+// as packaging/build-deb.sh runs it: `exc gen-man DIR` (and excd's own
+// command of the same name).
+const ManCommandName = "gen-man"
 
-// ManCommand returns the hidden command "__man DIR" that writes one man page
+// ManCommand returns the hidden command "gen-man DIR" that writes one man page
 // (section 1) per visible command of its root's tree into DIR: exc.1,
 // exc-buckets.1, exc-buckets-create.1, … Dates come from $SOURCE_DATE_EPOCH
 // when set (reproducible builds), else today.
