@@ -56,11 +56,13 @@ mkdir -p "$man1" "$pkg/usr/share/bash-completion/completions" \
 "$pkg/usr/bin/exc" completion bash >"$pkg/usr/share/bash-completion/completions/exc"
 "$pkg/usr/bin/exc" completion zsh >"$pkg/usr/share/zsh/vendor-completions/_exc"
 "$pkg/usr/bin/exc" completion fish >"$pkg/usr/share/fish/vendor_completions.d/exc.fish"
-"$pkg/usr/bin/exc" __man "$man1"
-# excd writes its pages once its cobra tree has internal/clidoc's __man
-# command; until then the package has exc's pages only, and says so here.
-if ! "$pkg/usr/bin/excd" __man "$man1" 2>/dev/null; then
-  echo "build-deb: excd has no __man command yet; no excd man pages" >&2
+"$pkg/usr/bin/exc" gen-man "$man1"
+# excd's page (section 8: a daemon) comes from its own hidden gen-man command,
+# which the stdlib-flag excd lacks; until excd has it, say so and go on.
+if "$pkg/usr/bin/excd" gen-man "$pkg/usr/share/man/man8" 2>/dev/null; then
+  gzip -9n "$pkg/usr/share/man/man8"/*.8
+else
+  echo "build-deb: excd has no gen-man command yet; no excd man page" >&2
 fi
 gzip -9n "$man1"/*.1
 
