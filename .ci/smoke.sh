@@ -77,16 +77,21 @@ check "aws s3 rm" "${AWS[@]}" s3 rm s3://smoke/dir/f1
 check "aws missing key is NoSuchKey" bash -c "! $(printf '%q ' "${AWS[@]}") s3api get-object --bucket smoke --key dir/f1 '$work/gone' >'$work/gone.out' 2>&1 && grep -q '(NoSuchKey)' '$work/gone.out' || { cat '$work/gone.out'; false; }"
 check "aws missing key HEAD is 404" bash -c "! $(printf '%q ' "${AWS[@]}") s3api head-object --bucket smoke --key dir/f1 >'$work/gone.out' 2>&1 && grep -q '(404)' '$work/gone.out' || { cat '$work/gone.out'; false; }"
 
-# --- rclone (1.60: list_version 2 unless V1 works; force path style) ---
-export RCLONE_CONFIG_EXC_TYPE=s3 RCLONE_CONFIG_EXC_PROVIDER=Other
-export RCLONE_CONFIG_EXC_ACCESS_KEY_ID=$EXC_ROOT_ACCESS_KEY RCLONE_CONFIG_EXC_SECRET_ACCESS_KEY=$EXC_ROOT_SECRET_KEY
-export RCLONE_CONFIG_EXC_ENDPOINT=$endpoint RCLONE_CONFIG_EXC_FORCE_PATH_STYLE=true RCLONE_CONFIG_EXC_LIST_VERSION=2
+# --- rclone, with the remote exactly as `exc … --format rclone --write` writes it ---
+# configure CLIENT: exc writes CLIENT's config for the root key (secret on stdin).
+configure() {
+  printf '%s\n' "$EXC_ROOT_SECRET_KEY" | "$work/exc" buckets keys configure "$EXC_ROOT_ACCESS_KEY" --profile exc --endpoint "$endpoint" --format "$1" --write
+}
+export RCLONE_CONFIG=$work/rclone.conf
+check "exc configure --format rclone --write" configure rclone
 check "rclone copy" rclone copy "$work/tree" exc:smoke/rc
 check "rclone check" rclone check "$work/tree" exc:smoke/rc
 check "rclone lsf" bash -c "rclone lsf -R exc:smoke/rc | grep -q '^sub/s7.txt$'"
 
-# --- s3cmd (path style: host_bucket without %(bucket)s) ---
-S3CMD=(s3cmd --no-ssl --host="$hostport" --host-bucket="$hostport" --access_key="$EXC_ROOT_ACCESS_KEY" --secret_key="$EXC_ROOT_SECRET_KEY" --region=auto --no-check-md5 -c /dev/null)
+# --- s3cmd, with the .s3cfg exactly as `exc … --format s3cmd --write` writes it ---
+export S3CMD_CONFIG=$work/s3cfg
+check "exc configure --format s3cmd --write" configure s3cmd
+S3CMD=(s3cmd -c "$work/s3cfg")
 check "s3cmd put" "${S3CMD[@]}" put "$work/f1" s3://smoke/s3cmd/f1
 check "s3cmd get + compare" bash -c "$(printf '%q ' "${S3CMD[@]}") get --force s3://smoke/s3cmd/f1 '$work/f1.s3cmd' && cmp '$work/f1' '$work/f1.s3cmd'"
 check "s3cmd ls" bash -c "$(printf '%q ' "${S3CMD[@]}") ls s3://smoke/s3cmd/ | grep -q 's3cmd/f1'"
@@ -105,6 +110,8 @@ check "exc buckets keys create" test -n "$keyid" -a -n "$secret"
 mkdir -p "$work/home"
 check "exc buckets keys configure" env HOME="$work/home" bash -c "printf '%s\n' '$secret' | $(printf '%q ' "${EXC[@]}") buckets keys configure '$keyid' --profile excsmoke --endpoint '$endpoint'"
 PROFILE=(env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY HOME="$work/home" /usr/bin/aws --profile excsmoke --endpoint-url "$endpoint")
+# The closing hint works with the aws CLI configure finds (here Debian's, first on PATH).
+check "exc configure's hint works with the aws CLI on PATH" env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_DEFAULT_REGION PATH="/usr/bin:$PATH" HOME="$work/home" bash -c "hint=\$(printf '%s\n' '$secret' | $(printf '%q ' "${EXC[@]}") buckets keys configure '$keyid' --profile excsmoke --endpoint '$endpoint' | sed -n 's/^try: //p') && echo \"\$hint\" && [ -n \"\$hint\" ] && eval \"\$hint\" | grep -q excsmoke"
 check "aws --profile s3 ls" bash -c "$(printf '%q ' "${PROFILE[@]}") s3 ls | grep -q excsmoke"
 check "aws --profile s3 cp" bash -c "$(printf '%q ' "${PROFILE[@]}") s3 cp '$work/f1' s3://excsmoke/f1 && $(printf '%q ' "${PROFILE[@]}") s3 cp s3://excsmoke/f1 '$work/f1.profile' && cmp '$work/f1' '$work/f1.profile'"
 

@@ -88,14 +88,21 @@ func Write(configPath, credentialsPath string, p Profile) error {
 		"aws_secret_access_key = " + p.SecretAccessKey + "\n"
 	// Credentials first: a profile in config without its key fails loudly
 	// in the aws CLI, a key without the endpoint would talk to AWS.
-	if err := editFile(credentialsPath, p.Name, creds, true); err != nil {
+	if err := EditFile(credentialsPath, setSection(p.Name, creds), true); err != nil {
 		return err
 	}
-	return editFile(configPath, header, config, false)
+	return EditFile(configPath, setSection(header, config), false)
 }
 
-// editFile replaces section header's body in the file at path.
-func editFile(path, header, body string, secret bool) error {
+func setSection(header, body string) func([]byte) []byte {
+	return func(old []byte) []byte { return SetSection(old, header, body) }
+}
+
+// EditFile replaces the file at path with edit(its content), atomically; a
+// missing file is edited from empty. When secret is set the result is never
+// readable by group or others. Other clients' config writers (rclone.conf,
+// .s3cfg) use it too.
+func EditFile(path string, edit func(old []byte) []byte, secret bool) error {
 	// Edit the file a symlink points to (dotfile managers link ~/.aws/*),
 	// rather than replace the link with a plain file.
 	if real, err := filepath.EvalSymlinks(path); err == nil {
@@ -120,7 +127,7 @@ func editFile(path, header, body string, secret bool) error {
 	default:
 		return fmt.Errorf("reading %s: %w", path, err)
 	}
-	updated := SetSection(old, header, body)
+	updated := edit(old)
 	if mode == want && bytes.Equal(updated, old) {
 		return nil // already as wanted; leave the file (and its mtime) alone
 	}
