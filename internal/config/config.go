@@ -361,3 +361,18 @@ func lookup(key string) *setting {
 	}
 	return &settings[i]
 }
+
+// LogFormat is the log format to report a failed Load (or a bad command
+// line) in: the flag's, else the environment's, when valid, else "auto".
+// The file's is not used: the file may be what failed.
+func (l *Loader) LogFormat(lookupEnv func(string) (string, bool)) string {
+	c := Default()
+	s := lookup("log_format")
+	if v := l.flagVals[s.key]; len(v) > 0 && s.apply(&c, v) == nil {
+		return c.LogFormat
+	}
+	if v, ok := lookupEnv(s.env); ok && s.apply(&c, []string{v}) == nil {
+		return c.LogFormat
+	}
+	return "auto"
+}
