@@ -181,3 +181,25 @@ func TestStderrIsOnlyJSON(t *testing.T) {
 		t.Errorf("port taken: exit %d, %v", code, rec)
 	}
 }
+
+// `excd gen-man DIR` writes excd.8 from the command tree: every flag, the
+// examples, in section 8.
+func TestGenMan(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "man")
+	if out, errOut, code := runCLI(t, excdBin(t), nil, "gen-man", dir); code != 0 {
+		t.Fatalf("gen-man: exit %d\n%s%s", code, out, errOut)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "excd.8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`.TH "EXCD" "8"`, `\fB--data-dir\fP`, `\fB--print-config\fP`, `\fB--restore\fP`, "EXAMPLE", "Precedence"} {
+		if !bytes.Contains(page, []byte(want)) {
+			t.Errorf("excd.8 lacks %q", want)
+		}
+	}
+	// Hidden: an operator's --help does not offer it.
+	if out, _, _ := runCLI(t, excdBin(t), nil, "--help"); strings.Contains(out, "gen-man") {
+		t.Error("--help lists gen-man")
+	}
+}

@@ -128,3 +128,28 @@ func TestFailedStartLeavesNoDataDir(t *testing.T) {
 		}
 	})
 }
+
+// A second excd on a running one's data directory is refused before it
+// opens anything, and its failure undoes nothing of the first's.
+func TestSecondExcdOnSameDataDir(t *testing.T) {
+	n := listenNotify(t, true)
+	env := baseEnv(t, n)
+	data := strings.TrimPrefix(env[1], "EXC_DATA_DIR=")
+	p := startExcd(t, env, nil)
+	addr := addrFrom(t, n.await(t, "READY=1"))
+	_, errOut, code := runCLI(t, excdBin(t), []string{"EXC_ROOT_ACCESS_KEY=" + testAK, "EXC_ROOT_SECRET_KEY=" + testSK},
+		"--data-dir", data, "--listen", "127.0.0.1:0", "--admin-socket", "-")
+	if rec := fatalRecord(t, errOut); code != 1 || !strings.Contains(rec["err"], "in use by another excd") {
+		t.Fatalf("second excd: exit %d, %v", code, rec)
+	}
+	if _, err := minioClient(t, addr).ListBuckets(t.Context()); err != nil {
+		t.Fatalf("the first excd after the second's failed start: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "master.key")); err != nil {
+		t.Fatal(err)
+	}
+	p.signal(t, syscall.SIGTERM)
+	if err := p.wait(t); err != nil {
+		t.Fatal(err)
+	}
+}
