@@ -97,6 +97,8 @@ func TestCommandLine(t *testing.T) {
 		want string
 	}{
 		{[]string{"serve"}, `unknown command "serve"`},
+		{[]string{"print-config"}, `unknown command "print-config" for "excd" (excd takes flags only); did you mean --print-config?`},
+		{[]string{"verison"}, "did you mean --version?"},
 		{[]string{"--bogus"}, "unknown flag: --bogus"},
 		{[]string{"-data-dir", dataDir}, "long flags take two dashes: --data-dir"},
 		{[]string{"--gc-interval", "often"}, `invalid duration "often"`},

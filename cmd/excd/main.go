@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"excloud.dev/buckets/internal/config"
@@ -160,10 +161,38 @@ func unknownCommand(cmd *cobra.Command, args []string) error {
 		return nil
 	}
 	msg := fmt.Sprintf("unknown command %q for %q (excd takes flags only)", args[0], cmd.CommandPath())
-	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+	s := cmd.SuggestionsFor(args[0])
+	// "excd print-config", "excd version": a flag typed as a command.
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if !f.Hidden && editDistance(strings.ToLower(args[0]), f.Name) <= 2 {
+			s = append(s, "--"+f.Name)
+		}
+	})
+	if len(s) > 0 {
 		msg += "; did you mean " + strings.Join(s, " or ") + "?"
 	}
 	return usageError{errors.New(msg)}
+}
+
+// editDistance is the Levenshtein distance, for suggestions.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // checkDashes turns "-data-dir" (accepted by excd's earlier stdlib flag
