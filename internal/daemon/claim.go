@@ -61,7 +61,14 @@ func claimDataDir(dir string) (*dirClaim, error) {
 	f, err := os.Open(dir)
 	if err == nil {
 		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if errors.Is(err, unix.EWOULDBLOCK) {
+		switch {
+		case errors.Is(err, unix.ENOLCK), errors.Is(err, unix.EOPNOTSUPP):
+			// A filesystem without flock (some NFS set-ups): start as
+			// before, unlocked, and undo nothing on failure. Badger's
+			// own lock still keeps a second excd out of the catalog.
+			f.Close()
+			return &dirClaim{dir: dir}, nil
+		case errors.Is(err, unix.EWOULDBLOCK):
 			err = errors.New("in use by another excd")
 		}
 		if err != nil {
