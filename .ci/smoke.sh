@@ -20,11 +20,13 @@ go build -o "$work/exc" ./cmd/exc || exit 1
 go build -o "$work/presign" ./internal/smoketool/presign || exit 1
 export EXC_ROOT_ACCESS_KEY=EXCSMOKE000000000001
 export EXC_ROOT_SECRET_KEY=smokesecret00000000000000000000000000000
-"$work/excd" --data-dir "$work/data" --listen 127.0.0.1:0 >"$work/excd.log" 2>&1 &
+# stderr is excd's JSON log (the default when it is not a terminal); the
+# "S3 endpoint" record's url is the address it bound.
+"$work/excd" --data-dir "$work/data" --listen 127.0.0.1:0 --log-format json >"$work/excd.log" 2>&1 &
 pid=$!
 endpoint=""
 for _ in $(seq 1 600); do # a bound for a hang: 60 s on a loaded machine
-  endpoint=$(sed -n 's/^excd: S3 endpoint //p' "$work/excd.log")
+  endpoint=$(sed -n 's/.*"msg":"S3 endpoint".*"url":"\([^"]*\)".*/\1/p' "$work/excd.log")
   [ -n "$endpoint" ] && break
   sleep 0.1
 done

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"excloud.dev/buckets/internal/excdtest"
 )
 
 // Invalid configuration stops the start with the key named, before
@@ -19,7 +21,7 @@ func TestBadConfigStopsStart(t *testing.T) {
 	cfg := filepath.Join(dir, "excd.toml")
 	os.WriteFile(cfg, []byte("listen = \"127.0.0.1:0\"\nbogus = \"1\"\n"), 0o600)
 	out, err := runExcd(t, nil, "--config", cfg, "--data-dir", filepath.Join(dir, "d"))
-	if err == nil || !strings.Contains(string(out), `unknown key "bogus"`) {
+	if err == nil || !strings.Contains(fatalRecord(t, string(out))["err"], `unknown key "bogus"`) {
 		t.Fatalf("err %v, output %q", err, out)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "d")); err == nil {
@@ -47,19 +49,19 @@ func TestBadConfigStopsStart(t *testing.T) {
 	}
 }
 
-// printedAddr waits for the line excd prints with prefix and returns the
-// address after it: stderr is copied by exec's goroutine, so the line may
-// land a moment after READY=1.
-func printedAddr(t *testing.T, p *proc, prefix string) string {
+// loggedURL waits for excd's log record msg and returns its url: stderr
+// is copied by exec's goroutine, so the line may land a moment after
+// READY=1.
+func loggedURL(t *testing.T, p *proc, msg string) string {
 	t.Helper()
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
 		for _, line := range strings.Split(p.stderr.String(), "\n") {
-			if a, ok := strings.CutPrefix(line, prefix); ok {
-				return a
+			if u, ok := excdtest.LogValue(line, msg, "url"); ok {
+				return u
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("excd printed no %q line", prefix)
+			t.Fatalf("excd logged no %q record", msg)
 		}
 	}
 }
@@ -106,8 +108,9 @@ func TestReloadLiveSettings(t *testing.T) {
 		}
 	}
 	p := startExcd(t, env, nil, "--config", cfg)
-	n.await(t, "READY=1")
-	metrics := printedAddr(t, p, "excd: metrics endpoint http://")
+	// At log_level warn the "metrics endpoint" record is not logged; READY's
+	// STATUS has the address.
+	metrics := metricsFrom(t, n.await(t, "READY=1"))
 	if strings.Contains(p.stderr.String(), "level=INFO") {
 		t.Fatal("info lines logged at log_level warn")
 	}

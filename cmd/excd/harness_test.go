@@ -188,14 +188,28 @@ func (p *proc) wait(t *testing.T) error {
 	}
 }
 
-// addrFrom takes the S3 address out of the READY message's STATUS line.
+// addrFrom takes the S3 address out of the READY message's STATUS line,
+// "serving S3 on ADDR[; metrics on ADDR]".
 func addrFrom(t *testing.T, msg string) string {
 	t.Helper()
-	_, after, ok := strings.Cut(msg, "serving S3 on ")
+	return statusField(t, msg, "serving S3 on ")
+}
+
+// metricsFrom takes the metrics address out of READY's STATUS line.
+func metricsFrom(t *testing.T, msg string) string {
+	t.Helper()
+	return statusField(t, msg, "metrics on ")
+}
+
+func statusField(t *testing.T, msg, prefix string) string {
+	t.Helper()
+	_, after, ok := strings.Cut(msg, prefix)
 	if !ok {
-		t.Fatalf("READY without the address: %q", msg)
+		t.Fatalf("READY without %q: %q", prefix, msg)
 	}
-	return strings.TrimSpace(strings.SplitN(after, "\n", 2)[0])
+	after = strings.SplitN(after, "\n", 2)[0]
+	after, _, _ = strings.Cut(after, ";")
+	return strings.TrimSpace(after)
 }
 
 func baseEnv(t *testing.T, n *notifySocket) []string {

@@ -13,15 +13,16 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"excloud.dev/buckets/internal/config"
@@ -35,43 +36,193 @@ var (
 	commit  = "unknown"
 )
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "excd:", err)
-		os.Exit(1)
-	}
+// Exit codes, the same as exc's for the cases they share: 0 ok (--help,
+// --version and --print-config included), 1 error (configuration, start,
+// run or stop), 2 usage error (unknown flag or command, bad flag value,
+// stray argument).
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+func main() { os.Exit(run(os.Args[1:])) }
+
+// usageError marks a bad command line (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// cli is one excd command line: the parsed flags and, once the
+// configuration is loaded, the logger that owns stderr.
+type cli struct {
+	loader      *config.Loader
+	printConfig bool
+	restore     string
+	log         *slog.Logger
 }
 
-func run(args []string) error {
-	fs := flag.NewFlagSet("excd", flag.ContinueOnError)
-	loader := config.NewLoader(fs)
-	showVersion := fs.Bool("version", false, "print version and commit, and exit")
-	printConfig := fs.Bool("print-config", false, "print the effective configuration (secrets hidden) and exit")
-	restore := fs.String("restore", "", "restore the catalog from a backup file (exc backup) into an empty data directory, and exit")
-	// Parse errors are returned (and printed once by main), not followed
-	// by the whole flag list; -help prints the list to stdout.
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(os.Stdout)
-			fmt.Println("usage: excd [flags]\n\nPrecedence: flag > environment > config file > default.")
-			fs.PrintDefaults()
-			return nil
-		}
-		return err
+// run executes one excd command line and returns its exit code. Whatever
+// stops it is logged as one ERROR record, in the configured log format (or
+// the best guess at it when the configuration itself is what failed), so
+// stderr stays a structured log to the last line.
+func run(args []string) int {
+	c := &cli{}
+	root := c.rootCmd()
+	root.SetArgs(args)
+	err := checkDashes(root, args)
+	if err == nil {
+		err = root.Execute()
 	}
-	if *showVersion {
-		fmt.Printf("excd %s (commit %s)\n", version, commit)
+	if err == nil {
+		return exitOK
+	}
+	code := exitError
+	var ue usageError
+	if errors.As(err, &ue) {
+		code = exitUsage
+	}
+	log := c.log
+	if log == nil {
+		log = newLogger(c.loader.LogFormat(os.LookupEnv), slog.LevelInfo)
+	}
+	attrs := []any{"err", err.Error(), "exit_code", code}
+	if code == exitUsage {
+		attrs = append(attrs, "help", "excd --help")
+	}
+	log.Error("exiting on error", attrs...)
+	return code
+}
+
+const longHelp = `excd is the excloud buckets daemon. It owns one data directory (catalog,
+encrypted chunks, master key) and serves it over S3, over FUSE mounts and
+to exc through its admin socket.
+
+Every setting is a flag, an EXC_* environment variable and a key of the
+config file (--config, else $EXC_CONFIG, else ` + config.DefaultFile + `
+when it exists). Precedence: flag > environment > config file > default.
+--print-config shows the result.
+
+stderr carries only the log: one record per line, JSON unless stderr is a
+terminal (--log-format). The S3 address is the "S3 endpoint" record's url.
+
+Signals: SIGTERM or SIGINT stops gracefully (a second one forces it);
+SIGHUP reloads the TLS certificate and log_level, gc_interval.
+
+Exit codes: 0 ok, 1 error (configuration, start, run or stop),
+2 usage error (as exc).`
+
+const examples = `  # First start in the current directory: creates ./excd-data, the org
+  # "default" and a first access key (its path is logged).
+  excd
+
+  # Serve another data directory on all interfaces.
+  excd --data-dir /srv/excd --listen 0.0.0.0:9000
+
+  # The packaged service: settings from the config file, debug logging.
+  EXC_LOG_LEVEL=debug excd --config /etc/excd/excd.toml
+
+  # Show the effective configuration (secrets hidden) and exit.
+  excd --config /etc/excd/excd.toml --print-config
+
+  # Restore a catalog backup (exc backup FILE) into an empty data directory.
+  excd --data-dir /srv/excd-new --master-key /srv/excd/master.key --restore catalog.bak`
+
+func (c *cli) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "excd [flags]",
+		Short:         "The excloud buckets daemon: S3 gateway, FUSE mounts, admin socket",
+		Long:          longHelp,
+		Example:       examples,
+		Version:       version + " (commit " + commit + ")",
+		SilenceErrors: true, // run logs the error, with the exit code
+		SilenceUsage:  true,
+		Args:          unknownCommand,
+		RunE:          func(*cobra.Command, []string) error { return c.main() },
+		// excd's flags complete; the command stays out of --help.
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
+	}
+	root.SetVersionTemplate("excd {{.Version}}\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	fs := root.Flags()
+	c.loader = config.NewLoader(fs)
+	fs.BoolVar(&c.printConfig, "print-config", false, "print the effective configuration (secrets hidden) and exit")
+	fs.StringVar(&c.restore, "restore", "", "restore the catalog from a backup `file` (exc backup) into an empty data directory, and exit")
+	root.AddCommand(genManCmd(root))
+	return root
+}
+
+// unknownCommand refuses positional arguments: excd takes none, and its
+// only commands (help, completion) are cobra's. It suggests the nearest
+// command, as exc does.
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
 		return nil
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	msg := fmt.Sprintf("unknown command %q for %q (excd takes flags only)", args[0], cmd.CommandPath())
+	s := cmd.SuggestionsFor(args[0])
+	// "excd print-config", "excd version": a flag typed as a command.
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if !f.Hidden && editDistance(strings.ToLower(args[0]), f.Name) <= 2 {
+			s = append(s, "--"+f.Name)
+		}
+	})
+	if len(s) > 0 {
+		msg += "; did you mean " + strings.Join(s, " or ") + "?"
 	}
-	cfg, file, err := loader.Load(os.LookupEnv, config.DefaultFile)
+	return usageError{errors.New(msg)}
+}
+
+// editDistance is the Levenshtein distance, for suggestions.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// checkDashes turns "-data-dir" (accepted by excd's earlier stdlib flag
+// parsing) into a clear usage error: pflag would read it as the shorthands
+// -d -a -t -a and fail with a confusing message.
+func checkDashes(root *cobra.Command, args []string) error {
+	for _, a := range args {
+		if a == "--" {
+			return nil
+		}
+		name, ok := strings.CutPrefix(a, "-")
+		if !ok || strings.HasPrefix(name, "-") || len(name) < 2 {
+			continue
+		}
+		name, _, _ = strings.Cut(name, "=")
+		if root.Flags().Lookup(name) != nil || name == "help" || name == "version" {
+			return usageError{fmt.Errorf("flag %s: long flags take two dashes: -%s", a, a)}
+		}
+	}
+	return nil
+}
+
+// main is excd proper: load the configuration, then print it, restore a
+// catalog, or serve until a signal.
+func (c *cli) main() error {
+	cfg, file, err := c.loader.Load(os.LookupEnv, config.DefaultFile)
 	if err != nil {
 		return err
 	}
-	if *printConfig {
+	if c.printConfig {
 		if file != "" {
 			fmt.Printf("# from %s, environment and flags\n", file)
 		}
@@ -81,9 +232,10 @@ func run(args []string) error {
 	level.Set(parseLevel(cfg.LogLevel))
 	log := newLogger(cfg.LogFormat, level)
 	slog.SetDefault(log)
+	c.log = log
 
-	if *restore != "" {
-		return restoreCatalog(cfg, *restore, log)
+	if c.restore != "" {
+		return restoreCatalog(cfg, c.restore, log)
 	}
 
 	dcfg := daemon.Config{
@@ -137,28 +289,28 @@ func run(args []string) error {
 		notify(log, "STATUS=start failed: "+err.Error())
 		return err
 	}
-	if p := d.CredentialsPath(); p != "" {
-		fmt.Fprintf(os.Stderr, "excd: first start; access key written to %s; move that file out of the data directory\n", p)
-	}
 	scheme := "http"
 	if cfg.TLSCert != "" {
 		scheme = "https"
 	}
-	fmt.Fprintf(os.Stderr, "excd: S3 endpoint %s://%s\n", scheme, d.Addr())
+	// The records a supervisor (or a test) that asked for port 0 reads the
+	// ports from; the same addresses are in READY's STATUS, which is all
+	// that is left of them at log_level warn.
+	log.Info("S3 endpoint", "url", scheme+"://"+d.Addr(), "data_dir", cfg.DataDir)
+	status := "serving S3 on " + d.Addr()
 	if m := d.MetricsAddr(); m != "" {
-		// Printed like the endpoint so a supervisor (or a test) that asked
-		// for port 0 learns the port.
-		fmt.Fprintf(os.Stderr, "excd: metrics endpoint http://%s\n", m)
+		log.Info("metrics endpoint", "url", "http://"+m)
+		status += "; metrics on " + m
 	}
 	// Start returned: S3 accepts, the catalog is open, mounts are up.
-	notify(log, sdnotify.Ready+"\nSTATUS=serving S3 on "+d.Addr())
+	notify(log, sdnotify.Ready+"\nSTATUS="+status)
 
 	stopWatchdog := watchdog(log, d.Check)
 	defer stopWatchdog()
 
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
-			reload(loader, d, level, cfg, log)
+			reload(c.loader, d, level, cfg, log)
 			continue
 		}
 		return shutdown(d, cfg.ShutdownTimeout, sigs, log, sig)

@@ -13,7 +13,6 @@ package config
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/spf13/pflag"
 )
 
 // DefaultFile is read when neither --config nor EXC_CONFIG names a file and
@@ -99,16 +99,17 @@ func Default() Config {
 // defaults. Flags are recorded while parsing and applied last, so their
 // precedence does not depend on the order things are read in.
 type Loader struct {
-	fs         *flag.FlagSet
+	fs         *pflag.FlagSet
 	configPath string
 	flagVals   map[string][]string // setting key → values in command-line order
 	flagOrder  []string
 }
 
-// NewLoader registers --config and one flag per setting on fs.
-func NewLoader(fs *flag.FlagSet) *Loader {
+// NewLoader registers --config and one flag per setting on fs (excd's
+// cobra command's flags).
+func NewLoader(fs *pflag.FlagSet) *Loader {
 	l := &Loader{fs: fs, flagVals: map[string][]string{}}
-	fs.StringVar(&l.configPath, "config", "", "config file (default $EXC_CONFIG, else "+DefaultFile+" if it exists)")
+	fs.StringVar(&l.configPath, "config", "", "config `file` (default $EXC_CONFIG, else "+DefaultFile+" if it exists)")
 	for i := range settings {
 		s := &settings[i]
 		if s.flag == "" {
@@ -122,22 +123,49 @@ func NewLoader(fs *flag.FlagSet) *Loader {
 		if s.env != "" {
 			usage += " (env " + s.env + ")"
 		}
-		record := func(v string) error {
+		v := &flagValue{typ: flagType(s), record: func(v string) error {
 			if _, seen := l.flagVals[s.key]; !seen {
 				l.flagOrder = append(l.flagOrder, s.key)
 			}
 			l.flagVals[s.key] = append(l.flagVals[s.key], v)
-			// Validate now too, so flag's own error names the flag.
+			// Validate now too, so the parse error names the flag.
 			c := Default()
 			return s.apply(&c, []string{v})
-		}
+		}}
+		f := fs.VarPF(v, s.flag, "", usage)
 		if s.boolean {
-			fs.BoolFunc(s.flag, usage, record)
-		} else {
-			fs.Func(s.flag, usage, record)
+			f.NoOptDefVal = "true" // --mount-allow-other alone means true
 		}
 	}
 	return l
+}
+
+// flagValue records a setting's flag for Load. Its type names the value in
+// --help ("--gc-interval duration").
+type flagValue struct {
+	typ    string
+	record func(string) error
+}
+
+func (v *flagValue) Set(s string) error { return v.record(s) }
+func (v *flagValue) String() string     { return "" }
+func (v *flagValue) Type() string       { return v.typ }
+
+// flagType is the word --help shows after a flag for its value.
+func flagType(s *setting) string {
+	switch {
+	case s.boolean:
+		return "bool"
+	case strings.HasSuffix(s.key, "_interval") || strings.HasSuffix(s.key, "_timeout"):
+		return "duration"
+	case s.key == "min_free_space":
+		return "size"
+	case strings.HasPrefix(s.key, "max_connections"):
+		return "int"
+	case s.key == "listen" || strings.HasSuffix(s.key, "_listen"):
+		return "host:port"
+	}
+	return "string"
 }
 
 // Load returns the effective configuration and the file it read ("" when
@@ -332,4 +360,19 @@ func lookup(key string) *setting {
 		return nil
 	}
 	return &settings[i]
+}
+
+// LogFormat is the log format to report a failed Load (or a bad command
+// line) in: the flag's, else the environment's, when valid, else "auto".
+// The file's is not used: the file may be what failed.
+func (l *Loader) LogFormat(lookupEnv func(string) (string, bool)) string {
+	c := Default()
+	s := lookup("log_format")
+	if v := l.flagVals[s.key]; len(v) > 0 && s.apply(&c, v) == nil {
+		return c.LogFormat
+	}
+	if v, ok := lookupEnv(s.env); ok && s.apply(&c, []string{v}) == nil {
+		return c.LogFormat
+	}
+	return "auto"
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"bytes"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,13 +11,14 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/spf13/pflag"
 )
 
 // load runs the loader as excd does, with a file body (written to a temp
 // file unless ""), an environment and flags.
 func load(t *testing.T, file string, env map[string]string, args ...string) (Config, error) {
 	t.Helper()
-	fs := flag.NewFlagSet("excd", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("excd", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	l := NewLoader(fs)
 	path := filepath.Join(t.TempDir(), "excd.toml")
@@ -281,5 +281,27 @@ max_connections_per_source = "10"
 	}
 	if _, err := load(t, "max_connections = 100\n", nil); err == nil {
 		t.Error("an unquoted number was accepted; every file value is a string")
+	}
+}
+
+// Flags parse as pflag does for every other command line here: --name
+// value, --name=value, a boolean alone means true; --help names each
+// value's kind.
+func TestFlagSyntax(t *testing.T) {
+	c, err := load(t, "", nil, "--data-dir=/d", "--gc-interval", "5m", "--mount-allow-other", "--mount-trust-s3-attrs=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/d" || c.GCInterval != 5*time.Minute || !c.Mount.AllowOther || c.Mount.TrustS3Attrs {
+		t.Fatalf("got %+v", c)
+	}
+	fs := pflag.NewFlagSet("excd", pflag.ContinueOnError)
+	NewLoader(fs)
+	usage := fs.FlagUsages()
+	for _, want := range []string{"--data-dir string", "--gc-interval duration", "--min-free-space size",
+		"--max-connections int", "--listen host:port", "--config file", "--mount-allow-other  "} {
+		if !strings.Contains(usage, want) {
+			t.Errorf("--help lacks %q:\n%s", want, usage)
+		}
 	}
 }

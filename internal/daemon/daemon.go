@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -117,22 +116,25 @@ const (
 
 // Daemon is a running excd.
 type Daemon struct {
-	cfg      Config
-	log      *slog.Logger
-	db       *catalog.DB
-	store    *chunkstore.Store
-	layer    *objects.Layer
-	srv      *http.Server
-	ln       net.Listener
-	tls      bool
-	certs    *certReloader
-	admin    *admin.Server
-	metrics  *metrics.Metrics
-	msrv     *http.Server
-	mln      net.Listener
-	credPath string // set on first start only
-	attrKey  []byte // seals the attributes mounts write
-	started  time.Time
+	cfg       Config
+	log       *slog.Logger
+	db        *catalog.DB
+	store     *chunkstore.Store
+	layer     *objects.Layer
+	srv       *http.Server
+	rawLn     net.Listener // the TCP listener under ln; closed by Shutdown when never served
+	ln        net.Listener
+	tls       bool
+	certs     *certReloader
+	admin     *admin.Server
+	metrics   *metrics.Metrics
+	msrv      *http.Server
+	mln       net.Listener
+	credPath  string // set on first start only
+	claim     *dirClaim
+	keepClaim bool
+	attrKey   []byte // seals the attributes mounts write
+	started   time.Time
 
 	ready    atomic.Bool
 	handlers sync.WaitGroup // S3 requests being served
@@ -187,12 +189,19 @@ func Start(cfg Config) (d *Daemon, err error) {
 	started := d
 	defer func() {
 		if err != nil {
-			if cfg.Listener != nil && started.ln == nil {
-				cfg.Listener.Close()
-			}
+			started.keepClaim = true // for undo, after Close
 			started.Close()
+			started.claim.undo(started.log)
 		}
 	}()
+	// The listeners and the certificate first: a port taken or a bad
+	// certificate stops the start before the data directory is touched.
+	if err := d.listen(); err != nil {
+		return nil, err
+	}
+	if d.claim, err = claimDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	if err := d.openData(); err != nil {
 		return nil, err
 	}
@@ -232,20 +241,13 @@ func Start(cfg Config) (d *Daemon, err error) {
 		return nil, err
 	}
 	d.ready.Store(true)
-	scheme := "http"
-	if d.tls {
-		scheme = "https"
-	}
-	d.log.Info("serving S3", "url", scheme+"://"+d.ln.Addr().String(), "data_dir", cfg.DataDir)
+	// cmd/excd logs the endpoints ("S3 endpoint", "metrics endpoint").
 	return d, nil
 }
 
 // openData opens the master key, the catalog and the chunk store.
 func (d *Daemon) openData() error {
 	cfg := d.cfg
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
 	if err := checkDataDir(cfg.DataDir); err != nil {
 		return err
 	}
@@ -299,7 +301,47 @@ func loadKeys(dataDir, keyFile string, log *slog.Logger, create bool) (chunkstor
 	return chunkstore.DeriveKeys(master)
 }
 
-// startS3 opens (or adopts) the S3 listener and serves the gateway on it.
+// listen opens (or adopts) the S3 listener, with TLS when configured, and
+// the metrics listener; serving starts later, in startS3 and startMetrics.
+func (d *Daemon) listen() error {
+	cfg := d.cfg
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+	}
+	d.rawLn = ln
+	// Counted below TLS, so a connection holds its place from accept to
+	// close, handshake included.
+	ln = newConnLimiter(connBound(cfg.MaxConns, defaultMaxConns), connBound(cfg.MaxConnsPerSource, defaultMaxConnsPerSource)).listener(ln)
+	if cfg.TLSCert != "" {
+		certs, err := newCertReloader(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return err
+		}
+		d.certs, d.tls = certs, true
+		ln = tls.NewListener(ln, &tls.Config{
+			GetCertificate: certs.getCertificate,
+			MinVersion:     tls.VersionTLS12,
+			// HTTP/1.1 only: S3 clients speak it, and Serve on a TLS
+			// listener would otherwise offer h2.
+			NextProtos: []string{"http/1.1"},
+		})
+	}
+	d.ln = ln
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		d.mln = mln
+	}
+	return nil
+}
+
+// startS3 serves the gateway on the listener listen opened.
 func (d *Daemon) startS3() error {
 	cfg := d.cfg
 	var gw http.Handler = s3gw.New(s3gw.Config{
@@ -321,32 +363,7 @@ func (d *Daemon) startS3() error {
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
 		ConnContext:       connContext,
 	}
-	ln := cfg.Listener
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return fmt.Errorf("listen: %w", err)
-		}
-	}
-	// Counted below TLS, so a connection holds its place from accept to
-	// close, handshake included.
-	ln = newConnLimiter(connBound(cfg.MaxConns, defaultMaxConns), connBound(cfg.MaxConnsPerSource, defaultMaxConnsPerSource)).listener(ln)
-	if cfg.TLSCert != "" {
-		certs, err := newCertReloader(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		d.certs, d.tls = certs, true
-		ln = tls.NewListener(ln, &tls.Config{
-			GetCertificate: certs.getCertificate,
-			MinVersion:     tls.VersionTLS12,
-			// HTTP/1.1 only: S3 clients speak it, and Serve on a TLS
-			// listener would otherwise offer h2.
-			NextProtos: []string{"http/1.1"},
-		})
-	}
-	d.ln = ln
+	ln := d.ln
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -408,6 +425,12 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		if d.stop != nil {
 			d.stop()
 		}
+		if d.srv == nil && d.rawLn != nil {
+			d.rawLn.Close() // a start that failed before serving
+		}
+		if d.msrv == nil && d.mln != nil {
+			d.mln.Close()
+		}
 		if d.srv != nil {
 			if err := d.srv.Shutdown(ctx); err != nil {
 				d.log.Warn("shutdown: requests still in flight; closing their connections", "err", err)
@@ -434,6 +457,11 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		if d.db != nil {
 			d.releaseReserve()
 			d.closeErr = d.db.Close()
+		}
+		if !d.keepClaim {
+			// A failed start's claim is released by undo, once it has
+			// removed what the start made.
+			d.claim.release()
 		}
 	})
 	return d.closeErr

@@ -62,7 +62,7 @@ func (d *Daemon) firstStart(ctx context.Context) error {
 		}
 		_, err = d.db.CreateAccessKey(ctx, catalog.AccessKey{ID: ak, Secret: sk, OrgID: org.ID})
 		if err == nil {
-			d.log.Info("added the seeded root access key to the default org", "org", org.ID, "access_key_id", ak)
+			d.log.Info("added the seeded root access key to the default org", "org", org.Name, "org_id", org.ID, "access_key_id", ak)
 		}
 		return err
 	}
@@ -92,7 +92,7 @@ func (d *Daemon) firstStart(ctx context.Context) error {
 	}
 	if f == nil {
 		d.log.Info("first start: created the default org with the seeded root access key",
-			"org", org.ID, "access_key_id", key.ID)
+			"org", org.Name, "org_id", org.ID, "access_key_id", key.ID)
 		return nil
 	}
 	err = writeCredentials(f, path, org, key)
@@ -104,7 +104,7 @@ func (d *Daemon) firstStart(ctx context.Context) error {
 	d.credPath = path
 	d.log.Warn("first start: created the default org and an access key; its secret is in the credentials file. "+
 		"Move that file out of the data directory (or copy the key and delete it): until then a copy of the data directory carries a working secret",
-		"org", org.ID, "access_key_id", key.ID, "credentials", path)
+		"org", org.Name, "org_id", org.ID, "access_key_id", key.ID, "credentials", path)
 	return nil
 }
 

@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"time"
 )
@@ -11,11 +9,7 @@ import (
 // startMetrics serves /metrics, /healthz and /readyz on their own listener,
 // so they can be exposed to a scraper without exposing S3, or the reverse.
 func (d *Daemon) startMetrics() error {
-	ln, err := net.Listen("tcp", d.cfg.MetricsListen)
-	if err != nil {
-		return fmt.Errorf("metrics listener: %w", err)
-	}
-	d.mln = ln
+	ln := d.mln // opened by listen, before the data directory
 	d.msrv = &http.Server{
 		Handler:           d.metrics.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -29,6 +23,5 @@ func (d *Daemon) startMetrics() error {
 			d.log.Error("metrics listener failed", "err", err)
 		}
 	}()
-	d.log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
 	return nil
 }

@@ -156,7 +156,7 @@ type Proc struct {
 	killed, startFailed bool
 }
 
-// Start runs excd and returns once it prints its S3 endpoint, which it does
+// Start runs excd and returns once it logs its S3 endpoint, which it does
 // only after the catalog is open and the mount (if any) is up.
 func Start(tb testing.TB, opts Options) *Proc {
 	tb.Helper()
@@ -234,10 +234,10 @@ func TryStart(tb testing.TB, opts Options) (*Proc, error) {
 				earlyMu.Lock()
 				early.WriteString(line + "\n")
 				earlyMu.Unlock()
-				if ep, ok := strings.CutPrefix(line, "excd: S3 endpoint "); ok {
+				if ep, ok := LogValue(line, "S3 endpoint", "url"); ok {
 					s.endpoint = ep
 				}
-				if m, ok := strings.CutPrefix(line, "excd: metrics endpoint "); ok {
+				if m, ok := LogValue(line, "metrics endpoint", "url"); ok {
 					s.metrics = m
 				}
 				if s.endpoint != "" && (!opts.Metrics || s.metrics != "") {

@@ -104,8 +104,9 @@ func TestStartPermissions(t *testing.T) {
 				}
 			}
 			msg := lastLine(out)
-			if !strings.HasPrefix(msg, "excd: ") || !strings.Contains(msg, path) || !strings.Contains(msg, tc.problem) {
-				t.Errorf("last line %q does not name %s and %q; output:\n%s", msg, path, tc.problem, out)
+			rec, _ := excdtest.LogRecord(msg)
+			if rec["level"] != "ERROR" || rec["msg"] != "exiting on error" || !strings.Contains(rec["err"], path) || !strings.Contains(rec["err"], tc.problem) {
+				t.Errorf("last line %q is not the ERROR record naming %s and %q; output:\n%s", msg, path, tc.problem, out)
 			}
 			t.Logf("%s", msg)
 		})
