@@ -57,13 +57,9 @@ mkdir -p "$man1" "$pkg/usr/share/bash-completion/completions" \
 "$pkg/usr/bin/exc" completion zsh >"$pkg/usr/share/zsh/vendor-completions/_exc"
 "$pkg/usr/bin/exc" completion fish >"$pkg/usr/share/fish/vendor_completions.d/exc.fish"
 "$pkg/usr/bin/exc" gen-man "$man1"
-# excd's page (section 8: a daemon) comes from its own hidden gen-man command,
-# which the stdlib-flag excd lacks; until excd has it, say so and go on.
-if "$pkg/usr/bin/excd" gen-man "$pkg/usr/share/man/man8" 2>/dev/null; then
-  gzip -9n "$pkg/usr/share/man/man8"/*.8
-else
-  echo "build-deb: excd has no gen-man command yet; no excd man page" >&2
-fi
+# excd's page (section 8: a daemon) comes from its own hidden gen-man.
+"$pkg/usr/bin/excd" gen-man "$pkg/usr/share/man/man8"
+gzip -9n "$pkg/usr/share/man/man8"/*.8
 gzip -9n "$man1"/*.1
 
 install -m 0644 packaging/systemd/excd.service packaging/systemd/excd.socket "$pkg/lib/systemd/system/"

@@ -134,7 +134,7 @@ func (a *app) rootCmd() *cobra.Command {
 			return err
 		},
 	})
-	man := clidoc.ManCommand("exc")
+	man := clidoc.ManCommand("exc", "1")
 	man.Args = exactArgs("DIR")
 	root.AddCommand(man)
 	return root

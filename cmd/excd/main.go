@@ -25,6 +25,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
+	"excloud.dev/buckets/internal/clidoc"
 	"excloud.dev/buckets/internal/config"
 	"excloud.dev/buckets/internal/daemon"
 	"excloud.dev/buckets/internal/sdnotify"
@@ -149,7 +150,9 @@ func (c *cli) rootCmd() *cobra.Command {
 	c.loader = config.NewLoader(fs)
 	fs.BoolVar(&c.printConfig, "print-config", false, "print the effective configuration (secrets hidden) and exit")
 	fs.StringVar(&c.restore, "restore", "", "restore the catalog from a backup `file` (exc backup) into an empty data directory, and exit")
-	root.AddCommand(genManCmd(root))
+	// Section 8: excd is a daemon the administrator runs (exc's pages are
+	// section 1). A build step of packaging/build-deb.sh, so hidden.
+	root.AddCommand(clidoc.ManCommand("excd", "8"))
 	return root
 }
 

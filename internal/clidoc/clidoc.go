@@ -19,10 +19,11 @@ import (
 const ManCommandName = "gen-man"
 
 // ManCommand returns the hidden command "gen-man DIR" that writes one man page
-// (section 1) per visible command of its root's tree into DIR: exc.1,
-// exc-buckets.1, exc-buckets-create.1, … Dates come from $SOURCE_DATE_EPOCH
-// when set (reproducible builds), else today.
-func ManCommand(product string) *cobra.Command {
+// per visible command of its root's tree into DIR, in the given manual
+// section (1 for exc: exc.1, exc-buckets.1, …; 8 for the daemon: excd.8).
+// Dates come from $SOURCE_DATE_EPOCH when set (reproducible builds), else
+// today.
+func ManCommand(product, section string) *cobra.Command {
 	return &cobra.Command{
 		Use:     ManCommandName + " DIR",
 		Short:   "Write the man pages of every command into DIR (for packaging)",
@@ -30,14 +31,15 @@ func ManCommand(product string) *cobra.Command {
 		Hidden:  true,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return WriteMan(cmd.Root(), product, args[0])
+			return WriteMan(cmd.Root(), product, section, args[0])
 		},
 	}
 }
 
-// WriteMan writes the man pages of root's tree into dir (made if missing).
+// WriteMan writes the man pages of root's tree into dir (made if missing), in
+// manual section section.
 // product names the manual in each page's header.
-func WriteMan(root *cobra.Command, product, dir string) error {
+func WriteMan(root *cobra.Command, product, section, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("man pages: %w", err)
 	}
@@ -47,7 +49,7 @@ func WriteMan(root *cobra.Command, product, dir string) error {
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	root.DisableAutoGenTag = true
-	h := &doc.GenManHeader{Section: "1", Source: product + " " + root.Version, Manual: product + " manual"}
+	h := &doc.GenManHeader{Section: section, Source: product + " " + root.Version, Manual: product + " manual"}
 	if err := doc.GenManTree(root, h, dir); err != nil {
 		return fmt.Errorf("man pages in %s: %w", dir, err)
 	}

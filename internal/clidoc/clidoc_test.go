@@ -16,7 +16,7 @@ func sample() *cobra.Command {
 	run.Flags().Bool("fast", false, "go fast")
 	bare := &cobra.Command{Use: "bare", Short: "No example", RunE: func(*cobra.Command, []string) error { return nil }}
 	hidden := &cobra.Command{Use: "secret", Hidden: true, RunE: func(*cobra.Command, []string) error { return nil }}
-	root.AddCommand(run, bare, hidden, ManCommand("tool"))
+	root.AddCommand(run, bare, hidden, ManCommand("tool", "1"))
 	return root
 }
 
