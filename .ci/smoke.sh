@@ -33,7 +33,6 @@ done
 if [ -z "$endpoint" ]; then
   echo "excd did not start:"; cat "$work/excd.log"; exit 1
 fi
-hostport=${endpoint#http://}
 echo "excd at $endpoint"
 
 passed=0 failed=0
