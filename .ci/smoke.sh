@@ -81,7 +81,7 @@ check "aws missing key HEAD is 404" bash -c "! $(printf '%q ' "${AWS[@]}") s3api
 # --- rclone, with the remote exactly as `exc … --format rclone --write` writes it ---
 # configure CLIENT: exc writes CLIENT's config for the root key (secret on stdin).
 configure() {
-  printf '%s\n' "$EXC_ROOT_SECRET_KEY" | "$work/exc" buckets keys configure "$EXC_ROOT_ACCESS_KEY" --profile exc --endpoint "$endpoint" --format "$1" --write
+  printf '%s\n' "$EXC_ROOT_SECRET_KEY" | "$work/exc" keys configure "$EXC_ROOT_ACCESS_KEY" --profile exc --endpoint "$endpoint" --format "$1" --write
 }
 export RCLONE_CONFIG=$work/rclone.conf
 check "exc configure --format rclone --write" configure rclone
@@ -104,12 +104,12 @@ check "s3cmd del" "${S3CMD[@]}" del s3://smoke/s3cmd/f1
 EXC=("$work/exc" --socket "$work/data/admin.sock")
 check "exc status" "${EXC[@]}" status
 check "exc buckets create" "${EXC[@]}" buckets create excsmoke
-"${EXC[@]}" --json buckets keys create >"$work/key.json" 2>/dev/null
+"${EXC[@]}" --json keys create >"$work/key.json" 2>/dev/null
 keyid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_key_id"])' "$work/key.json" 2>/dev/null)
 secret=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secret_access_key"])' "$work/key.json" 2>/dev/null)
-check "exc buckets keys create" test -n "$keyid" -a -n "$secret"
+check "exc keys create" test -n "$keyid" -a -n "$secret"
 mkdir -p "$work/home"
-check "exc buckets keys configure" env HOME="$work/home" bash -c "printf '%s\n' '$secret' | $(printf '%q ' "${EXC[@]}") buckets keys configure '$keyid' --profile excsmoke --endpoint '$endpoint'"
+check "exc buckets keys configure (the hosted path)" env HOME="$work/home" bash -c "printf '%s\n' '$secret' | $(printf '%q ' "${EXC[@]}") buckets keys configure '$keyid' --profile excsmoke --endpoint '$endpoint'"
 PROFILE=(env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY HOME="$work/home" /usr/bin/aws --profile excsmoke --endpoint-url "$endpoint")
 # The closing hint works with the aws CLI configure finds (here Debian's, first on PATH).
 check "exc configure's hint works with the aws CLI on PATH" env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_DEFAULT_REGION PATH="/usr/bin:$PATH" HOME="$work/home" bash -c "hint=\$(printf '%s\n' '$secret' | $(printf '%q ' "${EXC[@]}") buckets keys configure '$keyid' --profile excsmoke --endpoint '$endpoint' | sed -n 's/^try: //p') && echo \"\$hint\" && [ -n \"\$hint\" ] && eval \"\$hint\" | grep -q excsmoke"

@@ -1,5 +1,5 @@
 // Package awsprofile writes an S3 profile into the AWS CLI's shared config
-// and credentials files, as `exc buckets keys configure` does, so that
+// and credentials files, as `exc keys configure` does, so that
 // `aws --profile NAME s3 ls` talks to excd next.
 //
 // Those files are the user's, full of profiles and comments exc knows

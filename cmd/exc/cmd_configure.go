@@ -27,7 +27,7 @@ func (a *app) configureCmd() *cobra.Command {
 		Use:   "configure ACCESS_KEY_ID --profile NAME [--endpoint URL] [--format aws|rclone|s3cmd|env|boto3 [--write]]",
 		Short: "Configure an S3 client (aws CLI, rclone, s3cmd, env, boto3) for an access key",
 		Long: "configure sets up an S3 client for an access key. The secret is read from standard input\n" +
-			"(one line) when it is not a terminal, as in printf '%s\\n' \"$SECRET\" | exc buckets keys configure …,\n" +
+			"(one line) when it is not a terminal, as in printf '%s\\n' \"$SECRET\" | exc keys configure …,\n" +
 			"else prompted for without echo; it is never taken from the command line, where other users\n" +
 			"could read it in the process list. It does not contact excd.\n\n" +
 			"--format aws (the default) writes [profile NAME] (region auto, endpoint_url, path-style\n" +
