@@ -26,6 +26,7 @@ import (
 
 	"excloud.dev/buckets/internal/config"
 	"excloud.dev/buckets/internal/daemon"
+	"excloud.dev/buckets/internal/logging"
 	"excloud.dev/buckets/internal/sdnotify"
 )
 
@@ -303,11 +304,10 @@ func newLogger(format string, level slog.Leveler) *slog.Logger {
 			format = "text"
 		}
 	}
-	opts := &slog.HandlerOptions{Level: level}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		return slog.New(logging.NewJSONHandler(os.Stderr, level))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(logging.NewTextHandler(os.Stderr, level))
 }
 
 func isTerminal(f *os.File) bool {
