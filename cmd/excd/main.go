@@ -104,6 +104,7 @@ func run(args []string) error {
 		IOIdleTimeout:     cfg.IOIdleTimeout,
 		MinFree:           cfg.MinFreeSpace,
 		PublicDomain:      cfg.PublicDomain,
+		TrustedProxies:    cfg.TrustedProxies,
 		MaxConns:          connBound(cfg.MaxConnections),
 		MaxConnsPerSource: connBound(cfg.MaxConnectionsPerSource),
 		Mounts:            cfg.Mounts,
