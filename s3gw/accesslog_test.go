@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -52,22 +53,29 @@ func records(t *testing.T, log *testutil.LogBuffer) []map[string]any {
 }
 
 // accessLine returns the access-log record of the request with id, failing
-// unless there is exactly one.
+// unless there is exactly one. The gateway writes it once the response is
+// complete, which the client may see first: it is waited for.
 func accessLine(t *testing.T, log *testutil.LogBuffer, id string) map[string]any {
 	t.Helper()
 	if id == "" {
 		t.Fatal("no request id in the response")
 	}
-	var found []map[string]any
-	for _, m := range records(t, log) {
-		if m["msg"] == "s3 request" && m["request_id"] == id {
-			found = append(found, m)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var found []map[string]any
+		for _, m := range records(t, log) {
+			if m["msg"] == "s3 request" && m["request_id"] == id {
+				found = append(found, m)
+			}
 		}
+		switch {
+		case len(found) == 1:
+			return found[0]
+		case len(found) > 1 || time.Now().After(deadline):
+			t.Fatalf("%d access lines for request %s in:\n%s", len(found), id, log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	if len(found) != 1 {
-		t.Fatalf("%d access lines for request %s in:\n%s", len(found), id, log.String())
-	}
-	return found[0]
 }
 
 // requestID is the x-amz-request-id of an SDK answer or error.
@@ -303,6 +311,8 @@ func TestAuthDecisionLog(t *testing.T) {
 
 	t.Run("info", func(t *testing.T) {
 		_, log, ids := run(t, slog.LevelInfo)
+		accessLine(t, log, ids[0])
+		accessLine(t, log, ids[1])
 		recs := records(t, log)
 		// CreateBucket (its access line and "bucket created"), the forged
 		// list, the read-only put: nothing else.
@@ -314,7 +324,5 @@ func TestAuthDecisionLog(t *testing.T) {
 				t.Errorf("info level wrote more than the access line: %v", m)
 			}
 		}
-		accessLine(t, log, ids[0])
-		accessLine(t, log, ids[1])
 	})
 }

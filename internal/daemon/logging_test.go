@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -114,7 +115,12 @@ func TestOperatorLog(t *testing.T) {
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("viaexc"), Key: aws.String("obj"), Body: bytes.NewReader(data)}); err != nil {
 		t.Fatal(err)
 	}
-	puts := findRecords(t, log, "s3 request", map[string]any{"op": "PutObject", "bucket": "viaexc", "key": "obj"})
+	// The access line is written once the response is complete, which the
+	// client may see first.
+	var puts []map[string]any
+	for deadline := time.Now().Add(30 * time.Second); len(puts) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		puts = findRecords(t, log, "s3 request", map[string]any{"op": "PutObject", "bucket": "viaexc", "key": "obj"})
+	}
 	if len(puts) != 1 {
 		t.Fatalf("%d access lines for the put:\n%s", len(puts), log.String())
 	}
