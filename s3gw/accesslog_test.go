@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
@@ -325,4 +326,82 @@ func TestAuthDecisionLog(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A browser POST upload names its key in the form and its access key in
+// the signed policy; the access line has both.
+func TestAccessLogPostUpload(t *testing.T) {
+	st, log := logStack(t, slog.LevelInfo)
+	ctx := context.Background()
+	c := st.client(st.key)
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("webapp")}); err != nil {
+		t.Fatal(err)
+	}
+	post, err := s3.NewPresignClient(c).PresignPostObject(ctx, &s3.PutObjectInput{Bucket: aws.String("webapp"), Key: aws.String("uploads/${filename}")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("a picture")
+	resp, body := postUpload(t, post.URL, post.Values, "cat.png", bytes.NewReader(data))
+	if resp.StatusCode != 204 {
+		t.Fatalf("POST upload: %d %s", resp.StatusCode, body)
+	}
+	rec := accessLine(t, log, resp.Header.Get("x-amz-request-id"))
+	wantFields(t, rec, map[string]any{
+		"op": "PostObject", "access_key_id": st.key.ID, "org": st.org, "bucket": "webapp", "key": "uploads/cat.png", "status": 204.0, "code": "",
+	})
+	if in, _ := rec["bytes_in"].(float64); in < float64(len(data)) {
+		t.Errorf("bytes_in %v", rec["bytes_in"])
+	}
+}
+
+func TestClientAddr(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	for _, tc := range []struct {
+		peer         string
+		xff          []string
+		client, prox string
+	}{
+		{"192.0.2.1:5000", nil, "192.0.2.1", ""},
+		{"192.0.2.1:5000", []string{"203.0.113.7"}, "192.0.2.1", ""}, // untrusted peer
+		{"10.0.0.2:5000", nil, "10.0.0.2", ""},
+		{"10.0.0.2:5000", []string{"203.0.113.7"}, "203.0.113.7", "10.0.0.2"},
+		{"10.0.0.2:5000", []string{"1.1.1.1", "203.0.113.7, 10.0.0.9"}, "203.0.113.7", "10.0.0.2"}, // two headers
+		{"10.0.0.2:5000", []string{"10.0.0.3, 10.0.0.9"}, "10.0.0.3", "10.0.0.2"},                  // all trusted: the leftmost
+		{"10.0.0.2:5000", []string{"203.0.113.7:4711"}, "203.0.113.7", "10.0.0.2"},
+		{"10.0.0.2:5000", []string{"[2001:db8::1]:4711"}, "2001:db8::1", "10.0.0.2"},
+		{"[fd00::2]:5000", []string{"2001:db8::1"}, "2001:db8::1", "fd00::2"},
+		{"[::ffff:10.0.0.2]:5000", []string{"203.0.113.7"}, "203.0.113.7", "10.0.0.2"}, // v4-mapped peer
+		{"10.0.0.2:5000", []string{"garbage"}, "10.0.0.2", ""},
+		{"10.0.0.2:5000", []string{""}, "10.0.0.2", ""},
+		{"@", []string{"203.0.113.7"}, "@", ""}, // not an address (a unix socket)
+	} {
+		r, _ := http.NewRequest(http.MethodGet, "http://x/", nil)
+		r.RemoteAddr = tc.peer
+		for _, v := range tc.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if c, p := clientAddr(r, trusted); c != tc.client || p != tc.prox {
+			t.Errorf("peer %s, X-Forwarded-For %q: client %q proxy %q, want %q %q", tc.peer, tc.xff, c, p, tc.client, tc.prox)
+		}
+	}
+}
+
+func TestClaimedKeyID(t *testing.T) {
+	for _, tc := range []struct{ authz, query, want string }{
+		{"AWS4-HMAC-SHA256 Credential=EXCAAAAAAAAAAAAAAAAA/20260101/auto/s3/aws4_request, SignedHeaders=host, Signature=00", "", "EXCAAAAAAAAAAAAAAAAA"},
+		{"AWS4-HMAC-SHA256 Credential=EXCBBBB,SignedHeaders=host", "", "EXCBBBB"},
+		{"Bearer nothing", "", ""},
+		{"", "X-Amz-Credential=EXCCCCCCCCCCCCCCCCCC%2F20260101%2Fauto%2Fs3%2Faws4_request", "EXCCCCCCCCCCCCCCCCCC"},
+		{"AWS4-HMAC-SHA256 Credential=" + strings.Repeat("A", 500), "", strings.Repeat("A", maxLoggedClaim)},
+		{"", "", ""},
+	} {
+		r, _ := http.NewRequest(http.MethodGet, "http://x/b?"+tc.query, nil)
+		if tc.authz != "" {
+			r.Header.Set("Authorization", tc.authz)
+		}
+		if got := claimedKeyID(r); got != tc.want {
+			t.Errorf("Authorization %q, query %q: %q, want %q", tc.authz, tc.query, got, tc.want)
+		}
+	}
 }
