@@ -1,6 +1,7 @@
 package s3gw
 
 import (
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -167,6 +168,9 @@ func trustedIP(a netip.Addr, trusted []netip.Prefix) bool {
 // of the key's scope). At info level the access line's code says only
 // what the client was told.
 func (st *reqState) authDenied(r *http.Request, err error) {
+	if !st.logger.Enabled(r.Context(), slog.LevelDebug) {
+		return
+	}
 	st.logger.Debug("s3 auth denied",
 		"request_id", st.id,
 		"access_key_id", st.keyID(r),
@@ -177,7 +181,12 @@ func (st *reqState) authDenied(r *http.Request, err error) {
 
 // authAccepted logs, at debug level, the key a request was authenticated
 // with and the scope it was allowed under.
-func (st *reqState) authAccepted(k catalog.AccessKey, presigned bool) {
+func (st *reqState) authAccepted(r *http.Request, k catalog.AccessKey, presigned bool) {
+	// Checked first: this runs for every request, and at info level it
+	// should cost nothing.
+	if !st.logger.Enabled(r.Context(), slog.LevelDebug) {
+		return
+	}
 	st.logger.Debug("s3 auth accepted",
 		"request_id", st.id,
 		"access_key_id", k.ID,

@@ -223,7 +223,7 @@ func (s *server) postObject(w http.ResponseWriter, r *http.Request) error {
 		st.authDenied(r, err)
 		return err
 	}
-	st.authAccepted(key, false)
+	st.authAccepted(r, key, false)
 	conds, err := checkPolicy(fields, p.bucket, s.now())
 	if err != nil {
 		return err

@@ -392,7 +392,7 @@ func (s *server) op(op Op, fn opFunc) *route {
 			st.authDenied(r, err)
 			return err
 		}
-		st.authAccepted(rq.access, rq.auth.Presigned)
+		st.authAccepted(r, rq.access, rq.auth.Presigned)
 		return fn(w, r, rq)
 	}}
 }
