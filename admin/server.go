@@ -310,7 +310,7 @@ func (s *Server) createBucket(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	s.log.Info("bucket created", "org_id", o.ID, "bucket", b.Name)
+	s.log.Info("bucket created", "org_id", o.ID, "bucket", b.Name, "via", "admin")
 	return http.StatusCreated, wireBucket(b), nil
 }
 
@@ -335,7 +335,7 @@ func (s *Server) deleteBucket(r *http.Request) (int, any, error) {
 	if err := s.cfg.Catalog.DeleteBucket(r.Context(), o.ID, name); err != nil {
 		return 0, nil, err
 	}
-	s.log.Info("bucket deleted", "org_id", o.ID, "bucket", name)
+	s.log.Info("bucket deleted", "org_id", o.ID, "bucket", name, "via", "admin")
 	return http.StatusNoContent, nil, nil
 }
 

@@ -110,15 +110,19 @@ func (f *fsys) onEvent(ev catalog.Event) {
 		return
 	}
 	if f.isMine(ev.Bucket, ev.Key) {
+		f.debugEvent("fsmount: no invalidation: the change came through this mount", ev)
 		return
 	}
 	f.bgMu.Lock()
 	if f.bgActive {
 		f.bgQueue = append(f.bgQueue, ev)
+		n := len(f.bgQueue)
 		f.bgMu.Unlock()
+		f.debugEvent("fsmount: invalidation queued behind one the kernel has not taken", ev, "queued", n)
 		return
 	}
 	f.bgMu.Unlock()
+	f.debugEvent("fsmount: invalidate", ev)
 	if done, ok := waitBounded(func() { f.invalidate(ev) }); !ok {
 		f.log.Warn("fsmount: kernel invalidation still pending; continuing", "bucket", ev.Bucket, "key", ev.Key)
 		f.bgMu.Lock()
@@ -126,6 +130,32 @@ func (f *fsys) onEvent(ev catalog.Event) {
 		f.bgMu.Unlock()
 		go f.drain(done)
 	}
+}
+
+// debugEvent logs a feed event at debug level. The check comes first:
+// onEvent runs inside every catalog commit, and at info level it should
+// cost nothing.
+func (f *fsys) debugEvent(msg string, ev catalog.Event, extra ...any) {
+	if !f.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	f.log.Debug(msg, append(eventAttrs(ev), extra...)...)
+}
+
+// eventAttrs describe a change-feed event for the debug log.
+func eventAttrs(ev catalog.Event) []any {
+	kind := "unknown"
+	switch ev.Kind {
+	case catalog.ObjectPut:
+		kind = "object_put"
+	case catalog.ObjectDelete:
+		kind = "object_delete"
+	case catalog.BucketCreate:
+		kind = "bucket_create"
+	case catalog.BucketDelete:
+		kind = "bucket_delete"
+	}
+	return []any{"event", kind, "bucket", ev.Bucket, "key", ev.Key, "seq", ev.Seq}
 }
 
 // waitBounded runs fn, a call into the kernel, in a goroutine and waits for

@@ -131,6 +131,9 @@ func (r *rootNode) Mkdir(ctx context.Context, name string, mode uint32, out *fus
 	if err != nil {
 		return nil, toErrno(err)
 	}
+	// Worded as the admin API words it (admin/server.go), so one query
+	// finds every bucket an org gained, whichever door it came through.
+	r.fsys.log.Info("bucket created", "org_id", r.fsys.orgID, "bucket", b.Name, "via", "mount")
 	return r.bucketNode(ctx, b, catalog.Name{SubdirsKnown: true}, out), 0
 }
 
@@ -140,6 +143,9 @@ func (r *rootNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	err := r.fsys.objs.DeleteBucket(ctx, r.fsys.orgID, name)
 	if errors.Is(err, catalog.ErrBucketNotEmpty) {
 		return syscall.ENOTEMPTY
+	}
+	if err == nil {
+		r.fsys.log.Info("bucket deleted", "org_id", r.fsys.orgID, "bucket", name, "via", "mount")
 	}
 	return toErrno(err)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"time"
 
 	"excloud.dev/buckets/chunkstore"
@@ -37,6 +38,8 @@ var errLookupWait = errors.New("lookups in flight outlasted the wait")
 // lookup is catalog work, not paced by any client.
 func (l *Layer) GC(ctx context.Context) (GCStats, error) {
 	var st GCStats
+	start := time.Now()
+	debug := l.log.Enabled(ctx, slog.LevelDebug)
 	type cand struct {
 		id   chunkstore.ID
 		size int64
@@ -54,6 +57,9 @@ func (l *Layer) GC(ctx context.Context) (GCStats, error) {
 		case n != 0:
 		case sw.Spared(id):
 			st.Deferred++
+			if debug {
+				l.log.Debug("gc: chunk deferred: pinned by an open reader or a write in progress", "chunk", id.String(), "size", size)
+			}
 		default:
 			cands = append(cands, cand{id, size})
 		}
@@ -63,6 +69,7 @@ func (l *Layer) GC(ctx context.Context) (GCStats, error) {
 		return st, fmt.Errorf("objects: gc: %w", err)
 	}
 	if len(cands) == 0 {
+		l.gcDone(st, start, "no unreferenced chunks")
 		return st, nil
 	}
 	if err := sw.Settle(ctx); err != nil {
@@ -86,14 +93,35 @@ func (l *Layer) GC(ctx context.Context) (GCStats, error) {
 		case freed:
 			st.Deleted++
 			st.BytesFreed += c.size
+			if debug {
+				l.log.Debug("gc: chunk freed: no manifest or part refers to it", "chunk", c.id.String(), "size", c.size)
+			}
 		case !checked:
 			st.Deferred++
+			if debug {
+				l.log.Debug("gc: chunk deferred: pinned since it was chosen", "chunk", c.id.String(), "size", c.size)
+			}
+		case debug:
+			// collect found it referenced again (a write deduplicated
+			// against it) or already gone.
+			l.log.Debug("gc: chunk kept: referenced again, or already gone", "chunk", c.id.String(), "size", c.size)
 		}
 	}
 	if st.Deleted > 0 {
 		l.log.Info("gc", "scanned", st.Scanned, "deleted", st.Deleted, "bytes_freed", st.BytesFreed, "deferred", st.Deferred)
 	}
+	l.gcDone(st, start, "")
 	return st, nil
+}
+
+// gcDone logs every collection at debug level, those that freed nothing
+// included (info has only those that did), with why it stopped early.
+func (l *Layer) gcDone(st GCStats, start time.Time, why string) {
+	attrs := []any{"scanned", st.Scanned, "deleted", st.Deleted, "bytes_freed", st.BytesFreed, "deferred", st.Deferred, "duration", time.Since(start)}
+	if why != "" {
+		attrs = append(attrs, "reason", why)
+	}
+	l.log.Debug("gc run", attrs...)
 }
 
 // collect deletes one candidate if it is still unreferenced. Free calls it

@@ -93,6 +93,9 @@ func (s *server) createBucket(w http.ResponseWriter, r *http.Request, rq *reques
 	if _, err := s.objs.CreateBucket(r.Context(), rq.org, rq.bucket); err != nil {
 		return err
 	}
+	// Worded as the admin API and the mount word it, so one query finds
+	// every bucket an org gained; the access line has the rest.
+	s.logger.Info("bucket created", "org_id", rq.org, "bucket", rq.bucket, "via", "s3")
 	w.Header().Set("Location", "/"+rq.bucket)
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
@@ -113,6 +116,7 @@ func (s *server) deleteBucket(w http.ResponseWriter, r *http.Request, rq *reques
 	if err := s.objs.DeleteBucket(r.Context(), rq.org, rq.bucket); err != nil {
 		return err
 	}
+	s.logger.Info("bucket deleted", "org_id", rq.org, "bucket", rq.bucket, "via", "s3")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -27,8 +28,16 @@ type reqState struct {
 	op       Op
 	org      string
 	observer Observer
-	path     *parsedPath // requestPath's cache
-	query    url.Values  // requestQuery's cache
+	// accessKey is the id the request was signed (or claims to be signed)
+	// with, set when it is looked up.
+	accessKey string
+	// bucket and key, when named, replace the path's in the log (a POST
+	// upload's key is in its form).
+	bucket, key string
+	named       bool
+	trusted     []netip.Prefix // Config.TrustedProxies
+	path        *parsedPath    // requestPath's cache
+	query       url.Values     // requestQuery's cache
 }
 
 type stateKey struct{}
@@ -75,19 +84,7 @@ func (f handlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rw.status == 0 {
 		rw.WriteHeader(http.StatusOK)
 	}
-	attrs := []any{
-		"request_id", st.id,
-		"org", st.org,
-		"op", st.op.String(),
-		"method", r.Method,
-		"status", rw.status,
-		"bytes", rw.bytes,
-		"duration", time.Since(start),
-	}
-	if err != nil {
-		attrs = append(attrs, "code", code)
-	}
-	st.logger.Info("s3 request", attrs...)
+	st.logAccess(r, rw, body, start, code)
 	if st.observer != nil {
 		var in int64
 		if body != nil {

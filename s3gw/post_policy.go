@@ -214,13 +214,16 @@ func (s *server) postObject(w http.ResponseWriter, r *http.Request) error {
 		return k.Secret, err
 	})
 	if err != nil {
+		st.authDenied(r, err)
 		return err
 	}
 	st.org = key.OrgID
 	s.applyCORS(w, r, key.OrgID, p.bucket)
 	if err := authorize(key, OpPostObject, p.bucket); err != nil {
+		st.authDenied(r, err)
 		return err
 	}
+	st.authAccepted(r, key, false)
 	conds, err := checkPolicy(fields, p.bucket, s.now())
 	if err != nil {
 		return err
@@ -234,6 +237,7 @@ func (s *server) postObject(w http.ResponseWriter, r *http.Request) error {
 		}
 		objKey = strings.ReplaceAll(objKey, "${filename}", name)
 	}
+	st.bucket, st.key, st.named = p.bucket, objKey, true
 	if err := checkKey(objKey); err != nil {
 		return err
 	}
@@ -396,8 +400,12 @@ func escapeKeyPath(key string) string {
 	return strings.Join(parts, "/")
 }
 
-// lookupKey is authenticate's key lookup for the POST form.
+// lookupKey resolves an access key id for authenticate and the POST form,
+// recording the id for the log.
 func (s *server) lookupKey(ctx context.Context, id string) (catalog.AccessKey, error) {
+	if st := stateFrom(ctx); st != nil {
+		st.accessKey = id // logged even if the signature then fails
+	}
 	k, err := s.keys.AccessKey(ctx, id)
 	if errors.Is(err, catalog.ErrNoSuchKey) {
 		return catalog.AccessKey{}, fmt.Errorf("%w: %s", sigv4.ErrInvalidAccessKeyID, id)

@@ -2,7 +2,6 @@ package s3gw
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -378,17 +377,22 @@ func (s *server) op(op Op, fn opFunc) *route {
 		rq := &request{bucket: bucket, key: key}
 		var err error
 		if rq.auth, rq.access, err = s.authenticate(r); err != nil {
+			st.authDenied(r, err)
 			return err
 		}
 		rq.org = rq.access.OrgID
 		st.org = rq.org
 		s.applyCORS(w, r, rq.org, bucket)
 		if rq.auth.Presigned && !presignAllowed(op, r.Method) {
-			return s3Err(ErrAccessDenied, "Presigned URLs are supported for reads (GET, HEAD), PutObject, UploadPart and CompleteMultipartUpload only.")
-		}
-		if err := authorize(rq.access, op, bucket); err != nil {
+			err := s3Err(ErrAccessDenied, "Presigned URLs are supported for reads (GET, HEAD), PutObject, UploadPart and CompleteMultipartUpload only.")
+			st.authDenied(r, err)
 			return err
 		}
+		if err := authorize(rq.access, op, bucket); err != nil {
+			st.authDenied(r, err)
+			return err
+		}
+		st.authAccepted(r, rq.access, rq.auth.Presigned)
 		return fn(w, r, rq)
 	}}
 }
@@ -397,12 +401,9 @@ func (s *server) op(op Op, fn opFunc) *route {
 func (s *server) authenticate(r *http.Request) (*sigv4.Result, catalog.AccessKey, error) {
 	var key catalog.AccessKey
 	res, err := sigv4.Verify(r, s.now(), func(ctx context.Context, id string) (string, error) {
-		k, err := s.keys.AccessKey(ctx, id)
-		if errors.Is(err, catalog.ErrNoSuchKey) {
-			return "", fmt.Errorf("%w: %s", sigv4.ErrInvalidAccessKeyID, id)
-		}
+		k, err := s.lookupKey(ctx, id)
 		if err != nil {
-			return "", fmt.Errorf("look up access key %s: %w", id, err)
+			return "", err
 		}
 		key = k
 		return k.Secret, nil

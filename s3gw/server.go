@@ -40,6 +40,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -99,8 +100,12 @@ type Config struct {
 	// public.go). Empty disables public hosts; every request must then be
 	// signed.
 	PublicDomain string
-	Logger       *slog.Logger // default slog.Default()
-	Now          func() time.Time
+	// TrustedProxies are the peers (reverse proxies) whose
+	// X-Forwarded-For header names the client in the access log; the
+	// header from any other peer is ignored, since anyone can send one.
+	TrustedProxies []netip.Prefix
+	Logger         *slog.Logger // default slog.Default()
+	Now            func() time.Time
 	// Observer, if set, is told about every request once its response is
 	// written (the daemon's Prometheus metrics).
 	Observer Observer
@@ -135,6 +140,7 @@ type server struct {
 	logger       *slog.Logger
 	now          func() time.Time
 	observer     Observer
+	trusted      []netip.Prefix
 	router       *mux.Router
 	completed    completedUploads // for retried CompleteMultipartUpload
 }
@@ -150,6 +156,7 @@ func New(cfg Config) http.Handler {
 		logger:       cfg.Logger,
 		now:          cfg.Now,
 		observer:     cfg.Observer,
+		trusted:      cfg.TrustedProxies,
 	}
 	if s.region == "" {
 		s.region = "auto"
@@ -165,7 +172,7 @@ func New(cfg Config) http.Handler {
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &reqState{logger: s.logger, op: OpUnknown, observer: s.observer}
+	st := &reqState{logger: s.logger, op: OpUnknown, observer: s.observer, trusted: s.trusted}
 	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	if why, ok := r.Context().Value(refusalKey{}).(string); ok {
 		st.op = OpConnLimited

@@ -128,7 +128,7 @@ func TestReloadLiveSettings(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !strings.Contains(p.stderr.String(), "msg=reloaded log_level=info gc_interval=100ms") {
+	if !strings.Contains(p.stderr.String(), "msg=reloaded log_level=info gc_interval=0.1\n") {
 		t.Fatalf("log_level change not applied:\n%s", p.stderr.String())
 	}
 	p.signal(t, syscall.SIGTERM)

@@ -28,6 +28,7 @@ import (
 	"excloud.dev/buckets/internal/clidoc"
 	"excloud.dev/buckets/internal/config"
 	"excloud.dev/buckets/internal/daemon"
+	"excloud.dev/buckets/internal/logging"
 	"excloud.dev/buckets/internal/sdnotify"
 )
 
@@ -258,6 +259,7 @@ func (c *cli) main() error {
 		IOIdleTimeout:     cfg.IOIdleTimeout,
 		MinFree:           cfg.MinFreeSpace,
 		PublicDomain:      cfg.PublicDomain,
+		TrustedProxies:    cfg.TrustedProxies,
 		MaxConns:          connBound(cfg.MaxConnections),
 		MaxConnsPerSource: connBound(cfg.MaxConnectionsPerSource),
 		Mounts:            cfg.Mounts,
@@ -325,7 +327,7 @@ func (c *cli) main() error {
 // meanwhile forces it.
 func shutdown(d *daemon.Daemon, timeout time.Duration, sigs <-chan os.Signal, log *slog.Logger, sig os.Signal) error {
 	notify(log, sdnotify.Stopping+"\nSTATUS=draining requests")
-	log.Info("shutting down", "signal", sig.String(), "timeout", timeout.String())
+	log.Info("shutting down", "signal", sig.String(), "timeout", timeout)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	go func() {
@@ -458,11 +460,10 @@ func newLogger(format string, level slog.Leveler) *slog.Logger {
 			format = "text"
 		}
 	}
-	opts := &slog.HandlerOptions{Level: level}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		return slog.New(logging.NewJSONHandler(os.Stderr, level))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(logging.NewTextHandler(os.Stderr, level))
 }
 
 func isTerminal(f *os.File) bool {

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"os"
 	"slices"
 	"sort"
@@ -68,6 +69,9 @@ type Config struct {
 	// from the environment or the file only: a flag would show the secret
 	// in ps.
 	RootAccessKey, RootSecretKey string
+	// TrustedProxies are the peers whose X-Forwarded-For the S3 access log
+	// believes; none by default.
+	TrustedProxies []netip.Prefix
 }
 
 // DefaultMinFreeSpace leaves Badger room for a full memtable log (32 MiB),

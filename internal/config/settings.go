@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,6 +104,9 @@ var settings = []setting{
 			return nil
 		},
 		get: func(c *Config) string { return c.PublicDomain }},
+	{key: "trusted_proxies", flag: "trusted-proxies", env: "EXC_TRUSTED_PROXIES", list: true, usage: "reverse proxies (IPs or CIDRs, comma-separated or repeated) whose X-Forwarded-For names the client in the S3 access log; others' is ignored",
+		setList: func(c *Config, vs []string) error { return prefixes(&c.TrustedProxies, vs) },
+		getList: func(c *Config) []string { return fmtPrefixes(c.TrustedProxies) }},
 	{key: "log_format", flag: "log-format", env: "EXC_LOG_FORMAT", usage: "text, json or auto (text on a terminal, JSON otherwise)",
 		set: func(c *Config, v string) error { return oneOf(&c.LogFormat, v, "text", "json", "auto") },
 		get: func(c *Config) string { return c.LogFormat }},
@@ -162,6 +166,57 @@ var settings = []setting{
 			return nil
 		},
 		get: func(c *Config) string { return c.RootSecretKey }},
+}
+
+// prefixes parses IP addresses and CIDR blocks; an address stands for
+// itself alone. Each value may hold several, comma-separated, so a flag
+// reads like the environment variable.
+func prefixes(dst *[]netip.Prefix, vs []string) error {
+	var out []netip.Prefix
+	for _, v := range vs {
+		for _, f := range strings.Split(v, ",") {
+			f = strings.TrimSpace(f)
+			if f == "" {
+				continue
+			}
+			p, err := parsePrefix(f)
+			if err != nil {
+				return err
+			}
+			out = append(out, p)
+		}
+	}
+	*dst = out
+	return nil
+}
+
+func parsePrefix(v string) (netip.Prefix, error) {
+	if strings.Contains(v, "/") {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q: want e.g. 10.0.0.0/8 or fd00::/8", v)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("invalid IP address %q: want e.g. 10.0.0.5, ::1 or a CIDR", v)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// fmtPrefixes writes a single address without its /32 or /128.
+func fmtPrefixes(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		if p.IsSingleIP() {
+			out[i] = p.Addr().String()
+		} else {
+			out[i] = p.String()
+		}
+	}
+	return out
 }
 
 func nonEmpty(dst *string, v string) error {

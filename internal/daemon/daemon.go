@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -65,6 +66,9 @@ type Config struct {
 	// <org-id>.<PublicDomain>/<bucket>/<key> (GET and HEAD only); empty
 	// turns public hosts off.
 	PublicDomain string
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// in the S3 access log (s3gw.Config.TrustedProxies).
+	TrustedProxies []netip.Prefix
 	// IOIdleTimeout cuts off a client whose request body or response makes
 	// no progress for this long; 0 means 2 minutes. Tests shorten it.
 	IOIdleTimeout time.Duration
@@ -345,12 +349,13 @@ func (d *Daemon) listen() error {
 func (d *Daemon) startS3() error {
 	cfg := d.cfg
 	var gw http.Handler = s3gw.New(s3gw.Config{
-		Objects:      d.layer,
-		Keys:         d.db,
-		Region:       cfg.Region,
-		PublicDomain: cfg.PublicDomain,
-		Logger:       d.log,
-		Observer:     d.metrics,
+		Objects:        d.layer,
+		Keys:           d.db,
+		Region:         cfg.Region,
+		PublicDomain:   cfg.PublicDomain,
+		TrustedProxies: cfg.TrustedProxies,
+		Logger:         d.log,
+		Observer:       d.metrics,
 	})
 	// The gateway reports each request with its own Op; the wrapper only
 	// keeps the in-flight gauge.

@@ -90,7 +90,7 @@ func (d *Daemon) mountOptions(o config.MountOptions, dir string) fsmount.Options
 		TrustS3Attrs: o.TrustS3Attrs,
 		AttrKey:      d.attrKey,
 		DataDir:      d.cfg.DataDir,
-		Logger:       d.log.With("mount", dir),
+		Logger:       d.log.With("component", "fsmount", "mount", dir),
 		Observer:     d.metrics,
 	}
 }

@@ -6,6 +6,7 @@ package testutil
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"strings"
@@ -16,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
 )
@@ -58,6 +61,23 @@ func S3(endpoint, accessKey, secretKey string, optFns ...func(*s3.Options)) *s3.
 
 // NoRetries is an S3 option for tests that check the first answer.
 func NoRetries(o *s3.Options) { o.RetryMaxAttempts = 1 }
+
+// WithHeader is an S3 option that adds a header to every request after it
+// is signed, as a proxy on the way would (X-Forwarded-For); an x-amz-*
+// header added so fails authentication.
+func WithHeader(name, value string) func(*s3.Options) {
+	return func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+			return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("testutil.WithHeader",
+				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+					if req, ok := in.Request.(*smithyhttp.Request); ok {
+						req.Header.Set(name, value)
+					}
+					return next.HandleFinalize(ctx, in)
+				}), middleware.After)
+		})
+	}
+}
 
 // Minio is minio-go for hostPort, path style, plain HTTP.
 func Minio(tb testing.TB, hostPort, accessKey, secretKey string) *minio.Client {
