@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -77,7 +78,11 @@ func (a *app) bucketsCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return a.printBuckets(true, b)
+				if err := a.printBuckets(true, b); err != nil || a.jsonOut || b.PublicURL == "" {
+					return err
+				}
+				_, err = fmt.Fprintf(a.stdout, "anyone can GET %s<key>\n", b.PublicURL)
+				return err
 			},
 		},
 		a.keysCmd(),

@@ -135,6 +135,7 @@ type Daemon struct {
 	started  time.Time
 
 	ready    atomic.Bool
+	s3Port   atomic.Int32   // the S3 listener's port, for public URLs; 0 until it listens
 	handlers sync.WaitGroup // S3 requests being served
 
 	gcMu       sync.Mutex // one collection at a time
@@ -327,6 +328,9 @@ func (d *Daemon) startS3() error {
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
+	}
+	if a, ok := ln.Addr().(*net.TCPAddr); ok {
+		d.s3Port.Store(int32(a.Port))
 	}
 	// Counted below TLS, so a connection holds its place from accept to
 	// close, handshake included.

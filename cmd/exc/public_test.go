@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"excloud.dev/buckets/internal/excdtest"
+)
+
+// These machines set AWS_CA_BUNDLE; the SDK would try to load it.
+func init() { os.Unsetenv("AWS_CA_BUNDLE") }
+
+// Without a public domain, set-public true fails (exit 1) and says what to
+// configure; the bucket stays private. set-public false still works.
+func TestSetPublicWithoutDomain(t *testing.T) {
+	socket, _ := daemonWith(t, nil)
+	env := map[string]string{"EXC_SOCKET": socket}
+	steps := []struct {
+		args []string
+		code int
+		out  string
+		err  string
+	}{
+		{[]string{"orgs", "create", "acme"}, 0, `acme`, `^$`},
+		{[]string{"buckets", "create", "site"}, 0, `site\s+no`, `^$`},
+		{[]string{"buckets", "set-public", "site", "true"}, 1, `^$`, `^exc: bucket site not made public: excd has no public domain.*public_domain.*\(no_public_domain\)\n$`},
+		{[]string{"buckets", "list"}, 0, `\nsite\s+no\s`, `^$`},
+		{[]string{"buckets", "set-public", "site", "false"}, 0, `site\s+no\s[^\n]*\n$`, `^$`},
+	}
+	for _, s := range steps {
+		r := exc(t, env, "", s.args...)
+		if r.code != s.code || !regexp.MustCompile(s.out).MatchString(r.stdout) || !regexp.MustCompile(s.err).MatchString(r.stderr) {
+			t.Fatalf("exc %v: code %d (want %d)\nstdout:\n%s\nstderr:\n%s", s.args, r.code, s.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+// The whole path against a real excd: without a public domain set-public is
+// refused; with one, it prints a URL that serves the bucket's objects to a
+// plain, unsigned HTTP GET (Host as in the URL, sent to the daemon's
+// address, as /etc/hosts or DNS would), until the bucket is private again.
+func TestSetPublicRealDaemon(t *testing.T) {
+	ctx := context.Background()
+	put := func(p *excdtest.Proc) {
+		t.Helper()
+		c := p.S3()
+		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("site")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("site"), Key: aws.String("docs/index.html"),
+			Body: strings.NewReader("<h1>hello</h1>")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("no public domain", func(t *testing.T) {
+		p := excdtest.Start(t, excdtest.Options{DataDir: t.TempDir()})
+		put(p)
+		env := map[string]string{"EXC_SOCKET": p.Admin}
+		r := exc(t, env, "", "buckets", "set-public", "site", "true")
+		if r.code != exitError || r.stdout != "" || !strings.Contains(r.stderr, "no_public_domain") {
+			t.Fatalf("set-public without a domain: code %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		if r := exc(t, env, "", "buckets", "list"); !regexp.MustCompile(`\nsite\s+no\s`).MatchString(r.stdout) {
+			t.Fatalf("bucket after a refused set-public:\n%s", r.stdout)
+		}
+	})
+
+	t.Run("public domain", func(t *testing.T) {
+		p := excdtest.Start(t, excdtest.Options{DataDir: t.TempDir(), Args: []string{"--public-domain", "Objects.Example.Test"}})
+		put(p)
+		env := map[string]string{"EXC_SOCKET": p.Admin}
+		r := exc(t, env, "", "buckets", "set-public", "site", "true")
+		m := regexp.MustCompile(`(?m)^anyone can GET (\S+)<key>$`).FindStringSubmatch(r.stdout)
+		if r.code != 0 || m == nil {
+			t.Fatalf("set-public: code %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		base, err := url.Parse(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ep, _ := url.Parse(p.Endpoint)
+		if !regexp.MustCompile(`^o[a-z2-7]{12}\.objects\.example\.test$`).MatchString(base.Hostname()) ||
+			base.Scheme != "http" || base.Port() != ep.Port() || base.Path != "/site/" {
+			t.Fatalf("printed URL %s (endpoint %s)", base, p.Endpoint)
+		}
+		// What /etc/hosts would do: the URL's host name resolves to the
+		// daemon's address; the request carries the URL's Host.
+		hc := &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, ep.Host)
+			},
+		}, Timeout: time.Minute}
+		get := func(key string) (int, string) {
+			t.Helper()
+			resp, err := hc.Get(base.String() + key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		if code, body := get("docs/index.html"); code != http.StatusOK || body != "<h1>hello</h1>" {
+			t.Fatalf("GET %sdocs/index.html: %d %q", base, code, body)
+		}
+		if code, body := get(""); code != http.StatusForbidden || !strings.Contains(body, "<Code>AccessDenied</Code>") {
+			t.Fatalf("listing on the public host: %d %q", code, body)
+		}
+		if r := exc(t, env, "", "buckets", "set-public", "site", "false"); r.code != 0 || strings.Contains(r.stdout, "anyone") {
+			t.Fatalf("set-public false: code %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if code, _ := get("docs/index.html"); code != http.StatusForbidden {
+			t.Fatalf("GET after set-public false: %d", code)
+		}
+	})
+}
