@@ -310,6 +310,7 @@ func (d *Daemon) startS3() error {
 		PublicDomain: cfg.PublicDomain,
 		Logger:       d.log,
 		Observer:     d.metrics,
+		Ready:        d.readyErr,
 	})
 	// The gateway reports each request with its own Op; the wrapper only
 	// keeps the in-flight gauge.
