@@ -24,7 +24,7 @@ func init() { os.Unsetenv("AWS_CA_BUNDLE") }
 // Without a public domain, set-public true fails (exit 1) and says what to
 // configure; the bucket stays private. set-public false still works.
 func TestSetPublicWithoutDomain(t *testing.T) {
-	socket, _ := daemonWith(t, nil)
+	socket, db := daemonWith(t, nil)
 	env := map[string]string{"EXC_SOCKET": socket}
 	steps := []struct {
 		args []string
@@ -38,12 +38,27 @@ func TestSetPublicWithoutDomain(t *testing.T) {
 		{[]string{"buckets", "list"}, 0, `\nsite\s+no\s`, `^$`},
 		{[]string{"buckets", "set-public", "site", "false"}, 0, `site\s+no\s[^\n]*\n$`, `^$`},
 	}
-	for _, s := range steps {
-		r := exc(t, env, "", s.args...)
-		if r.code != s.code || !regexp.MustCompile(s.out).MatchString(r.stdout) || !regexp.MustCompile(s.err).MatchString(r.stderr) {
-			t.Fatalf("exc %v: code %d (want %d)\nstdout:\n%s\nstderr:\n%s", s.args, r.code, s.code, r.stdout, r.stderr)
+	check := func(args []string, code int, out, err string) {
+		t.Helper()
+		r := exc(t, env, "", args...)
+		if r.code != code || !regexp.MustCompile(out).MatchString(r.stdout) || !regexp.MustCompile(err).MatchString(r.stderr) {
+			t.Fatalf("exc %v: code %d (want %d)\nstdout:\n%s\nstderr:\n%s", args, r.code, code, r.stdout, r.stderr)
 		}
 	}
+	for _, s := range steps {
+		check(s.args, s.code, s.out, s.err)
+	}
+	// A flag left from a time excd had a domain: listed as it is, with a
+	// note on stderr that nothing serves it.
+	orgs, err := db.ListOrgs(context.Background())
+	if err != nil || len(orgs) != 1 {
+		t.Fatal(orgs, err)
+	}
+	if err := db.SetBucketPublic(context.Background(), orgs[0].ID, "site", true); err != nil {
+		t.Fatal(err)
+	}
+	check([]string{"buckets", "list"}, 0, `\nsite\s+yes\s`, `^exc: bucket site is flagged public, but excd has no public domain: nothing serves it \(exc buckets set-public site false clears the flag\)\n$`)
+	check([]string{"buckets", "set-public", "site", "false"}, 0, `site\s+no\s`, `^$`)
 }
 
 // The whole path against a real excd: without a public domain set-public is
