@@ -20,7 +20,15 @@ func (d *Daemon) publicURL(orgID string) string {
 		scheme, dflt = "https", 443
 	}
 	host := orgID + "." + domain
-	if p := int(d.s3Port.Load()); p != 0 && p != dflt {
+	p := int(d.s3Port.Load())
+	if p == 0 {
+		// Asked between the admin socket's start and the S3 listener's:
+		// the configured port is the best answer there is.
+		if _, ps, err := net.SplitHostPort(d.cfg.Listen); err == nil {
+			p, _ = strconv.Atoi(ps)
+		}
+	}
+	if p != 0 && p != dflt {
 		host = net.JoinHostPort(host, strconv.Itoa(p))
 	}
 	return scheme + "://" + host
