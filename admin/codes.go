@@ -23,6 +23,7 @@ const (
 	CodeNoSuchKey         = "no_such_key"
 	CodeAccessKeyExists   = "access_key_exists"
 	CodeInvalidRequest    = "invalid_request"
+	CodeNoPublicDomain    = "no_public_domain"
 	CodeUnknownRoute      = "unknown_route"
 	CodeInternal          = "internal"
 )
@@ -39,6 +40,7 @@ var codeStatus = map[string]int{
 	CodeNoSuchKey:         http.StatusNotFound,
 	CodeAccessKeyExists:   http.StatusConflict,
 	CodeInvalidRequest:    http.StatusBadRequest,
+	CodeNoPublicDomain:    http.StatusConflict,
 	CodeUnknownRoute:      http.StatusNotFound,
 	CodeInternal:          http.StatusInternalServerError,
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -51,6 +52,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Ops are the maintenance operations (gc, scrub, backup); see ops.go.
 	Ops Ops
+	// PublicURL returns the base URL of org's public host
+	// ("http://<org-id>.<public_domain>:9000"), or "" when the daemon has
+	// no public domain; nil is the same as "". Without one, making a bucket
+	// public is refused (CodeNoPublicDomain): see setPublic.
+	PublicURL func(orgID string) string
 }
 
 // maxBody bounds request bodies; the largest legitimate one is a key scope
@@ -289,7 +295,7 @@ func (s *Server) listBuckets(r *http.Request) (int, any, error) {
 	}
 	out := BucketList{Buckets: make([]Bucket, 0, len(bs))}
 	for _, b := range bs {
-		out.Buckets = append(out.Buckets, wireBucket(b))
+		out.Buckets = append(out.Buckets, s.wireBucket(b))
 	}
 	return http.StatusOK, out, nil
 }
@@ -311,7 +317,7 @@ func (s *Server) createBucket(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	s.log.Info("bucket created", "org_id", o.ID, "bucket", b.Name, "via", "admin")
-	return http.StatusCreated, wireBucket(b), nil
+	return http.StatusCreated, s.wireBucket(b), nil
 }
 
 func (s *Server) getBucket(r *http.Request) (int, any, error) {
@@ -323,7 +329,7 @@ func (s *Server) getBucket(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, wireBucket(b), nil
+	return http.StatusOK, s.wireBucket(b), nil
 }
 
 func (s *Server) deleteBucket(r *http.Request) (int, any, error) {
@@ -339,6 +345,15 @@ func (s *Server) deleteBucket(r *http.Request) (int, any, error) {
 	return http.StatusNoContent, nil, nil
 }
 
+// setPublic refuses to make a bucket public while the daemon has no public
+// domain, rather than setting the flag and warning. The flag alone serves
+// nothing, so "PUBLIC yes" would be a success that did not happen, and a
+// warning is lost in scripts. Worse, the flag would lie dormant: the day
+// someone sets public_domain for another bucket, every bucket flagged long
+// ago would go public at once, unseen. Refusing costs nothing, because
+// setting the domain makes nothing public by itself: set it, restart, then
+// set-public, and the answer carries the URL that now serves the bucket.
+// Making a bucket private is never refused.
 func (s *Server) setPublic(r *http.Request) (int, any, error) {
 	o, err := s.org(r)
 	if err != nil {
@@ -349,6 +364,16 @@ func (s *Server) setPublic(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	ctx, name := r.Context(), r.PathValue("name")
+	if req.IsPublic && s.publicBase(o.ID) == "" {
+		// The bucket must exist all the same: a typo is no_such_bucket,
+		// whatever the configuration.
+		if _, err := s.cfg.Catalog.Bucket(ctx, o.ID, name); err != nil {
+			return 0, nil, err
+		}
+		return 0, nil, apiError(CodeNoPublicDomain,
+			"bucket %s not made public: excd has no public domain, so nothing would serve it; "+
+				"set public_domain (excd --public-domain, EXC_PUBLIC_DOMAIN), restart excd, and run this again (see docs/public-buckets.md)", name)
+	}
 	if err := s.cfg.Catalog.SetBucketPublic(ctx, o.ID, name, req.IsPublic); err != nil {
 		return 0, nil, err
 	}
@@ -363,7 +388,15 @@ func (s *Server) setPublic(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, wireBucket(b), nil
+	return http.StatusOK, s.wireBucket(b), nil
+}
+
+// publicBase is Config.PublicURL's answer for org, "" when there is none.
+func (s *Server) publicBase(orgID string) string {
+	if s.cfg.PublicURL == nil {
+		return ""
+	}
+	return s.cfg.PublicURL(orgID)
 }
 
 // Access keys.
@@ -476,8 +509,12 @@ func (s *Server) defaultOrgID(ctx context.Context) (string, error) {
 	return o.ID, err
 }
 
-func wireBucket(b catalog.Bucket) Bucket {
-	return Bucket{OrgID: b.OrgID, Name: b.Name, IsPublic: b.Public, Created: b.Created}
+func (s *Server) wireBucket(b catalog.Bucket) Bucket {
+	wb := Bucket{OrgID: b.OrgID, Name: b.Name, IsPublic: b.Public, Created: b.Created}
+	if base := s.publicBase(b.OrgID); b.Public && base != "" {
+		wb.PublicURL = base + "/" + url.PathEscape(b.Name) + "/"
+	}
+	return wb
 }
 
 func wireKey(k catalog.AccessKey) AccessKey {

@@ -27,9 +27,20 @@ type env struct {
 	log    *syncBuffer
 }
 
+// testPublicURL stands in for a daemon with public_domain = "objects.test"
+// listening on port 9000.
+func testPublicURL(org string) string { return "http://" + org + ".objects.test:9000" }
+
 // start runs a real catalog and a real admin server on a unix socket in a
-// temporary directory.
+// temporary directory, with a public domain.
 func start(t *testing.T) *env {
+	t.Helper()
+	return startWith(t, testPublicURL)
+}
+
+// startWith is start with the server's Config.PublicURL (nil: no public
+// domain).
+func startWith(t *testing.T, publicURL func(string) string) *env {
 	t.Helper()
 	db, err := catalog.Open(catalog.Options{Dir: t.TempDir(), EncryptionKey: bytes.Repeat([]byte{7}, 32)})
 	if err != nil {
@@ -47,7 +58,8 @@ func start(t *testing.T) *env {
 			return admin.Status{Version: "v-test", Commit: "c0ffee", UptimeSeconds: 42, BytesAfterDedup: 1234,
 				Objects: 999}, nil // the server must not take counts from the daemon
 		},
-		Logger: slog.New(slog.NewTextHandler(e.log, nil)),
+		Logger:    slog.New(slog.NewTextHandler(e.log, nil)),
+		PublicURL: publicURL,
 	})
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
@@ -129,10 +141,13 @@ func TestOrgsBucketsKeysLifecycle(t *testing.T) {
 	if err != nil || !b.IsPublic {
 		t.Fatalf("set public = %+v, %v", b, err)
 	}
-	if b, err := c.Bucket(ctx, beta.ID, "photos"); err != nil || b.IsPublic {
+	if want := "http://" + acme.ID + ".objects.test:9000/photos/"; b.PublicURL != want {
+		t.Fatalf("public URL = %q, want %q", b.PublicURL, want)
+	}
+	if b, err := c.Bucket(ctx, beta.ID, "photos"); err != nil || b.IsPublic || b.PublicURL != "" {
 		t.Fatalf("other org's bucket changed: %+v, %v", b, err)
 	}
-	if b, err := c.SetBucketPublic(ctx, "acme", "photos", false); err != nil || b.IsPublic {
+	if b, err := c.SetBucketPublic(ctx, "acme", "photos", false); err != nil || b.IsPublic || b.PublicURL != "" {
 		t.Fatalf("set private = %+v, %v", b, err)
 	}
 
@@ -302,5 +317,45 @@ func TestValidBucketName(t *testing.T) {
 		if err := admin.ValidBucketName(name); (err == nil) != ok {
 			t.Errorf("ValidBucketName(%q) = %v, want ok=%v", name, err, ok)
 		}
+	}
+}
+
+// Without a public domain nothing serves a public bucket, so making one
+// public is refused (and changes nothing) rather than reported as done;
+// making one private always works, also for a flag set while a domain was
+// configured.
+func TestSetPublicWithoutPublicDomain(t *testing.T) {
+	e := startWith(t, nil)
+	c, ctx := e.client, context.Background()
+	o, err := c.CreateOrg(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"site", "old"} {
+		if _, err := c.CreateBucket(ctx, "acme", name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = c.SetBucketPublic(ctx, "acme", "site", true)
+	wantCode(t, "set-public without a domain", err, admin.CodeNoPublicDomain, http.StatusConflict)
+	if !strings.Contains(err.Error(), "public_domain") {
+		t.Fatalf("the refusal does not say what to set: %v", err)
+	}
+	if b, err := c.Bucket(ctx, "acme", "site"); err != nil || b.IsPublic {
+		t.Fatalf("refused set-public changed the bucket: %+v, %v", b, err)
+	}
+	_, err = c.SetBucketPublic(ctx, "acme", "nope", true)
+	wantCode(t, "missing bucket", err, admin.CodeNoSuchBucket, http.StatusNotFound)
+
+	// A flag from a time the daemon had a domain: shown as it is, with no
+	// URL (nothing serves it), and it can be cleared.
+	if err := e.db.SetBucketPublic(ctx, o.ID, "old", true); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := c.Bucket(ctx, "acme", "old"); err != nil || !b.IsPublic || b.PublicURL != "" {
+		t.Fatalf("flagged bucket = %+v, %v", b, err)
+	}
+	if b, err := c.SetBucketPublic(ctx, "acme", "old", false); err != nil || b.IsPublic {
+		t.Fatalf("set private = %+v, %v", b, err)
 	}
 }

@@ -18,6 +18,11 @@ type Bucket struct {
 	Name     string    `json:"name"`
 	IsPublic bool      `json:"is_public"`
 	Created  time.Time `json:"created"`
+	// PublicURL is where anyone can read the bucket's objects (append the
+	// key), e.g. "http://<org-id>.objects.example.com:9000/photos/". Set
+	// only while the bucket is public and the daemon has a public domain:
+	// a public bucket without it is served nowhere.
+	PublicURL string `json:"public_url,omitempty"`
 }
 
 // AccessKey is an access key without its secret: what every response except

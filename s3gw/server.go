@@ -9,7 +9,8 @@
 //     for reads and for uploads (PutObject, UploadPart,
 //     CompleteMultipartUpload; presign.go). The one exception is a public-bucket host,
 //     "<org-id>.<Config.PublicDomain>", which serves anonymous reads of
-//     public buckets only (public.go).
+//     public buckets only (public.go). Unsigned GET and HEAD of exactly
+//     /healthz and /readyz are health probes, not S3 (health.go).
 //   - Handlers return errors; handlerFunc.ServeHTTP alone renders them, sets
 //     x-amz-request-id and writes one access-log line per request.
 //   - Unsupported subresources (?lifecycle, ?policy, PUT ?acl, …) get 501
@@ -109,6 +110,10 @@ type Config struct {
 	// Observer, if set, is told about every request once its response is
 	// written (the daemon's Prometheus metrics).
 	Observer Observer
+	// Ready answers /readyz on this listener (health.go): nil when the
+	// daemon serves. Nil means always ready: the gateway answering is all
+	// there is to know.
+	Ready func() error
 }
 
 type refusalKey struct{}
@@ -143,6 +148,7 @@ type server struct {
 	trusted      []netip.Prefix
 	router       *mux.Router
 	completed    completedUploads // for retried CompleteMultipartUpload
+	ready        func() error     // Config.Ready, never nil
 }
 
 // New returns the S3 gateway as an http.Handler.
@@ -157,6 +163,10 @@ func New(cfg Config) http.Handler {
 		now:          cfg.Now,
 		observer:     cfg.Observer,
 		trusted:      cfg.TrustedProxies,
+		ready:        cfg.Ready,
+	}
+	if s.ready == nil {
+		s.ready = func() error { return nil }
 	}
 	if s.region == "" {
 		s.region = "auto"
@@ -182,6 +192,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				// once others have closed; this one is not kept.
 				Header: map[string]string{"Connection": "close", "Retry-After": "1"}}
 		}).ServeHTTP(w, r)
+		return
+	}
+	if probe := s.probe(r); probe != nil {
+		probe(w, r)
 		return
 	}
 	// Public hosts are decided by Host alone, before routing: none of the

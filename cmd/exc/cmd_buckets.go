@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -85,7 +86,11 @@ func (a *app) bucketsCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return a.printBuckets(true, b)
+				if err := a.printBuckets(true, b); err != nil || a.jsonOut || b.PublicURL == "" {
+					return err
+				}
+				_, err = fmt.Fprintf(a.stdout, "anyone can GET %s<key>\n", b.PublicURL)
+				return err
 			},
 		},
 	)
@@ -131,5 +136,15 @@ func (a *app) printBuckets(single bool, bs ...admin.Bucket) error {
 	for _, b := range bs {
 		rows = append(rows, []string{b.Name, yesNo(b.IsPublic), b.OrgID, fmtTime(b.Created)})
 	}
-	return a.table([]string{"NAME", "PUBLIC", "ORG ID", "CREATED"}, rows)
+	if err := a.table([]string{"NAME", "PUBLIC", "ORG ID", "CREATED"}, rows); err != nil {
+		return err
+	}
+	// A flag set while excd had a public domain outlives the domain; say
+	// so on stderr, leaving the table as it was for scripts.
+	for _, b := range bs {
+		if b.IsPublic && b.PublicURL == "" {
+			fmt.Fprintf(a.stderr, "exc: bucket %s is flagged public, but excd has no public domain: nothing serves it (exc buckets set-public %s false clears the flag)\n", b.Name, b.Name)
+		}
+	}
+	return nil
 }

@@ -17,8 +17,16 @@ import (
 	"excloud.dev/buckets/catalog"
 )
 
-// daemon starts a real catalog and admin server and returns its socket.
+// daemon starts a real catalog and admin server and returns its socket. The
+// server acts as a daemon with public_domain "objects.test" on port 9000.
 func daemon(t *testing.T) (socket string, db *catalog.DB) {
+	t.Helper()
+	return daemonWith(t, func(org string) string { return "http://" + org + ".objects.test:9000" })
+}
+
+// daemonWith is daemon with the admin server's PublicURL (nil: no public
+// domain).
+func daemonWith(t *testing.T, publicURL func(string) string) (socket string, db *catalog.DB) {
 	t.Helper()
 	db, err := catalog.Open(catalog.Options{Dir: t.TempDir(), EncryptionKey: bytes.Repeat([]byte{1}, 32)})
 	if err != nil {
@@ -35,7 +43,8 @@ func daemon(t *testing.T) (socket string, db *catalog.DB) {
 		Status: func(context.Context) (admin.Status, error) {
 			return admin.Status{Version: "v9", Commit: "abc", UptimeSeconds: 3661, BytesAfterDedup: 2048}, nil
 		},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		PublicURL: publicURL,
 	})
 	go srv.Serve(ln)
 	t.Cleanup(func() {
@@ -81,7 +90,7 @@ func TestCommands(t *testing.T) {
 		{"duplicate bucket", []string{"buckets", "create", "photos"}, 1, `^$`, `bucket_exists`},
 		{"invalid bucket name", []string{"buckets", "create", "No_Good"}, 1, `^$`, `invalid_bucket_name`},
 		{"missing org", []string{"buckets", "list", "--org", "nope"}, 4, `^$`, `no_such_org`},
-		{"set public", []string{"buckets", "set-public", "photos", "true"}, 0, `photos\s+yes`, `^$`},
+		{"set public", []string{"buckets", "set-public", "photos", "true"}, 0, `photos\s+yes.*\nanyone can GET http://o[a-z2-7]{12}\.objects\.test:9000/photos/<key>\n$`, `^$`},
 		{"set public bad bool", []string{"buckets", "set-public", "photos", "maybe"}, 2, `^$`, `neither true nor false`},
 		{"set public missing bucket", []string{"buckets", "set-public", "nope", "false"}, 4, `^$`, `no_such_bucket`},
 		{"list buckets", []string{"buckets", "list"}, 0, `(?m)^NAME\s+PUBLIC\s+ORG ID\s+CREATED\nphotos\s+yes`, `^$`},
@@ -156,7 +165,7 @@ func TestJSONOutput(t *testing.T) {
 	if got := keys(run("buckets", "create", "photos")); got != "created,is_public,name,org_id" {
 		t.Fatalf("bucket fields: %s", got)
 	}
-	if b := run("buckets", "set-public", "photos", "true"); b["is_public"] != true {
+	if b := run("buckets", "set-public", "photos", "true"); b["is_public"] != true || b["public_url"] != "http://"+org["org_id"].(string)+".objects.test:9000/photos/" {
 		t.Fatalf("set-public: %v", b)
 	}
 	k := run("buckets", "keys", "create", "--bucket", "photos")

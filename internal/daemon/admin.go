@@ -22,6 +22,9 @@ func (d *Daemon) startAdmin() error {
 		Status:  d.status,
 		Logger:  d.log,
 		Ops:     d.adminOps(),
+		// Read per request: the S3 listener (and so its port) starts
+		// after the admin socket.
+		PublicURL: d.publicURL,
 	})
 	d.wg.Add(1)
 	go func() {

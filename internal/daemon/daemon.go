@@ -141,6 +141,7 @@ type Daemon struct {
 	started   time.Time
 
 	ready    atomic.Bool
+	s3Port   atomic.Int32   // the S3 listener's port, for public URLs; 0 until it listens
 	handlers sync.WaitGroup // S3 requests being served
 
 	gcMu       sync.Mutex // one collection at a time
@@ -317,6 +318,9 @@ func (d *Daemon) listen() error {
 		}
 	}
 	d.rawLn = ln
+	if a, ok := ln.Addr().(*net.TCPAddr); ok {
+		d.s3Port.Store(int32(a.Port))
+	}
 	// Counted below TLS, so a connection holds its place from accept to
 	// close, handshake included.
 	ln = newConnLimiter(connBound(cfg.MaxConns, defaultMaxConns), connBound(cfg.MaxConnsPerSource, defaultMaxConnsPerSource)).listener(ln)
@@ -356,6 +360,7 @@ func (d *Daemon) startS3() error {
 		TrustedProxies: cfg.TrustedProxies,
 		Logger:         d.log,
 		Observer:       d.metrics,
+		Ready:          d.readyErr,
 	})
 	// The gateway reports each request with its own Op; the wrapper only
 	// keeps the in-flight gauge.

@@ -20,6 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"excloud.dev/buckets/internal/health"
 )
 
 // StoreStats is a snapshot of what the store holds.
@@ -151,20 +153,9 @@ func (m *Metrics) ObserveFUSE(op string, failed bool, took time.Duration) {
 func (m *Metrics) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		ready := m.src.Load().Ready
-		if ready == nil {
-			http.Error(w, "not ready: starting", http.StatusServiceUnavailable)
-			return
-		}
-		if err := ready(); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("ready\n"))
+	mux.HandleFunc("GET "+health.LivePath, health.ServeLive)
+	mux.HandleFunc("GET "+health.ReadyPath, func(w http.ResponseWriter, r *http.Request) {
+		health.ServeReady(w, r, m.src.Load().Ready)
 	})
 	return mux
 }
