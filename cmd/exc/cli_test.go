@@ -74,6 +74,8 @@ func TestUnknownCommandSuggestsNearest(t *testing.T) {
 		{[]string{"keys", "lst"}, "list"},
 		{[]string{"buckets", "keys", "dlete"}, "delete"},
 		{[]string{"orgs", "cr"}, "create"}, // a prefix
+		{[]string{"help", "bukets"}, "buckets"},
+		{[]string{"help", "buckets", "creat"}, "create"},
 	} {
 		r := exc(t, nil, "", tt.args...)
 		if r.code != exitUsage || !strings.Contains(r.stderr, "Did you mean this?\n\t"+tt.suggest+"\n") {
@@ -85,6 +87,10 @@ func TestUnknownCommandSuggestsNearest(t *testing.T) {
 			!slices.Contains(v.Error.Suggestions, tt.suggest) || v.Error.Code != "usage" {
 			t.Errorf("exc --json %v: exit %d, %v, stderr:\n%s", tt.args, r.code, err, r.stderr)
 		}
+	}
+	// A help topic that exists is help, exit 0.
+	if r := exc(t, nil, "", "help", "buckets", "create"); r.code != 0 || !strings.Contains(r.stdout, "exc buckets create") {
+		t.Errorf("exc help buckets create: exit %d, stdout:\n%s", r.code, r.stdout)
 	}
 	// Nothing near: no suggestion, but the list of commands.
 	r := exc(t, nil, "", "orgs", "zzzzzz")

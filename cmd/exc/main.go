@@ -151,6 +151,7 @@ func (a *app) finishTree(root *cobra.Command) {
 		switch c.Name() {
 		case "help":
 			c.Example = "  exc help buckets create\n  exc buckets create --help"
+			c.Args = helpTopic
 		case "completion":
 			c.Args = noArgs
 			c.RunE = needSubcommand
@@ -167,6 +168,24 @@ func (a *app) finishTree(root *cobra.Command) {
 		}
 	}
 	clidoc.EnableSuggestions(root)
+}
+
+// helpTopic refuses a topic that names no command: cobra's help would print
+// the root's help and exit 0, so a typo in a script would go unnoticed.
+func helpTopic(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	root := cmd.Root()
+	c, rest, err := root.Find(args)
+	if err == nil && len(rest) == 0 {
+		return nil
+	}
+	// The deepest command that matched gives the suggestions and the list.
+	if c == nil {
+		c = root
+	}
+	return needSubcommand(c, rest)
 }
 
 func completionExample(shell string) string {
