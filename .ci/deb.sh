@@ -107,6 +107,27 @@ systemctl enable excd.service >/dev/null 2>&1
 dpkg -i "$deb" >/dev/null 2>&1 # back to the built version (a downgrade)
 [ "$(state)" = enabled ] || fail "reinstalling disabled excd.service"
 
+echo "== .deb: an upgrade from the root unit keeps configured mounts"
+dropin=/etc/systemd/system/excd.service.d/mount.conf
+[ ! -e "$dropin" ] || fail "upgrades with no mounts configured linked the mount drop-in"
+# A package of before the split (its unit ran as root with FUSE): this one
+# without /usr/share/excloud-buckets, under a lower version.
+dpkg --purge excloud-buckets >/dev/null 2>&1
+dpkg-deb -R "$deb" "$work/old"
+rm -r "$work/old/usr/share/excloud-buckets"
+sed -i "s/^Version: .*/Version: 0~ci.old/" "$work/old/DEBIAN/control"
+dpkg-deb --root-owner-group -Zxz -b "$work/old" "$work/old.deb" >/dev/null
+dpkg -i "$work/old.deb" >/dev/null 2>&1
+sed -i 's|^# mounts = \[\]$|mounts = ["/srv/excd/ci"]|' /etc/excd/excd.toml
+grep -qx 'mounts = \["/srv/excd/ci"\]' /etc/excd/excd.toml || fail "could not configure a mount in excd.toml"
+dpkg -i "$deb" >/dev/null
+[ "$(readlink "$dropin")" = /usr/share/excloud-buckets/systemd/mount.conf ] \
+  || fail "upgrading from the root unit with mounts configured did not link the mount drop-in"
+rm "$dropin"
+rmdir --ignore-fail-on-non-empty /etc/systemd/system/excd.service.d
+sed -i 's|^mounts = \["/srv/excd/ci"\]$|# mounts = []|' /etc/excd/excd.toml
+cmp -s /etc/excd/excd.toml "$work/x/etc/excd/excd.toml" || fail "excd.toml not restored"
+
 echo "== .deb: the installed excd as user excd, reached by exc as root"
 # What the unit sets up: /var/lib/excd (StateDirectory=, the working
 # directory) and /run/excd (RuntimeDirectory=), 0700 and excd's; the master
@@ -134,7 +155,8 @@ if [ -z "$up" ]; then
   /usr/bin/exc --socket "$svc/run/admin.sock" status || true
   fail "exc as root could not reach excd running as user excd"
 fi
-/usr/bin/exc --socket "$svc/run/admin.sock" orgs list | grep -qw default || fail "exc orgs list shows no default org"
+orgs=$(/usr/bin/exc --socket "$svc/run/admin.sock" orgs list)
+grep -qw default <<<"$orgs" || fail "exc orgs list shows no default org: $orgs"
 [ "$(stat -c '%U %a' "$svc/state/excd-data")" = "excd 700" ] || fail "the data directory is not $svc/state/excd-data, excd's, 0700"
 [ "$(stat -c '%U' "$svc/run/admin.sock")" = excd ] || fail "the admin socket is not excd's"
 kill "$excd_pid"
@@ -168,5 +190,6 @@ systemd-analyze security --offline=true --threshold=20 /lib/systemd/system/excd.
 score=$(systemd-analyze security --offline=true --threshold=35 "$work/unit-mount/excd.service" | tail -1) \
   || fail "excd.service with the mount drop-in: exposure above 3.5"
 echo "$score (with mount.conf)"
-systemd-analyze security --offline=true "$work/unit-mount/excd.service" | grep -q 'Service runs as root user' \
-  || fail "the mount drop-in did not take effect"
+# (Read whole: grep -q stopping early would fail the pipe.)
+report=$(systemd-analyze security --offline=true "$work/unit-mount/excd.service")
+grep -q 'Service runs as root user' <<<"$report" || fail "the mount drop-in did not take effect"
