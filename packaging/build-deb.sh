@@ -107,7 +107,10 @@ if [ "$1" = configure ]; then
   # The account excd.service runs as. /var/lib/excd is made by systemd
   # (StateDirectory=), not here.
   if ! getent passwd excd >/dev/null; then
-    useradd --system --user-group --home-dir /var/lib/excd --no-create-home \
+    # A group excd left behind (by hand, or an older user) is reused.
+    group=--user-group
+    getent group excd >/dev/null && group="--gid excd"
+    useradd --system $group --home-dir /var/lib/excd --no-create-home \
       --shell /usr/sbin/nologin --comment "excloud buckets daemon" excd
   fi
   # The master key is made once, here, never shipped: every install gets its
