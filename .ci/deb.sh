@@ -76,6 +76,15 @@ awk '
   END { if (files && !(cr && lic)) bad = bad " " files; if (bad) { print "incomplete paragraphs:" bad; exit 1 } }
 ' "$copyright" || fail "copyright has paragraphs without Copyright or License"
 
+echo "== .deb: excd.toml's comments and the unit agree"
+# A variable the config's comments say the unit sets must be set by it.
+for v in $(grep -i 'unit' "$work/x/etc/excd/excd.toml" | grep -o 'EXC_[A-Z_]*' | sort -u); do
+  grep -q "^Environment=.*\b$v=" "$work/x/lib/systemd/system/excd.service" \
+    || fail "excd.toml says the unit sets $v; excd.service does not"
+done
+grep -qx 'WorkingDirectory=/var/lib/excd' "$work/x/lib/systemd/system/excd.service" \
+  || fail "excd.toml says the unit's working directory is /var/lib/excd"
+
 echo "== .deb: install from scratch, enabled on first install only"
 # A purge first, so this is a first install as on a new machine (the data
 # and the master key survive a purge; the unit's links do not).
