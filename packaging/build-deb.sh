@@ -8,9 +8,10 @@
 # the opt-in drop-ins (FUSE mounts; a data directory on another disk) in
 # /usr/share/excloud-buckets/systemd, /etc/excd/excd.toml (a conffile), the
 # docs and a copyright file generated from the linked Go modules
-# (gen-copyright.sh). Needs go and dpkg-deb, nothing else. The version is $VERSION if set,
-# else derived from git: the latest v* tag without the "v" (plus
-# "+git<commits>.<sha>" past it), or 0.0.0~git<date>.<sha> with no tag.
+# (gen-copyright.sh). Needs go and dpkg-deb, nothing else. The version is
+# $VERSION if set, else derived from git: the latest v* tag without the "v"
+# (plus "+git<commits>.<sha>" past it), or 0.0.0~git<date>.<sha> with no
+# tag.
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
