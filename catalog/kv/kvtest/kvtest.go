@@ -19,7 +19,9 @@ import (
 )
 
 // NewEngine returns an open, empty engine for one subtest. It registers its
-// own cleanup, which must tolerate an engine the test already closed.
+// own cleanup, which must tolerate an engine the test already closed. Some
+// tests run a transaction inside another's fn on one goroutine, and up to a
+// dozen at once: an engine with a connection pool needs a few connections.
 type NewEngine func(t *testing.T) kv.Engine
 
 // Run runs every conformance test as a subtest of t.
