@@ -26,7 +26,8 @@ type Options struct {
 	EncryptionKey []byte
 	// SyncWrites makes every commit durable (fsync) before it returns,
 	// except those made with a WithoutSync context; concurrent commits share
-	// one fsync (sync.go). The daemon sets it. Tests may leave it off.
+	// one fsync (kv/badgerkv/sync.go). The daemon sets it. Tests may leave
+	// it off.
 	SyncWrites bool
 	// Logger receives Badger's warnings and errors; nil means slog.Default().
 	// Badger's info and debug chatter is dropped.
@@ -84,9 +85,6 @@ type DB struct {
 	// were started (list_ahead.go).
 	commits commitCount
 	ahead   listAhead
-
-	// syncCommits: commits wait for durability unless made WithoutSync.
-	syncCommits bool
 }
 
 // Open opens (creating if needed) the catalog in opts.Dir. A new catalog gets
@@ -119,17 +117,23 @@ func Open(opts Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("catalog: open %s: %w", opts.Dir, storageErr(err))
 	}
-	db, err := openEngine(eng, logger, opts.SyncWrites)
+	db, err := OpenEngine(eng, logger)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: open %s: %w", opts.Dir, err)
 	}
 	return db, nil
 }
 
-// openEngine opens the catalog on an engine, checking or writing its
-// format version; it closes eng when that fails.
-func openEngine(eng kv.Engine, logger *slog.Logger, syncCommits bool) (*DB, error) {
-	db := &DB{eng: eng, log: logger, keySeed: maphash.MakeSeed(), syncCommits: syncCommits}
+// OpenEngine opens the catalog on an open engine, checking its format
+// version (or writing it, if the engine holds no key yet) as Open does; it
+// closes eng when that fails, and Close closes it. Whether a commit waits
+// for durability is the engine's setting: the catalog asks for it on every
+// commit not made WithoutSync. A nil logger means slog.Default().
+func OpenEngine(eng kv.Engine, logger *slog.Logger) (*DB, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	db := &DB{eng: eng, log: logger, keySeed: maphash.MakeSeed()}
 	if err := db.checkFormat(); err != nil {
 		eng.Close()
 		return nil, err
@@ -256,7 +260,7 @@ func (db *DB) updateOpts(ctx context.Context, frees bool, fn func(txn kv.Txn) er
 	// seeing each one counted before it can become visible.
 	db.commits.begun.Add(1)
 	defer db.commits.ended.Add(1)
-	o := kv.WriteOptions{NoSync: !db.syncCommits || !wantsSync(ctx), Frees: frees}
+	o := kv.WriteOptions{NoSync: !wantsSync(ctx), Frees: frees}
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -20,10 +20,10 @@ func openShared(t *testing.T) (a, b *DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a, err = openEngine(eng, slog.Default(), false); err != nil {
+	if a, err = OpenEngine(eng, slog.Default()); err != nil {
 		t.Fatal(err)
 	}
-	if b, err = openEngine(eng, slog.Default(), false); err != nil {
+	if b, err = OpenEngine(eng, slog.Default()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
