@@ -1,0 +1,207 @@
+package pgkv
+
+import (
+	"bytes"
+	"fmt"
+
+	"excloud.dev/buckets/catalog/kv"
+)
+
+// Page sizes: Prefetch sizes a page within these bounds.
+const (
+	minPage = 16
+	maxPage = 1000
+)
+
+// iter reads its keys in pages from the transaction's snapshot. It holds
+// no server-side cursor, so several may be open in one transaction and
+// Set/Delete may run between its pages (a later page sees them, as any
+// read of the transaction would).
+type iter struct {
+	t      *txn
+	o      kv.IterOptions
+	end    []byte // exclusive upper bound; nil: none
+	page   int
+	keys   [][]byte
+	vals   [][]byte // nil entry: a tombstone (skipped)
+	i      int
+	more   bool // the page was full: keys may follow it
+	after  []byte
+	steps  int
+	valid  bool
+	err    error
+	closed bool
+}
+
+func newIter(t *txn, o kv.IterOptions) *iter {
+	page := o.Prefetch
+	if page < minPage {
+		page = minPage
+	}
+	if page > maxPage {
+		page = maxPage
+	}
+	if o.StepLimit > 0 && page > o.StepLimit+1 {
+		page = o.StepLimit + 1
+	}
+	return &iter{t: t, o: o, end: prefixEnd(o.Prefix), page: page}
+}
+
+// prefixEnd is the least key greater than every key with prefix p, or nil
+// when there is none (p empty or all 0xff).
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+func (it *iter) Seek(key []byte) {
+	if it.closed {
+		return
+	}
+	it.err = nil
+	from := key
+	if bytes.Compare(from, it.o.Prefix) < 0 {
+		from = it.o.Prefix
+	}
+	if !it.step() {
+		return
+	}
+	it.fetch(from, true)
+	it.settle()
+}
+
+func (it *iter) Next() {
+	if !it.valid {
+		return
+	}
+	if it.i+1 >= len(it.keys) && !it.more {
+		// The last entry: the end, whatever the step count.
+		it.i++
+		it.valid = false
+		return
+	}
+	if !it.step() {
+		return
+	}
+	it.i++
+	it.settle()
+}
+
+// step counts one step against StepLimit; false when the limit is hit.
+func (it *iter) step() bool {
+	it.steps++
+	if it.o.StepLimit > 0 && it.steps > it.o.StepLimit {
+		it.valid = false
+		it.err = kv.ErrStepLimit
+		return false
+	}
+	return true
+}
+
+// settle moves to the first live entry at or after it.i, fetching pages,
+// stepping over tombstones.
+func (it *iter) settle() {
+	for {
+		if it.i >= len(it.keys) {
+			if !it.more {
+				it.valid = false
+				return
+			}
+			it.fetch(it.after, false)
+			if it.err != nil {
+				return
+			}
+			continue
+		}
+		if it.vals[it.i] != nil {
+			it.valid = true
+			return
+		}
+		// A tombstone: a step the caller does not see.
+		if !it.step() {
+			return
+		}
+		it.i++
+	}
+}
+
+// fetch reads the page of keys from key on (inclusive or not).
+func (it *iter) fetch(key []byte, inclusive bool) {
+	it.keys, it.vals, it.i, it.valid = it.keys[:0], it.vals[:0], 0, false
+	if err := it.t.begin(); err != nil {
+		it.err, it.more = err, false
+		return
+	}
+	from := key
+	if !inclusive {
+		from = append(bytes.Clone(key), 0) // the least key after key
+	}
+	q := it.t.e.q.scan
+	if it.o.KeysOnly {
+		q = it.t.e.q.scanKeys
+	}
+	var end any
+	if it.end != nil {
+		end = it.end
+	}
+	rows, err := it.t.tx.Query(it.t.ctx, q, from, end, it.page)
+	if err != nil {
+		it.err, it.more = it.t.fail(fmt.Sprintf("scan from %q", from), err), false
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k []byte
+		var v []byte
+		if it.o.KeysOnly {
+			var gone bool
+			if err := rows.Scan(&k, &gone); err != nil {
+				it.err = err
+				break
+			}
+			if !gone {
+				v = []byte{}
+			}
+		} else if err := rows.Scan(&k, &v); err != nil {
+			it.err = err
+			break
+		}
+		it.keys = append(it.keys, k)
+		it.vals = append(it.vals, v)
+	}
+	if err := rows.Err(); err != nil && it.err == nil {
+		it.err = it.t.fail(fmt.Sprintf("scan from %q", from), err)
+	}
+	if it.err != nil {
+		it.more = false
+		return
+	}
+	it.more = len(it.keys) == it.page
+	if n := len(it.keys); n > 0 {
+		it.after = it.keys[n-1]
+	}
+}
+
+func (it *iter) Valid() bool { return it.valid && it.err == nil }
+
+func (it *iter) Key() []byte { return it.keys[it.i] }
+
+func (it *iter) Value() ([]byte, error) {
+	if it.o.KeysOnly {
+		return nil, fmt.Errorf("pgkv: Value of a keys-only iterator")
+	}
+	return it.t.e.seal.open(it.keys[it.i], it.vals[it.i])
+}
+
+func (it *iter) Err() error { return it.err }
+
+func (it *iter) Close() error {
+	it.closed, it.valid = true, false
+	return it.err
+}
