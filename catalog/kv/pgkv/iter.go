@@ -139,6 +139,9 @@ func (it *iter) fetch(key []byte, inclusive bool) {
 		return
 	}
 	from := key
+	if from == nil {
+		from = []byte{} // nil would be SQL NULL, which no key is >= to
+	}
 	if !inclusive {
 		from = append(bytes.Clone(key), 0) // the least key after key
 	}
