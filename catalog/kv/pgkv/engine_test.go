@@ -345,3 +345,44 @@ func TestConcurrentOpen(t *testing.T) {
 		}
 	}
 }
+
+// Two transactions locking two keys in opposite orders: PostgreSQL finds
+// the deadlock and ends one, which the caller sees as a conflict to retry;
+// the other goes on.
+func TestDeadlockIsConflict(t *testing.T) {
+	ctx := context.Background()
+	e := open(t, pgtest.DB(t), Options{})
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	holding := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
+	for i, order := range [2][2]string{{"x", "y"}, {"y", "x"}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = e.Update(ctx, kv.WriteOptions{}, func(tx kv.Txn) error {
+				if err := tx.Lock([]byte(order[0]), kv.Exclusive); err != nil {
+					return err
+				}
+				close(holding[i])
+				<-holding[1-i]
+				if err := tx.Lock([]byte(order[1]), kv.Exclusive); err != nil {
+					return err
+				}
+				return tx.Set([]byte(order[0]), []byte("done"))
+			})
+		}()
+	}
+	wg.Wait()
+	conflicts := 0
+	for _, err := range errs {
+		switch {
+		case errors.Is(err, kv.ErrConflict):
+			conflicts++
+		case err != nil:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	if conflicts != 1 {
+		t.Fatalf("deadlocked pair: %v; want exactly one ErrConflict", errs)
+	}
+}
