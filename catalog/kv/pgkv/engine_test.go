@@ -386,3 +386,30 @@ func TestDeadlockIsConflict(t *testing.T) {
 		t.Fatalf("deadlocked pair: %v; want exactly one ErrConflict", errs)
 	}
 }
+
+// A caller that drops a failed write's error and returns nil must not be
+// told its transaction committed: PostgreSQL rolled it back.
+func TestSwallowedConflictIsNotACommit(t *testing.T) {
+	ctx := context.Background()
+	e := open(t, pgtest.DB(t), Options{})
+	set(t, e, "k", "0")
+	var setErr error
+	err := e.Update(ctx, kv.WriteOptions{}, func(tx kv.Txn) error {
+		if _, err := tx.Get([]byte("k")); err != nil {
+			return err
+		}
+		set(t, e, "k", "other")
+		setErr = tx.Set([]byte("k"), []byte("mine"))
+		tx.Set([]byte("side"), []byte("effect")) // fails too: the transaction is aborted
+		return nil
+	})
+	if !errors.Is(setErr, kv.ErrConflict) {
+		t.Fatalf("the conflicting Set: %v", setErr)
+	}
+	if !errors.Is(err, kv.ErrConflict) {
+		t.Fatalf("Update after a swallowed conflict: %v, want ErrConflict", err)
+	}
+	if _, err := get(e, "side"); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("side effect of the rolled-back transaction: %v", err)
+	}
+}

@@ -134,10 +134,6 @@ func (it *iter) settle() {
 // fetch reads the page of keys from key on (inclusive or not).
 func (it *iter) fetch(key []byte, inclusive bool) {
 	it.keys, it.vals, it.i, it.valid = it.keys[:0], it.vals[:0], 0, false
-	if err := it.t.begin(); err != nil {
-		it.err, it.more = err, false
-		return
-	}
 	from := key
 	if from == nil {
 		from = []byte{} // nil would be SQL NULL, which no key is >= to
@@ -153,12 +149,12 @@ func (it *iter) fetch(key []byte, inclusive bool) {
 	if it.end != nil {
 		end = it.end
 	}
-	rows, err := it.t.tx.Query(it.t.ctx, q, from, end, it.page)
+	op := fmt.Sprintf("scan from %q", from)
+	rows, done, err := it.t.query(q, from, end, it.page)
 	if err != nil {
-		it.err, it.more = it.t.fail(fmt.Sprintf("scan from %q", from), err), false
+		it.err, it.more = it.t.fail(op, err), false
 		return
 	}
-	defer rows.Close()
 	for rows.Next() {
 		var k []byte
 		var v []byte
@@ -178,11 +174,15 @@ func (it *iter) fetch(key []byte, inclusive bool) {
 		it.keys = append(it.keys, k)
 		it.vals = append(it.vals, v)
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil && it.err == nil {
-		it.err = it.t.fail(fmt.Sprintf("scan from %q", from), err)
+		it.err = err
+	}
+	if err := done(); err != nil && it.err == nil {
+		it.err = err
 	}
 	if it.err != nil {
-		it.more = false
+		it.err, it.more = it.t.fail(op, it.err), false
 		return
 	}
 	it.more = len(it.keys) == it.page

@@ -15,7 +15,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 var testKey = bytes.Repeat([]byte{7}, 32)
 
 // open opens an engine on url, closed when t ends.
-func open(t *testing.T, url string, o Options) *Engine {
+func open(t testing.TB, url string, o Options) *Engine {
 	t.Helper()
 	if o.Key == nil {
 		o.Key = testKey

@@ -15,12 +15,14 @@ import (
 )
 
 // txn is one transaction on one pooled connection. Its BEGIN is sent with
-// its first read or write, after its locks (see the package comment).
+// its first read or write, after its locks (see the package comment), in
+// the same round trip as that statement (a pipelined batch).
 type txn struct {
 	ctx      context.Context
 	e        *Engine
 	conn     *pgxpool.Conn
-	tx       pgx.Tx // nil until the first read or write
+	inTx     bool  // BEGIN sent: ROLLBACK or COMMIT due
+	failed   error // the first statement that failed: the server aborted the transaction
 	readOnly bool
 	noSync   bool
 	locked   bool // holds session-level advisory locks
@@ -42,27 +44,75 @@ func (t *txn) acquire() error {
 	return nil
 }
 
-// begin starts the transaction proper, at its first read or write.
-func (t *txn) begin() error {
+var errEnded = errors.New("pgkv: transaction already ended")
+
+// beginStmts open the transaction: REPEATABLE READ is PostgreSQL's
+// snapshot isolation, its snapshot taken at the first statement after.
+func (t *txn) beginStmts() []string {
+	switch {
+	case t.readOnly:
+		return []string{"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"}
+	case t.noSync:
+		return []string{"BEGIN ISOLATION LEVEL REPEATABLE READ", "SET LOCAL synchronous_commit = off"}
+	}
+	return []string{"BEGIN ISOLATION LEVEL REPEATABLE READ"}
+}
+
+// query runs one statement of the transaction, preceded by its BEGIN in
+// the same round trip when it is the first. The caller reads rows, closes
+// them, then calls done.
+func (t *txn) query(sql string, args ...any) (rows pgx.Rows, done func() error, err error) {
 	if t.done {
-		return errors.New("pgkv: transaction already ended")
+		return nil, nil, errEnded
 	}
-	if t.tx != nil {
-		return nil
+	if t.inTx {
+		rows, err := t.conn.Query(t.ctx, sql, args...)
+		return rows, func() error { return nil }, err
 	}
-	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead}
-	if t.readOnly {
-		opts.AccessMode = pgx.ReadOnly
-	} else if t.noSync {
-		opts.BeginQuery = "BEGIN ISOLATION LEVEL REPEATABLE READ; SET LOCAL synchronous_commit = off"
+	var b pgx.Batch
+	begin := t.beginStmts()
+	for _, s := range begin {
+		b.Queue(s)
 	}
-	tx, err := t.conn.BeginTx(t.ctx, opts)
+	b.Queue(sql, args...)
+	br := t.conn.SendBatch(t.ctx, &b)
+	t.inTx = true
+	for range begin {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			t.dirty = true
+			return nil, nil, err
+		}
+	}
+	rows, err = br.Query()
 	if err != nil {
-		t.dirty = true
-		return t.fail("begin", err)
+		br.Close()
+		return nil, nil, err
 	}
-	t.tx = tx
-	return nil
+	return rows, br.Close, nil
+}
+
+// exec runs a statement that returns no rows.
+func (t *txn) exec(sql string, args ...any) error {
+	rows, done, err := t.query(sql, args...)
+	if err != nil {
+		return err
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		done()
+		return err
+	}
+	return done()
+}
+
+// fail records a failed statement (the server has aborted the transaction)
+// and maps its error onto the contract's.
+func (t *txn) fail(op string, err error) error {
+	if t.failed == nil {
+		t.failed = err
+	}
+	return t.wrap(op, err)
 }
 
 // lockID is the advisory lock key of a kv key.
@@ -72,11 +122,11 @@ func lockID(key []byte) int64 {
 }
 
 func (t *txn) Lock(key []byte, mode kv.LockMode) error {
-	if t.tx != nil {
+	if t.inTx {
 		return kv.ErrLockOrder
 	}
 	if t.done {
-		return errors.New("pgkv: transaction already ended")
+		return errEnded
 	}
 	var q string
 	switch mode {
@@ -92,22 +142,33 @@ func (t *txn) Lock(key []byte, mode kv.LockMode) error {
 	t.locked = true
 	if _, err := t.conn.Exec(t.ctx, q, lockID(key)); err != nil {
 		t.dirty = true
-		return t.fail(fmt.Sprintf("lock %q %s", key, mode), err)
+		return t.wrap(fmt.Sprintf("lock %q %s", key, mode), err)
 	}
 	return nil
 }
 
 func (t *txn) Get(key []byte) ([]byte, error) {
-	if err := t.begin(); err != nil {
-		return nil, err
+	rows, done, err := t.query(t.e.q.get, key)
+	if err != nil {
+		return nil, t.fail(fmt.Sprintf("get %q", key), err)
 	}
 	var sealed []byte
-	err := t.tx.QueryRow(t.ctx, t.e.q.get, key).Scan(&sealed)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("pgkv: get %q: %w", key, kv.ErrNotFound)
+	found := rows.Next()
+	if found {
+		err = rows.Scan(&sealed)
+	}
+	rows.Close()
+	if err == nil {
+		err = rows.Err()
+	}
+	if derr := done(); err == nil {
+		err = derr
 	}
 	if err != nil {
 		return nil, t.fail(fmt.Sprintf("get %q", key), err)
+	}
+	if !found {
+		return nil, fmt.Errorf("pgkv: get %q: %w", key, kv.ErrNotFound)
 	}
 	return t.e.seal.open(key, sealed)
 }
@@ -119,14 +180,11 @@ func (t *txn) Set(key, value []byte) error {
 	if t.readOnly {
 		return errors.New("pgkv: set in a read-only transaction")
 	}
-	if err := t.begin(); err != nil {
-		return err
-	}
 	sealed, err := t.e.seal.seal(key, value)
 	if err != nil {
 		return err
 	}
-	if _, err := t.tx.Exec(t.ctx, t.e.q.set, key, sealed); err != nil {
+	if err := t.exec(t.e.q.set, key, sealed); err != nil {
 		return t.fail(fmt.Sprintf("set %q", key), err)
 	}
 	return nil
@@ -139,10 +197,7 @@ func (t *txn) Delete(key []byte) error {
 	if t.readOnly {
 		return errors.New("pgkv: delete in a read-only transaction")
 	}
-	if err := t.begin(); err != nil {
-		return err
-	}
-	if _, err := t.tx.Exec(t.ctx, t.e.q.del, key); err != nil {
+	if err := t.exec(t.e.q.del, key); err != nil {
 		return t.fail(fmt.Sprintf("delete %q", key), err)
 	}
 	return nil
@@ -154,14 +209,19 @@ func (t *txn) Iterate(o kv.IterOptions) kv.Iterator {
 
 // commit ends the transaction; end releases the connection.
 func (t *txn) commit() error {
-	if t.tx == nil {
+	if !t.inTx {
 		return nil // nothing read or written: nothing to commit
 	}
-	err := t.tx.Commit(t.ctx)
-	t.tx = nil
+	tag, err := t.conn.Exec(t.ctx, "COMMIT")
 	if err != nil {
 		t.dirty = true
-		return t.fail("commit", err)
+		return t.wrap("commit", err)
+	}
+	t.inTx = false
+	if tag.String() == "ROLLBACK" {
+		// A statement had failed (fn went on regardless): the server
+		// rolled back instead.
+		return t.wrap("commit after a failed statement", t.failed)
 	}
 	return nil
 }
@@ -175,8 +235,8 @@ func (t *txn) end() {
 	t.done = true
 	// Cleanup must run even when the caller's ctx is done.
 	ctx := context.WithoutCancel(t.ctx)
-	if t.tx != nil {
-		if err := t.tx.Rollback(ctx); err != nil {
+	if t.inTx && !t.dirty {
+		if _, err := t.conn.Exec(ctx, "ROLLBACK"); err != nil {
 			t.dirty = true
 		}
 	}
@@ -191,8 +251,8 @@ func (t *txn) end() {
 	t.conn.Release()
 }
 
-// fail maps a PostgreSQL error onto the contract's errors.
-func (t *txn) fail(op string, err error) error {
+// wrap maps a PostgreSQL error onto the contract's errors.
+func (t *txn) wrap(op string, err error) error {
 	if cerr := t.ctx.Err(); cerr != nil {
 		return fmt.Errorf("pgkv: %s: %w", op, cerr)
 	}
