@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
+	"excloud.dev/buckets/catalog/kv"
 )
 
 const (
@@ -62,8 +62,6 @@ func (db *DB) CreateAccessKey(ctx context.Context, k AccessKey) (AccessKey, erro
 		return AccessKey{}, fmt.Errorf("catalog: create access key: %w", err)
 	}
 	defer db.leave()
-	db.orgMu.RLock()
-	defer db.orgMu.RUnlock()
 	generated := k.ID == ""
 	if k.Secret == "" {
 		k.Secret = randString(secretAlphabet, 40)
@@ -72,7 +70,14 @@ func (db *DB) CreateAccessKey(ctx context.Context, k AccessKey) (AccessKey, erro
 		k.Created = time.Now().UTC()
 	}
 	k.Buckets = slices.Clone(k.Buckets)
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kv.Txn) error {
+		// Shared on the org record: DeleteOrg holds it exclusively, so a
+		// key is never created into an org whose deletion commits.
+		if ValidOrgID(k.OrgID) {
+			if err := lock(txn, kv.Shared, orgKey(k.OrgID)); err != nil {
+				return err
+			}
+		}
 		if _, err := getOrg(txn, k.OrgID); err != nil {
 			return err
 		}
@@ -108,7 +113,7 @@ func (db *DB) AccessKey(ctx context.Context, id string) (AccessKey, error) {
 	if ok {
 		return k.clone(), nil
 	}
-	err := db.view(func(txn *badger.Txn) error {
+	err := db.view(ctx, func(txn kv.Reader) error {
 		if id == "" {
 			return ErrNoSuchKey
 		}
@@ -141,17 +146,19 @@ func (db *DB) ListAccessKeys(ctx context.Context, orgID string) ([]AccessKey, er
 	}
 	defer db.leave()
 	var keys []AccessKey
-	err := db.view(func(txn *badger.Txn) error {
+	err := db.view(ctx, func(txn kv.Reader) error {
 		if _, err := getOrg(txn, orgID); err != nil {
 			return err
 		}
 		p := catKey(prefixOrgKey, orgID)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+		it := txn.Iterate(kv.IterOptions{Prefix: p, KeysOnly: true})
 		var ids []string
-		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
-			ids = append(ids, string(it.Item().Key()[len(p):]))
+		for it.Seek(p); it.Valid(); it.Next() {
+			ids = append(ids, string(it.Key()[len(p):]))
 		}
-		it.Close()
+		if err := it.Close(); err != nil {
+			return storageErr(err)
+		}
 		for _, id := range ids {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -181,7 +188,7 @@ func (db *DB) DeleteAccessKey(ctx context.Context, id string) error {
 	}
 	defer db.leave()
 	defer db.accessKeys.invalidate(id)
-	err := db.updateFreeing(ctx, func(txn *badger.Txn) error {
+	err := db.updateFreeing(ctx, func(txn kv.Txn) error {
 		if id == "" {
 			return ErrNoSuchKey
 		}

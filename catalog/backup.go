@@ -6,22 +6,27 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"excloud.dev/buckets/catalog/kv"
 )
 
-// Backup writes a full backup of the catalog to w as a Badger backup stream
-// (docs/design.md, "Backup and restore"). It reads one consistent snapshot,
-// so writers keep going while it runs. The stream holds keys and values in
-// the clear (Badger decrypts as it reads): it contains access key secrets
-// and must be kept like the master key.
+// Backup writes a full backup of the catalog to w in the engine's stream
+// format (the Badger engine's: a Badger backup stream; docs/design.md,
+// "Backup and restore"). It reads one consistent snapshot, so writers keep
+// going while it runs. The stream holds keys and values in the clear: it
+// contains access key secrets and must be kept like the master key.
 //
-// Badger's Backup takes no context; cancelling ctx makes the next write to
-// w fail, which stops the stream.
+// Cancelling ctx stops the stream.
 func (db *DB) Backup(ctx context.Context, w io.Writer) error {
 	if err := db.enter(); err != nil {
 		return fmt.Errorf("catalog: backup: %w", err)
 	}
 	defer db.leave()
-	if _, err := db.bdb.Backup(ctxWriter{ctx, w}, 0); err != nil {
+	d, ok := db.eng.(kv.Dumper)
+	if !ok {
+		return errors.New("catalog: backup: this catalog engine has no backup stream; back up its database instead")
+	}
+	if err := d.Backup(ctx, w); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("catalog: backup: %w", ctx.Err())
 		}
@@ -30,25 +35,9 @@ func (db *DB) Backup(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.w.Write(p)
-}
-
 // ErrNotEmpty is returned by Restore when the target directory already holds
 // files: a restore never merges into or overwrites a catalog.
 var ErrNotEmpty = errors.New("catalog directory is not empty")
-
-// maxPendingWrites bounds how many key batches Badger's loader keeps in
-// flight during Restore.
-const maxPendingWrites = 256
 
 // Restore creates a catalog in opts.Dir, which must be missing or empty,
 // from a stream written by Backup, and closes it again. The restored catalog
@@ -68,7 +57,7 @@ func Restore(opts Options, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("catalog: restore: %w", err)
 	}
-	loadErr := db.bdb.Load(r, maxPendingWrites)
+	loadErr := db.eng.(kv.Dumper).Load(context.Background(), r)
 	closeErr := db.Close()
 	if loadErr != nil {
 		return fmt.Errorf("catalog: restore into %s: %w", opts.Dir, storageErr(loadErr))

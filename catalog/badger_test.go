@@ -1,6 +1,13 @@
 package catalog
 
-import "github.com/dgraph-io/badger/v4"
+import (
+	"github.com/dgraph-io/badger/v4"
 
-// Tests reach under the API only to write raw keys.
+	"excloud.dev/buckets/catalog/kv/badgerkv"
+)
+
 type badgerTxn = badger.Txn
+
+// bdb reaches under the engine contract, for tests that write Badger
+// directly (corrupt records, old formats, bulk loads).
+func (db *DB) bdb() *badger.DB { return db.eng.(*badgerkv.Engine).DB() }

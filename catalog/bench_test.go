@@ -16,7 +16,7 @@ func benchKey(i int) string { return fmt.Sprintf("dir%04d/file%07d.jpg", i/1000,
 // same keys and values PutObject writes, without a transaction per key).
 func loadBucket(b *testing.B, db *DB, bucket Bucket, n int) {
 	b.Helper()
-	wb := db.bdb.NewWriteBatch()
+	wb := db.bdb().NewWriteBatch()
 	defer wb.Cancel()
 	m := manifest("0123456789abcdef0123456789abcdef", 1)
 	m.ModTime = time.Now().UTC()
@@ -194,7 +194,7 @@ func BenchmarkNames(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.Logf("%d tables", len(db.bdb.Tables()))
+	b.Logf("%d tables", len(db.bdb().Tables()))
 	var i int
 	for b.Loop() {
 		i = (i + 7919) % n

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
+	"excloud.dev/buckets/catalog/kv"
 )
 
 // CreateBucket creates bucket name in the org (ErrNoSuchOrg, ErrBucketExists)
@@ -18,13 +18,19 @@ func (db *DB) CreateBucket(ctx context.Context, orgID, name string) (Bucket, err
 		return Bucket{}, bucketErr("create", orgID, name, err)
 	}
 	defer db.leave()
-	db.orgMu.RLock()
-	defer db.orgMu.RUnlock()
 	if name == "" {
 		return Bucket{}, fmt.Errorf("catalog: create bucket: empty name")
 	}
 	var b Bucket
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kv.Txn) error {
+		// Shared on the org record: DeleteOrg holds it exclusively and
+		// checks that the org has no bucket. Two creations of one name
+		// both write its key: one conflicts and finds it taken.
+		if ValidOrgID(orgID) {
+			if err := lock(txn, kv.Shared, orgKey(orgID)); err != nil {
+				return err
+			}
+		}
 		if _, err := getOrg(txn, orgID); err != nil {
 			return err
 		}
@@ -65,9 +71,9 @@ func bucketErr(op, orgID, name string, err error) error {
 	return fmt.Errorf("catalog: %s bucket %s in org %s: %w", op, name, orgID, err)
 }
 
-// getBucket reads bucket name of the org, registering the read so a
-// concurrent delete or update of the bucket conflicts with txn.
-func getBucket(txn *badger.Txn, orgID, name string) (Bucket, error) {
+// getBucket reads bucket name of the org. Writers into the bucket lock its
+// record (lockBucket) first, so a deletion cannot commit under them.
+func getBucket(txn kv.Reader, orgID, name string) (Bucket, error) {
 	if !ValidOrgID(orgID) {
 		return Bucket{}, ErrNoSuchBucket
 	}
@@ -78,9 +84,19 @@ func getBucket(txn *badger.Txn, orgID, name string) (Bucket, error) {
 	return decodeBucket(v)
 }
 
+// lockBucket takes the engine lock on b's record: shared by writers of its
+// objects and uploads, exclusive by its deletion (and by RenamePrefix,
+// which must see every key under its prefix).
+func lockBucket(txn kv.Txn, mode kv.LockMode, b Bucket) error {
+	if !ValidOrgID(b.OrgID) {
+		return nil // getBucket answers ErrNoSuchBucket
+	}
+	return lock(txn, mode, bucketKey(b.OrgID, b.Name))
+}
+
 // checkBucket verifies that b still exists as the same bucket (a bucket
 // deleted and created again under its name has another id).
-func checkBucket(txn *badger.Txn, b Bucket) error {
+func checkBucket(txn kv.Reader, b Bucket) error {
 	cur, err := getBucket(txn, b.OrgID, b.Name)
 	if err != nil {
 		return err
@@ -101,7 +117,7 @@ func (db *DB) Bucket(ctx context.Context, orgID, name string) (Bucket, error) {
 	if ok {
 		return b, nil
 	}
-	err := db.view(func(txn *badger.Txn) error {
+	err := db.view(ctx, func(txn kv.Reader) error {
 		var err error
 		b, err = getBucket(txn, orgID, name)
 		return err
@@ -120,20 +136,20 @@ func (db *DB) ListBuckets(ctx context.Context, orgID string) ([]Bucket, error) {
 	}
 	defer db.leave()
 	var bs []Bucket
-	err := db.view(func(txn *badger.Txn) error {
+	err := db.view(ctx, func(txn kv.Reader) error {
 		if _, err := getOrg(txn, orgID); err != nil {
 			return err
 		}
 		p := catKey(prefixBucket, orgID)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true})
+		it := txn.Iterate(kv.IterOptions{Prefix: p, Prefetch: 100})
 		defer it.Close()
-		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
+		for it.Seek(p); it.Valid(); it.Next() {
 			if len(bs)%1024 == 1023 {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 			}
-			v, err := it.Item().ValueCopy(nil)
+			v, err := it.Value()
 			if err != nil {
 				return storageErr(err)
 			}
@@ -143,7 +159,7 @@ func (db *DB) ListBuckets(ctx context.Context, orgID string) ([]Bucket, error) {
 			}
 			bs = append(bs, b)
 		}
-		return nil
+		return storageErr(it.Err())
 	})
 	if err != nil {
 		return nil, fmt.Errorf("catalog: list buckets of org %s: %w", orgID, err)
@@ -163,17 +179,23 @@ func (db *DB) DeleteBucket(ctx context.Context, orgID, name string) error {
 	if err != nil {
 		return err
 	}
-	bl := db.bucketLock(b.ID)
-	bl.Lock()
-	defer bl.Unlock()
 	defer db.buckets.invalidate(bucketRef{orgID, name})
-	err = db.updateFreeing(ctx, func(txn *badger.Txn) error {
+	err = db.updateFreeing(ctx, func(txn kv.Txn) error {
+		// Exclusive on the bucket record: every writer of the bucket's
+		// objects and uploads holds it shared, so once it is granted none
+		// is in flight, and the emptiness checks below see what they
+		// committed. Without it, snapshot isolation would let a PUT commit
+		// into a bucket whose (empty-looking) deletion commits alongside.
+		if err := lockBucket(txn, kv.Exclusive, b); err != nil {
+			return err
+		}
 		if err := checkBucket(txn, b); err != nil {
 			return err
 		}
-		if hasPrefix(txn, bucketPrefix(prefixObject, b.ID, 0)) ||
-			hasPrefix(txn, bucketPrefix(prefixUpload, b.ID, 0)) {
-			return ErrBucketNotEmpty
+		for _, p := range []byte{prefixObject, prefixUpload} {
+			if found, err := hasPrefix(txn, bucketPrefix(p, b.ID, 0)); err != nil || found {
+				return cmpErr(err, ErrBucketNotEmpty)
+			}
 		}
 		return del(txn, bucketKey(orgID, name))
 	})
@@ -205,7 +227,7 @@ func (db *DB) editBucket(ctx context.Context, orgID, name, op string, edit func(
 	}
 	defer db.leave()
 	defer db.buckets.invalidate(bucketRef{orgID, name})
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kv.Txn) error {
 		b, err := getBucket(txn, orgID, name)
 		if err != nil {
 			return err

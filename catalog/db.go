@@ -8,14 +8,12 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
-	"excloud.dev/buckets/internal/fsutil"
+	"excloud.dev/buckets/catalog/kv"
+	"excloud.dev/buckets/catalog/kv/badgerkv"
 )
 
 // Options configures Open.
@@ -28,7 +26,8 @@ type Options struct {
 	EncryptionKey []byte
 	// SyncWrites makes every commit durable (fsync) before it returns,
 	// except those made with a WithoutSync context; concurrent commits share
-	// one fsync (sync.go). The daemon sets it. Tests may leave it off.
+	// one fsync (kv/badgerkv/sync.go). The daemon sets it. Tests may leave
+	// it off.
 	SyncWrites bool
 	// Logger receives Badger's warnings and errors; nil means slog.Default().
 	// Badger's info and debug chatter is dropped.
@@ -49,23 +48,13 @@ type Options struct {
 	memTableSize int64
 }
 
-// valueThreshold: values smaller than this stay in the LSM tree, larger ones
-// go to Badger's value log. 64 KiB keeps every manifest with inline data
-// (the object layer inlines objects up to 8 KiB) and every manifest of up to
-// about 1000 extents next to its key, so a listing reads size and ETag
-// without a value-log lookup, while rare huge manifests do not bloat the
-// tables that listings scan.
-const valueThreshold = 64 << 10
-
 // DB is an open catalog. Its methods are safe for concurrent use.
 type DB struct {
-	bdb     *badger.DB
-	log     *slog.Logger
-	dir     string
-	minFree int64
+	eng kv.Engine
+	log *slog.Logger
 
 	// closeMu guards closed; ops register in inflight so Close waits for
-	// them instead of pulling Badger from under a transaction.
+	// them instead of pulling the engine from under a transaction.
 	closeMu  sync.RWMutex
 	closed   bool
 	inflight sync.WaitGroup
@@ -73,22 +62,18 @@ type DB struct {
 	// keyLocks serialize writers of one object key across transaction,
 	// commit and feed publish, so a key's events go out in commit order;
 	// writers of different keys take different stripes (mostly) and commit
-	// concurrently, sharing fsyncs (sync.go).
+	// concurrently, sharing fsyncs. They order this process's feed only:
+	// consistency between writers is the engine's (kv.Txn.Lock).
 	keyLocks [256]sync.Mutex
 	keySeed  maphash.Seed
 
-	// bucketLocks: object and upload writers hold a bucket's stripe shared,
-	// DeleteBucket holds it exclusively. Badger detects conflicts on keys
-	// read, not on ranges, so without this a put could commit an object
-	// into a bucket whose (empty-looking) deletion commits concurrently.
+	// bucketLocks order the feed around RenamePrefix: it holds its
+	// bucket's stripe exclusively across commit and the publishing of its
+	// events, writers that publish object events hold it shared, so no
+	// event of a moved key interleaves with the rename's. Which writes may
+	// commit together is decided by engine locks on the bucket record, not
+	// by these.
 	bucketLocks [64]sync.RWMutex
-	// uploadLocks: PutPart holds an upload's stripe shared, Complete and
-	// Abort exclusively, so no part can slip in after they have read the
-	// upload's parts (same range-conflict reason).
-	uploadLocks [64]sync.RWMutex
-	// orgMu: CreateBucket and CreateAccessKey hold it shared, DeleteOrg
-	// exclusively (same reason, one level up; these are rare admin ops).
-	orgMu sync.RWMutex
 
 	feed feed
 
@@ -100,10 +85,6 @@ type DB struct {
 	// were started (list_ahead.go).
 	commits commitCount
 	ahead   listAhead
-
-	// sync is the group commit; syncCommits makes update wait for it.
-	sync        *syncer
-	syncCommits bool
 }
 
 // Open opens (creating if needed) the catalog in opts.Dir. A new catalog gets
@@ -122,43 +103,40 @@ func Open(opts Options) (*DB, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	bo := badger.DefaultOptions(opts.Dir).
-		WithEncryptionKey(opts.EncryptionKey).
-		// Badger requires an index cache with encryption: decrypted table
-		// indexes live there instead of being decrypted on every access.
-		WithIndexCacheSize(32 << 20).
-		// Badger's defaults (5 memtables of 64 MiB, a 256 MiB block cache)
-		// suit a database server that owns the machine; the catalog shares
-		// it with uploads and the page cache, and its values are small.
-		WithMemTableSize(32 << 20).
-		WithNumMemtables(3).
-		WithBlockCacheSize(32 << 20).
-		// Durability is the catalog's group commit (sync.go), not
-		// Badger's per-transaction fsync.
-		WithSyncWrites(false).
-		WithValueThreshold(valueThreshold).
-		WithLogger(badgerLogger{logger.With("component", "badger")}).
-		WithMetricsEnabled(false)
-	if opts.memTableSize > 0 {
-		bo = bo.WithMemTableSize(opts.memTableSize).WithValueLogFileSize(16 << 20).
-			WithBlockCacheSize(8 << 20).WithIndexCacheSize(8 << 20)
-	}
-	if err := removeEmptyLogs(opts.Dir, logger); err != nil {
-		return nil, fmt.Errorf("catalog: open %s: %w", opts.Dir, err)
-	}
-	bdb, err := badger.Open(bo)
+	eng, err := badgerkv.Open(badgerkv.Options{
+		Dir:           opts.Dir,
+		EncryptionKey: opts.EncryptionKey,
+		SyncWrites:    opts.SyncWrites,
+		Logger:        logger,
+		MinFree:       opts.MinFree,
+		MemTableSize:  opts.memTableSize,
+	})
 	if err != nil {
-		if errors.Is(err, badger.ErrEncryptionKeyMismatch) {
+		if errors.Is(err, badgerkv.ErrEncryptionKey) {
 			return nil, fmt.Errorf("catalog: open %s: %w", opts.Dir, ErrEncryptionKey)
 		}
 		return nil, fmt.Errorf("catalog: open %s: %w", opts.Dir, storageErr(err))
 	}
-	db := &DB{bdb: bdb, log: logger, dir: opts.Dir, minFree: opts.MinFree, keySeed: maphash.MakeSeed(), syncCommits: opts.SyncWrites}
-	db.sync = newSyncer(opts.Dir, bdb.Sync)
-	if err := db.checkFormat(); err != nil {
-		db.sync.close()
-		bdb.Close()
+	db, err := OpenEngine(eng, logger)
+	if err != nil {
 		return nil, fmt.Errorf("catalog: open %s: %w", opts.Dir, err)
+	}
+	return db, nil
+}
+
+// OpenEngine opens the catalog on an open engine, checking its format
+// version (or writing it, if the engine holds no key yet) as Open does; it
+// closes eng when that fails, and Close closes it. Whether a commit waits
+// for durability is the engine's setting: the catalog asks for it on every
+// commit not made WithoutSync. A nil logger means slog.Default().
+func OpenEngine(eng kv.Engine, logger *slog.Logger) (*DB, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	db := &DB{eng: eng, log: logger, keySeed: maphash.MakeSeed()}
+	if err := db.checkFormat(); err != nil {
+		eng.Close()
+		return nil, err
 	}
 	return db, nil
 }
@@ -168,42 +146,42 @@ func Open(opts Options) (*DB, error) {
 // existing catalog opens on a full disk, so its objects can still be read,
 // and opening it commits nothing.
 func (db *DB) checkFormat() error {
+	ctx := context.Background()
 	found := false
-	if err := db.view(func(txn *badger.Txn) error {
-		item, err := txn.Get(keyFormat)
-		if errors.Is(err, badger.ErrKeyNotFound) {
+	if err := db.view(ctx, func(txn kv.Reader) error {
+		v, err := getValue(txn, keyFormat)
+		if errors.Is(err, errMissing) {
 			return nil
 		}
 		if err != nil {
-			return storageErr(err)
+			return err
 		}
 		found = true
-		v, err := item.ValueCopy(nil)
-		if err != nil {
-			return storageErr(err)
-		}
 		return checkVersion(v)
 	}); err != nil || found {
 		return err
 	}
-	return db.updateNeed(context.Background(), db.minFree/2, func(txn *badger.Txn) error {
-		item, err := txn.Get(keyFormat)
+	return db.updateFreeing(ctx, func(txn kv.Txn) error {
+		// The format key is the catalog's root record: two processes
+		// initialising one shared engine at once write it once.
+		if err := lock(txn, kv.Exclusive, keyFormat); err != nil {
+			return err
+		}
+		v, err := getValue(txn, keyFormat)
 		if err == nil {
-			// Written since the view (Badger locks the directory against
-			// other openers, so this is only defence).
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return storageErr(err)
-			}
+			// Written since the view, by another opener of a shared
+			// engine (Badger locks its directory against other openers).
 			return checkVersion(v)
 		}
-		if !errors.Is(err, badger.ErrKeyNotFound) {
+		if !errors.Is(err, errMissing) {
+			return err
+		}
+		it := txn.Iterate(kv.IterOptions{KeysOnly: true})
+		it.Seek(nil)
+		empty := !it.Valid()
+		if err := it.Close(); err != nil {
 			return storageErr(err)
 		}
-		it := txn.NewIterator(badger.IteratorOptions{})
-		it.Rewind()
-		empty := !it.Valid()
-		it.Close()
 		if !empty {
 			return fmt.Errorf("%w: data without a format version key", ErrFormat)
 		}
@@ -222,8 +200,8 @@ func checkVersion(v []byte) error {
 	return nil
 }
 
-// Close waits for operations in progress, then closes Badger. Later calls
-// return ErrClosed.
+// Close waits for operations in progress, then closes the engine. Later
+// calls return ErrClosed.
 func (db *DB) Close() error {
 	db.closeMu.Lock()
 	if db.closed {
@@ -233,8 +211,7 @@ func (db *DB) Close() error {
 	db.closed = true
 	db.closeMu.Unlock()
 	db.inflight.Wait()
-	db.sync.close()
-	if err := db.bdb.Close(); err != nil {
+	if err := db.eng.Close(); err != nil {
 		return fmt.Errorf("catalog: close: %w", storageErr(err))
 	}
 	return nil
@@ -262,51 +239,47 @@ func (db *DB) leave() { db.inflight.Done() }
 const maxAttempts = 64
 
 // update runs fn in a read-write transaction and commits it, retrying from
-// scratch when Badger reports a conflict; fn must therefore be idempotent
-// (compute everything from what it reads in txn). ctx is checked before each
-// attempt: Badger's transactions take no context. fn's own errors are
-// returned as they are: fn converts any Badger error it meets with
-// storageErr (the helpers below do). It is refused while less than MinFree
-// is available (see Options.MinFree).
-func (db *DB) update(ctx context.Context, fn func(txn *badger.Txn) error) error {
-	return db.updateNeed(ctx, db.minFree, fn)
+// scratch when the engine reports a conflict (kv.ErrConflict); fn must
+// therefore be idempotent (compute everything from what it reads in txn)
+// and take its locks (lock) before anything else. ctx is checked before
+// each attempt. fn's own errors are returned as they are: fn converts any
+// engine error it meets with storageErr (the helpers below do). It is
+// refused while the engine's storage runs short (Options.MinFree).
+func (db *DB) update(ctx context.Context, fn func(txn kv.Txn) error) error {
+	return db.updateOpts(ctx, false, fn)
 }
 
 // updateFreeing is update for transactions that delete: they may use the
 // lower half of the reserve, so a full store can still be emptied.
-func (db *DB) updateFreeing(ctx context.Context, fn func(txn *badger.Txn) error) error {
-	return db.updateNeed(ctx, db.minFree/2, fn)
+func (db *DB) updateFreeing(ctx context.Context, fn func(txn kv.Txn) error) error {
+	return db.updateOpts(ctx, true, fn)
 }
 
-// updateNeed is update refused while less than need bytes are available.
-func (db *DB) updateNeed(ctx context.Context, need int64, fn func(txn *badger.Txn) error) error {
-	if err := db.checkSpace(need); err != nil {
-		return err
-	}
-	// Every write to Badger goes through here: the listing pages read ahead
-	// rely on seeing each one counted before it can become visible.
+func (db *DB) updateOpts(ctx context.Context, frees bool, fn func(txn kv.Txn) error) error {
+	// Every write goes through here: the listing pages read ahead rely on
+	// seeing each one counted before it can become visible.
 	db.commits.begun.Add(1)
 	defer db.commits.ended.Add(1)
+	o := kv.WriteOptions{NoSync: !wantsSync(ctx), Frees: frees}
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		var fnErr error
-		err := db.bdb.Update(func(txn *badger.Txn) error {
+		err := db.eng.Update(ctx, o, func(txn kv.Txn) error {
 			fnErr = fn(txn)
 			return fnErr
 		})
-		if fnErr != nil {
-			return fnErr
-		}
 		if err == nil {
-			if db.syncCommits && wantsSync(ctx) {
-				return db.sync.wait()
-			}
-			db.sync.committed()
 			return nil
 		}
-		if !errors.Is(err, badger.ErrConflict) {
+		if !errors.Is(err, kv.ErrConflict) {
+			if fnErr != nil {
+				return fnErr
+			}
+			if errors.Is(err, syscall.ENOSPC) {
+				return fmt.Errorf("catalog: %w", err)
+			}
 			return storageErr(err)
 		}
 		if attempt+1 == maxAttempts {
@@ -323,28 +296,11 @@ func (db *DB) updateNeed(ctx context.Context, need int64, fn func(txn *badger.Tx
 	}
 }
 
-// checkSpace fails with an error wrapping syscall.ENOSPC while fewer than
-// need bytes are available to the catalog. One statfs per transaction:
-// cheap next to the fsync of the commit it guards.
-func (db *DB) checkSpace(need int64) error {
-	if need <= 0 {
-		return nil
-	}
-	avail, err := fsutil.Available(db.dir)
-	if err != nil {
-		return fmt.Errorf("catalog: free space of %s: %w", db.dir, err)
-	}
-	if avail < need {
-		return fmt.Errorf("catalog: %d bytes free under %s, below the %d kept in reserve: %w", avail, db.dir, need, syscall.ENOSPC)
-	}
-	return nil
-}
-
 // view runs fn in a read-only transaction; as with update, fn's errors pass
 // through unchanged.
-func (db *DB) view(fn func(txn *badger.Txn) error) error {
+func (db *DB) view(ctx context.Context, fn func(txn kv.Reader) error) error {
 	var fnErr error
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.eng.View(ctx, func(txn kv.Reader) error {
 		fnErr = fn(txn)
 		return fnErr
 	})
@@ -354,18 +310,34 @@ func (db *DB) view(fn func(txn *badger.Txn) error) error {
 	return storageErr(err)
 }
 
-// storageErr keeps Badger's types out of the API: a Badger error becomes a
-// plain error carrying its text, keeping only an underlying errno (ENOSPC,
-// EIO, ...) for callers that map those. Only Badger's errors go through it.
+// lock takes the engine locks of a transaction, which must come before its
+// first read or write (kv.Txn.Lock); keys are the records the decision
+// depends on, parent before child.
+func lock(txn kv.Txn, mode kv.LockMode, keys ...[]byte) error {
+	for _, k := range keys {
+		if err := txn.Lock(k, mode); err != nil {
+			return storageErr(err)
+		}
+	}
+	return nil
+}
+
+// storageErr keeps the engine's errors out of the API: an engine error
+// becomes a plain error carrying its text, keeping only an underlying errno
+// (ENOSPC, EIO, ...) for callers that map those. A conflict passes through
+// as it is, for update's retry loop. Only the engine's errors go through it.
 func storageErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, badger.ErrDBClosed) || errors.Is(err, badger.ErrBlockedWrites) {
+	if errors.Is(err, kv.ErrConflict) {
+		return err
+	}
+	if errors.Is(err, kv.ErrClosed) {
 		return ErrClosed
 	}
 	msg := "storage: " + err.Error()
-	if errors.Is(err, badger.ErrTxnTooBig) {
+	if errors.Is(err, kv.ErrTooBig) {
 		msg = "storage: operation too large for one transaction"
 	}
 	var errno syscall.Errno
@@ -389,45 +361,43 @@ func (e *storageError) Unwrap() error {
 	return e.errno
 }
 
-// getValue returns a copy of key's value, or ErrKeyNotFound's stand-in
-// errMissing so callers map it to their own sentinel.
-func getValue(txn *badger.Txn, key []byte) ([]byte, error) {
-	item, err := txn.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+// getValue returns a copy of key's value, or errMissing so callers map it
+// to their own sentinel.
+func getValue(txn kv.Reader, key []byte) ([]byte, error) {
+	v, err := txn.Get(key)
+	if errors.Is(err, kv.ErrNotFound) {
 		return nil, errMissing
 	}
 	if err != nil {
 		return nil, storageErr(err)
 	}
-	v, err := item.ValueCopy(nil)
-	return v, storageErr(err)
+	return v, nil
 }
 
 // errMissing is the package-internal "no such key"; every exported method
 // turns it into its own sentinel before returning.
 var errMissing = errors.New("catalog: internal: key missing")
 
-// exists reports whether key is present, registering the read for conflict
-// detection.
-func exists(txn *badger.Txn, key []byte) (bool, error) {
+// exists reports whether key is present.
+func exists(txn kv.Reader, key []byte) (bool, error) {
 	_, err := txn.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, kv.ErrNotFound) {
 		return false, nil
 	}
 	return err == nil, storageErr(err)
 }
 
-func set(txn *badger.Txn, key, value []byte) error { return storageErr(txn.Set(key, value)) }
+func set(txn kv.Txn, key, value []byte) error { return storageErr(txn.Set(key, value)) }
 
-func del(txn *badger.Txn, key []byte) error { return storageErr(txn.Delete(key)) }
+func del(txn kv.Txn, key []byte) error { return storageErr(txn.Delete(key)) }
 
 // hasPrefix reports whether any key starts with p: one seek, independent of
 // how many keys there are.
-func hasPrefix(txn *badger.Txn, p []byte) bool {
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
-	defer it.Close()
+func hasPrefix(txn kv.Reader, p []byte) (bool, error) {
+	it := txn.Iterate(kv.IterOptions{Prefix: p, KeysOnly: true})
 	it.Seek(p)
-	return it.ValidForPrefix(p)
+	found := it.Valid()
+	return found, storageErr(it.Close())
 }
 
 func (db *DB) keyLock(bucketID uint64, key string) *sync.Mutex {
@@ -443,21 +413,3 @@ func (db *DB) keyLock(bucketID uint64, key string) *sync.Mutex {
 func (db *DB) bucketLock(bucketID uint64) *sync.RWMutex {
 	return &db.bucketLocks[bucketID%uint64(len(db.bucketLocks))]
 }
-
-func (db *DB) uploadLock(uploadID string) *sync.RWMutex {
-	return &db.uploadLocks[maphash.String(db.keySeed, uploadID)%uint64(len(db.uploadLocks))]
-}
-
-// badgerLogger routes Badger's log to slog: errors and warnings only.
-type badgerLogger struct{ l *slog.Logger }
-
-func (b badgerLogger) Errorf(f string, a ...any) {
-	b.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...)))
-}
-
-func (b badgerLogger) Warningf(f string, a ...any) {
-	b.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...)))
-}
-
-func (badgerLogger) Infof(string, ...any)  {}
-func (badgerLogger) Debugf(string, ...any) {}

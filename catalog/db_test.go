@@ -75,7 +75,7 @@ func TestWrongKey(t *testing.T) {
 func TestFormatVersion(t *testing.T) {
 	dir, key := t.TempDir(), testKey()
 	db := openTest(t, dir, key)
-	if err := db.bdb.Update(func(txn *badgerTxn) error {
+	if err := db.bdb().Update(func(txn *badgerTxn) error {
 		return txn.Set(keyFormat, binary.BigEndian.AppendUint32(nil, FormatVersion+1))
 	}); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"excloud.dev/buckets/catalog/kv"
 )
 
 func defaultOrgName(t *testing.T, db *DB) string {
@@ -81,7 +83,7 @@ func TestDefaultOrgIsTheFirstCreated(t *testing.T) {
 // record existed.
 func dropDefaultRecord(t *testing.T, db *DB) {
 	t.Helper()
-	if err := db.bdb.Update(func(txn *badger.Txn) error { return txn.Delete(keyDefaultOrg) }); err != nil {
+	if err := db.bdb().Update(func(txn *badger.Txn) error { return txn.Delete(keyDefaultOrg) }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -104,7 +106,7 @@ func TestDefaultOrgOfOlderCatalogs(t *testing.T) {
 			t.Fatalf("after creating aaa: default org %q, want default", got)
 		}
 		var id []byte
-		err := db.bdb.View(func(txn *badger.Txn) error {
+		err := db.view(ctx, func(txn kv.Reader) error {
 			var err error
 			id, err = getValue(txn, keyDefaultOrg)
 			return err

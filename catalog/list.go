@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/dgraph-io/badger/v4"
+	"excloud.dev/buckets/catalog/kv"
 )
 
 // DefaultMaxKeys is the page size when ListOptions.MaxKeys is 0.
@@ -50,7 +50,7 @@ func (db *DB) List(ctx context.Context, bucketID uint64, o ListOptions) (ListRes
 // listPage is List without the pages read ahead (list_ahead.go).
 func (db *DB) listPage(ctx context.Context, bucketID uint64, o ListOptions) (ListResult, error) {
 	var res ListResult
-	err := db.view(func(txn *badger.Txn) error {
+	err := db.view(ctx, func(txn kv.Reader) error {
 		var err error
 		res, err = list(ctx, txn, bucketID, o)
 		return err
@@ -65,7 +65,7 @@ func (db *DB) listPage(ctx context.Context, bucketID uint64, o ListOptions) (Lis
 // seeks past the rest. A variable so tests can exercise both paths.
 var cpSteps = 8
 
-func list(ctx context.Context, txn *badger.Txn, bucketID uint64, o ListOptions) (ListResult, error) {
+func list(ctx context.Context, txn kv.Reader, bucketID uint64, o ListOptions) (ListResult, error) {
 	var res ListResult
 	maxKeys := o.MaxKeys
 	if maxKeys <= 0 {
@@ -98,19 +98,19 @@ func list(ctx context.Context, txn *badger.Txn, bucketID uint64, o ListOptions) 
 		}
 	}
 
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: scan})
+	// No prefetch: a listing with a delimiter seeks at every common
+	// prefix, and each seek would restart it.
+	it := txn.Iterate(kv.IterOptions{Prefix: scan})
 	defer it.Close()
 	delim := []byte(o.Delimiter)
 	count := 0
-	var decErr error
-	for it.Seek(seek); it.ValidForPrefix(scan); {
+	for it.Seek(seek); it.Valid(); {
 		if count%1024 == 1023 {
 			if err := ctx.Err(); err != nil {
 				return ListResult{}, err
 			}
 		}
-		item := it.Item()
-		k := item.Key()
+		k := it.Key()
 		if len(delim) > 0 {
 			if i := bytes.Index(k[len(scan):], delim); i >= 0 {
 				if count == maxKeys {
@@ -129,12 +129,12 @@ func list(ctx context.Context, txn *badger.Txn, bucketID uint64, o ListOptions) 
 				cpKey := append([]byte(nil), k[:cpEnd]...)
 				it.Next()
 				for range cpSteps {
-					if !it.ValidForPrefix(cpKey) {
+					if !it.Valid() || !bytes.HasPrefix(it.Key(), cpKey) {
 						break
 					}
 					it.Next()
 				}
-				if it.ValidForPrefix(cpKey) {
+				if it.Valid() && bytes.HasPrefix(it.Key(), cpKey) {
 					next := successor(cpKey)
 					if next == nil || !bytes.HasPrefix(next, scan) {
 						break
@@ -149,25 +149,22 @@ func list(ctx context.Context, txn *badger.Txn, bucketID uint64, o ListOptions) 
 			break
 		}
 		e := ListEntry{Key: string(k[n:])}
-		err := item.Value(func(v []byte) error {
-			h, err := decodeManifestHead(v)
-			if err != nil {
-				decErr = fmt.Errorf("key %q: %w", e.Key, err)
-				return nil
-			}
-			e.Size, e.ETag, e.ModTime = h.Size, h.ETag, h.ModTime
-			return nil
-		})
+		v, err := it.Value()
 		if err != nil {
 			return ListResult{}, storageErr(err)
 		}
-		if decErr != nil {
-			return ListResult{}, decErr
+		h, err := decodeManifestHead(v)
+		if err != nil {
+			return ListResult{}, fmt.Errorf("key %q: %w", e.Key, err)
 		}
+		e.Size, e.ETag, e.ModTime = h.Size, h.ETag, h.ModTime
 		res.Objects = append(res.Objects, e)
 		res.Next = e.Key
 		count++
 		it.Next()
+	}
+	if err := it.Err(); err != nil {
+		return ListResult{}, storageErr(err)
 	}
 	if !res.IsTruncated {
 		res.Next = ""

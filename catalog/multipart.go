@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -9,7 +10,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
+	"excloud.dev/buckets/catalog/kv"
 )
 
 // newUploadID returns 32 lowercase hex digits: 8 bytes of big-endian
@@ -48,12 +49,12 @@ func (db *DB) CreateUpload(ctx context.Context, b Bucket, key string, tmpl Manif
 		return Upload{}, objectErr("create upload for", b.ID, key, err)
 	}
 	defer db.leave()
-	bl := db.bucketLock(b.ID)
-	bl.RLock()
-	defer bl.RUnlock()
 	tmpl.Size, tmpl.ETag, tmpl.Inline, tmpl.Extents, tmpl.Parts = 0, "", nil, nil, nil
 	var u Upload
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kv.Txn) error {
+		if err := lockBucket(txn, kv.Shared, b); err != nil {
+			return err
+		}
 		if err := checkBucket(txn, b); err != nil {
 			return err
 		}
@@ -73,7 +74,17 @@ func (db *DB) CreateUpload(ctx context.Context, b Bucket, key string, tmpl Manif
 	return u, nil
 }
 
-func getUpload(txn *badger.Txn, bucketID uint64, uploadID string) (Upload, error) {
+// lockUpload takes the engine locks of a write to an upload: its bucket's
+// record shared (the bucket cannot be deleted under it), then the upload's
+// record in mode: shared by PutPart, exclusive by Complete and Abort.
+func lockUpload(txn kv.Txn, mode kv.LockMode, b Bucket, uploadID string) error {
+	if err := lockBucket(txn, kv.Shared, b); err != nil {
+		return err
+	}
+	return lock(txn, mode, uploadKey(b.ID, uploadID))
+}
+
+func getUpload(txn kv.Reader, bucketID uint64, uploadID string) (Upload, error) {
 	if !validUploadID(uploadID) {
 		return Upload{}, ErrNoSuchUpload
 	}
@@ -92,7 +103,7 @@ func (db *DB) Upload(ctx context.Context, bucketID uint64, uploadID string) (Upl
 	}
 	defer db.leave()
 	var u Upload
-	err := db.view(func(txn *badger.Txn) error {
+	err := db.view(ctx, func(txn kv.Reader) error {
 		var err error
 		u, err = getUpload(txn, bucketID, uploadID)
 		return err
@@ -115,15 +126,13 @@ func (db *DB) PutPart(ctx context.Context, b Bucket, uploadID string, p UploadPa
 		return nil, uploadErr("put part of", b.ID, uploadID, err)
 	}
 	defer db.leave()
-	bl := db.bucketLock(b.ID)
-	bl.RLock()
-	defer bl.RUnlock()
-	ul := db.uploadLock(uploadID)
-	ul.RLock()
-	defer ul.RUnlock()
-
 	val := encodePart(&p)
-	err = db.update(ctx, func(txn *badger.Txn) error {
+	err = db.update(ctx, func(txn kv.Txn) error {
+		// Shared on the upload record: Complete and Abort hold it
+		// exclusively, so no part slips in after they read the parts.
+		if err := lockUpload(txn, kv.Shared, b, uploadID); err != nil {
+			return err
+		}
 		if _, err := getUpload(txn, b.ID, uploadID); err != nil {
 			return err
 		}
@@ -166,14 +175,14 @@ func (db *DB) ListParts(ctx context.Context, bucketID uint64, uploadID string, a
 		maxParts = DefaultMaxKeys
 	}
 	afterPart = min(maxPartNumber, max(0, afterPart))
-	err = db.view(func(txn *badger.Txn) error {
+	err = db.view(ctx, func(txn kv.Reader) error {
 		if _, err := getUpload(txn, bucketID, uploadID); err != nil {
 			return err
 		}
 		p := partPrefix(bucketID, uploadID)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true, PrefetchSize: 16})
+		it := txn.Iterate(kv.IterOptions{Prefix: p, Prefetch: 16})
 		defer it.Close()
-		for it.Seek(partKey(bucketID, uploadID, afterPart+1)); it.ValidForPrefix(p); it.Next() {
+		for it.Seek(partKey(bucketID, uploadID, afterPart+1)); it.Valid(); it.Next() {
 			if len(parts) == maxParts {
 				truncated = true
 				return nil
@@ -181,7 +190,7 @@ func (db *DB) ListParts(ctx context.Context, bucketID uint64, uploadID string, a
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			v, err := it.Item().ValueCopy(nil)
+			v, err := it.Value()
 			if err != nil {
 				return storageErr(err)
 			}
@@ -191,7 +200,7 @@ func (db *DB) ListParts(ctx context.Context, bucketID uint64, uploadID string, a
 			}
 			parts = append(parts, *part)
 		}
-		return nil
+		return storageErr(it.Err())
 	})
 	if err != nil {
 		return nil, false, uploadErr("list parts of", bucketID, uploadID, err)
@@ -201,13 +210,12 @@ func (db *DB) ListParts(ctx context.Context, bucketID uint64, uploadID string, a
 
 // releaseUpload deletes every part of the upload, and the upload, inside txn,
 // adding -1 per distinct chunk of each part to refs.
-func releaseUpload(txn *badger.Txn, u Upload, refs refDelta) error {
+func releaseUpload(txn kv.Txn, u Upload, refs refDelta) error {
 	p := partPrefix(u.BucketID, u.ID)
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true, PrefetchSize: 16})
+	it := txn.Iterate(kv.IterOptions{Prefix: p, Prefetch: 16})
 	var keys [][]byte
-	for it.Seek(p); it.ValidForPrefix(p); it.Next() {
-		item := it.Item()
-		v, err := item.ValueCopy(nil)
+	for it.Seek(p); it.Valid(); it.Next() {
+		v, err := it.Value()
 		if err != nil {
 			it.Close()
 			return storageErr(err)
@@ -218,9 +226,11 @@ func releaseUpload(txn *badger.Txn, u Upload, refs refDelta) error {
 			return err
 		}
 		refs.add(partChunks(part), -1)
-		keys = append(keys, item.KeyCopy(nil))
+		keys = append(keys, bytes.Clone(it.Key()))
 	}
-	it.Close()
+	if err := it.Close(); err != nil {
+		return storageErr(err)
+	}
 	for _, k := range keys {
 		if err := del(txn, k); err != nil {
 			return err
@@ -250,9 +260,6 @@ func (db *DB) CompleteUpload(ctx context.Context, b Bucket, uploadID string, m *
 	bl := db.bucketLock(b.ID)
 	bl.RLock()
 	defer bl.RUnlock()
-	ul := db.uploadLock(uploadID)
-	ul.Lock()
-	defer ul.Unlock()
 	// The key lock needs the key, which only the upload knows; an upload's
 	// key never changes, so reading it before the transaction is safe.
 	u, err := db.Upload(ctx, b.ID, uploadID)
@@ -264,7 +271,15 @@ func (db *DB) CompleteUpload(ctx context.Context, b Bucket, uploadID string, m *
 	defer kl.Unlock()
 
 	val := encodeManifest(m)
-	err = db.update(ctx, func(txn *badger.Txn) error {
+	err = db.update(ctx, func(txn kv.Txn) error {
+		if err := lockUpload(txn, kv.Exclusive, b, uploadID); err != nil {
+			return err
+		}
+		if !cond.isZero() {
+			if err := lock(txn, kv.Exclusive, objectKey(b.ID, u.Key)); err != nil {
+				return err
+			}
+		}
 		if err := checkBucket(txn, b); err != nil {
 			return err
 		}
@@ -307,13 +322,10 @@ func (db *DB) AbortUpload(ctx context.Context, b Bucket, uploadID string) error 
 		return uploadErr("abort", b.ID, uploadID, err)
 	}
 	defer db.leave()
-	bl := db.bucketLock(b.ID)
-	bl.RLock()
-	defer bl.RUnlock()
-	ul := db.uploadLock(uploadID)
-	ul.Lock()
-	defer ul.Unlock()
-	err := db.updateFreeing(ctx, func(txn *badger.Txn) error {
+	err := db.updateFreeing(ctx, func(txn kv.Txn) error {
+		if err := lockUpload(txn, kv.Exclusive, b, uploadID); err != nil {
+			return err
+		}
 		u, err := getUpload(txn, b.ID, uploadID)
 		if err != nil {
 			return err
@@ -359,10 +371,10 @@ func (db *DB) ListUploads(ctx context.Context, bucketID uint64, prefix, keyMarke
 			seek = m
 		}
 	}
-	err = db.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: scan})
+	err = db.view(ctx, func(txn kv.Reader) error {
+		it := txn.Iterate(kv.IterOptions{Prefix: scan, KeysOnly: true})
 		defer it.Close()
-		for it.Seek(seek); it.ValidForPrefix(scan); it.Next() {
+		for it.Seek(seek); it.Valid(); it.Next() {
 			if len(ups) == maxUploads {
 				truncated = true
 				return nil
@@ -370,7 +382,7 @@ func (db *DB) ListUploads(ctx context.Context, bucketID uint64, prefix, keyMarke
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			k := it.Item().Key()
+			k := it.Key()
 			_, id, ok := splitEscaped(k[len(bp):])
 			if !ok || len(id) != uploadIDLen {
 				return fmt.Errorf("%w: upload index key", errCorrupt)
@@ -381,7 +393,7 @@ func (db *DB) ListUploads(ctx context.Context, bucketID uint64, prefix, keyMarke
 			}
 			ups = append(ups, u)
 		}
-		return nil
+		return storageErr(it.Err())
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("catalog: list uploads in bucket %d: %w", bucketID, err)

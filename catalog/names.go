@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
+	"excloud.dev/buckets/catalog/kv"
 )
 
 // Name is what one key is to a file system: the object stored under it (nil
@@ -39,7 +39,7 @@ func (db *DB) Names(ctx context.Context, bucketID uint64, keys ...string) ([]Nam
 	}
 	defer db.leave()
 	out := make([]Name, len(keys))
-	err := db.view(func(txn *badger.Txn) error {
+	err := db.view(ctx, func(txn kv.Reader) error {
 		for i, key := range keys {
 			m, err := getManifest(txn, bucketID, key)
 			if err != nil {
@@ -74,18 +74,17 @@ func (db *DB) Names(ctx context.Context, bucketID uint64, keys ...string) ([]Nam
 // not by the bucket: Badger then opens only the tables whose key range
 // overlaps dir, where a bucket-wide iterator would seek in every table of
 // the bucket (after an untar, tens of them, each a block to decrypt).
-func dirUnder(txn *badger.Txn, dir []byte) (bool, *Manifest, error) {
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: dir})
+func dirUnder(txn kv.Reader, dir []byte) (bool, *Manifest, error) {
+	it := txn.Iterate(kv.IterOptions{Prefix: dir})
 	defer it.Close()
 	it.Seek(dir)
-	if !it.ValidForPrefix(dir) {
-		return false, nil, nil
+	if !it.Valid() {
+		return false, nil, storageErr(it.Err())
 	}
-	item := it.Item()
-	if !bytes.Equal(item.Key(), dir) {
+	if !bytes.Equal(it.Key(), dir) {
 		return true, nil, nil
 	}
-	v, err := item.ValueCopy(nil)
+	v, err := it.Value()
 	if err != nil {
 		return true, nil, storageErr(err)
 	}
@@ -97,31 +96,14 @@ func dirUnder(txn *badger.Txn, dir []byte) (bool, *Manifest, error) {
 // bucket's prefix) and returns the distinct first components of keys that
 // go deeper, seeking past each such subdirectory's keys. It gives up after
 // SubdirScan steps (known false). Deleted keys and old versions count as
-// steps: they linger until compaction (an rm -r leaves thousands), and a
-// plain iterator would step over them uncounted, on every lookup.
-func subdirs(txn *badger.Txn, dir []byte) (names []string, known bool) {
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: dir, AllVersions: true})
+// steps (kv.IterOptions.StepLimit): they linger until compaction (an rm -r
+// leaves thousands), and a plain iterator would step over them uncounted,
+// on every lookup.
+func subdirs(txn kv.Reader, dir []byte) (names []string, known bool) {
+	it := txn.Iterate(kv.IterOptions{Prefix: dir, KeysOnly: true, StepLimit: SubdirScan})
 	defer it.Close()
-	var prev []byte
-	it.Seek(dir)
-	for steps := 0; ; steps++ {
-		if !it.ValidForPrefix(dir) {
-			return names, true
-		}
-		if steps == SubdirScan {
-			return nil, false
-		}
-		item := it.Item()
-		key := item.Key()
-		if bytes.Equal(key, prev) {
-			it.Next() // an older version of a key already seen
-			continue
-		}
-		prev = append(prev[:0], key...)
-		if item.IsDeletedOrExpired() {
-			it.Next()
-			continue
-		}
+	for it.Seek(dir); it.Valid(); {
+		key := it.Key()
 		rest := key[len(dir):]
 		i := bytes.IndexByte(rest, '/')
 		if i < 0 {
@@ -134,4 +116,8 @@ func subdirs(txn *badger.Txn, dir []byte) (names []string, known bool) {
 		next = append(append(append(next, dir...), rest[:i]...), '/'+1)
 		it.Seek(next)
 	}
+	if it.Err() != nil {
+		return nil, false
+	}
+	return names, true
 }

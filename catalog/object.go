@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/dgraph-io/badger/v4"
+	"excloud.dev/buckets/catalog/kv"
 
 	"excloud.dev/buckets/chunkstore"
 )
@@ -18,7 +18,7 @@ func (db *DB) Object(ctx context.Context, bucketID uint64, key string) (*Manifes
 	}
 	defer db.leave()
 	var m *Manifest
-	err := db.view(func(txn *badger.Txn) error {
+	err := db.view(ctx, func(txn kv.Reader) error {
 		var err error
 		m, err = getManifest(txn, bucketID, key)
 		if err == nil && m == nil {
@@ -40,7 +40,7 @@ func objectErr(op string, bucketID uint64, key string, err error) error {
 }
 
 // getManifest returns the current manifest of key, or nil if there is none.
-func getManifest(txn *badger.Txn, bucketID uint64, key string) (*Manifest, error) {
+func getManifest(txn kv.Reader, bucketID uint64, key string) (*Manifest, error) {
 	v, err := getValue(txn, objectKey(bucketID, key))
 	if errors.Is(err, errMissing) {
 		return nil, nil
@@ -50,6 +50,8 @@ func getManifest(txn *badger.Txn, bucketID uint64, key string) (*Manifest, error
 	}
 	return decodeManifest(v)
 }
+
+func (c Condition) isZero() bool { return c == Condition{} }
 
 // checkCondition checks cond against cur, the key's current manifest (nil if
 // absent).
@@ -100,7 +102,17 @@ func (db *DB) PutObject(ctx context.Context, b Bucket, key string, m *Manifest, 
 	defer kl.Unlock()
 
 	val := encodeManifest(m)
-	err = db.update(ctx, func(txn *badger.Txn) error {
+	err = db.update(ctx, func(txn kv.Txn) error {
+		if err := lockBucket(txn, kv.Shared, b); err != nil {
+			return err
+		}
+		if !cond.isZero() {
+			// The condition is decided under the key's lock, not on
+			// a write conflict the engine may or may not detect first.
+			if err := lock(txn, kv.Exclusive, objectKey(b.ID, key)); err != nil {
+				return err
+			}
+		}
 		if err := checkBucket(txn, b); err != nil {
 			return err
 		}
@@ -144,7 +156,10 @@ func (db *DB) DeleteObject(ctx context.Context, b Bucket, key string) (old *Mani
 	kl.Lock()
 	defer kl.Unlock()
 
-	err = db.updateFreeing(ctx, func(txn *badger.Txn) error {
+	err = db.updateFreeing(ctx, func(txn kv.Txn) error {
+		if err := lockBucket(txn, kv.Shared, b); err != nil {
+			return err
+		}
 		if err := checkBucket(txn, b); err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
@@ -9,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
+	"excloud.dev/buckets/catalog/kv"
 )
 
 var orgIDEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -50,7 +51,13 @@ func (db *DB) CreateOrg(ctx context.Context, name string) (Org, error) {
 		return Org{}, fmt.Errorf("catalog: create org: empty name")
 	}
 	var org Org
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kv.Txn) error {
+		// Exclusive on the default-org record: which org is the default
+		// depends on whether any org exists (a range), so creations of
+		// orgs are serialized; they are rare.
+		if err := lock(txn, kv.Exclusive, keyDefaultOrg); err != nil {
+			return err
+		}
 		taken, err := exists(txn, orgNameKey(name))
 		if err != nil {
 			return err
@@ -93,7 +100,7 @@ func (db *DB) Org(ctx context.Context, idOrName string) (Org, error) {
 	}
 	defer db.leave()
 	var org Org
-	err := db.view(func(txn *badger.Txn) error {
+	err := db.view(ctx, func(txn kv.Reader) error {
 		var err error
 		org, err = getOrg(txn, idOrName)
 		if !errors.Is(err, ErrNoSuchOrg) {
@@ -120,7 +127,7 @@ func missingAs(err, sentinel error) error {
 	return err
 }
 
-func getOrg(txn *badger.Txn, id string) (Org, error) {
+func getOrg(txn kv.Reader, id string) (Org, error) {
 	if !ValidOrgID(id) {
 		return Org{}, ErrNoSuchOrg
 	}
@@ -138,17 +145,20 @@ func (db *DB) ListOrgs(ctx context.Context) ([]Org, error) {
 	}
 	defer db.leave()
 	var orgs []Org
-	err := db.view(func(txn *badger.Txn) error {
+	err := db.view(ctx, func(txn kv.Reader) error {
 		p := []byte{prefixOrgName}
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true})
+		it := txn.Iterate(kv.IterOptions{Prefix: p, Prefetch: 100})
 		defer it.Close()
 		var ids []string
-		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
+		for it.Seek(p); it.Valid(); it.Next() {
+			v, err := it.Value()
 			if err != nil {
 				return storageErr(err)
 			}
 			ids = append(ids, string(v))
+		}
+		if err := it.Err(); err != nil {
+			return storageErr(err)
 		}
 		for _, id := range ids {
 			if err := ctx.Err(); err != nil {
@@ -175,16 +185,22 @@ func (db *DB) DeleteOrg(ctx context.Context, id string) error {
 		return fmt.Errorf("catalog: delete org %s: %w", id, err)
 	}
 	defer db.leave()
-	db.orgMu.Lock()
-	defer db.orgMu.Unlock()
 	defer db.accessKeys.invalidateAll()
-	err := db.updateFreeing(ctx, func(txn *badger.Txn) error {
+	err := db.updateFreeing(ctx, func(txn kv.Txn) error {
+		// Exclusive on the org record: CreateBucket and CreateAccessKey
+		// hold it shared, so none is in flight once it is granted, and
+		// the bucket check and the key walk below see what they wrote.
+		if ValidOrgID(id) {
+			if err := lock(txn, kv.Exclusive, orgKey(id)); err != nil {
+				return err
+			}
+		}
 		org, err := getOrg(txn, id)
 		if err != nil {
 			return err
 		}
-		if hasPrefix(txn, catKey(prefixBucket, id)) {
-			return ErrOrgNotEmpty
+		if found, err := hasPrefix(txn, catKey(prefixBucket, id)); err != nil || found {
+			return cmpErr(err, ErrOrgNotEmpty)
 		}
 		// Deleting the default org leaves none (an empty record), rather
 		// than letting another org inherit the role.
@@ -196,12 +212,14 @@ func (db *DB) DeleteOrg(ctx context.Context, id string) error {
 			}
 		}
 		p := catKey(prefixOrgKey, id)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+		it := txn.Iterate(kv.IterOptions{Prefix: p, KeysOnly: true})
 		var keys [][]byte
-		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
-			keys = append(keys, it.Item().KeyCopy(nil))
+		for it.Seek(p); it.Valid(); it.Next() {
+			keys = append(keys, bytes.Clone(it.Key()))
 		}
-		it.Close()
+		if err := it.Close(); err != nil {
+			return storageErr(err)
+		}
 		for _, k := range keys {
 			if err := del(txn, accessKeyKey(string(k[len(p):]))); err != nil {
 				return err
@@ -235,7 +253,7 @@ func (db *DB) DefaultOrg(ctx context.Context) (Org, error) {
 	}
 	defer db.leave()
 	var org Org
-	err := db.view(func(txn *badger.Txn) error {
+	err := db.view(ctx, func(txn kv.Reader) error {
 		id, err := defaultOrgID(txn)
 		if err != nil {
 			return err
@@ -260,7 +278,7 @@ func (db *DB) DefaultOrg(ctx context.Context) (Org, error) {
 // the org named "default", which the first start of every earlier version
 // created; never the first org by name, which any org created later could
 // become.
-func defaultOrgID(txn *badger.Txn) (string, error) {
+func defaultOrgID(txn kv.Reader) (string, error) {
 	v, err := getValue(txn, keyDefaultOrg)
 	if err == nil {
 		return string(v), nil
@@ -283,14 +301,16 @@ const legacyDefaultOrgName = "default"
 // catalog with no org, the new org becomes the default. On a catalog without
 // the record (but with orgs), it writes down what defaultOrgID resolves now,
 // before the new org can change the answer (it might be named "default").
-// The record is read in every case, so two concurrent first creations
-// conflict and one retries.
-func recordDefaultOrg(txn *badger.Txn, newID string) error {
+// CreateOrg holds the record's lock exclusively, so two concurrent first
+// creations run one after the other and the second sees the first's org.
+func recordDefaultOrg(txn kv.Txn, newID string) error {
 	_, err := getValue(txn, keyDefaultOrg)
 	if err != nil && !errors.Is(err, errMissing) {
 		return err
 	}
-	if !hasPrefix(txn, []byte{prefixOrgName}) {
+	if found, herr := hasPrefix(txn, []byte{prefixOrgName}); herr != nil {
+		return herr
+	} else if !found {
 		return set(txn, keyDefaultOrg, []byte(newID))
 	}
 	if err == nil {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/dgraph-io/badger/v4"
+	"excloud.dev/buckets/catalog/kv"
 
 	"excloud.dev/buckets/chunkstore"
 )
@@ -19,10 +19,10 @@ import (
 // manifest or part, so it is never out of step with them; a count that
 // reaches zero deletes the key, so "no key" means "unreferenced".
 
-// applyRefs adds d to the stored counts inside txn. Reading each count
-// registers it for conflict detection: two writers sharing a chunk conflict,
-// and the later one retries with the new count.
-func (db *DB) applyRefs(txn *badger.Txn, d refDelta) error {
+// applyRefs adds d to the stored counts inside txn. Each changed count is
+// written (or deleted), so two writers sharing a chunk conflict (write-write,
+// which every engine detects) and the later one retries with the new count.
+func (db *DB) applyRefs(txn kv.Txn, d refDelta) error {
 	ids := make([]chunkstore.ID, 0, len(d))
 	for id, n := range d {
 		if n != 0 {
@@ -70,7 +70,7 @@ func (db *DB) RefCount(ctx context.Context, id chunkstore.ID) (int64, error) {
 	}
 	defer db.leave()
 	var n int64
-	err := db.view(func(txn *badger.Txn) error {
+	err := db.view(ctx, func(txn kv.Reader) error {
 		v, err := getValue(txn, refKey(id))
 		if err == errMissing {
 			return nil
@@ -111,16 +111,16 @@ func (db *DB) ForEachRef(ctx context.Context, fn func(id chunkstore.ID, n int64)
 			return err
 		}
 		batch := make([]ref, 0, refBatch)
-		err := db.view(func(txn *badger.Txn) error {
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true, PrefetchSize: 256})
+		err := db.view(ctx, func(txn kv.Reader) error {
+			it := txn.Iterate(kv.IterOptions{Prefix: p, Prefetch: 256})
 			defer it.Close()
-			for it.Seek(seek); it.ValidForPrefix(p) && len(batch) < refBatch; it.Next() {
-				item := it.Item()
+			for it.Seek(seek); it.Valid() && len(batch) < refBatch; it.Next() {
+				k := it.Key()
 				var r ref
-				if copy(r.id[:], item.Key()[1:]) != len(r.id) || len(item.Key()) != 1+len(r.id) {
-					return fmt.Errorf("%w: reference key of %d bytes", errCorrupt, len(item.Key()))
+				if copy(r.id[:], k[1:]) != len(r.id) || len(k) != 1+len(r.id) {
+					return fmt.Errorf("%w: reference key of %d bytes", errCorrupt, len(k))
 				}
-				v, err := item.ValueCopy(nil)
+				v, err := it.Value()
 				if err != nil {
 					return storageErr(err)
 				}
@@ -129,7 +129,7 @@ func (db *DB) ForEachRef(ctx context.Context, fn func(id chunkstore.ID, n int64)
 				}
 				batch = append(batch, r)
 			}
-			return nil
+			return storageErr(it.Err())
 		})
 		if err != nil {
 			return fmt.Errorf("catalog: for each reference: %w", err)

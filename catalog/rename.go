@@ -1,13 +1,14 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 
-	"github.com/dgraph-io/badger/v4"
+	"excloud.dev/buckets/catalog/kv"
 )
 
 // ErrRenameTooLarge: RenamePrefix found more keys under the prefix than its
@@ -38,7 +39,10 @@ func (db *DB) RenameObject(ctx context.Context, b Bucket, from, to string) error
 	unlock := db.lockKeys(b.ID, from, to)
 	defer unlock()
 
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kv.Txn) error {
+		if err := lockBucket(txn, kv.Shared, b); err != nil {
+			return err
+		}
 		if err := checkBucket(txn, b); err != nil {
 			return err
 		}
@@ -136,20 +140,26 @@ func (db *DB) RenamePrefix(ctx context.Context, b Bucket, fromPrefix, toPrefix s
 	defer bl.Unlock()
 
 	var moved []string
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kv.Txn) error {
 		moved = moved[:0]
+		// Exclusive on the bucket record, like a deletion: every writer
+		// into the bucket holds it shared, so none commits a key under the
+		// prefix between this scan and this commit, on any node.
+		if err := lockBucket(txn, kv.Exclusive, b); err != nil {
+			return err
+		}
 		if err := checkBucket(txn, b); err != nil {
 			return err
 		}
 		scan := objectKey(b.ID, fromPrefix)
 		n := len(bucketPrefix(prefixObject, b.ID, 0))
-		type kv struct {
+		type item struct {
 			key string
 			val []byte
 		}
-		var items []kv
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: scan, PrefetchValues: true, PrefetchSize: 100})
-		for it.Seek(scan); it.ValidForPrefix(scan); it.Next() {
+		var items []item
+		it := txn.Iterate(kv.IterOptions{Prefix: scan, Prefetch: 100})
+		for it.Seek(scan); it.Valid(); it.Next() {
 			if len(items) == limit {
 				it.Close()
 				return fmt.Errorf("more than %d keys: %w", limit, ErrRenameTooLarge)
@@ -160,15 +170,16 @@ func (db *DB) RenamePrefix(ctx context.Context, b Bucket, fromPrefix, toPrefix s
 					return err
 				}
 			}
-			item := it.Item()
-			v, err := item.ValueCopy(nil)
+			v, err := it.Value()
 			if err != nil {
 				it.Close()
 				return storageErr(err)
 			}
-			items = append(items, kv{string(item.Key()[n:]), v})
+			items = append(items, item{string(it.Key()[n:]), bytes.Clone(v)})
 		}
-		it.Close()
+		if err := it.Close(); err != nil {
+			return storageErr(err)
+		}
 		refs := refDelta{}
 		for _, x := range items {
 			to := toPrefix + x.key[len(fromPrefix):]
@@ -200,9 +211,9 @@ func (db *DB) RenamePrefix(ctx context.Context, b Bucket, fromPrefix, toPrefix s
 }
 
 // txnSet and txnDelete are set and del that report a transaction grown past
-// Badger's limit as ErrRenameTooLarge rather than a storage failure.
-func txnSet(txn *badger.Txn, k, v []byte) error {
-	if err := txn.Set(k, v); errors.Is(err, badger.ErrTxnTooBig) {
+// the engine's limit as ErrRenameTooLarge rather than a storage failure.
+func txnSet(txn kv.Txn, k, v []byte) error {
+	if err := txn.Set(k, v); errors.Is(err, kv.ErrTooBig) {
 		return ErrRenameTooLarge
 	} else if err != nil {
 		return storageErr(err)
@@ -210,8 +221,8 @@ func txnSet(txn *badger.Txn, k, v []byte) error {
 	return nil
 }
 
-func txnDelete(txn *badger.Txn, k []byte) error {
-	if err := txn.Delete(k); errors.Is(err, badger.ErrTxnTooBig) {
+func txnDelete(txn kv.Txn, k []byte) error {
+	if err := txn.Delete(k); errors.Is(err, kv.ErrTooBig) {
 		return ErrRenameTooLarge
 	} else if err != nil {
 		return storageErr(err)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
+	"excloud.dev/buckets/catalog/kv"
 )
 
 // ListManifests is List that also returns the full manifest of every object
@@ -22,7 +22,7 @@ func (db *DB) ListManifests(ctx context.Context, bucketID uint64, o ListOptions)
 		res ListResult
 		ms  map[string]*Manifest
 	)
-	err := db.view(func(txn *badger.Txn) error {
+	err := db.view(ctx, func(txn kv.Reader) error {
 		var err error
 		if res, err = list(ctx, txn, bucketID, o); err != nil {
 			return err

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
+	"excloud.dev/buckets/catalog/kv"
 )
 
 // Stats is a point-in-time summary of the catalog, for the admin API.
@@ -33,7 +33,7 @@ func (db *DB) Stats(ctx context.Context) (Stats, error) {
 	}
 	defer db.leave()
 	st := Stats{Orgs: map[string]OrgStats{}}
-	err := db.view(func(txn *badger.Txn) error {
+	err := db.view(ctx, func(txn kv.Reader) error {
 		orgOf := map[uint64]string{}
 		err := scan(ctx, txn, []byte{prefixOrg}, true, func(k, v []byte) error {
 			o, err := decodeOrg(v)
@@ -98,33 +98,33 @@ func (db *DB) Stats(ctx context.Context) (Stats, error) {
 
 // scan calls fn for every key with prefix p (and its value if values is set;
 // otherwise the scan reads keys only). k and v are valid only during fn.
-func scan(ctx context.Context, txn *badger.Txn, p []byte, values bool, fn func(k, v []byte) error) error {
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: values})
+func scan(ctx context.Context, txn kv.Reader, p []byte, values bool, fn func(k, v []byte) error) error {
+	o := kv.IterOptions{Prefix: p, KeysOnly: !values}
+	if values {
+		o.Prefetch = 100
+	}
+	it := txn.Iterate(o)
 	defer it.Close()
 	n := 0
-	for it.Seek(p); it.ValidForPrefix(p); it.Next() {
+	for it.Seek(p); it.Valid(); it.Next() {
 		if n++; n%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		item := it.Item()
 		if !values {
-			if err := fn(item.Key(), nil); err != nil {
+			if err := fn(it.Key(), nil); err != nil {
 				return err
 			}
 			continue
 		}
-		var fnErr error
-		if err := item.Value(func(v []byte) error {
-			fnErr = fn(item.Key(), v)
-			return nil
-		}); err != nil {
+		v, err := it.Value()
+		if err != nil {
 			return storageErr(err)
 		}
-		if fnErr != nil {
-			return fnErr
+		if err := fn(it.Key(), v); err != nil {
+			return err
 		}
 	}
-	return nil
+	return storageErr(it.Err())
 }

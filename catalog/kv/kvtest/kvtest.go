@@ -19,7 +19,9 @@ import (
 )
 
 // NewEngine returns an open, empty engine for one subtest. It registers its
-// own cleanup, which must tolerate an engine the test already closed.
+// own cleanup, which must tolerate an engine the test already closed. Some
+// tests run a transaction inside another's fn on one goroutine, and up to a
+// dozen at once: an engine with a connection pool needs a few connections.
 type NewEngine func(t *testing.T) kv.Engine
 
 // Run runs every conformance test as a subtest of t.
@@ -47,6 +49,7 @@ func Run(t *testing.T, newEngine NewEngine) {
 		{"SharedSeesExclusiveWrites", testSharedSeesExclusive},
 		{"ExclusiveLocksSerialize", testExclusiveSerialize},
 		{"ParentChildRace", testParentChildRace},
+		{"LockWaitCancelled", testLockWaitCancelled},
 		{"StepLimit", testStepLimit},
 		{"NoSyncAndSync", testNoSync},
 		{"Closed", testClosed},
@@ -768,6 +771,42 @@ func testParentChildRace(t *testing.T, e kv.Engine) {
 		if !hasParent && hasChild {
 			t.Fatalf("round %d: parent deleted with a child written into it", r)
 		}
+	}
+}
+
+// A lock wait ends with the context, and the waiter that gave up leaves
+// nothing behind: a shared lock is still granted beside the holder.
+func testLockWaitCancelled(t *testing.T, e kv.Engine) {
+	inside, release := make(chan struct{}), make(chan struct{})
+	done := inTxn(e, func(tx kv.Txn) error { return tx.Lock([]byte("L"), kv.Shared) }, inside, release)
+	wait(t, inside, "shared holder")
+	defer func() {
+		close(release)
+		if err := wait(t, done, "shared holder"); err != nil {
+			t.Error(err)
+		}
+	}()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	waited := make(chan error, 1)
+	go func() {
+		waited <- e.Update(ctx, kv.WriteOptions{}, func(tx kv.Txn) error {
+			if err := tx.Lock([]byte("L"), kv.Exclusive); err != nil {
+				return err
+			}
+			return errors.New("exclusive lock granted beside a shared holder")
+		})
+	}()
+	if err := wait(t, waited, "cancelled exclusive locker"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("exclusive lock wait with a cancelled context: %v, want context.Canceled", err)
+	}
+
+	bounded, cancel2 := context.WithTimeout(context.Background(), bound)
+	defer cancel2()
+	err := e.Update(bounded, kv.WriteOptions{}, func(tx kv.Txn) error { return tx.Lock([]byte("L"), kv.Shared) })
+	if err != nil {
+		t.Fatalf("shared lock after an exclusive waiter gave up: %v", err)
 	}
 }
 
