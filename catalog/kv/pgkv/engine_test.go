@@ -413,3 +413,44 @@ func TestSwallowedConflictIsNotACommit(t *testing.T) {
 		t.Fatalf("side effect of the rolled-back transaction: %v", err)
 	}
 }
+
+// An exclusive lock wait given up mid-wait (its ctx times out while a
+// shared holder stays) leaves no waiter queued in the server: a later
+// shared lock is granted beside the holder at once. PostgreSQL queues a
+// shared request behind a waiting exclusive one, so a waiter abandoned by
+// closing its connection (without cancelling its query) would block every
+// shared locker until the holder ended.
+func TestAbandonedLockWaitLeavesNoWaiter(t *testing.T) {
+	ctx := context.Background()
+	e := open(t, pgtest.DB(t), Options{})
+	inside, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- e.Update(ctx, kv.WriteOptions{}, func(tx kv.Txn) error {
+			if err := tx.Lock([]byte("L"), kv.Shared); err != nil {
+				return err
+			}
+			close(inside)
+			<-release
+			return nil
+		})
+	}()
+	<-inside
+	defer func() {
+		close(release)
+		if err := <-held; err != nil {
+			t.Error(err)
+		}
+	}()
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	err := e.Update(short, kv.WriteOptions{}, func(tx kv.Txn) error { return tx.Lock([]byte("L"), kv.Exclusive) })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("exclusive lock beside a shared holder: %v, want the wait to end with its ctx", err)
+	}
+	bounded, cancel2 := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel2()
+	if err := e.Update(bounded, kv.WriteOptions{}, func(tx kv.Txn) error { return tx.Lock([]byte("L"), kv.Shared) }); err != nil {
+		t.Fatalf("shared lock after an exclusive waiter gave up: %v", err)
+	}
+}
