@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -452,5 +453,59 @@ func TestAbandonedLockWaitLeavesNoWaiter(t *testing.T) {
 	defer cancel2()
 	if err := e.Update(bounded, kv.WriteOptions{}, func(tx kv.Txn) error { return tx.Lock([]byte("L"), kv.Shared) }); err != nil {
 		t.Fatalf("shared lock after an exclusive waiter gave up: %v", err)
+	}
+}
+
+// A page of a short prefix reads the prefix's rows and no more: both of
+// its bounds are index conditions in the plan PostgreSQL keeps for the
+// prepared statement (a generic plan, as after a few executions).
+func TestScanBoundsInIndex(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.DB(t)
+	e := open(t, url, Options{})
+	if err := kvtest.Update(ctx, e, func(tx kv.Txn) error {
+		for _, k := range []string{"a/1", "a/2", "a/3"} {
+			if err := tx.Set([]byte(k), []byte("v")); err != nil {
+				return err
+			}
+		}
+		for i := range 3000 {
+			if err := tx.Set(fmt.Appendf(nil, "b/%05d", i), []byte("v")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := raw(t, url)
+	for _, stmt := range []string{
+		"ANALYZE exc_kv",
+		"SET plan_cache_mode = force_generic_plan",
+		"PREPARE page(bytea, bytea, int) AS " + e.q.scan,
+	} {
+		if _, err := c.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	rows, err := c.Query(ctx, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE page('\\x612f', '\\x6130', 16)",
+		pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, line)
+	}
+	if rows.Err() != nil {
+		t.Fatal(rows.Err())
+	}
+	text := strings.Join(plan, "\n")
+	if !strings.Contains(text, "Index Cond: ((k >= $1) AND (k < $2))") || strings.Contains(text, "Rows Removed") {
+		t.Fatalf("a prefix page's plan reads past the prefix:\n%s", text)
 	}
 }

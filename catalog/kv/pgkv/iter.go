@@ -141,16 +141,19 @@ func (it *iter) fetch(key []byte, inclusive bool) {
 	if !inclusive {
 		from = append(bytes.Clone(key), 0) // the least key after key
 	}
-	q := it.t.e.q.scan
-	if it.o.KeysOnly {
-		q = it.t.e.q.scanKeys
-	}
-	var end any
-	if it.end != nil {
-		end = it.end
+	qs := it.t.e.q
+	args := []any{from, it.end, it.page}
+	q := qs.scan
+	switch {
+	case it.end == nil && it.o.KeysOnly:
+		q, args = qs.scanKeysAll, []any{from, it.page}
+	case it.end == nil:
+		q, args = qs.scanAll, []any{from, it.page}
+	case it.o.KeysOnly:
+		q = qs.scanKeys
 	}
 	op := fmt.Sprintf("scan from %q", from)
-	rows, done, err := it.t.query(q, from, end, it.page)
+	rows, done, err := it.t.query(q, args...)
 	if err != nil {
 		it.err, it.more = it.t.fail(op, err), false
 		return

@@ -156,9 +156,10 @@ func (e *Engine) createTable(ctx context.Context) error {
 
 // queries are the engine's statements for its table.
 type queries struct {
-	create                []string
-	get, set, del         string
-	scan, scanKeys, prune string
+	create               []string
+	get, set, del, prune string
+	scan, scanKeys       string // from a key to an upper bound
+	scanAll, scanKeysAll string // from a key on
 }
 
 func newQueries(t string) queries {
@@ -178,10 +179,14 @@ func newQueries(t string) queries {
 			"ON CONFLICT (k) DO UPDATE SET v = NULL, gone = now()",
 		// Tombstones are fetched too (as a NULL value), so an iterator
 		// counts the steps it takes over them (kv.IterOptions.StepLimit).
-		// $2 = NULL: no upper bound.
-		scan:     "SELECT k, v FROM " + id + " WHERE k >= $1 AND ($2::bytea IS NULL OR k < $2) ORDER BY k LIMIT $3",
-		scanKeys: "SELECT k, v IS NULL FROM " + id + " WHERE k >= $1 AND ($2::bytea IS NULL OR k < $2) ORDER BY k LIMIT $3",
-		prune:    "DELETE FROM " + id + " WHERE v IS NULL AND gone < now() - $1::interval",
+		// Both bounds are index conditions: an upper bound written as a
+		// filter (say "$2 IS NULL OR k < $2") would let a short prefix's
+		// last page scan the index to its end.
+		scan:        "SELECT k, v FROM " + id + " WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3",
+		scanKeys:    "SELECT k, v IS NULL FROM " + id + " WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3",
+		scanAll:     "SELECT k, v FROM " + id + " WHERE k >= $1 ORDER BY k LIMIT $2",
+		scanKeysAll: "SELECT k, v IS NULL FROM " + id + " WHERE k >= $1 ORDER BY k LIMIT $2",
+		prune:       "DELETE FROM " + id + " WHERE v IS NULL AND gone < now() - $1::interval",
 	}
 }
 
