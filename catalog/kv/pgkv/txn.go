@@ -212,7 +212,31 @@ func (t *txn) commit() error {
 	if !t.inTx {
 		return nil // nothing read or written: nothing to commit
 	}
-	tag, err := t.conn.Exec(t.ctx, "COMMIT")
+	var tag pgconn.CommandTag
+	var err error
+	if t.locked {
+		// The locks go in the same round trip, after the COMMIT: a server
+		// skips the rest of a pipeline after an error, so they are never
+		// released before the commit is done.
+		var b pgx.Batch
+		b.Queue("COMMIT")
+		b.Queue("SELECT pg_advisory_unlock_all()")
+		br := t.conn.SendBatch(t.ctx, &b)
+		tag, err = br.Exec()
+		if err == nil {
+			t.inTx = false
+			_, uerr := br.Exec()
+			if cerr := br.Close(); uerr == nil && cerr == nil {
+				t.locked = false
+			} else {
+				t.dirty = true // end closes the session, which drops them
+			}
+		} else {
+			br.Close()
+		}
+	} else {
+		tag, err = t.conn.Exec(t.ctx, "COMMIT")
+	}
 	if err != nil {
 		t.dirty = true
 		return t.wrap("commit", err)
