@@ -1,0 +1,302 @@
+package pgkv
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"excloud.dev/buckets/catalog/kv"
+)
+
+// txn is one transaction on one pooled connection. Its BEGIN is sent with
+// its first read or write, after its locks (see the package comment), in
+// the same round trip as that statement (a pipelined batch).
+type txn struct {
+	ctx      context.Context
+	e        *Engine
+	conn     *pgxpool.Conn
+	inTx     bool  // BEGIN sent: ROLLBACK or COMMIT due
+	failed   error // the first statement that failed: the server aborted the transaction
+	readOnly bool
+	noSync   bool
+	locked   bool // holds session-level advisory locks
+	dirty    bool // the connection's state is unknown: close, don't pool
+	done     bool
+}
+
+var _ kv.Txn = (*txn)(nil)
+
+func (t *txn) acquire() error {
+	c, err := t.e.pool.Acquire(t.ctx)
+	if err != nil {
+		if t.e.closed.Load() {
+			return kv.ErrClosed
+		}
+		return fmt.Errorf("pgkv: connect: %w", err)
+	}
+	t.conn = c
+	return nil
+}
+
+var errEnded = errors.New("pgkv: transaction already ended")
+
+// beginStmts open the transaction: REPEATABLE READ is PostgreSQL's
+// snapshot isolation, its snapshot taken at the first statement after.
+func (t *txn) beginStmts() []string {
+	switch {
+	case t.readOnly:
+		return []string{"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"}
+	case t.noSync:
+		return []string{"BEGIN ISOLATION LEVEL REPEATABLE READ", "SET LOCAL synchronous_commit = off"}
+	}
+	return []string{"BEGIN ISOLATION LEVEL REPEATABLE READ"}
+}
+
+// query runs one statement of the transaction, preceded by its BEGIN in
+// the same round trip when it is the first. The caller reads rows, closes
+// them, then calls done.
+func (t *txn) query(sql string, args ...any) (rows pgx.Rows, done func() error, err error) {
+	if t.done {
+		return nil, nil, errEnded
+	}
+	if t.inTx {
+		rows, err := t.conn.Query(t.ctx, sql, args...)
+		return rows, func() error { return nil }, err
+	}
+	var b pgx.Batch
+	begin := t.beginStmts()
+	for _, s := range begin {
+		b.Queue(s)
+	}
+	b.Queue(sql, args...)
+	br := t.conn.SendBatch(t.ctx, &b)
+	t.inTx = true
+	for range begin {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			t.dirty = true
+			return nil, nil, err
+		}
+	}
+	rows, err = br.Query()
+	if err != nil {
+		br.Close()
+		return nil, nil, err
+	}
+	return rows, br.Close, nil
+}
+
+// exec runs a statement that returns no rows.
+func (t *txn) exec(sql string, args ...any) error {
+	rows, done, err := t.query(sql, args...)
+	if err != nil {
+		return err
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		done()
+		return err
+	}
+	return done()
+}
+
+// fail records a failed statement (the server has aborted the transaction)
+// and maps its error onto the contract's.
+func (t *txn) fail(op string, err error) error {
+	if t.failed == nil {
+		t.failed = err
+	}
+	return t.wrap(op, err)
+}
+
+// lockID is the advisory lock key of a kv key.
+func lockID(key []byte) int64 {
+	h := sha256.Sum256(key)
+	return int64(binary.BigEndian.Uint64(h[:8]))
+}
+
+func (t *txn) Lock(key []byte, mode kv.LockMode) error {
+	if t.inTx {
+		return kv.ErrLockOrder
+	}
+	if t.done {
+		return errEnded
+	}
+	var q string
+	switch mode {
+	case kv.Shared:
+		q = "SELECT pg_advisory_lock_shared($1)"
+	case kv.Exclusive:
+		q = "SELECT pg_advisory_lock($1)"
+	default:
+		return fmt.Errorf("pgkv: lock mode %d", mode)
+	}
+	// Set before the call: a lock granted as the call failed (ctx done as
+	// the reply came) must still be released.
+	t.locked = true
+	if _, err := t.conn.Exec(t.ctx, q, lockID(key)); err != nil {
+		t.dirty = true
+		return t.wrap(fmt.Sprintf("lock %q %s", key, mode), err)
+	}
+	return nil
+}
+
+func (t *txn) Get(key []byte) ([]byte, error) {
+	rows, done, err := t.query(t.e.q.get, key)
+	if err != nil {
+		return nil, t.fail(fmt.Sprintf("get %q", key), err)
+	}
+	var sealed []byte
+	found := rows.Next()
+	if found {
+		err = rows.Scan(&sealed)
+	}
+	rows.Close()
+	if err == nil {
+		err = rows.Err()
+	}
+	if derr := done(); err == nil {
+		err = derr
+	}
+	if err != nil {
+		return nil, t.fail(fmt.Sprintf("get %q", key), err)
+	}
+	if !found {
+		return nil, fmt.Errorf("pgkv: get %q: %w", key, kv.ErrNotFound)
+	}
+	return t.e.seal.open(key, sealed)
+}
+
+func (t *txn) Set(key, value []byte) error {
+	if len(key) == 0 {
+		return errors.New("pgkv: set: empty key")
+	}
+	if t.readOnly {
+		return errors.New("pgkv: set in a read-only transaction")
+	}
+	sealed, err := t.e.seal.seal(key, value)
+	if err != nil {
+		return err
+	}
+	if err := t.exec(t.e.q.set, key, sealed); err != nil {
+		return t.fail(fmt.Sprintf("set %q", key), err)
+	}
+	return nil
+}
+
+func (t *txn) Delete(key []byte) error {
+	if len(key) == 0 {
+		return errors.New("pgkv: delete: empty key")
+	}
+	if t.readOnly {
+		return errors.New("pgkv: delete in a read-only transaction")
+	}
+	if err := t.exec(t.e.q.del, key); err != nil {
+		return t.fail(fmt.Sprintf("delete %q", key), err)
+	}
+	return nil
+}
+
+func (t *txn) Iterate(o kv.IterOptions) kv.Iterator {
+	return newIter(t, o)
+}
+
+// commit ends the transaction; end releases the connection.
+func (t *txn) commit() error {
+	if !t.inTx {
+		return nil // nothing read or written: nothing to commit
+	}
+	var tag pgconn.CommandTag
+	var err error
+	if t.locked {
+		// The locks go in the same round trip, after the COMMIT: a server
+		// skips the rest of a pipeline after an error, so they are never
+		// released before the commit is done.
+		var b pgx.Batch
+		b.Queue("COMMIT")
+		b.Queue("SELECT pg_advisory_unlock_all()")
+		br := t.conn.SendBatch(t.ctx, &b)
+		tag, err = br.Exec()
+		if err == nil {
+			t.inTx = false
+			_, uerr := br.Exec()
+			if cerr := br.Close(); uerr == nil && cerr == nil {
+				t.locked = false
+			} else {
+				t.dirty = true // end closes the session, which drops them
+			}
+		} else {
+			br.Close()
+		}
+	} else {
+		tag, err = t.conn.Exec(t.ctx, "COMMIT")
+	}
+	if err != nil {
+		t.dirty = true
+		return t.wrap("commit", err)
+	}
+	t.inTx = false
+	if tag.String() == "ROLLBACK" {
+		// A statement had failed (fn went on regardless): the server
+		// rolled back instead.
+		return t.wrap("commit after a failed statement", t.failed)
+	}
+	return nil
+}
+
+// end rolls back what is not committed, releases the locks and gives the
+// connection back, or closes it when its state is not known to be clean.
+func (t *txn) end() {
+	if t.conn == nil || t.done {
+		return
+	}
+	t.done = true
+	// Cleanup must run even when the caller's ctx is done.
+	ctx := context.WithoutCancel(t.ctx)
+	if t.inTx && !t.dirty {
+		if _, err := t.conn.Exec(ctx, "ROLLBACK"); err != nil {
+			t.dirty = true
+		}
+	}
+	if t.locked && !t.dirty {
+		if _, err := t.conn.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
+			t.dirty = true
+		}
+	}
+	if t.dirty {
+		t.conn.Conn().Close(ctx) // the server ends the session and its locks
+	}
+	t.conn.Release()
+}
+
+// wrap maps a PostgreSQL error onto the contract's errors.
+func (t *txn) wrap(op string, err error) error {
+	if cerr := t.ctx.Err(); cerr != nil {
+		return fmt.Errorf("pgkv: %s: %w", op, cerr)
+	}
+	return fmt.Errorf("pgkv: %s: %w", op, mapErr(err))
+}
+
+// conflictCodes are the SQLSTATEs of a lost conflict: nothing of the
+// transaction took effect and running it again may succeed.
+var conflictCodes = map[string]bool{
+	"40001": true, // serialization_failure
+	"40P01": true, // deadlock_detected
+	"55P03": true, // lock_not_available (lock_timeout)
+}
+
+// mapErr wraps kv.ErrConflict around a lost conflict, keeping the
+// server's message.
+func mapErr(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && conflictCodes[pe.Code] {
+		return fmt.Errorf("%w: %w", kv.ErrConflict, err)
+	}
+	return err
+}
