@@ -163,6 +163,7 @@ export class Uploader {
         for (const p of r.parts || []) {
           if (p.size === partSize(file.size, p.number)) have.set(p.number, p.etag);
         }
+        row.li.dataset.resumed = String(have.size);
         say("Resuming " + key + ": " + have.size + " parts already uploaded.");
       } catch (err) {
         if (err.status !== 404) throw err;

@@ -1,0 +1,150 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// findBrowser returns the chromium to drive, or "" when the machine has
+// none.
+func findBrowser() string {
+	if p := os.Getenv("EXC_CHROME"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// page is one browser tab of one headless chromium, stopped (with its
+// whole process group) when the test ends.
+type page struct {
+	t     *testing.T
+	ctx   context.Context
+	shots string // EXC_CONSOLE_SCREENSHOTS, or ""
+}
+
+func newPage(t *testing.T) *page {
+	t.Helper()
+	bin := findBrowser()
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no chromium found and CI is set: .ci/run installs the chromium package")
+		}
+		t.Skip("no chromium or Chrome found (set EXC_CHROME, or apt-get install chromium); the console's browser tests need one")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin),
+		chromedp.UserDataDir(t.TempDir()),
+		// Tests run as root, where chromium refuses its sandbox.
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.WindowSize(1024, 700),
+		chromedp.Flag("lang", "en-GB"),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc() // waits for the browser process to exit
+	})
+	// Start the browser now, so a broken install fails here, clearly.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	return &page{t: t, ctx: ctx, shots: os.Getenv("EXC_CONSOLE_SCREENSHOTS")}
+}
+
+// do runs steps with a generous bound (the machine is shared and slow);
+// what names the step in a failure.
+func (p *page) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 90*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		p.t.Fatalf("%s: %v\nalert: %q", what, err, p.alert())
+	}
+}
+
+func run[T any](p *page, what string, a chromedp.Action[T]) T {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 90*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		p.t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+// eval evaluates a JavaScript expression (awaiting a promise) in the page.
+func eval[T any](p *page, expr string) T {
+	p.t.Helper()
+	return run(p, "evaluate "+expr, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+}
+
+// waitJS polls a JavaScript condition until it is true: for what the page
+// does on its own (an event from the server, an upload) rather than in
+// answer to the step before.
+func (p *page) waitJS(what, cond string) {
+	p.t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		ok, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool]("!!("+cond+")"))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: still false after 90 s: %s (err %v)\nalert: %q", what, cond, err, p.alert())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// alert is the text of the page's error region, for failure messages.
+func (p *page) alert() string {
+	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+	defer cancel()
+	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector("#alert")||{}).textContent||""`))
+	return s
+}
+
+// shot saves a screenshot of the viewport as name.png when screenshots
+// were asked for.
+func (p *page) shot(name string) {
+	p.t.Helper()
+	if p.shots == "" {
+		return
+	}
+	png := run(p, "screenshot "+name, chromedp.CaptureScreenshot())
+	if err := os.WriteFile(filepath.Join(p.shots, name+".png"), png, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// throttle limits the tab's upload rate (bytes/s; -1 lifts the limit), so
+// a 30 MiB upload on loopback takes long enough to watch its progress bar
+// move and to reload the page in the middle of it.
+func (p *page) throttle(upload float64) {
+	p.t.Helper()
+	p.do("throttle uploads", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, t, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, t, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+			MatchedNetworkConditions: []*network.Conditions{{DownloadThroughput: -1, UploadThroughput: upload}},
+		})
+		return err
+	}))
+}
