@@ -207,9 +207,9 @@ func TestConsole(t *testing.T) {
 
 func (p *page) signIn(id, secret string) {
 	p.t.Helper()
-	p.do("sign in as "+id, chromedp.WaitVisible(css("#signin-id")),
-		chromedp.Clear(css("#signin-id")), chromedp.SendKeys(css("#signin-id"), id),
-		chromedp.Clear(css("#signin-secret")), chromedp.SendKeys(css("#signin-secret"), secret),
+	p.do("sign in as "+id, chromedp.WaitVisible(css("#signin-id")))
+	eval[bool](p, `document.querySelector("#signin-id").value = document.querySelector("#signin-secret").value = "", true`)
+	p.do("sign in as "+id, chromedp.SendKeys(css("#signin-id"), id), chromedp.SendKeys(css("#signin-secret"), secret),
 		chromedp.Click(css("#signin-submit")))
 }
 

@@ -99,6 +99,8 @@ $("#signin-form").addEventListener("submit", async (e) => {
 
 $("#signout").addEventListener("click", async () => {
   try { await api("DELETE", "/api/session"); } catch { /* signed out anyway */ }
+  // The next person to sign in here starts from the bucket list.
+  history.replaceState(null, "", location.pathname);
   signedOut();
   say("Signed out.");
 });

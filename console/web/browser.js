@@ -121,6 +121,7 @@ export class Browser {
 
   crumbs() {
     const nav = clear($("#crumbs"));
+    nav.hidden = this.prefix === ""; // the heading already names the bucket
     const link = (label, prefix, current) => h("a", {
       href: "#/b/" + enc(this.bucket) + "/" + enc(prefix), "aria-current": current ? "page" : null,
     }, label);
