@@ -88,6 +88,9 @@ func (s *Server) createBucket(w http.ResponseWriter, r *http.Request, c *call) e
 	if err := s3gw.Authorize(c.key, s3gw.OpCreateBucket, in.Name); err != nil {
 		return err
 	}
+	if err := catalog.ValidBucketName(in.Name); err != nil {
+		return apiErr(http.StatusBadRequest, "InvalidBucketName", "%v", err)
+	}
 	b, err := s.cfg.Objects.CreateBucket(r.Context(), c.org(), in.Name)
 	if err != nil {
 		return err

@@ -152,9 +152,8 @@ func TestCSRF(t *testing.T) {
 		{"null origin", []string{"Origin", "null"}, map[string]string{"name": "csrf-e"}},
 		{"same-site is not same-origin", []string{"Sec-Fetch-Site", "same-site", "Origin", "-"}, map[string]string{"name": "csrf-f"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c.want(403, "CSRFRejected", "POST", "/api/buckets", tc.body, tc.hdr...)
-		})
+		t.Log(tc.name)
+		c.want(403, "CSRFRejected", "POST", "/api/buckets", tc.body, tc.hdr...)
 	}
 	out := c.want(200, "", "GET", "/api/buckets", nil)
 	if n := len(out["buckets"].([]any)); n != 0 {
