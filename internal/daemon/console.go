@@ -124,6 +124,7 @@ func (d *Daemon) stopConsole(ctx context.Context) {
 	}
 	d.console.con.Close()
 	if err := d.console.srv.Shutdown(ctx); err != nil {
+		d.log.Warn("shutdown: console requests still in flight; closing their connections", "err", err)
 		d.console.srv.Close()
 	}
 }
