@@ -125,8 +125,14 @@ func TestConsole(t *testing.T) {
 	pg.do("the mount's object appears", chromedp.WaitVisible(row("from-mount.txt")))
 	pg.shot("browser")
 
-	// Its preview is text, and markup in it stays text.
-	pg.do("preview", chromedp.Click(css(`#object-table tr[data-key="from-mount.txt"] button.name`)), chromedp.WaitVisible(css("#preview pre")))
+	// A small file goes up in one PUT with its type; its preview is text,
+	// and markup in it stays text.
+	notes := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(notes, []byte("uploaded as text/plain\n<b>not bold</b>\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pg.do("upload a small file", chromedp.SetUploadFiles(css("#file-input"), []string{notes}), chromedp.WaitVisible(row("notes.txt")))
+	pg.do("preview", chromedp.Click(css(`#object-table tr[data-key="notes.txt"] button.name`)), chromedp.WaitVisible(css("#preview pre")))
 	pg.waitJS("the preview text", `document.querySelector("#preview pre").textContent.includes("<b>not bold</b>")`)
 	if n := eval[int](pg, `document.querySelectorAll("#preview b").length`); n != 0 {
 		t.Fatal("the preview parsed the object as HTML")
@@ -156,13 +162,15 @@ func TestConsole(t *testing.T) {
 		chromedp.WaitVisible(css("#ask-ok")), chromedp.Click(css("#ask-ok")))
 	pg.waitJS("the not-empty message", `document.querySelector("#alert").dataset.code === "BucketNotEmpty"`)
 
-	// Delete both objects at once with the checkboxes.
-	pg.do("select both", chromedp.Click(css(`#bucket-table a.bucket-link`)), chromedp.WaitVisible(row(bigName)),
+	// Delete two objects at once with the checkboxes, then the last one.
+	pg.do("select two", chromedp.Click(css(`#bucket-table a.bucket-link`)), chromedp.WaitVisible(row(bigName)),
 		chromedp.Click(css(`#object-table tr[data-key="big.bin"] input[type=checkbox]`)),
 		chromedp.Click(css(`#object-table tr[data-key="from-mount.txt"] input[type=checkbox]`)),
 		chromedp.Click(css("#delete-selected")), chromedp.WaitVisible(css("#ask-ok")), chromedp.Click(css("#ask-ok")),
 		chromedp.WaitNotPresent(row(bigName)), chromedp.WaitNotPresent(row("from-mount.txt")))
-	for _, k := range []string{bigName, "from-mount.txt"} {
+	pg.do("delete one by its button", chromedp.Click(css(`#object-table tr[data-key="notes.txt"] button[aria-label="Delete notes.txt"]`)),
+		chromedp.WaitVisible(css("#ask-ok")), chromedp.Click(css("#ask-ok")), chromedp.WaitNotPresent(row("notes.txt")))
+	for _, k := range []string{bigName, "from-mount.txt", "notes.txt"} {
 		if _, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(k)}); err == nil {
 			t.Fatalf("%s still there over S3 after the console deleted it", k)
 		}

@@ -26,6 +26,11 @@ export async function errorFrom(res) {
 // listeners for "the session is gone" (401 on anything but sign-in)
 const onUnauth = [];
 export function onUnauthenticated(f) { onUnauth.push(f); }
+// sessionEnded is for the change feed's "signed-out" event.
+export function sessionEnded() {
+  const err = new ApiError(401, "Unauthenticated", "Your session has ended.");
+  onUnauth.forEach((f) => f(err));
+}
 
 export async function api(method, path, body, opts = {}) {
   const headers = {};

@@ -24,7 +24,9 @@ function signedIn(s) {
   session = s;
   setCSRF(s.csrf);
   $("#nav").hidden = false;
+  // Keys and store-wide figures are for administrators only.
   $("#nav-keys").hidden = !s.key.admin;
+  $("#nav-store").hidden = !s.key.admin;
   $("#signout").hidden = false;
   const role = s.key.admin ? "administrator" : s.key.read_only ? "read-only" : "read-write";
   $("#whoami").textContent = s.key.id + " · " + (s.org.name || s.org.id) + " · " + role;
@@ -60,7 +62,7 @@ async function route() {
     } else if (hash === "#/keys" && session.key.admin) {
       show("keys");
       await loadKeys();
-    } else if (hash === "#/store") {
+    } else if (hash === "#/store" && session.key.admin) {
       show("store");
       await loadStore();
     } else {
@@ -130,8 +132,10 @@ async function loadBuckets() {
     del.hidden = !!session.key.read_only;
     body.append(h("tr", { dataset: { bucket: b.name } },
       h("th", { scope: "row" }, open),
-      h("td", { class: "num" }, String(b.objects ?? "")),
-      h("td", { class: "num" }, bytes(b.bytes)),
+      // counted:false: the server stopped counting (a very large bucket).
+      h("td", { class: "num" }, String(b.objects ?? "") + (b.counted === false ? "+" : "")),
+
+      h("td", { class: "num" }, bytes(b.bytes) + (b.counted === false ? "+" : "")),
       h("td", {}, when(b.created)),
       pub,
       h("td", { class: "actions" }, del)));
@@ -189,14 +193,14 @@ async function loadKeys() {
   const body = clear($("#key-table tbody"));
   for (const k of keys) {
     const del = h("button", { type: "button", class: "danger small", "aria-label": "Delete key " + k.id }, "Delete");
-    del.disabled = k.id === session.key.id;
+    del.disabled = k.current || k.id === session.key.id;
     del.title = del.disabled ? "This is the key you are signed in with" : "";
     del.addEventListener("click", async () => {
       if (!await ask("Delete key", "Delete the key " + k.id + "? Clients using it stop working at once.", "Delete")) return;
       try { await api("DELETE", "/api/keys/" + enc(k.id)); say("Deleted the key " + k.id + "."); } catch (err) { fail(err); }
       await loadKeys();
     });
-    const access = k.read_only ? "read-only" : (k.buckets || []).length ? "read-write" : "administrator";
+    const access = k.read_only ? "read-only" : k.admin || !(k.buckets || []).length ? "administrator" : "read-write";
     body.append(h("tr", { dataset: { key: k.id } },
       h("th", { scope: "row" }, h("code", {}, k.id)),
       h("td", {}, access),
@@ -260,8 +264,21 @@ async function loadStore() {
     card("Saved by deduplication", bytes(s.dedup_saved_bytes),
       s.logical_bytes ? Math.round(100 * Number(s.dedup_saved_bytes || 0) / Number(s.logical_bytes)) + "% of the logical size" : ""),
     card("Version", String(s.version || "")));
-  kv($("#store-gc"), s.gc);
-  kv($("#store-scrub"), s.scrub);
+  const gc = s.gc || {};
+  kv($("#store-gc"), {
+    ...(gc.interval_seconds !== undefined ? { every: gc.interval_seconds ? gc.interval_seconds + " s" : "off (exc gc runs it)" } : {}),
+    ...lastRun(gc.last),
+  });
+  kv($("#store-scrub"), lastRun((s.scrub || {}).last));
+}
+
+// lastRun flattens the "last" record of a GC or scrub run; null means it
+// has not run since excd started.
+function lastRun(last) {
+  if (!last) return { "last run": "none since excd started" };
+  const out = { "last run": when(last.at) };
+  for (const [k, v] of Object.entries(last)) if (k !== "at") out[k] = v;
+  return out;
 }
 
 function kv(dl, obj) {
@@ -273,7 +290,7 @@ function kv(dl, obj) {
   for (const [k, v] of Object.entries(obj)) {
     let text = v;
     if (v && typeof v === "object") text = JSON.stringify(v);
-    else if (/bytes$/.test(k)) text = bytes(v);
+    else if (/bytes/.test(k) && typeof v === "number") text = bytes(v);
     else if (/(^|_)(at|time|started|finished|last)($|_)/.test(k) && typeof v === "string") text = when(v);
     dl.append(h("dt", {}, k.replaceAll("_", " ")), h("dd", {}, String(text ?? "")));
   }

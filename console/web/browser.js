@@ -2,12 +2,14 @@
 // of at most PAGE keys at a time (a bucket of a million keys is never
 // listed whole), kept current by the server's change feed.
 
-import { api, bucketPath, enc, downloadURL } from "./api.js";
+import { api, bucketPath, enc, downloadURL, sessionEnded } from "./api.js";
 import { $, h, clear, bytes, when, say, fail, unfail, copy, dialog, closeDialog, ask } from "./dom.js";
 import { Uploader, filesFromDrop, filesFromInput, pendingUploads, abortPending } from "./upload.js";
 
 const PAGE = 200;
+// What the server previews (console/API.md); anything else is download only.
 const IMAGE = /^image\/(png|jpeg|gif|webp)$/;
+const TEXT = /^(text\/(plain|markdown|csv)|application\/json)$/;
 
 export class Browser {
   constructor(getSession) {
@@ -111,11 +113,14 @@ export class Browser {
     const es = new EventSource("/api/events?bucket=" + enc(this.bucket) + "&prefix=" + enc(this.prefix));
     es.addEventListener("open", () => $("#live").classList.add("on"));
     es.addEventListener("error", () => $("#live").classList.remove("on"));
-    es.addEventListener("change", () => {
+    const later = () => {
       clearTimeout(this.refreshTimer);
       // A burst (a folder copied into the mount) costs one listing.
       this.refreshTimer = setTimeout(() => this.refresh(), 250);
-    });
+    };
+    es.addEventListener("change", later);
+    es.addEventListener("resync", later); // the feed dropped changes: list again
+    es.addEventListener("signed-out", () => { this.stop(); sessionEnded(); });
     this.events = es;
   }
 
@@ -316,7 +321,7 @@ export class Browser {
     const ct = (m.content_type || "").split(";")[0].trim().toLowerCase();
     if (IMAGE.test(ct)) {
       preview.append(h("img", { src: downloadURL(this.bucket, key, true), alt: "Preview of " + key }));
-    } else if (ct === "text/plain" || (ct === "" || ct === "application/octet-stream") && /\.(txt|md|log|csv|json|ya?ml|toml|ini|conf)$/i.test(key)) {
+    } else if (TEXT.test(ct)) {
       const pre = h("pre", {}, "loading…");
       preview.append(pre);
       this.previewText(key, pre);
@@ -334,6 +339,7 @@ export class Browser {
   async previewText(key, pre) {
     try {
       const res = await fetch(downloadURL(this.bucket, key, true), { credentials: "same-origin" });
+      const cut = res.headers.get("X-Preview-Truncated") === "true";
       if (!res.ok) throw new Error(res.status === 415 ? "No preview for this type." : res.status + " " + res.statusText);
       const reader = res.body.getReader();
       const chunks = [];
@@ -346,7 +352,7 @@ export class Browser {
         if (n >= 256 * 1024) { reader.cancel(); break; }
       }
       const text = new TextDecoder().decode(await new Blob(chunks).arrayBuffer());
-      pre.textContent = n >= 256 * 1024 ? text + "\n… (only the first 256 KiB are shown)" : text;
+      pre.textContent = cut || n >= 256 * 1024 ? text + "\n… (only the beginning is shown; download it for the rest)" : text;
     } catch (err) {
       pre.textContent = "Preview failed: " + err.message;
     }
