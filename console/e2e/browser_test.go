@@ -10,6 +10,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -59,11 +60,42 @@ func newPage(t *testing.T) *page {
 		cancel()
 		cancelAlloc() // waits for the browser process to exit
 	})
-	// Start the browser now, so a broken install fails here, clearly.
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+	// Start the browser now, so a broken install fails here, clearly; and
+	// have every page note CSP violations and uncaught errors (a script
+	// added by DevTools is not subject to the page's CSP).
+	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, cdppage.AddScriptToEvaluateOnNewDocument,
+			cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: watchProblems})
+		return err
+	}), chromedp.Navigate("about:blank"))
+	if err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
 	return &page{t: t, ctx: ctx, shots: os.Getenv("EXC_CONSOLE_SCREENSHOTS")}
+}
+
+// watchProblems keeps, in sessionStorage (it survives a reload), every
+// Content-Security-Policy violation and uncaught error of the page.
+const watchProblems = `(() => {
+  const note = (s) => {
+    try {
+      const a = JSON.parse(sessionStorage.getItem("e2e-problems") || "[]");
+      a.push(s);
+      sessionStorage.setItem("e2e-problems", JSON.stringify(a));
+    } catch (e) { /* about:blank has no storage */ }
+  };
+  addEventListener("securitypolicyviolation", (e) =>
+    note("CSP " + e.violatedDirective + " blocked " + e.blockedURI + " at " + e.sourceFile + ":" + e.lineNumber));
+  addEventListener("error", (e) => note("error " + e.message + " at " + e.filename + ":" + e.lineno));
+  addEventListener("unhandledrejection", (e) => note("unhandled rejection " + ((e.reason && e.reason.message) || e.reason)));
+})()`
+
+// noProblems fails the test if the console's page broke its CSP or threw.
+func (p *page) noProblems() {
+	p.t.Helper()
+	if s := eval[string](p, `sessionStorage.getItem("e2e-problems") || "[]"`); s != "[]" {
+		p.t.Errorf("the page had problems: %s", s)
+	}
 }
 
 // do runs steps with a generous bound (the machine is shared and slow);

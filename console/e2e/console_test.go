@@ -211,6 +211,7 @@ func TestConsole(t *testing.T) {
 	if _, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("nope.txt")}); err == nil {
 		t.Fatal("a read-only session's upload was stored")
 	}
+	pg.noProblems()
 }
 
 func (p *page) signIn(id, secret string) {

@@ -1,0 +1,104 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/chromedp/chromedp"
+
+	"excloud.dev/buckets/internal/excdtest"
+)
+
+// TestConsolePagingSearchRenameCancel: a listing comes a page (200 keys)
+// at a time, search is by prefix, rename moves an object, and a cancelled
+// multipart upload leaves nothing behind on the server or in the page.
+func TestConsolePagingSearchRenameCancel(t *testing.T) {
+	pg := newPage(t)
+	p := excdtest.Start(t, excdtest.Options{DataDir: t.TempDir(), Console: true})
+	s3c := p.S3()
+	ctx := context.Background()
+	const b = "many"
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"dir/inside"}
+	for i := range 205 {
+		keys = append(keys, fmt.Sprintf("k%03d", i))
+	}
+	for _, k := range keys {
+		if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(b), Key: aws.String(k), Body: strings.NewReader(k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	pg.do("open the console", chromedp.Navigate(p.Console+"/#/b/many/"))
+	pg.signIn(excdtest.AccessKey, excdtest.SecretKey)
+	pg.do("the bucket", chromedp.WaitVisible(css("#view-browser")), chromedp.WaitVisible(row("k000")))
+	rows := func() int { return eval[int](pg, `document.querySelectorAll("#object-table tbody tr").length`) }
+	// Page 1: the folder dir/ and k000..k198; page 2: k199..k204.
+	if n := rows(); n != 200 {
+		t.Fatalf("first page: %d rows, want 200", n)
+	}
+	pg.do("next page", chromedp.Click(css("#page-next")), chromedp.WaitVisible(row("k204")), chromedp.WaitNotPresent(row("k000")))
+	if n := rows(); n != 6 {
+		t.Fatalf("second page: %d rows, want 6", n)
+	}
+	if eval[bool](pg, `!document.querySelector("#page-next").hidden`) {
+		t.Fatal("a next page offered after the last")
+	}
+	pg.do("previous page", chromedp.Click(css("#page-prev")), chromedp.WaitVisible(row("k000")))
+
+	pg.do("search", chromedp.SendKeys(css("#search-input"), "k20"), chromedp.Click(css(`#search-form button[type=submit]`)),
+		chromedp.WaitNotPresent(row("k000")), chromedp.WaitVisible(row("k204")))
+	if n := rows(); n != 5 {
+		t.Fatalf("search k20: %d rows, want 5", n)
+	}
+	pg.do("clear the search", chromedp.Click(css("#search-clear")), chromedp.WaitVisible(row("k000")))
+
+	// Rename k000 into a folder: the old key is gone over S3, the new one has the bytes.
+	pg.do("rename", chromedp.Click(css(`#object-table tr[data-key="k000"] button[aria-label="Rename k000"]`)),
+		chromedp.WaitVisible(css("#rename-to")))
+	eval[bool](pg, `document.querySelector("#rename-to").value = "", true`)
+	pg.do("rename to", chromedp.SendKeys(css("#rename-to"), "dir/k000"), chromedp.Click(css("#rename-submit")),
+		chromedp.WaitNotPresent(row("k000")))
+	if _, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b), Key: aws.String("k000")}); err == nil {
+		t.Fatal("k000 still there after the rename")
+	}
+	if got, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b), Key: aws.String("dir/k000")}); err != nil {
+		t.Fatalf("the renamed object over S3: %v", err)
+	} else {
+		got.Body.Close()
+	}
+
+	// Cancel a multipart upload part-way: aborted on the server, forgotten in the page.
+	file := filepath.Join(t.TempDir(), "cancel.bin")
+	writeRandom(t, file, 20<<20)
+	pg.throttle(4 << 20)
+	pg.do("choose the file", chromedp.SetUploadFiles(css("#file-input"), []string{file}))
+	pg.waitJS("the upload under way", `(() => {
+		const li = document.querySelector('#uploads li[data-key="cancel.bin"]');
+		return li && li.querySelector("progress").value > 0 && localStorage.getItem("exc-console-uploads") !== "[]" && localStorage.getItem("exc-console-uploads") !== null;
+	})()`)
+	pg.do("cancel", chromedp.Click(css(`#uploads li[data-key="cancel.bin"] button`)))
+	pg.waitJS("cancelled", `document.querySelector('#uploads li[data-key="cancel.bin"] .upl-text').textContent === "cancelled"`)
+	pg.throttle(-1)
+	if n := pg.pendingUploads(); n != 0 {
+		t.Fatalf("%d uploads remembered after cancel", n)
+	}
+	ups, err := s3c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(b)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ups.Uploads) != 0 {
+		t.Fatalf("%d multipart uploads left on the server after cancel", len(ups.Uploads))
+	}
+	if _, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b), Key: aws.String("cancel.bin")}); err == nil {
+		t.Fatal("the cancelled upload was stored")
+	}
+	pg.noProblems()
+}
