@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"excloud.dev/buckets/catalog"
@@ -34,6 +35,7 @@ type session struct {
 	// deleted): its change feeds stop.
 	done     chan struct{}
 	doneOnce sync.Once
+	streams  atomic.Int32 // change feeds open
 }
 
 func (s *session) end() { s.doneOnce.Do(func() { close(s.done) }) }
