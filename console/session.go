@@ -270,14 +270,12 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) error {
 		s.sessions.remove(old)
 	}
 	k, err := s.cfg.Catalog.AccessKey(r.Context(), in.AccessKeyID)
-	if err != nil {
-		if !errors.Is(err, catalog.ErrNoSuchKey) {
-			return err
-		}
-		// Compare anyway, so an unknown id takes as long as a wrong secret.
-		k = catalog.AccessKey{Secret: "\x00" + in.Secret}
+	known := err == nil
+	if err != nil && !errors.Is(err, catalog.ErrNoSuchKey) {
+		return err
 	}
-	if in.AccessKeyID == "" || subtle.ConstantTimeCompare([]byte(in.Secret), []byte(k.Secret)) != 1 {
+	match := subtle.ConstantTimeCompare([]byte(in.Secret), []byte(k.Secret)) == 1
+	if !known || !match || in.Secret == "" {
 		s.log.Info("console sign-in refused", "access_key", logKeyID(in.AccessKeyID), "remote", r.RemoteAddr)
 		return errBadCredentials
 	}
