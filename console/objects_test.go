@@ -194,6 +194,15 @@ func TestMultipart(t *testing.T) {
 		t.Fatalf("abort: %d %s", res.StatusCode, b)
 	}
 	c.want(404, "NoSuchUpload", "GET", base+"?key=cancelled", nil)
+	// A part under 5 MiB that is not the last is refused at completion, as
+	// over S3, and the upload stays for a retry.
+	up = c.want(200, "", "POST", "/api/buckets/bkt/uploads", map[string]string{"key": "small"})
+	base = "/api/buckets/bkt/uploads/" + up["upload_id"].(string)
+	s1 := c.want(200, "", "PUT", base+"/1?key=small", []byte("tiny"))
+	s2 := c.want(200, "", "PUT", base+"/2?key=small", []byte("end"))
+	c.want(400, "EntityTooSmall", "POST", base+"/complete?key=small", map[string]any{"parts": []map[string]any{
+		{"number": 1, "etag": s1["etag"]}, {"number": 2, "etag": s2["etag"]}}})
+	c.want(200, "", "GET", base+"?key=small", nil)
 	c.want(400, "InvalidArgument", "PUT", base+"/0?key=cancelled", []byte("x"))
 }
 
