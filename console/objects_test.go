@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"excloud.dev/buckets/console"
 	"excloud.dev/buckets/internal/seeded"
 	"excloud.dev/buckets/internal/testutil"
 )
@@ -304,3 +305,29 @@ func flip(b byte) string {
 
 // The server's own S3 client view: the same key works over S3.
 var _ = testutil.APICode
+
+func TestPublicBucket(t *testing.T) {
+	e := newEnv(t, func(c *console.Config, _ *envFlags) {
+		c.PublicURL = func(org string) string { return "http://" + org + ".objects.test:9000" }
+	})
+	c := e.signIn(rootAK, rootSK)
+	c.want(201, "", "POST", "/api/buckets", map[string]string{"name": "site"})
+	b := c.want(200, "", "PUT", "/api/buckets/site/public", map[string]bool{"public": true})
+	want := "http://" + e.orgID() + ".objects.test:9000/site/"
+	if b["public"] != true || b["public_url"] != want {
+		t.Fatalf("public: %v, want url %s", b, want)
+	}
+	bk, err := e.d.Layer().Bucket(context.Background(), e.orgID(), "site")
+	if err != nil || !bk.Public {
+		t.Fatalf("catalog: %+v %v", bk, err)
+	}
+	list := c.want(200, "", "GET", "/api/buckets", nil)["buckets"].([]any)
+	if list[0].(map[string]any)["public_url"] != want {
+		t.Fatalf("list: %v", list)
+	}
+	b = c.want(200, "", "PUT", "/api/buckets/site/public", map[string]bool{"public": false})
+	if b["public"] != false || b["public_url"] != nil {
+		t.Fatalf("private again: %v", b)
+	}
+	c.want(404, "NoSuchBucket", "PUT", "/api/buckets/nothere/public", map[string]bool{"public": true})
+}
