@@ -284,6 +284,9 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sess := s.sessions.create(k, org)
+	if rw, ok := w.(*respWriter); ok {
+		rw.keyID = k.ID
+	}
 	s.setCookie(w, r, sess.id, 0)
 	s.log.Info("console sign-in", "access_key", k.ID, "org", org.ID, "remote", r.RemoteAddr)
 	return writeJSON(w, http.StatusOK, s.sessionBody(sess, k))

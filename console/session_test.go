@@ -239,6 +239,16 @@ func TestSignOut(t *testing.T) {
 		t.Fatalf("sign-out: %d", res.StatusCode)
 	}
 	c.want(401, "Unauthenticated", "GET", "/api/session", nil)
+	// Each request has its line in the log, as S3 requests do.
+	for _, want := range []string{
+		`msg="console request" method=POST path=/api/session access_key=` + rootAK + ` status=200`,
+		`msg="console request" method=DELETE path=/api/session access_key=` + rootAK + ` status=204`,
+		`msg="console request" method=GET path=/api/session access_key="" status=401 code=Unauthenticated`,
+	} {
+		if !e.log.Contains(want) {
+			t.Errorf("the log lacks %q:\n%s", want, e.log.String())
+		}
+	}
 	// The old cookie, replayed, is dead on the server side too.
 	replay := e.newClient()
 	replay.csrf = c.csrf
