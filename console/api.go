@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/s3gw"
@@ -65,6 +66,9 @@ func (s *Server) api(acc access, fn apiFunc) http.Handler {
 		if err != nil {
 			return err
 		}
+		if rw, ok := w.(*respWriter); ok {
+			rw.keyID = k.ID
+		}
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
 		default:
@@ -93,36 +97,48 @@ func (s *Server) api(acc access, fn apiFunc) http.Handler {
 	})
 }
 
-// plain renders fn's error as the console's JSON error.
+// plain renders fn's error as the console's JSON error, and writes the
+// request's line in the log, as the S3 access log does ("s3 request"): the
+// path (never the query), the key that made it, the status and the error
+// code.
 func (s *Server) plain(fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		rw := &respWriter{ResponseWriter: w}
 		err := fn(rw, r)
-		if err == nil {
-			return
+		code := ""
+		if err != nil {
+			if rw.status != 0 {
+				// A download failed mid-stream: the short body tells
+				// the browser; the log gets the cause.
+				s.log.Error("console response aborted", "path", r.URL.Path, "err", err)
+				code = "Aborted"
+			} else {
+				code = s.writeError(rw, r, err)
+			}
 		}
-		if rw.wrote {
-			// A download failed mid-stream: the short body tells the
-			// browser; the log gets the cause.
-			s.log.Error("console response aborted", "path", r.URL.Path, "err", err)
-			return
-		}
-		s.writeError(rw, r, err)
+		s.log.Info("console request", "method", r.Method, "path", r.URL.Path, "access_key", rw.keyID,
+			"status", rw.status, "code", code, "remote_addr", r.RemoteAddr, "duration", time.Since(start))
 	})
 }
 
 type respWriter struct {
 	http.ResponseWriter
-	wrote bool
+	status int
+	keyID  string // set once the session is known
 }
 
 func (w *respWriter) WriteHeader(code int) {
-	w.wrote = true
+	if w.status == 0 {
+		w.status = code
+	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *respWriter) Write(p []byte) (int, error) {
-	w.wrote = true
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
 	return w.ResponseWriter.Write(p)
 }
 
@@ -147,7 +163,7 @@ func badRequest(format string, args ...any) *apiError {
 // writeError answers err as {"error":{"code","message"}}. Domain errors get
 // the code and status S3 would give them (s3gw.ErrorInfo); anything else
 // is an InternalError whose cause goes to the log only.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) string {
 	ae := s.toAPIError(r, err)
 	h := w.Header()
 	h.Del("Content-Disposition")
@@ -161,6 +177,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	body.Error.Code, body.Error.Message = ae.code, ae.message
 	_ = writeJSON(w, ae.status, body)
+	return ae.code
 }
 
 // toAPIError maps err onto the console's codes.

@@ -185,3 +185,51 @@ func TestKeysOtherOrg(t *testing.T) {
 	oc.want(201, "", "POST", "/api/buckets", map[string]string{"name": "bkt"})
 	admin.want(404, "NoSuchBucket", "GET", "/api/buckets/bkt/objects", nil)
 }
+
+// Every endpoint but sign-in and the app's assets needs a session.
+func TestEveryEndpointNeedsASession(t *testing.T) {
+	e := newEnv(t)
+	admin := e.signIn(rootAK, rootSK)
+	admin.want(201, "", "POST", "/api/buckets", map[string]string{"name": "bkt"})
+	admin.put("bkt", "a.txt", "text/plain", []byte("a"))
+	anon := e.newClient()
+	anon.csrf = admin.csrf // even with a token: it belongs to no session of this browser
+	for _, tc := range []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", "/api/session", nil},
+		{"DELETE", "/api/session", nil},
+		{"GET", "/api/buckets", nil},
+		{"POST", "/api/buckets", map[string]string{"name": "anon"}},
+		{"DELETE", "/api/buckets/bkt", nil},
+		{"PUT", "/api/buckets/bkt/public", map[string]bool{"public": true}},
+		{"GET", "/api/buckets/bkt/objects", nil},
+		{"GET", "/api/buckets/bkt/meta?key=a.txt", nil},
+		{"GET", "/api/buckets/bkt/download?key=a.txt", nil},
+		{"PUT", "/api/buckets/bkt/object?key=b.txt", []byte("b")},
+		{"POST", "/api/buckets/bkt/delete", map[string]any{"keys": []string{"a.txt"}}},
+		{"POST", "/api/buckets/bkt/rename", map[string]string{"from": "a.txt", "to": "c.txt"}},
+		{"POST", "/api/buckets/bkt/share", map[string]any{"key": "a.txt", "expires": 60}},
+		{"GET", "/api/buckets/bkt/uploads", nil},
+		{"POST", "/api/buckets/bkt/uploads", map[string]string{"key": "u"}},
+		{"PUT", "/api/buckets/bkt/uploads/x/1?key=u", []byte("x")},
+		{"GET", "/api/buckets/bkt/uploads/x?key=u", nil},
+		{"POST", "/api/buckets/bkt/uploads/x/complete?key=u", map[string]any{"parts": []any{}}},
+		{"DELETE", "/api/buckets/bkt/uploads/x?key=u", nil},
+		{"GET", "/api/events", nil},
+		{"GET", "/api/keys", nil},
+		{"POST", "/api/keys", map[string]any{}},
+		{"DELETE", "/api/keys/" + rootAK, nil},
+		{"GET", "/api/store", nil},
+	} {
+		anon.want(401, "Unauthenticated", tc.method, tc.path, tc.body)
+	}
+	if keys := listAll(admin, "bkt"); fmt.Sprint(keys) != "[a.txt]" {
+		t.Fatalf("objects changed: %v", keys)
+	}
+	res, _ := anon.do("GET", "/", nil)
+	if res.StatusCode != 200 {
+		t.Fatalf("GET / without a session: %d", res.StatusCode)
+	}
+}

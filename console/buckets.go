@@ -22,19 +22,28 @@ type bucketJSON struct {
 	Counted   bool      `json:"counted"`
 }
 
-// countLimit bounds the listing behind a bucket's counts: the bucket list
-// must come back quickly however big the buckets are.
-const countLimit = 10000
+// countLimit bounds the listing behind a bucket's counts, and countBudget
+// that of one bucket list: it must come back quickly however big and many
+// the buckets are.
+const (
+	countLimit  = 10000
+	countBudget = 100000
+)
 
-func (s *Server) bucketJSON(ctx context.Context, b catalog.Bucket, count bool) (bucketJSON, error) {
+// bucketJSON describes b; count, when not nil, is the listing budget left
+// for counting its objects, and is spent.
+func (s *Server) bucketJSON(ctx context.Context, b catalog.Bucket, budget *int) (bucketJSON, error) {
 	out := bucketJSON{Name: b.Name, Created: b.Created.UTC(), Public: b.Public}
 	if b.Public {
 		if base := s.cfg.PublicURL(b.OrgID); base != "" {
 			out.PublicURL = base + "/" + b.Name + "/"
 		}
 	}
-	if !count {
+	if budget == nil {
 		out.Counted = true
+		return out, nil
+	}
+	if *budget <= 0 {
 		return out, nil
 	}
 	opts := catalog.ListOptions{MaxKeys: 1000}
@@ -47,11 +56,12 @@ func (s *Server) bucketJSON(ctx context.Context, b catalog.Bucket, count bool) (
 			out.Objects++
 			out.Bytes += o.Size
 		}
+		*budget -= len(res.Objects)
 		if !res.IsTruncated {
 			out.Counted = true
 			return out, nil
 		}
-		if out.Objects >= countLimit {
+		if out.Objects >= countLimit || *budget <= 0 {
 			return out, nil
 		}
 		opts.ContinueAfter = res.Next
@@ -64,11 +74,12 @@ func (s *Server) listBuckets(w http.ResponseWriter, r *http.Request, c *call) er
 		return err
 	}
 	out := []bucketJSON{}
+	budget := countBudget
 	for _, b := range bs {
 		if !s3gw.BucketAllowed(c.key, b.Name) {
 			continue
 		}
-		j, err := s.bucketJSON(r.Context(), b, true)
+		j, err := s.bucketJSON(r.Context(), b, &budget)
 		if err != nil {
 			return err
 		}
@@ -96,7 +107,7 @@ func (s *Server) createBucket(w http.ResponseWriter, r *http.Request, c *call) e
 		return err
 	}
 	s.log.Info("console: bucket created", "access_key", c.key.ID, "org", c.org(), "bucket", b.Name)
-	j, err := s.bucketJSON(r.Context(), b, false)
+	j, err := s.bucketJSON(r.Context(), b, nil)
 	if err != nil {
 		return err
 	}
@@ -138,7 +149,7 @@ func (s *Server) setPublic(w http.ResponseWriter, r *http.Request, c *call) erro
 		return err
 	}
 	s.log.Info("console: bucket visibility", "access_key", c.key.ID, "org", c.org(), "bucket", name, "public", *in.Public)
-	j, err := s.bucketJSON(r.Context(), b, false)
+	j, err := s.bucketJSON(r.Context(), b, nil)
 	if err != nil {
 		return err
 	}

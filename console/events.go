@@ -16,6 +16,11 @@ import (
 // it is told to reload its listing instead (event "resync").
 const eventBuffer = 256
 
+// maxStreams bounds the change feeds one session may hold open: every feed
+// is a subscriber every write in the store calls. A browser needs one per
+// tab.
+const maxStreams = 16
+
 type changeJSON struct {
 	Kind   string `json:"kind"` // put, delete, bucket-create, bucket-delete
 	Bucket string `json:"bucket"`
@@ -29,6 +34,11 @@ type changeJSON struct {
 // stream ends when the session ends, the server closes, or the client
 // leaves.
 func (s *Server) events(w http.ResponseWriter, r *http.Request, c *call) error {
+	if c.sess.streams.Add(1) > maxStreams {
+		c.sess.streams.Add(-1)
+		return apiErr(http.StatusTooManyRequests, "TooManyStreams", "This session has %d change feeds open already; close a tab.", maxStreams)
+	}
+	defer c.sess.streams.Add(-1)
 	q := r.URL.Query()
 	bucket, prefix := q.Get("bucket"), q.Get("prefix")
 	rc := http.NewResponseController(w)

@@ -168,3 +168,16 @@ func TestEventsEnd(t *testing.T) {
 	}
 	s2.ended(t)
 }
+
+// Every feed is a subscriber each write in the store calls: one session
+// may not open them without bound.
+func TestEventsPerSessionBound(t *testing.T) {
+	e := newEnv(t)
+	c := e.signIn(rootAK, rootSK)
+	for i := 0; i < 16; i++ {
+		c.stream("")
+	}
+	c.want(429, "TooManyStreams", "GET", "/api/events", nil)
+	// Another session is not affected.
+	e.signIn(rootAK, rootSK).stream("")
+}

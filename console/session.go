@@ -7,7 +7,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"excloud.dev/buckets/catalog"
@@ -32,6 +35,7 @@ type session struct {
 	// deleted): its change feeds stop.
 	done     chan struct{}
 	doneOnce sync.Once
+	streams  atomic.Int32 // change feeds open
 }
 
 func (s *session) end() { s.doneOnce.Do(func() { close(s.done) }) }
@@ -154,14 +158,20 @@ func (ss *sessions) closeAll() {
 	}
 }
 
-func (s *Server) setCookie(w http.ResponseWriter, value string, maxAge int) {
+// setCookie sets the session cookie, Secure when the browser reached the
+// console over HTTPS: this listener's TLS, or a proxy in front that
+// terminated it and says so (X-Forwarded-Proto). A client that claims
+// https falsely only gets a cookie its browser will not send back over
+// http.
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
+	secure := s.cfg.TLS || r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 	http.SetCookie(w, &http.Cookie{
 		Name:     cookieName,
 		Value:    value,
 		Path:     "/",
 		MaxAge:   maxAge,
 		HttpOnly: true,
-		Secure:   s.cfg.TLS,
+		Secure:   secure,
 		SameSite: http.SameSiteStrictMode,
 	})
 }
@@ -179,24 +189,22 @@ func cookieValue(r *http.Request) string {
 var errCSRF = apiErr(http.StatusForbidden, "CSRFRejected", "The request did not come from the console's own page; reload it and try again.")
 
 // checkOrigin refuses a request another site's page made the browser send:
-// Origin, when present, must be the console's own, and Sec-Fetch-Site, when
-// present, same-origin or none (typed, bookmarked).
+// Origin, when present, must name the console's own host and port, and
+// Sec-Fetch-Site, when present, be same-origin or none (typed,
+// bookmarked). The scheme is not compared: behind a proxy that terminates
+// TLS the browser's origin is https while this listener sees http.
 func checkOrigin(r *http.Request) error {
-	if o := r.Header.Get("Origin"); o != "" && o != ownOrigin(r) {
-		return errCSRF
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
+			return errCSRF
+		}
 	}
 	switch r.Header.Get("Sec-Fetch-Site") {
 	case "", "same-origin", "none":
 		return nil
 	}
 	return errCSRF
-}
-
-func ownOrigin(r *http.Request) string {
-	if r.TLS != nil {
-		return "https://" + r.Host
-	}
-	return "http://" + r.Host
 }
 
 // checkCSRF is checkOrigin plus the session's token, which only the
@@ -262,14 +270,12 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) error {
 		s.sessions.remove(old)
 	}
 	k, err := s.cfg.Catalog.AccessKey(r.Context(), in.AccessKeyID)
-	if err != nil {
-		if !errors.Is(err, catalog.ErrNoSuchKey) {
-			return err
-		}
-		// Compare anyway, so an unknown id takes as long as a wrong secret.
-		k = catalog.AccessKey{Secret: "\x00" + in.Secret}
+	known := err == nil
+	if err != nil && !errors.Is(err, catalog.ErrNoSuchKey) {
+		return err
 	}
-	if in.AccessKeyID == "" || subtle.ConstantTimeCompare([]byte(in.Secret), []byte(k.Secret)) != 1 {
+	match := subtle.ConstantTimeCompare([]byte(in.Secret), []byte(k.Secret)) == 1
+	if !known || !match || in.Secret == "" {
 		s.log.Info("console sign-in refused", "access_key", logKeyID(in.AccessKeyID), "remote", r.RemoteAddr)
 		return errBadCredentials
 	}
@@ -278,7 +284,10 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sess := s.sessions.create(k, org)
-	s.setCookie(w, sess.id, 0)
+	if rw, ok := w.(*respWriter); ok {
+		rw.keyID = k.ID
+	}
+	s.setCookie(w, r, sess.id, 0)
 	s.log.Info("console sign-in", "access_key", k.ID, "org", org.ID, "remote", r.RemoteAddr)
 	return writeJSON(w, http.StatusOK, s.sessionBody(sess, k))
 }
@@ -298,7 +307,7 @@ func (s *Server) whoAmI(w http.ResponseWriter, r *http.Request, c *call) error {
 
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request, c *call) error {
 	s.sessions.remove(c.sess.id)
-	s.setCookie(w, "", -1)
+	s.setCookie(w, r, "", -1)
 	s.log.Info("console sign-out", "access_key", c.key.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil

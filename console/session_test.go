@@ -101,15 +101,17 @@ func TestCookieFlags(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		opts   []envOpt
+		hdr    []string
 		secure bool
 	}{
-		{"http", nil, false},
-		{"https", []envOpt{withTLS}, true},
+		{"http", nil, nil, false},
+		{"https", []envOpt{withTLS}, nil, true},
+		{"behind a TLS proxy", nil, []string{"X-Forwarded-Proto", "https"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, tc.opts...)
 			c := e.newClient()
-			res, b := c.do("POST", "/api/session", map[string]string{"access_key_id": rootAK, "secret": rootSK})
+			res, b := c.do("POST", "/api/session", map[string]string{"access_key_id": rootAK, "secret": rootSK}, tc.hdr...)
 			if res.StatusCode != 200 {
 				t.Fatalf("%d %s", res.StatusCode, b)
 			}
@@ -167,8 +169,15 @@ func TestCSRF(t *testing.T) {
 	other.want(403, "CSRFRejected", "POST", "/api/session", map[string]string{"access_key_id": rootAK, "secret": rootSK},
 		"Origin", "https://evil.example")
 	other.want(401, "Unauthenticated", "GET", "/api/session", nil)
-	// The same request from the page itself works.
+	// The same request from the page itself works; so does the page served
+	// through a proxy that terminates TLS (the browser's origin is https,
+	// this listener is http).
 	c.want(201, "", "POST", "/api/buckets", map[string]string{"name": "csrf-ok"})
+	c.want(201, "", "POST", "/api/buckets", map[string]string{"name": "csrf-ok-proxied"},
+		"Origin", "https://"+strings.TrimPrefix(e.srv.URL, "http://"))
+	// But not another port on the same host: that is another origin.
+	c.want(403, "CSRFRejected", "POST", "/api/buckets", map[string]string{"name": "csrf-port"},
+		"Origin", "http://127.0.0.1:1")
 }
 
 func TestSecurityHeaders(t *testing.T) {
@@ -230,6 +239,16 @@ func TestSignOut(t *testing.T) {
 		t.Fatalf("sign-out: %d", res.StatusCode)
 	}
 	c.want(401, "Unauthenticated", "GET", "/api/session", nil)
+	// Each request has its line in the log, as S3 requests do.
+	for _, want := range []string{
+		`msg="console request" method=POST path=/api/session access_key=` + rootAK + ` status=200`,
+		`msg="console request" method=DELETE path=/api/session access_key=` + rootAK + ` status=204`,
+		`msg="console request" method=GET path=/api/session access_key="" status=401 code=Unauthenticated`,
+	} {
+		if !e.log.Contains(want) {
+			t.Errorf("the log lacks %q:\n%s", want, e.log.String())
+		}
+	}
 	// The old cookie, replayed, is dead on the server side too.
 	replay := e.newClient()
 	replay.csrf = c.csrf

@@ -113,20 +113,27 @@ func (d *Daemon) startConsole() {
 	}()
 }
 
-// stopConsole ends the console with the S3 listener: its requests in flight
-// get until ctx ends, then their connections are closed.
-func (d *Daemon) stopConsole(ctx context.Context) {
+// stopConsole stops the console while the S3 listener drains: it accepts
+// nothing new, its requests in flight get until ctx ends, then their
+// connections are closed. The channel closes when it is done.
+func (d *Daemon) stopConsole(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
 	if d.console.srv == nil {
 		if d.console.ln != nil {
 			d.console.ln.Close() // a start that failed before serving
 		}
-		return
+		close(done)
+		return done
 	}
-	d.console.con.Close()
-	if err := d.console.srv.Shutdown(ctx); err != nil {
-		d.log.Warn("shutdown: console requests still in flight; closing their connections", "err", err)
-		d.console.srv.Close()
-	}
+	go func() {
+		defer close(done)
+		d.console.con.Close()
+		if err := d.console.srv.Shutdown(ctx); err != nil {
+			d.log.Warn("shutdown: console requests still in flight; closing their connections", "err", err)
+			d.console.srv.Close()
+		}
+	}()
+	return done
 }
 
 // ConsoleAddr is the console listener's address, or "" when it is off.

@@ -443,6 +443,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		if d.srv == nil && d.rawLn != nil {
 			d.rawLn.Close() // a start that failed before serving
 		}
+		consoleDone := d.stopConsole(ctx) // drains alongside S3
 		if d.msrv == nil && d.mln != nil {
 			d.mln.Close()
 		}
@@ -455,7 +456,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 				}
 			}
 		}
-		d.stopConsole(ctx)
+		<-consoleDone
 		// After the S3 drain and before the catalog closes: unmounting
 		// commits the files with pending FUSE writes.
 		if err := d.stopMounts(); err != nil {
