@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -178,5 +179,25 @@ func (p *page) throttle(upload float64) {
 			MatchedNetworkConditions: []*network.Conditions{{DownloadThroughput: -1, UploadThroughput: upload}},
 		})
 		return err
+	}))
+}
+
+// dropFiles drops files and folders of the local disk on the element sel,
+// as a user dragging them from a file manager does.
+func (p *page) dropFiles(sel string, paths ...string) {
+	p.t.Helper()
+	type point struct{ X, Y float64 }
+	at := eval[point](p, `(() => { const r = document.querySelector(`+"`"+sel+"`"+`).getBoundingClientRect();
+		return {X: r.left + r.width / 2, Y: r.top + r.height / 2}; })()`)
+	data := &input.DragData{Items: []*input.DragDataItem{}, Files: paths, DragOperationsMask: 1}
+	p.do("drop on "+sel, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		for _, typ := range []input.DispatchDragEventType{input.DispatchDragEventTypeDragEnter,
+			input.DispatchDragEventTypeDragOver, input.DispatchDragEventTypeDrop} {
+			if _, err := cdp.Call(ctx, t, input.DispatchDragEvent,
+				input.DispatchDragEventParams{Type: typ, X: at.X, Y: at.Y, Data: data}); err != nil {
+				return err
+			}
+		}
+		return nil
 	}))
 }

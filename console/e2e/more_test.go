@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -74,6 +76,31 @@ func TestConsolePagingSearchRenameCancel(t *testing.T) {
 	} else {
 		got.Body.Close()
 	}
+
+	// Drop a folder: its files keep their paths under the folder's name.
+	album := filepath.Join(t.TempDir(), "album")
+	for name, body := range map[string]string{"a.txt": "first", "sub/b.txt": "second"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(album, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(album, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pg.dropFiles("#dropzone", album)
+	pg.waitJS("the dropped folder's files uploaded", `document.querySelectorAll('#uploads li.done[data-key^="album/"]').length === 2`)
+	for k, want := range map[string]string{"album/a.txt": "first", "album/sub/b.txt": "second"} {
+		out, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b), Key: aws.String(k)})
+		if err != nil {
+			t.Fatalf("%s, dropped as part of a folder, over S3: %v", k, err)
+		}
+		got, _ := io.ReadAll(out.Body)
+		out.Body.Close()
+		if string(got) != want {
+			t.Fatalf("%s over S3: %q, want %q", k, got, want)
+		}
+	}
+	pg.do("the folder is listed", chromedp.WaitVisible(row("album/")))
 
 	// Cancel a multipart upload part-way: aborted on the server, forgotten in the page.
 	file := filepath.Join(t.TempDir(), "cancel.bin")
