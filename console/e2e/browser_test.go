@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	cdppage "github.com/chromedp/cdproto/page"
@@ -199,5 +200,60 @@ func (p *page) dropFiles(sel string, paths ...string) {
 			}
 		}
 		return nil
+	}))
+}
+
+// accessible checks what a keyboard or screen-reader user of the page
+// shown needs: every visible field has a label, every button and link a
+// name, nothing is put out of the tab order's natural sequence, and no
+// clickable thing is a bare div or span.
+func (p *page) accessible(where string) {
+	p.t.Helper()
+	problems := eval[[]string](p, `(() => {
+		const out = [];
+		const visible = (el) => el.checkVisibility() || el.classList.contains("vh-input");
+		const name = (el) => (el.getAttribute("aria-label") || "").trim() ||
+			[...(el.labels || [])].map((l) => l.textContent).join("").trim() || el.textContent.trim() || el.title;
+		for (const el of document.querySelectorAll("input, select, textarea")) {
+			if (el.type === "hidden" || !visible(el)) continue;
+			if (!(el.getAttribute("aria-label") || (el.labels && el.labels.length))) out.push("unlabelled " + el.outerHTML.slice(0, 80));
+		}
+		for (const el of document.querySelectorAll("button, a[href]")) {
+			if (visible(el) && !name(el)) out.push("nameless " + el.outerHTML.slice(0, 80));
+		}
+		for (const el of document.querySelectorAll("[tabindex]")) {
+			if (el.tabIndex > 0) out.push("positive tabindex " + el.outerHTML.slice(0, 80));
+		}
+		for (const el of document.querySelectorAll("div[onclick], span[onclick], [role=button]:not(button)")) {
+			out.push("not a button " + el.outerHTML.slice(0, 80));
+		}
+		return out;
+	})()`)
+	for _, pr := range problems {
+		p.t.Errorf("%s: %s", where, pr)
+	}
+}
+
+// phoneAndDark checks the page shown on a phone-sized screen (nothing
+// wider than the screen) and in dark mode (a dark background), then puts
+// the desktop light view back.
+func (p *page) phoneAndDark(where string) {
+	p.t.Helper()
+	p.do("phone screen", chromedp.EmulateViewport(390, 800, chromedp.EmulateMobile))
+	p.waitJS(where+" fits a phone screen", `document.documentElement.scrollWidth <= window.innerWidth`)
+	p.do("dark mode", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+		return err
+	}))
+	p.waitJS(where+" is dark in dark mode", `(() => {
+		const [r, g, b] = getComputedStyle(document.body).backgroundColor.match(/\d+/g).map(Number);
+		return r + g + b < 150;
+	})()`)
+	eval[bool](p, `window.scrollTo(0, 0), true`)
+	p.shot("phone-dark")
+	p.do("light desktop again", chromedp.ResetViewport(), chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{})
+		return err
 	}))
 }

@@ -47,6 +47,7 @@ func TestConsole(t *testing.T) {
 	// Sign in: a wrong secret is refused, the right one opens the buckets.
 	pg.do("open the console", chromedp.Navigate(p.Console+"/"), chromedp.WaitVisible(css("#signin-id")))
 	pg.shot("signin")
+	pg.accessible("the sign-in page")
 	pg.signIn(excdtest.AccessKey, "not-the-secret")
 	pg.waitJS("the sign-in error", `!document.querySelector("#alert").hidden && document.querySelector("#view-signin").checkVisibility()`)
 	pg.signIn(excdtest.AccessKey, excdtest.SecretKey)
@@ -159,9 +160,11 @@ func TestConsole(t *testing.T) {
 	// The store page while it holds something.
 	pg.do("store page", chromedp.Click(css("#nav-store")), chromedp.WaitVisible(css("#store-cards .stat")))
 	pg.shot("store")
+	pg.accessible("the store page")
 
 	pg.do("bucket list", chromedp.Click(css("#nav-buckets")), chromedp.WaitVisible(css(`#bucket-table tr[data-bucket="photos"]`)))
 	pg.shot("buckets")
+	pg.accessible("the bucket list")
 	pg.do("try to delete the bucket", chromedp.Click(css(`#bucket-table button[aria-label="Delete bucket photos"]`)),
 		chromedp.WaitVisible(css("#ask-ok")), chromedp.Click(css("#ask-ok")))
 	pg.waitJS("the not-empty message", `document.querySelector("#alert").dataset.code === "BucketNotEmpty"`)
@@ -192,6 +195,7 @@ func TestConsole(t *testing.T) {
 	pg.do("close the key dialog", chromedp.Click(css("#dlg-close")), chromedp.WaitNotVisible(css("#dlg")),
 		chromedp.WaitVisible(css(fmt.Sprintf(`#key-table tr[data-key=%q]`, roID))))
 	pg.shot("keys")
+	pg.accessible("the keys page")
 
 	// Sign out: the session is gone on the server too.
 	pg.do("sign out", chromedp.Click(css("#signout")), chromedp.WaitVisible(css("#signin-id")))

@@ -61,6 +61,8 @@ func TestConsolePagingSearchRenameCancel(t *testing.T) {
 		t.Fatalf("search k20: %d rows, want 5", n)
 	}
 	pg.do("clear the search", chromedp.Click(css("#search-clear")), chromedp.WaitVisible(row("k000")))
+	pg.accessible("the object browser")
+	pg.phoneAndDark("the object browser")
 
 	// Rename k000 into a folder: the old key is gone over S3, the new one has the bytes.
 	pg.do("rename", chromedp.Click(css(`#object-table tr[data-key="k000"] button[aria-label="Rename k000"]`)),

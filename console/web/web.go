@@ -11,8 +11,8 @@ package web
 
 import "embed"
 
-// FS holds index.html, app.css, favicon.svg and the JavaScript modules
-// (*.js), all at the top level.
+// FS holds index.html, app.css, the icons (*.svg) and the JavaScript
+// modules (*.js), all at the top level.
 //
-//go:embed index.html app.css favicon.svg *.js
+//go:embed index.html app.css *.svg *.js
 var FS embed.FS
