@@ -134,6 +134,7 @@ export class Uploader {
         await this.multipart(bucket, key, file, row, show);
       }
       show(file.size);
+      row.progress.value = row.progress.max; // a full bar for an empty file too
       row.li.classList.add("done");
       row.text.textContent = "uploaded " + bytes(file.size);
       row.cancel.remove();
