@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"excloud.dev/buckets/internal/excdtest"
+	"excloud.dev/buckets/internal/testutil"
 )
 
 func init() { os.Unsetenv("AWS_CA_BUNDLE") }
@@ -37,7 +38,7 @@ func row(key string) chromedp.CSS { return css(fmt.Sprintf(`#object-table tr[dat
 func TestConsole(t *testing.T) {
 	pg := newPage(t)
 	data, mnt := t.TempDir(), t.TempDir()
-	p := excdtest.Start(t, excdtest.Options{DataDir: data, Mount: mnt, Console: true})
+	p := excdtest.Start(t, excdtest.Options{DataDir: data, Mount: mnt, Console: true, Stderr: daemonLog(t)})
 	if p.Console == "" {
 		t.Fatal("excd announced no console endpoint")
 	}
@@ -217,6 +218,18 @@ func TestConsole(t *testing.T) {
 		t.Fatal("a read-only session's upload was stored")
 	}
 	pg.noProblems()
+}
+
+// daemonLog keeps excd's log and shows it when the test fails: the
+// console logs one line per request, which says what the page asked.
+func daemonLog(t *testing.T) *testutil.LogBuffer {
+	var l testutil.LogBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("excd's log:\n%s", l.String())
+		}
+	})
+	return &l
 }
 
 func (p *page) signIn(id, secret string) {

@@ -21,7 +21,7 @@ import (
 // multipart upload leaves nothing behind on the server or in the page.
 func TestConsolePagingSearchRenameCancel(t *testing.T) {
 	pg := newPage(t)
-	p := excdtest.Start(t, excdtest.Options{DataDir: t.TempDir(), Console: true})
+	p := excdtest.Start(t, excdtest.Options{DataDir: t.TempDir(), Console: true, Stderr: daemonLog(t)})
 	s3c := p.S3()
 	ctx := context.Background()
 	const b = "many"
