@@ -139,6 +139,10 @@ func TestConsole(t *testing.T) {
 		t.Fatal("the preview parsed the object as HTML")
 	}
 	pg.do("close the details", chromedp.Click(css("#dlg-close")), chromedp.WaitNotVisible(css("#dlg")))
+	// Its Download link gives the bytes back.
+	if got := eval[string](pg, `fetch(document.querySelector('a[aria-label="Download notes.txt"]').href).then(r => r.text())`); got != "uploaded as text/plain\n<b>not bold</b>\n" {
+		t.Fatalf("the Download link gave %q", got)
+	}
 
 	// A share link works from a plain HTTP client.
 	pg.do("share",

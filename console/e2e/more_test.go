@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
 	"os"
 	"path/filepath"
@@ -103,6 +107,23 @@ func TestConsolePagingSearchRenameCancel(t *testing.T) {
 		}
 	}
 	pg.do("the folder is listed", chromedp.WaitVisible(row("album/")))
+
+	// An image (named to sort onto the first page) is previewed inline
+	// through <img>: the CSP and the preview's sandbox let it show.
+	img := image.NewRGBA(image.Rect(0, 0, 3, 2))
+	img.Set(1, 1, color.RGBA{200, 30, 30, 255})
+	var pngBuf bytes.Buffer
+	if err := png.Encode(&pngBuf, img); err != nil {
+		t.Fatal(err)
+	}
+	pixel := filepath.Join(t.TempDir(), "a-pixel.png")
+	if err := os.WriteFile(pixel, pngBuf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pg.do("upload an image", chromedp.SetUploadFiles(css("#file-input"), []string{pixel}), chromedp.WaitVisible(row("a-pixel.png")),
+		chromedp.Click(css(`#object-table tr[data-key="a-pixel.png"] button.name`)), chromedp.WaitVisible(css("#preview img")))
+	pg.waitJS("the image preview", `(() => { const i = document.querySelector("#preview img"); return i.complete && i.naturalWidth === 3 && i.naturalHeight === 2; })()`)
+	pg.do("close the details", chromedp.Click(css("#dlg-close")), chromedp.WaitNotVisible(css("#dlg")))
 
 	// Cancel a multipart upload part-way: aborted on the server, forgotten in the page.
 	file := filepath.Join(t.TempDir(), "cancel.bin")
