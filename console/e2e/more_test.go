@@ -8,6 +8,8 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,12 +22,16 @@ import (
 	"excloud.dev/buckets/internal/excdtest"
 )
 
-// TestConsolePagingSearchRenameCancel: a listing comes a page (200 keys)
-// at a time, search is by prefix, rename moves an object, and a cancelled
-// multipart upload leaves nothing behind on the server or in the page.
-func TestConsolePagingSearchRenameCancel(t *testing.T) {
+// TestConsoleBrowsing: a listing comes a page (200 keys) at a time, search
+// is by prefix, rename moves an object, a dropped folder keeps its paths,
+// an image previews, a cancelled multipart upload leaves nothing behind on
+// the server or in the page, and a bucket made public is readable at the
+// address shown. The object browser is also checked for accessibility, on
+// a phone-sized screen and in dark mode.
+func TestConsoleBrowsing(t *testing.T) {
 	pg := newPage(t)
-	p := excdtest.Start(t, excdtest.Options{DataDir: t.TempDir(), Console: true, Stderr: daemonLog(t)})
+	p := excdtest.Start(t, excdtest.Options{DataDir: t.TempDir(), Console: true, Stderr: daemonLog(t),
+		Args: []string{"--public-domain", "objects.test"}})
 	s3c := p.S3()
 	ctx := context.Background()
 	const b = "many"
@@ -149,6 +155,27 @@ func TestConsolePagingSearchRenameCancel(t *testing.T) {
 	}
 	if _, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b), Key: aws.String("cancel.bin")}); err == nil {
 		t.Fatal("the cancelled upload was stored")
+	}
+	// Public on: the page shows the public address, and an anonymous GET
+	// there (the Host header is the public name) reads the object.
+	pg.do("make it public", chromedp.Click(css("#nav-buckets")), chromedp.WaitVisible(css(`#bucket-table tr[data-bucket="many"]`)),
+		chromedp.Click(css(`#bucket-table input[aria-label="Public read of many"]`)),
+		chromedp.WaitVisible(css(`#bucket-table tr[data-bucket="many"] a.public-url`)))
+	pub := run(pg, "public URL", chromedp.TextContent(css(`#bucket-table tr[data-bucket="many"] a.public-url`)))
+	u, err := url.Parse(pub)
+	if err != nil || !strings.Contains(u.Host, "objects.test") {
+		t.Fatalf("public URL %q (%v)", pub, err)
+	}
+	req, _ := http.NewRequest("GET", p.Endpoint+u.Path+"k001", nil)
+	req.Host = u.Host
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || string(body) != "k001" {
+		t.Fatalf("anonymous GET %s (Host %s): %d %q", u.Path+"k001", u.Host, res.StatusCode, body)
 	}
 	pg.noProblems()
 }
