@@ -140,6 +140,9 @@ export class Browser {
   }
 
   async refresh() {
+    // Refreshes overlap (the change feed, an upload, a click): only the
+    // latest one's answer is shown.
+    const seq = this.seq = (this.seq || 0) + 1;
     const bucket = this.bucket, prefix = this.prefix;
     const q = new URLSearchParams({ prefix: prefix + this.search, max: String(PAGE) });
     if (!this.search) q.set("delimiter", "/");
@@ -148,10 +151,10 @@ export class Browser {
     try {
       r = await api("GET", bucketPath(bucket) + "/objects?" + q);
     } catch (err) {
-      fail(err);
+      if (seq === this.seq) fail(err);
       return;
     }
-    if (bucket !== this.bucket || prefix !== this.prefix) return; // navigated away meanwhile
+    if (seq !== this.seq) return; // a later refresh (or a navigation) overtook this one
     this.pages.length = this.page + 1;
     if (r.truncated && r.next) this.pages.push(r.next);
     this.render(r);
