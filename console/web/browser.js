@@ -100,9 +100,14 @@ export class Browser {
     await this.refresh();
   }
 
+  // stop is called when the page leaves the browser view or signs out: a
+  // change that arrived just before must not list (perhaps with a session
+  // that is gone) behind the page's back.
   stop() {
     if (this.events) this.events.close();
     this.events = null;
+    clearTimeout(this.refreshTimer);
+    this.seq = (this.seq || 0) + 1; // answers still on their way are dropped
     $("#live").classList.remove("on");
   }
 
@@ -142,6 +147,7 @@ export class Browser {
   async refresh() {
     // Refreshes overlap (the change feed, an upload, a click): only the
     // latest one's answer is shown.
+    if ($("#view-browser").hidden) return; // an upload finished after the user moved on
     const seq = this.seq = (this.seq || 0) + 1;
     const bucket = this.bucket, prefix = this.prefix;
     const q = new URLSearchParams({ prefix: prefix + this.search, max: String(PAGE) });
