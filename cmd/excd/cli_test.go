@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,7 +148,7 @@ func TestStderrIsOnlyJSON(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	// No seeded key, so the first start generates one and says where.
 	env := []string{"NOTIFY_SOCKET=" + n.name, "EXC_DATA_DIR=" + dataDir, "EXC_LISTEN=127.0.0.1:0", "EXC_GC_INTERVAL=0",
-		"EXC_METRICS_LISTEN=127.0.0.1:0"}
+		"EXC_METRICS_LISTEN=127.0.0.1:0", "EXC_CONSOLE_LISTEN=127.0.0.1:0"}
 	p := startExcd(t, env, func(cmd *exec.Cmd) { cmd.Stdout = nil })
 	ready := n.await(t, "READY=1")
 	s3 := loggedURL(t, p, "S3 endpoint")
@@ -156,6 +157,13 @@ func TestStderrIsOnlyJSON(t *testing.T) {
 	}
 	if m := loggedURL(t, p, "metrics endpoint"); m != "http://"+metricsFrom(t, ready) {
 		t.Errorf("metrics endpoint record %q, READY %q", m, ready)
+	}
+	if c := loggedURL(t, p, "console endpoint"); !strings.HasPrefix(c, "http://127.0.0.1:") || !strings.Contains(ready, "console on "+strings.TrimPrefix(c, "http://")) {
+		t.Errorf("console endpoint record %q, READY %q", c, ready)
+	} else if res, err := http.Get(c + "/api/session"); err != nil || res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET %s/api/session: %v %v", c, err, res)
+	} else {
+		res.Body.Close()
 	}
 	p.signal(t, syscall.SIGTERM)
 	if err := p.wait(t); err != nil {

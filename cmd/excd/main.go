@@ -254,6 +254,7 @@ func (c *cli) main() error {
 		TLSCert:           cfg.TLSCert,
 		TLSKey:            cfg.TLSKey,
 		MetricsListen:     cfg.MetricsListen,
+		ConsoleListen:     cfg.ConsoleListen,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IOIdleTimeout:     cfg.IOIdleTimeout,
@@ -305,6 +306,10 @@ func (c *cli) main() error {
 	if m := d.MetricsAddr(); m != "" {
 		announce(log, "metrics endpoint", "url", "http://"+m)
 		status += "; metrics on " + m
+	}
+	if c := d.ConsoleAddr(); c != "" {
+		announce(log, "console endpoint", "url", scheme+"://"+c)
+		status += "; console on " + c
 	}
 	// Start returned: S3 accepts, the catalog is open, mounts are up.
 	notify(log, sdnotify.Ready+"\nSTATUS="+status)

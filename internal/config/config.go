@@ -53,6 +53,7 @@ type Config struct {
 	MinFreeSpace    int64
 	TLSCert, TLSKey string
 	MetricsListen   string // "" means no metrics listener
+	ConsoleListen   string // "" means no web console
 	// MaxConnections and MaxConnectionsPerSource bound the S3 listener's
 	// open connections, in total and from one source (IPv4 address or
 	// IPv6 /64); over either, a request is answered 503 SlowDown. 0
@@ -301,6 +302,14 @@ func (c *Config) validate() error {
 	// both on ":0" never collide.
 	if c.MetricsListen != "" && c.MetricsListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 		return fmt.Errorf(`key "metrics_listen": %q is also the S3 listen address`, c.MetricsListen)
+	}
+	if c.ConsoleListen != "" && !strings.HasSuffix(c.ConsoleListen, ":0") {
+		if c.ConsoleListen == c.Listen {
+			return fmt.Errorf(`key "console_listen": %q is also the S3 listen address`, c.ConsoleListen)
+		}
+		if c.ConsoleListen == c.MetricsListen {
+			return fmt.Errorf(`key "console_listen": %q is also the metrics listen address`, c.ConsoleListen)
+		}
 	}
 	return nil
 }

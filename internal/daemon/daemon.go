@@ -57,6 +57,9 @@ type Config struct {
 	// MetricsListen is the address of /metrics, /healthz and /readyz; ""
 	// serves none.
 	MetricsListen string
+	// ConsoleListen is the address of the web console (package console);
+	// "" serves none. It uses the S3 listener's certificate when TLS is on.
+	ConsoleListen string
 	// Metrics receives the daemon's measurements; nil makes a fresh set.
 	Metrics *metrics.Metrics
 	// ShutdownTimeout bounds Close's wait for requests in flight; default
@@ -134,6 +137,7 @@ type Daemon struct {
 	metrics   *metrics.Metrics
 	msrv      *http.Server
 	mln       net.Listener
+	console   consoleState
 	credPath  string // set on first start only
 	claim     *dirClaim
 	keepClaim bool
@@ -232,6 +236,7 @@ func Start(cfg Config) (d *Daemon, err error) {
 	if err := d.startS3(); err != nil {
 		return nil, err
 	}
+	d.startConsole()
 	ctx, stop := context.WithCancel(context.Background())
 	d.stop = stop
 	d.wg.Add(1)
@@ -346,7 +351,7 @@ func (d *Daemon) listen() error {
 		}
 		d.mln = mln
 	}
-	return nil
+	return d.listenConsole()
 }
 
 // startS3 serves the gateway on the listener listen opened.
@@ -438,6 +443,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		if d.srv == nil && d.rawLn != nil {
 			d.rawLn.Close() // a start that failed before serving
 		}
+		consoleDone := d.stopConsole(ctx) // drains alongside S3
 		if d.msrv == nil && d.mln != nil {
 			d.mln.Close()
 		}
@@ -450,6 +456,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 				}
 			}
 		}
+		<-consoleDone
 		// After the S3 drain and before the catalog closes: unmounting
 		// commits the files with pending FUSE writes.
 		if err := d.stopMounts(); err != nil {

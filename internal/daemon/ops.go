@@ -69,6 +69,7 @@ func (d *Daemon) RunGC(ctx context.Context) (objects.GCStats, error) {
 	defer d.gcMu.Unlock()
 	st, err := d.layer.GC(ctx)
 	d.metrics.ObserveGC(st.Deleted, st.BytesFreed, err)
+	d.recordGC(st, err)
 	return st, err
 }
 
@@ -81,6 +82,7 @@ func (d *Daemon) adminOps() admin.Ops {
 		},
 		Scrub: func(ctx context.Context) (admin.ScrubReport, error) {
 			rep, err := d.layer.Scrub(ctx)
+			d.recordScrub(rep, err)
 			if err != nil {
 				return admin.ScrubReport{}, err
 			}

@@ -122,6 +122,8 @@ type Options struct {
 	Mount string
 	// Metrics serves /metrics on a free loopback port.
 	Metrics bool
+	// Console serves the web console on a free loopback port.
+	Console bool
 	// Args are appended to the command line; Env to the environment.
 	Args []string
 	Env  []string
@@ -145,6 +147,7 @@ type Proc struct {
 	opts     Options
 	Endpoint string // http://127.0.0.1:port
 	Metrics  string // http://127.0.0.1:port, or "" without Options.Metrics
+	Console  string // http://127.0.0.1:port, or "" without Options.Console
 	Admin    string // admin socket path
 	done     chan struct{}
 	waitErr  error
@@ -182,6 +185,9 @@ func TryStart(tb testing.TB, opts Options) (*Proc, error) {
 	if opts.Metrics {
 		args = append(args, "--metrics-listen", "127.0.0.1:0")
 	}
+	if opts.Console {
+		args = append(args, "--console-listen", "127.0.0.1:0")
+	}
 	args = append(args, opts.Args...)
 	cmd := exec.Command(bin, args...)
 	// The config file on this machine must not leak into tests.
@@ -215,7 +221,7 @@ func TryStart(tb testing.TB, opts Options) (*Proc, error) {
 		p.killed = true
 		opts.Spawned(cmd.Process.Pid)
 	}
-	type started struct{ endpoint, metrics string }
+	type started struct{ endpoint, metrics, console string }
 	ready := make(chan started, 1)
 	var early strings.Builder
 	var earlyMu sync.Mutex
@@ -240,7 +246,10 @@ func TryStart(tb testing.TB, opts Options) (*Proc, error) {
 				if m, ok := LogValue(line, "metrics endpoint", "url"); ok {
 					s.metrics = m
 				}
-				if s.endpoint != "" && (!opts.Metrics || s.metrics != "") {
+				if c, ok := LogValue(line, "console endpoint", "url"); ok {
+					s.console = c
+				}
+				if s.endpoint != "" && (!opts.Metrics || s.metrics != "") && (!opts.Console || s.console != "") {
 					ready <- s
 					sent = true
 				}
@@ -259,7 +268,7 @@ func TryStart(tb testing.TB, opts Options) (*Proc, error) {
 	tb.Cleanup(p.cleanup)
 	select {
 	case s := <-ready:
-		p.Endpoint, p.Metrics = s.endpoint, s.metrics
+		p.Endpoint, p.Metrics, p.Console = s.endpoint, s.metrics, s.console
 		return p, nil
 	case <-p.done:
 		// The pipe ends when the process does (unless a child holds it).
