@@ -172,6 +172,8 @@ orgs=$(/usr/bin/exc --socket "$svc/run/admin.sock" orgs list)
 grep -qw default <<<"$orgs" || fail "exc orgs list shows no default org: $orgs"
 [ "$(stat -c '%U %a' "$svc/state/excd-data")" = "excd 700" ] || fail "the data directory is not $svc/state/excd-data, excd's, 0700"
 [ "$(stat -c '%U' "$svc/run/admin.sock")" = excd ] || fail "the admin socket is not excd's"
+# The packaged excd.toml serves the console to this machine.
+curl -fsS http://127.0.0.1:9001/ | grep -qi '<!doctype html' || fail "the packaged config serves no console on 127.0.0.1:9001"
 kill "$excd_pid"
 wait "$excd_pid" || fail "excd as user excd exited $? on SIGTERM"
 excd_pid=""
