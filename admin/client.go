@@ -45,16 +45,16 @@ func Dial(socketPath string) *Client {
 	return &Client{socket: socketPath, hc: &http.Client{Transport: tr}}
 }
 
-// dialTrusted connects to the socket at path if root or this user owns it,
-// and keeps the connection if root or this user is listening on it. The
-// second check (SO_PEERCRED, the listener's credentials) closes the window
-// between the lstat and the connect.
+// dialTrusted connects to the socket at path if root, this user or the
+// service account (ServiceUser) owns it, and keeps the connection if one of
+// them is listening on it. The second check (SO_PEERCRED, the listener's
+// credentials) closes the window between the lstat and the connect.
 func dialTrusted(ctx context.Context, d *net.Dialer, path string) (net.Conn, error) {
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode().Type() != fs.ModeSocket {
 			return nil, fmt.Errorf("%s is not a socket", path)
 		}
-		if err := checkSocketOwner(path, fi); err != nil {
+		if err := checkServerSocketOwner(path, fi); err != nil {
 			return nil, err
 		}
 	} // else the dial reports the missing socket
@@ -63,9 +63,9 @@ func dialTrusted(ctx context.Context, d *net.Dialer, path string) (net.Conn, err
 		return nil, err
 	}
 	uid, pid, err := peerCred(c.(*net.UnixConn))
-	if err == nil && !fsutil.TrustedOwner(uint32(uid)) {
+	if err == nil && !trustedServer(uint32(uid)) {
 		err = &fsutil.UntrustedError{What: "admin socket", Path: path,
-			Reason: fmt.Sprintf("the process listening on it (pid %d) runs as uid %d, neither root nor this user (uid %d): it is not excd", pid, uid, os.Geteuid())}
+			Reason: fmt.Sprintf("the process listening on it (pid %d) runs as uid %d, neither root, this user (uid %d) nor the service user %s: it is not excd", pid, uid, os.Geteuid(), ServiceUser)}
 	}
 	if err != nil {
 		c.Close()

@@ -299,12 +299,11 @@ func (c *cli) main() error {
 		scheme = "https"
 	}
 	// The records a supervisor (or a test) that asked for port 0 reads the
-	// ports from; the same addresses are in READY's STATUS, which is all
-	// that is left of them at log_level warn.
-	log.Info("S3 endpoint", "url", scheme+"://"+d.Addr(), "data_dir", cfg.DataDir)
+	// ports from; the same addresses are in READY's STATUS.
+	announce(log, "S3 endpoint", "url", scheme+"://"+d.Addr(), "data_dir", cfg.DataDir)
 	status := "serving S3 on " + d.Addr()
 	if m := d.MetricsAddr(); m != "" {
-		log.Info("metrics endpoint", "url", "http://"+m)
+		announce(log, "metrics endpoint", "url", "http://"+m)
 		status += "; metrics on " + m
 	}
 	// Start returned: S3 accepts, the catalog is open, mounts are up.
@@ -448,6 +447,15 @@ func parseLevel(s string) slog.Level {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(s)) // validated by config
 	return l
+}
+
+// announce logs an INFO record whatever log_level is: where excd listens is
+// what a supervisor that asked for port 0 reads, and an operator who keeps
+// only warnings still wants it once per start.
+func announce(log *slog.Logger, msg string, args ...any) {
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, msg, 0)
+	r.Add(args...)
+	_ = log.Handler().Handle(context.Background(), r)
 }
 
 // newLogger picks the log format: text for a person at a terminal, JSON for
