@@ -1,9 +1,15 @@
 package excdtest
 
 import (
+	"context"
+	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
+	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/catalog/kv/pgkv"
+	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/internal/pgtest"
 )
 
@@ -26,4 +32,21 @@ func catalogFor(tb testing.TB, opts Options) string {
 		catalogs.Store(opts.DataDir, url)
 	}
 	return url
+}
+
+// openShared is OpenCatalog for a data directory whose catalog
+// EXC_TEST_CATALOG put in PostgreSQL.
+func openShared(tb testing.TB, url string, keys chunkstore.Keys, log *slog.Logger) *catalog.DB {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	eng, err := pgkv.Open(ctx, url, pgkv.Options{Key: keys.CatalogPG[:], Logger: log})
+	if err != nil {
+		tb.Fatalf("open the catalog of the stopped daemon: %v", err)
+	}
+	db, err := catalog.OpenEngine(eng, log)
+	if err != nil {
+		tb.Fatalf("open the catalog of the stopped daemon: %v", err)
+	}
+	return db
 }
