@@ -85,6 +85,12 @@ type DB struct {
 	// were started (list_ahead.go).
 	commits commitCount
 	ahead   listAhead
+
+	// nodes is the change feed across the nodes sharing the engine, nil
+	// on an engine this process owns (feed_nodes.go). With it, the record
+	// caches and the listing read-ahead are off: another node's commit
+	// would not reach them before this node's next request does.
+	nodes *nodeFeed
 }
 
 // Open opens (creating if needed) the catalog in opts.Dir. A new catalog gets
@@ -137,6 +143,13 @@ func OpenEngine(eng kv.Engine, logger *slog.Logger) (*DB, error) {
 	if err := db.checkFormat(); err != nil {
 		eng.Close()
 		return nil, err
+	}
+	if n, ok := eng.(kv.Notifier); ok {
+		if err := db.startNodeFeed(n); err != nil {
+			eng.Close()
+			return nil, err
+		}
+		db.buckets.off, db.accessKeys.off = true, true
 	}
 	return db, nil
 }
@@ -211,6 +224,9 @@ func (db *DB) Close() error {
 	db.closed = true
 	db.closeMu.Unlock()
 	db.inflight.Wait()
+	if db.nodes != nil {
+		db.nodes.cancel()
+	}
 	if err := db.eng.Close(); err != nil {
 		return fmt.Errorf("catalog: close: %w", storageErr(err))
 	}
@@ -266,12 +282,38 @@ func (db *DB) updateOpts(ctx context.Context, frees bool, fn func(txn kv.Txn) er
 			return err
 		}
 		var fnErr error
+		var evs []Event
+		var tok uint64
+		var echo <-chan struct{}
 		err := db.eng.Update(ctx, o, func(txn kv.Txn) error {
-			fnErr = fn(txn)
-			return fnErr
+			nt := &noteTxn{Txn: txn}
+			if fnErr = fn(nt); fnErr != nil {
+				return fnErr
+			}
+			evs = nt.notes
+			if db.nodes == nil || len(evs) == 0 {
+				return nil
+			}
+			// The events go with the commit (feed_nodes.go).
+			t, err := db.nodes.send(txn, evs)
+			if err != nil {
+				return err
+			}
+			tok, echo = t, db.nodes.expect(t)
+			return nil
 		})
 		if err == nil {
+			if echo != nil {
+				db.awaitEcho(echo, tok)
+			} else if db.nodes == nil {
+				for _, ev := range evs {
+					db.publish(ev)
+				}
+			}
 			return nil
+		}
+		if echo != nil {
+			db.nodes.forget(tok)
 		}
 		if !errors.Is(err, kv.ErrConflict) {
 			if fnErr != nil {
