@@ -57,6 +57,7 @@ type DB struct {
 	// them instead of pulling the engine from under a transaction.
 	closeMu  sync.RWMutex
 	closed   bool
+	closing  bool // Close has begun: the node record is being removed
 	inflight sync.WaitGroup
 
 	// keyLocks serialize writers of one object key across transaction,
@@ -91,6 +92,7 @@ type DB struct {
 	// caches and the listing read-ahead are off: another node's commit
 	// would not reach them before this node's next request does.
 	nodes *nodeFeed
+	reg   *nodeReg // this node's record on a shared engine (nodes.go)
 }
 
 // Open opens (creating if needed) the catalog in opts.Dir. A new catalog gets
@@ -150,6 +152,11 @@ func OpenEngine(eng kv.Engine, logger *slog.Logger) (*DB, error) {
 			return nil, err
 		}
 		db.buckets.off, db.accessKeys.off = true, true
+		if err := db.register(); err != nil {
+			db.nodes.cancel()
+			eng.Close()
+			return nil, err
+		}
 	}
 	return db, nil
 }
@@ -217,10 +224,15 @@ func checkVersion(v []byte) error {
 // calls return ErrClosed.
 func (db *DB) Close() error {
 	db.closeMu.Lock()
-	if db.closed {
+	if db.closed || db.closing {
 		db.closeMu.Unlock()
 		return fmt.Errorf("catalog: close: %w", ErrClosed)
 	}
+	db.closing = true
+	db.closeMu.Unlock()
+	// The node's record goes while the catalog can still write it.
+	db.unregister()
+	db.closeMu.Lock()
 	db.closed = true
 	db.closeMu.Unlock()
 	db.inflight.Wait()

@@ -88,3 +88,62 @@ func TestListingAcrossNodesNeverStale(t *testing.T) {
 		}
 	}
 }
+
+// Each node on a shared engine registers; a node that stops cleanly is gone
+// at once, one that dies (its heartbeat stops, its record stays) once its
+// record expires.
+func TestLiveNodes(t *testing.T) {
+	hb, ttl := nodeHeartbeat, nodeTTL
+	nodeHeartbeat, nodeTTL = 50*time.Millisecond, 3*time.Second
+	t.Cleanup(func() { nodeHeartbeat, nodeTTL = hb, ttl })
+	ctx := context.Background()
+	url := pgtest.DB(t)
+	open := func() *DB {
+		e, err := pgkv.Open(ctx, url, pgkv.Options{Key: bytes.Repeat([]byte{7}, 32)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := OpenEngine(e, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a, b, c := open(), open(), open()
+	defer a.Close()
+	live := func(db *DB) int {
+		n, err := db.LiveNodes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// Past two TTLs, heartbeats keep all three live.
+	for deadline := time.Now().Add(2 * nodeTTL); time.Now().Before(deadline); time.Sleep(nodeHeartbeat) {
+		if n := live(b); n != 3 {
+			t.Fatalf("node b sees %d live nodes, want 3", n)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := live(a); n != 2 {
+		t.Fatalf("after node b stopped, node a sees %d live nodes, want 2", n)
+	}
+	// Node c dies: its heartbeat stops and nothing removes its record.
+	close(c.reg.stop)
+	<-c.reg.done
+	c.reg = nil
+	defer c.Close()
+	deadline := time.Now().Add(time.Minute)
+	for live(a) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("a dead node's record did not expire")
+		}
+		time.Sleep(nodeHeartbeat)
+	}
+	// On Badger there is one node.
+	if n := live(newTestDB(t)); n != 1 {
+		t.Fatalf("badger catalog: %d live nodes", n)
+	}
+}
