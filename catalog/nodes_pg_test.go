@@ -13,7 +13,7 @@ import (
 
 // pgNodes opens two catalogs on two PostgreSQL engines sharing one
 // database: two nodes.
-func pgNodes(t *testing.T) (a, b *DB) {
+func pgNodes(t testing.TB) (a, b *DB) {
 	t.Helper()
 	url := pgtest.DB(t)
 	for _, db := range []**DB{&a, &b} {
@@ -145,5 +145,46 @@ func TestLiveNodes(t *testing.T) {
 	// On Badger there is one node.
 	if n := live(newTestDB(t)); n != 1 {
 		t.Fatalf("badger catalog: %d live nodes", n)
+	}
+}
+
+// The price of serving bucket and access-key lookups without the record
+// cache on a shared engine (docs/scale-out.md, "What each node keeps
+// locally"): cached, as on Badger, against read from the database.
+func BenchmarkLookupSharedEngine(b *testing.B) {
+	ctx := context.Background()
+	a, _ := pgNodes(b)
+	org, err := a.CreateOrg(ctx, "acme")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := a.CreateBucket(ctx, org.ID, "bk"); err != nil {
+		b.Fatal(err)
+	}
+	k, err := a.CreateAccessKey(ctx, AccessKey{OrgID: org.ID})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, cached := range []bool{false, true} {
+		name := "database"
+		if cached {
+			name = "cached"
+		}
+		b.Run(name, func(b *testing.B) {
+			a.buckets.off, a.accessKeys.off = !cached, !cached
+			defer func() { a.buckets.off, a.accessKeys.off = true, true }()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := a.Bucket(ctx, org.ID, "bk"); err != nil {
+						b.Error(err)
+						return
+					}
+					if _, err := a.AccessKey(ctx, k.ID); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
 	}
 }
