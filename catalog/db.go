@@ -390,6 +390,11 @@ func storageErr(err error) error {
 	if errors.Is(err, kv.ErrClosed) {
 		return ErrClosed
 	}
+	if kv.Unavailable(err) {
+		// Not the transport's errno: a unix socket that is gone must not
+		// read as ENOENT of the file being accessed.
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
 	msg := "storage: " + err.Error()
 	if errors.Is(err, kv.ErrTooBig) {
 		msg = "storage: operation too large for one transaction"

@@ -32,6 +32,9 @@ var (
 	ErrFormat = errors.New("unsupported catalog format")
 	// ErrClosed: the catalog has been closed.
 	ErrClosed = errors.New("catalog closed")
+	// ErrUnavailable: the catalog's database cannot be reached for now
+	// (kv.Unavailable); nothing was acknowledged, try again later.
+	ErrUnavailable = errors.New("catalog database unavailable")
 )
 
 // Added after the first contract; same conventions.

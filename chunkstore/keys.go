@@ -31,6 +31,9 @@ const (
 	labelSeal    = "excloud-buckets v1 chunk-seal"
 	labelCatalog = "excloud-buckets v1 catalog"
 	labelAttrs   = "excloud-buckets v1 mount-attrs"
+	// labelCatalogPG derives the key that seals catalog values stored in
+	// PostgreSQL: every node given one master key derives the same.
+	labelCatalogPG = "excloud-buckets v1 catalog postgres"
 	// labelOrgID, followed by the org id, derives an org's chunk-id key
 	// from the id key (docs/format.md, "Chunk ids", version 2).
 	labelOrgID = "excloud-buckets v2 chunk-id org "
@@ -50,6 +53,9 @@ type Keys struct {
 	// Attrs keys the seal FUSE mounts put on the attributes they write
 	// (docs/format.md, "Mount attributes").
 	Attrs [32]byte
+	// CatalogPG seals the catalog's values when the catalog is on
+	// PostgreSQL (docs/format.md, "PostgreSQL catalog").
+	CatalogPG [32]byte
 }
 
 // String hides the keys, so that logging a value that holds Keys cannot leak
@@ -69,7 +75,7 @@ func DeriveKeys(master []byte) (Keys, error) {
 	for _, d := range []struct {
 		dst   *[32]byte
 		label string
-	}{{&k.ID, labelID}, {&k.Seal, labelSeal}, {&k.Catalog, labelCatalog}, {&k.Attrs, labelAttrs}} {
+	}{{&k.ID, labelID}, {&k.Seal, labelSeal}, {&k.Catalog, labelCatalog}, {&k.Attrs, labelAttrs}, {&k.CatalogPG, labelCatalogPG}} {
 		b, err := hkdf.Key(sha256.New, master, nil, d.label, 32)
 		if err != nil {
 			return Keys{}, fmt.Errorf("chunkstore: derive keys: %w", err)

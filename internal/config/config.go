@@ -38,6 +38,9 @@ type Config struct {
 	Region      string
 	MasterKey   string // file; "" means $CREDENTIALS_DIRECTORY/master.key or <data-dir>/master.key
 	AdminSocket string // "" means the default; "-" disables
+	// Catalog is where the catalog lives: "" is Badger in DataDir/catalog,
+	// anything else a PostgreSQL connection string (URL or key=value).
+	Catalog string
 	// GCInterval is how often unreferenced chunks are collected; 0 disables
 	// the periodic collector (exc gc still works).
 	GCInterval      time.Duration
@@ -323,6 +326,9 @@ func (c Config) WriteTOML(w io.Writer) error {
 		v := s.get(&c)
 		if s.secret && v != "" {
 			v = "(set)"
+		}
+		if s.redact != nil {
+			v = s.redact(v)
 		}
 		fmt.Fprintf(&b, "%s = %s\n", s.key, quote(v))
 	}

@@ -20,6 +20,9 @@ import (
 type setting struct {
 	key, flag, env, usage string
 	secret, list, live    bool
+	// redact, when set, hides the secret parts of a value that is not a
+	// secret as a whole (the password in the catalog URL) in printouts.
+	redact func(string) string
 	// boolean flags may be given without a value (--mount-allow-other).
 	boolean bool
 
@@ -59,6 +62,10 @@ var settings = []setting{
 			return nil
 		},
 		get: func(c *Config) string { return c.Region }},
+	{key: "catalog", flag: "catalog", env: "EXC_CATALOG", redact: RedactCatalog,
+		usage: "catalog database: empty keeps the catalog in the data directory (Badger); a PostgreSQL URL (postgres://user@host/db?sslmode=verify-full) or libpq key=value string shares it between nodes",
+		set:   func(c *Config, v string) error { return catalogURL(&c.Catalog, v) },
+		get:   func(c *Config) string { return c.Catalog }},
 	{key: "master_key", flag: "master-key", env: "EXC_MASTER_KEY_FILE", usage: "master key file (default $CREDENTIALS_DIRECTORY/master.key, else <data-dir>/master.key)",
 		set: func(c *Config, v string) error { c.MasterKey = v; return nil },
 		get: func(c *Config) string { return c.MasterKey }},
