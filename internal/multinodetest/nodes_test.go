@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"excloud.dev/buckets/admin"
 	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/internal/excdtest"
 	"excloud.dev/buckets/internal/pgtest"
@@ -47,7 +49,7 @@ func twoNodes(t *testing.T, mountB bool) (a, b *node) {
 	t.Helper()
 	url := pgtest.DB(t)
 	a = &node{dir: t.TempDir()}
-	a.p = excdtest.Start(t, excdtest.Options{DataDir: a.dir, Catalog: url})
+	a.p = excdtest.Start(t, excdtest.Options{DataDir: a.dir, Catalog: url, Args: []string{"--public-domain", publicDomain}})
 	b = &node{dir: t.TempDir()}
 	key, err := os.ReadFile(filepath.Join(a.dir, chunkstore.MasterKeyFile))
 	if err != nil {
@@ -59,7 +61,7 @@ func twoNodes(t *testing.T, mountB bool) (a, b *node) {
 	if err := os.Symlink(filepath.Join(a.dir, "chunks"), filepath.Join(b.dir, "chunks")); err != nil {
 		t.Fatal(err)
 	}
-	opts := excdtest.Options{DataDir: b.dir, Catalog: url}
+	opts := excdtest.Options{DataDir: b.dir, Catalog: url, Args: []string{"--public-domain", publicDomain}}
 	if mountB {
 		b.mnt = t.TempDir()
 		opts.Mount = b.mnt
@@ -72,6 +74,9 @@ func twoNodes(t *testing.T, mountB bool) (a, b *node) {
 }
 
 var bg = context.Background()
+
+// publicDomain serves public buckets at <org-id>.publicDomain.
+const publicDomain = "pub.test"
 
 func put(t testing.TB, c *s3.Client, bucket, key, body string) {
 	t.Helper()
@@ -496,4 +501,83 @@ func TestSigkillOfANodeMidWrites(t *testing.T) {
 	}
 	t.Logf("%d writes acknowledged (%d before the kill), all present on node b", len(acked), atKill)
 	_ = bytes.MinRead
+}
+
+// Deleting an access key or an org, or making a bucket private, through
+// node a takes effect on node b's very next request, though node b had
+// just served the same key and bucket.
+func TestRevocationAcrossNodesAtOnce(t *testing.T) {
+	a, b := twoNodes(t, false)
+	adm := a.p.AdminClient()
+	defer adm.Close()
+	org, err := adm.CreateOrg(bg, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, err := adm.CreateKey(bg, org.ID, admin.CreateKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := adm.CreateKey(bg, org.ID, admin.CreateKeyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1 := testutil.S3(b.p.Endpoint, k1.ID, k1.Secret, testutil.NoRetries)
+	c2 := testutil.S3(b.p.Endpoint, k2.ID, k2.Secret, testutil.NoRetries)
+	mkBucket(t, c1, "pubb")
+	put(t, c1, "pubb", "obj", "public bytes")
+	if _, err := adm.SetBucketPublic(bg, org.ID, "pubb", true); err != nil {
+		t.Fatal(err)
+	}
+	anon := func() int {
+		req, err := http.NewRequest(http.MethodGet, b.p.Endpoint+"/pubb/obj", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = org.ID + "." + publicDomain
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for range 3 { // node b serves (and would cache) the key and the bucket
+		if code := anon(); code != http.StatusOK {
+			t.Fatalf("anonymous GET of the public object on node b: %d", code)
+		}
+		if _, err := get(c1, "pubb", "obj"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := get(c2, "pubb", "obj"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := adm.SetBucketPublic(bg, org.ID, "pubb", false); err != nil {
+		t.Fatal(err)
+	}
+	if code := anon(); code != http.StatusForbidden {
+		t.Fatalf("anonymous GET on node b right after node a made the bucket private: %d", code)
+	}
+	if err := adm.DeleteKey(bg, org.ID, k1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := get(c1, "pubb", "obj"); testutil.APICode(err) != "InvalidAccessKeyId" {
+		t.Fatalf("node b with the key node a deleted: %v", err)
+	}
+	if _, err := c2.DeleteObject(bg, &s3.DeleteObjectInput{Bucket: aws.String("pubb"), Key: aws.String("obj")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.DeleteBucket(bg, &s3.DeleteBucketInput{Bucket: aws.String("pubb")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.ListBuckets(bg, &s3.ListBucketsInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := adm.DeleteOrg(bg, org.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.ListBuckets(bg, &s3.ListBucketsInput{}); testutil.APICode(err) != "InvalidAccessKeyId" {
+		t.Fatalf("node b with a key of the org node a deleted: %v", err)
+	}
 }
