@@ -408,7 +408,10 @@ func TestMountSeesOtherNodesWrites(t *testing.T) {
 	const n = 200
 	delays := make([]time.Duration, 0, n)
 	for i := range n {
-		want := fmt.Sprintf("v%03d", i) // same size each time: only an invalidation shows it
+		// A new size each time: the kernel's cached attributes (kept a
+		// second by default) would cut the read short without the
+		// invalidation that node a's event brings to node b.
+		want := fmt.Sprintf("v%03d", i) + strings.Repeat("x", i)
 		put(t, a.s3, "bkt", "k", want)
 		start := time.Now()
 		waitFor(t, "node a's write on node b's mount", func() bool {

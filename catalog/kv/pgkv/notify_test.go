@@ -2,13 +2,12 @@ package pgkv
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"excloud.dev/buckets/catalog/kv"
+	"excloud.dev/buckets/catalog/kv/kvtest"
 	"excloud.dev/buckets/internal/pgtest"
 )
 
@@ -59,61 +58,12 @@ func (c *collector) wait(t *testing.T, n int) []kv.Notification {
 	}
 }
 
-// A payload attached to a transaction reaches the subscribers of both
-// engines sharing the database, once, after the commit, in commit order;
-// a rolled-back transaction's payload reaches no one.
-func TestNotifyAcrossEngines(t *testing.T) {
-	url := pgtest.DB(t)
-	a, b := open(t, url, Options{}), open(t, url, Options{})
-	ca, cb := listen(t, a), listen(t, b)
-	const n = 50
-	for i := range n {
-		e := a
-		if i%2 == 1 {
-			e = b
-		}
-		if err := e.Update(bg, kv.WriteOptions{}, func(tx kv.Txn) error {
-			if err := tx.Set([]byte(fmt.Sprint("k", i)), []byte("v")); err != nil {
-				return err
-			}
-			return e.Notify(tx, []byte(fmt.Sprintf("ev\x00%d", i)))
-		}); err != nil {
-			t.Fatal(err)
-		}
-		// A transaction that fails after its Notify sends nothing.
-		boom := errors.New("boom")
-		if err := e.Update(bg, kv.WriteOptions{}, func(tx kv.Txn) error {
-			if err := e.Notify(tx, []byte("rolled back")); err != nil {
-				return err
-			}
-			return boom
-		}); !errors.Is(err, boom) {
-			t.Fatal(err)
-		}
-	}
-	for name, c := range map[string]*collector{"a": ca, "b": cb} {
-		got := c.wait(t, n)
-		if len(got) != n {
-			t.Fatalf("%s: %d notifications, want %d", name, len(got), n)
-		}
-		for i, g := range got {
-			if want := fmt.Sprintf("ev\x00%d", i); string(g.Payload) != want || g.Resync {
-				t.Fatalf("%s: notification %d = %q (resync %v), want %q", name, i, g.Payload, g.Resync, want)
-			}
-		}
-	}
-	// Nothing more arrives (the rolled-back ones): one more commit comes
-	// right after the last.
-	if err := a.Update(bg, kv.WriteOptions{}, func(tx kv.Txn) error { return a.Notify(tx, []byte("last")) }); err != nil {
-		t.Fatal(err)
-	}
-	if got := cb.wait(t, n+1); len(got) != n+1 || string(got[n].Payload) != "last" {
-		t.Fatalf("after the last commit: %d notifications, last %q", len(got), got[len(got)-1].Payload)
-	}
-	big := make([]byte, kv.MaxNotifyPayload+1)
-	if err := a.Update(bg, kv.WriteOptions{}, func(tx kv.Txn) error { return a.Notify(tx, big) }); err == nil {
-		t.Fatal("a payload over MaxNotifyPayload was accepted")
-	}
+// The Notifier conformance tests: two engines on one database.
+func TestNotifierConformance(t *testing.T) {
+	kvtest.RunNotifier(t, func(t *testing.T) (kv.Engine, kv.Engine) {
+		url := pgtest.DB(t)
+		return open(t, url, Options{}), open(t, url, Options{})
+	})
 }
 
 // When the listening connection is cut, notifications sent meanwhile are
