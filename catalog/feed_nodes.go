@@ -69,7 +69,7 @@ type nodeFeed struct {
 	waiters map[uint64]chan struct{}
 }
 
-// wireEvents bounds the bytes of events in one payload.
+// wireHeader is the size of a payload's header.
 const wireHeader = 1 + 1 + 8 + 8
 
 // startNodeFeed begins listening, before the catalog serves anything, so
@@ -80,7 +80,10 @@ func (db *DB) startNodeFeed(n kv.Notifier) error {
 		return err
 	}
 	nf := &nodeFeed{n: n, origin: binary.BigEndian.Uint64(o[:]), waiters: make(map[uint64]chan struct{})}
-	cancel, err := n.Listen(context.Background(), db.received)
+	// Bounded: a database that does not answer must not hang the start.
+	ctx, stop := context.WithTimeout(context.Background(), time.Minute)
+	defer stop()
+	cancel, err := n.Listen(ctx, db.received)
 	if err != nil {
 		return fmt.Errorf("catalog: change feed: %w", storageErr(err))
 	}

@@ -2,6 +2,7 @@ package pgkv
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -248,4 +249,45 @@ func twoNodesOn(t *testing.T, url string) (a, b *catalog.DB) {
 		*db = c
 	}
 	return a, b
+}
+
+// A rename's events span several notification payloads and still arrive
+// complete and in order on the other node; an event too large for a
+// payload (a key of 6000 bytes) arrives as a Resync.
+func TestCatalogFeedLargeAcrossNodes(t *testing.T) {
+	a, b := twoNodes(t)
+	org, err := a.CreateOrg(bg, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bk, err := a.CreateBucket(bg, org.ID, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("n", 100)
+	const n = 300
+	for i := range n {
+		if _, err := a.PutObject(bg, bk, fmt.Sprintf("from/%s%04d", long, i), manifest("x", 1), catalog.Condition{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lb := subscribe(t, b)
+	if moved, err := a.RenamePrefix(bg, bk, "from/", "to/", 0); err != nil || moved != n {
+		t.Fatalf("rename: %d, %v", moved, err)
+	}
+	huge := strings.Repeat("h", 6000)
+	if _, err := a.PutObject(bg, bk, huge, manifest("x", 1), catalog.Condition{}); err != nil {
+		t.Fatal(err)
+	}
+	evs := lb.waitFor(t, "the rename's events and the huge key's", func(evs []catalog.Event) bool { return len(evs) >= 2*n+1 })
+	for i := range n {
+		d, p := evs[2*i], evs[2*i+1]
+		k := fmt.Sprintf("%s%04d", long, i)
+		if d.Kind != catalog.ObjectDelete || d.Key != "from/"+k || p.Kind != catalog.ObjectPut || p.Key != "to/"+k {
+			t.Fatalf("events %d, %d: %+v %+v", 2*i, 2*i+1, d, p)
+		}
+	}
+	if last := evs[2*n]; last.Kind != catalog.Resync {
+		t.Fatalf("the event of a 6000-byte key: %+v, want a resync", last)
+	}
 }
