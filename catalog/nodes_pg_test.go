@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,6 +181,46 @@ func BenchmarkLookupSharedEngine(b *testing.B) {
 						return
 					}
 					if _, err := a.AccessKey(ctx, k.ID); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// The price of the feed across nodes on a write: PutObject by 32 writers
+// with the events sent in the transaction (pg_notify, and the wait for
+// their return) against the same catalog publishing only in process.
+func BenchmarkPutSharedEngineFeed(b *testing.B) {
+	ctx := context.Background()
+	a, _ := pgNodes(b)
+	org, err := a.CreateOrg(ctx, "acme")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bk, err := a.CreateBucket(ctx, org.ID, "bk")
+	if err != nil {
+		b.Fatal(err)
+	}
+	nodes := a.nodes
+	for _, feed := range []bool{true, false} {
+		name := "feed"
+		if !feed {
+			name = "in-process"
+		}
+		b.Run(name, func(b *testing.B) {
+			if !feed {
+				a.nodes = nil
+				defer func() { a.nodes = nodes }()
+			}
+			var seq atomic.Int64
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					k := fmt.Sprintf("%s-%d", name, seq.Add(1))
+					if _, err := a.PutObject(ctx, bk, k, manifest("x", int(seq.Load()%64)), Condition{}); err != nil {
 						b.Error(err)
 						return
 					}
