@@ -55,12 +55,12 @@ func (db *DB) CreateBucket(ctx context.Context, orgID, name string) (Bucket, err
 		if err := set(txn, keyBucketSeq, binary.BigEndian.AppendUint64(nil, b.ID)); err != nil {
 			return err
 		}
+		note(txn, Event{Kind: BucketCreate, OrgID: orgID, BucketID: b.ID, Bucket: name})
 		return set(txn, bucketKey(orgID, name), encodeBucket(b))
 	})
 	if err != nil {
 		return Bucket{}, bucketErr("create", orgID, name, err)
 	}
-	db.publish(Event{Kind: BucketCreate, OrgID: orgID, BucketID: b.ID, Bucket: name})
 	return b, nil
 }
 
@@ -197,12 +197,12 @@ func (db *DB) DeleteBucket(ctx context.Context, orgID, name string) error {
 				return cmpErr(err, ErrBucketNotEmpty)
 			}
 		}
+		note(txn, Event{Kind: BucketDelete, OrgID: orgID, BucketID: b.ID, Bucket: name})
 		return del(txn, bucketKey(orgID, name))
 	})
 	if err != nil {
 		return bucketErr("delete", orgID, name, err)
 	}
-	db.publish(Event{Kind: BucketDelete, OrgID: orgID, BucketID: b.ID, Bucket: name})
 	return nil
 }
 

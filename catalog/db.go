@@ -57,6 +57,7 @@ type DB struct {
 	// them instead of pulling the engine from under a transaction.
 	closeMu  sync.RWMutex
 	closed   bool
+	closing  bool // Close has begun: the node record is being removed
 	inflight sync.WaitGroup
 
 	// keyLocks serialize writers of one object key across transaction,
@@ -85,6 +86,13 @@ type DB struct {
 	// were started (list_ahead.go).
 	commits commitCount
 	ahead   listAhead
+
+	// nodes is the change feed across the nodes sharing the engine, nil
+	// on an engine this process owns (feed_nodes.go). With it, the record
+	// caches and the listing read-ahead are off: another node's commit
+	// would not reach them before this node's next request does.
+	nodes *nodeFeed
+	reg   *nodeReg // this node's record on a shared engine (nodes.go)
 }
 
 // Open opens (creating if needed) the catalog in opts.Dir. A new catalog gets
@@ -137,6 +145,18 @@ func OpenEngine(eng kv.Engine, logger *slog.Logger) (*DB, error) {
 	if err := db.checkFormat(); err != nil {
 		eng.Close()
 		return nil, err
+	}
+	if n, ok := eng.(kv.Notifier); ok {
+		if err := db.startNodeFeed(n); err != nil {
+			eng.Close()
+			return nil, err
+		}
+		db.buckets.off, db.accessKeys.off = true, true
+		if err := db.register(); err != nil {
+			db.nodes.cancel()
+			eng.Close()
+			return nil, err
+		}
 	}
 	return db, nil
 }
@@ -204,13 +224,21 @@ func checkVersion(v []byte) error {
 // calls return ErrClosed.
 func (db *DB) Close() error {
 	db.closeMu.Lock()
-	if db.closed {
+	if db.closed || db.closing {
 		db.closeMu.Unlock()
 		return fmt.Errorf("catalog: close: %w", ErrClosed)
 	}
+	db.closing = true
+	db.closeMu.Unlock()
+	// The node's record goes while the catalog can still write it.
+	db.unregister()
+	db.closeMu.Lock()
 	db.closed = true
 	db.closeMu.Unlock()
 	db.inflight.Wait()
+	if db.nodes != nil {
+		db.nodes.cancel()
+	}
 	if err := db.eng.Close(); err != nil {
 		return fmt.Errorf("catalog: close: %w", storageErr(err))
 	}
@@ -266,12 +294,38 @@ func (db *DB) updateOpts(ctx context.Context, frees bool, fn func(txn kv.Txn) er
 			return err
 		}
 		var fnErr error
+		var evs []Event
+		var tok uint64
+		var echo <-chan struct{}
 		err := db.eng.Update(ctx, o, func(txn kv.Txn) error {
-			fnErr = fn(txn)
-			return fnErr
+			nt := &noteTxn{Txn: txn}
+			if fnErr = fn(nt); fnErr != nil {
+				return fnErr
+			}
+			evs = nt.notes
+			if db.nodes == nil || len(evs) == 0 {
+				return nil
+			}
+			// The events go with the commit (feed_nodes.go).
+			t, err := db.nodes.send(txn, evs)
+			if err != nil {
+				return err
+			}
+			tok, echo = t, db.nodes.expect(t)
+			return nil
 		})
 		if err == nil {
+			if echo != nil {
+				db.awaitEcho(echo, tok)
+			} else if db.nodes == nil {
+				for _, ev := range evs {
+					db.publish(ev)
+				}
+			}
 			return nil
+		}
+		if echo != nil {
+			db.nodes.forget(tok)
 		}
 		if !errors.Is(err, kv.ErrConflict) {
 			if fnErr != nil {

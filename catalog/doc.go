@@ -43,8 +43,14 @@
 // and delivery. Writers of different keys commit concurrently and share one
 // fsync (the engine's group commit); commits made WithoutSync (the FUSE
 // mount's) are durable at the next Sync. These stripe locks, and the bucket
-// stripes RenamePrefix holds across its events, order this process's feed
-// only; a feed across processes needs an order of its own.
+// stripes RenamePrefix holds across its events, order this process's feed.
+//
+// On an engine shared by several processes (kv.Notifier) the events ride
+// the commit: every node delivers every node's events in commit order, and
+// a mutating method returns once its own have been delivered here; record
+// caches and the listing read-ahead are off, and each node registers with a
+// heartbeat (LiveNodes). See feed_nodes.go, nodes.go and docs/scale-out.md,
+// "Several nodes".
 //
 // # Listing
 //

@@ -91,6 +91,11 @@ func (a *listAhead) take(k aheadKey) *aheadPage {
 // listed is called with a page List is about to return: if it is truncated
 // and no other page is being read ahead, the next one is started.
 func (db *DB) listed(bucketID uint64, o ListOptions, res ListResult) {
+	if db.nodes != nil {
+		// Other nodes' commits are not counted here (commitCount counts
+		// this process's), so a page read ahead could miss one.
+		return
+	}
 	if !res.IsTruncated || len(res.Objects)+len(res.CommonPrefixes) < listAheadMin {
 		return
 	}

@@ -306,12 +306,12 @@ func (db *DB) CompleteUpload(ctx context.Context, b Bucket, uploadID string, m *
 			refs.add(cur.Chunks(), -1)
 		}
 		old = cur
+		note(txn, Event{Kind: ObjectPut, OrgID: b.OrgID, BucketID: b.ID, Bucket: b.Name, Key: u.Key})
 		return db.applyRefs(txn, refs)
 	})
 	if err != nil {
 		return nil, uploadErr("complete", b.ID, uploadID, err)
 	}
-	db.publish(Event{Kind: ObjectPut, OrgID: b.OrgID, BucketID: b.ID, Bucket: b.Name, Key: u.Key})
 	return old, nil
 }
 

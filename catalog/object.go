@@ -132,12 +132,12 @@ func (db *DB) PutObject(ctx context.Context, b Bucket, key string, m *Manifest, 
 			refs.add(cur.Chunks(), -1)
 		}
 		old = cur
+		note(txn, Event{Kind: ObjectPut, OrgID: b.OrgID, BucketID: b.ID, Bucket: b.Name, Key: key})
 		return db.applyRefs(txn, refs)
 	})
 	if err != nil {
 		return nil, objectErr("put", b.ID, key, err)
 	}
-	db.publish(Event{Kind: ObjectPut, OrgID: b.OrgID, BucketID: b.ID, Bucket: b.Name, Key: key})
 	return old, nil
 }
 
@@ -176,12 +176,12 @@ func (db *DB) DeleteObject(ctx context.Context, b Bucket, key string) (old *Mani
 		refs := refDelta{}
 		refs.add(cur.Chunks(), -1)
 		old = cur
+		note(txn, Event{Kind: ObjectDelete, OrgID: b.OrgID, BucketID: b.ID, Bucket: b.Name, Key: key})
 		return db.applyRefs(txn, refs)
 	})
 	if err != nil {
 		return nil, objectErr("delete", b.ID, key, err)
 	}
-	db.publish(Event{Kind: ObjectDelete, OrgID: b.OrgID, BucketID: b.ID, Bucket: b.Name, Key: key})
 	return old, nil
 }
 

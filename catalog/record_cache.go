@@ -11,7 +11,11 @@ import "sync"
 // that changes or deletes one calls invalidate after its commit; gen makes a
 // lookup that read the old record before the commit leave nothing behind
 // (store checks that no invalidate ran since its load began).
+//
+// off: the engine is shared with other nodes, whose changes this cache
+// would not see before the next request (DB.nodes); nothing is cached.
 type recordCache[K comparable, V any] struct {
+	off bool // set before the catalog serves anything
 	mu  sync.Mutex
 	gen uint64
 	m   map[K]V
@@ -20,6 +24,10 @@ type recordCache[K comparable, V any] struct {
 // get returns the cached record and, on a miss, the generation to pass to
 // store.
 func (c *recordCache[K, V]) get(key K) (V, uint64, bool) {
+	if c.off {
+		var zero V
+		return zero, 0, false
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v, ok := c.m[key]
@@ -27,6 +35,9 @@ func (c *recordCache[K, V]) get(key K) (V, uint64, bool) {
 }
 
 func (c *recordCache[K, V]) store(key K, v V, gen uint64) {
+	if c.off {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {

@@ -70,14 +70,12 @@ func (db *DB) RenameObject(ctx context.Context, b Bucket, from, to string) error
 		if err := del(txn, objectKey(b.ID, from)); err != nil {
 			return err
 		}
+		note(txn, Event{Kind: ObjectDelete, OrgID: b.OrgID, BucketID: b.ID, Bucket: b.Name, Key: from},
+			Event{Kind: ObjectPut, OrgID: b.OrgID, BucketID: b.ID, Bucket: b.Name, Key: to})
 		return db.applyRefs(txn, refs)
 	})
 	if err != nil {
 		return fmt.Errorf("catalog: rename %q to %q in bucket %d: %w", from, to, b.ID, err)
-	}
-	if from != to {
-		db.publish(Event{Kind: ObjectDelete, OrgID: b.OrgID, BucketID: b.ID, Bucket: b.Name, Key: from})
-		db.publish(Event{Kind: ObjectPut, OrgID: b.OrgID, BucketID: b.ID, Bucket: b.Name, Key: to})
 	}
 	return nil
 }
@@ -197,15 +195,13 @@ func (db *DB) RenamePrefix(ctx context.Context, b Bucket, fromPrefix, toPrefix s
 				return err
 			}
 			moved = append(moved, x.key)
+			note(txn, Event{Kind: ObjectDelete, OrgID: b.OrgID, BucketID: b.ID, Bucket: b.Name, Key: x.key},
+				Event{Kind: ObjectPut, OrgID: b.OrgID, BucketID: b.ID, Bucket: b.Name, Key: to})
 		}
 		return db.applyRefs(txn, refs)
 	})
 	if err != nil {
 		return 0, wrap(err)
-	}
-	for _, k := range moved {
-		db.publish(Event{Kind: ObjectDelete, OrgID: b.OrgID, BucketID: b.ID, Bucket: b.Name, Key: k})
-		db.publish(Event{Kind: ObjectPut, OrgID: b.OrgID, BucketID: b.ID, Bucket: b.Name, Key: toPrefix + k[len(fromPrefix):]})
 	}
 	return len(moved), nil
 }

@@ -176,6 +176,10 @@ const (
 	ObjectDelete                      // a key was removed
 	BucketCreate                      // a bucket was created
 	BucketDelete                      // a bucket was removed
+	// Resync: events may have been missed (the connection that brings
+	// other nodes' events was cut and restored): drop everything derived
+	// from earlier events. Only Kind and Seq are set.
+	Resync
 )
 
 // Event is one committed mutation, as the change feed delivers it.

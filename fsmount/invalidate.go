@@ -106,10 +106,10 @@ const notifyWait = 200 * time.Millisecond
 // onEvent is the feed subscriber. It runs synchronously inside the catalog
 // commit of the mutation it reports.
 func (f *fsys) onEvent(ev catalog.Event) {
-	if ev.OrgID != f.orgID || f.server == nil {
+	if f.server == nil || (ev.OrgID != f.orgID && ev.Kind != catalog.Resync) {
 		return
 	}
-	if f.isMine(ev.Bucket, ev.Key) {
+	if ev.Kind != catalog.Resync && f.isMine(ev.Bucket, ev.Key) {
 		f.debugEvent("fsmount: no invalidation: the change came through this mount", ev)
 		return
 	}
@@ -154,6 +154,8 @@ func eventAttrs(ev catalog.Event) []any {
 		kind = "bucket_create"
 	case catalog.BucketDelete:
 		kind = "bucket_delete"
+	case catalog.Resync:
+		kind = "resync"
 	}
 	return []any{"event", kind, "bucket", ev.Bucket, "key", ev.Key, "seq", ev.Seq}
 }
@@ -205,6 +207,10 @@ func (f *fsys) drain(pending <-chan struct{}) {
 func (f *fsys) invalidate(ev catalog.Event) {
 	root := f.root.EmbeddedInode()
 	switch ev.Kind {
+	case catalog.Resync:
+		f.log.Info("fsmount: change feed resync: dropping every cached entry and page")
+		forgetTree(root)
+		return
 	case catalog.BucketCreate, catalog.BucketDelete:
 		root.NotifyEntry(ev.Bucket)
 		return
@@ -250,6 +256,25 @@ func (f *fsys) invalidate(ev catalog.Event) {
 			return
 		}
 		node = child
+	}
+}
+
+// forgetTree drops everything the kernel and this mount cache below n:
+// after a resync of the change feed (events from other nodes may have been
+// lost) no entry, attribute, listing or page can be trusted. Each name is
+// forgotten after its subtree, so the kernel looks everything up again.
+func forgetTree(n *fs.Inode) {
+	switch op := n.Operations().(type) {
+	case *dirNode:
+		op.forgetListing()
+		op.stale()
+	case *fileNode:
+		op.dropCacheTag()
+		n.NotifyContent(0, 0)
+	}
+	for name, c := range n.Children() {
+		forgetTree(c)
+		n.NotifyEntry(name)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"excloud.dev/buckets/catalog"
@@ -41,6 +42,8 @@ type Layer struct {
 	flightTokens chan struct{}
 
 	pins Pins // chunks leased by writes and pinned by readers; see GC
+
+	gcRefused atomic.Bool // the last GC was refused for other live nodes (gc.go)
 
 	// beforeCommit, when set by tests, runs after all chunks of a put are
 	// durable and before the catalog commit.

@@ -230,3 +230,38 @@ type Dumper interface {
 	Backup(ctx context.Context, w io.Writer) error
 	Load(ctx context.Context, r io.Reader) error
 }
+
+// Notifier is an optional capability of an engine that several processes
+// share: a change feed across them. A transaction attaches a payload
+// (Notify); when, and only if, it commits, the payload is delivered to the
+// Listen subscribers of every engine on the store, this one's included,
+// after the commit and in commit order (a payload of a transaction that
+// committed before another's is delivered before it, on every engine).
+// An engine that one process owns (Badger) does not implement it: that
+// process's own feed is the whole feed.
+type Notifier interface {
+	// Notify attaches payload (at most MaxNotifyPayload bytes) to txn, a
+	// transaction of this engine's Update. Like Lock it may be called at
+	// any point of the transaction after its locks.
+	Notify(txn Txn, payload []byte) error
+	// Listen registers fn and returns once it is registered with the
+	// store: every transaction that commits after Listen returns reaches
+	// fn. fn is called from one goroutine, never concurrently, in commit
+	// order; it must be quick (deliveries wait for it). cancel stops
+	// deliveries; an fn running when cancel returns finishes.
+	Listen(ctx context.Context, fn func(Notification)) (cancel func(), err error)
+}
+
+// MaxNotifyPayload bounds a Notify payload (PostgreSQL's NOTIFY takes
+// 8000 bytes of text; a payload is sent as base64).
+const MaxNotifyPayload = 5900
+
+// Notification is one delivery of a Notifier.
+type Notification struct {
+	Payload []byte
+	// Resync: payloads may have been missed (the engine lost its
+	// connection to the store and regained it). Whatever a subscriber
+	// derived from earlier payloads (caches, a kernel's cached entries)
+	// must be dropped. Payload is nil.
+	Resync bool
+}

@@ -38,7 +38,9 @@ func (d *Daemon) gcLoop(ctx context.Context, interval time.Duration) {
 			t.Stop()
 			arm()
 		case <-t.C:
-			if _, err := d.RunGC(ctx); err != nil && ctx.Err() == nil {
+			// A refusal for other live nodes is logged by the layer, once
+			// per change, not at every interval.
+			if _, err := d.RunGC(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, objects.ErrNodesLive) {
 				d.log.Error("gc failed", "err", err)
 			}
 			arm()
