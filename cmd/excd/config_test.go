@@ -116,8 +116,11 @@ func TestReloadLiveSettings(t *testing.T) {
 			t.Fatalf("info line logged at log_level warn: %s", l)
 		}
 	}
-	if !strings.Contains(p.stderr.String(), `msg="metrics endpoint"`) {
-		t.Fatalf("no metrics endpoint record at log_level warn:\n%s", p.stderr.String())
+	// READY can overtake the reader of stderr: wait for the record.
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(p.stderr.String(), `msg="metrics endpoint"`); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no metrics endpoint record at log_level warn:\n%s", p.stderr.String())
+		}
 	}
 	if v := metricValue(t, metrics, "excd_gc_runs_total"); v != 0 {
 		t.Fatalf("gc ran %v times with gc_interval 0", v)
