@@ -4,8 +4,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"excloud.dev/buckets/catalog/kv"
 )
 
@@ -83,7 +81,7 @@ func TestDefaultOrgIsTheFirstCreated(t *testing.T) {
 // record existed.
 func dropDefaultRecord(t *testing.T, db *DB) {
 	t.Helper()
-	if err := db.bdb().Update(func(txn *badger.Txn) error { return txn.Delete(keyDefaultOrg) }); err != nil {
+	if err := db.eng.Update(ctx, kv.WriteOptions{}, func(txn kv.Txn) error { return txn.Delete(keyDefaultOrg) }); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"excloud.dev/buckets/catalog/kv/pgkv"
 	"excloud.dev/buckets/chunkstore"
+	"excloud.dev/buckets/internal/pgtest"
 )
 
 var ctx = context.Background()
@@ -29,7 +31,33 @@ func openTest(t testing.TB, dir string, key []byte) *DB {
 	return db
 }
 
+// newTestDB opens a fresh catalog: Badger in a temporary directory, or,
+// under EXC_TEST_CATALOG=postgres, a fresh PostgreSQL database, so the
+// catalog's semantics are tested on both engines (tests of Badger itself
+// use openTest).
 func newTestDB(t testing.TB) *DB {
+	t.Helper()
+	var db *DB
+	if url := pgtest.CatalogURL(t); url != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		eng, err := pgkv.Open(ctx, url, pgkv.Options{Key: testKey()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if db, err = OpenEngine(eng, nil); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	return newLocalTestDB(t)
+}
+
+// newLocalTestDB opens a fresh Badger catalog whatever EXC_TEST_CATALOG
+// says, for what only a catalog alone on its engine does (the listing
+// read-ahead).
+func newLocalTestDB(t testing.TB) *DB {
 	t.Helper()
 	db := openTest(t, t.TempDir(), testKey())
 	t.Cleanup(func() { db.Close() })
@@ -39,7 +67,17 @@ func newTestDB(t testing.TB) *DB {
 // newTestBucket opens a catalog with one org and one bucket.
 func newTestBucket(t testing.TB) (*DB, Bucket) {
 	t.Helper()
-	db := newTestDB(t)
+	return bucketIn(t, newTestDB(t))
+}
+
+// newLocalTestBucket is newTestBucket on newLocalTestDB.
+func newLocalTestBucket(t testing.TB) (*DB, Bucket) {
+	t.Helper()
+	return bucketIn(t, newLocalTestDB(t))
+}
+
+func bucketIn(t testing.TB, db *DB) (*DB, Bucket) {
+	t.Helper()
 	org, err := db.CreateOrg(ctx, "acme")
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ func waitAhead(t *testing.T, db *DB) {
 // the reference listing, for V1 and V2 continuations,
 // with and without a delimiter, and most pages do come from read-ahead.
 func TestListAheadWalks(t *testing.T) {
-	db, b := newTestBucket(t)
+	db, b := newLocalTestBucket(t)
 	var keys []string
 	for i := range 2500 {
 		k := fmt.Sprintf("d%03d/k%05d", i/10, i)
@@ -81,7 +81,7 @@ func TestListAheadWalks(t *testing.T) {
 // after it, so a listing shows every acknowledged put and delete, whatever
 // the bucket.
 func TestListAheadSeesCommits(t *testing.T) {
-	db, b := newTestBucket(t)
+	db, b := newLocalTestBucket(t)
 	other, err := db.CreateBucket(ctx, b.OrgID, "other")
 	if err != nil {
 		t.Fatal(err)
