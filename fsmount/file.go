@@ -552,10 +552,19 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 		// the close too: it is how the kernel truncates for an O_TRUNC
 		// open, and a write that then fails must leave the previous
 		// version whole.
-		clean := !w.Dirty() && !sizeChanged
+		//
+		// A truncate(2) by path to a non-zero size (no handle, and never
+		// the kernel's O_TRUNC, which truncates to 0) of a session with
+		// nothing left to commit is a closed file's too: committed at
+		// once, so S3 sees the new size when truncate returns.
+		pathTruncate := sizeChanged && fh == nil && size != 0 && !w.Dirty()
+		clean := !w.Dirty() && (!sizeChanged || pathTruncate)
 		if sizeChanged {
 			n.mu.Lock()
 			errno := n.truncateLocked(ctx, bucket, key, int64(size), nil)
+			if errno == 0 && pathTruncate && !metaChanged && n.w == w {
+				errno = n.commitHeld(ctx)
+			}
 			n.mu.Unlock()
 			if errno != 0 {
 				return errno
@@ -566,7 +575,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 			ended := n.w != w
 			var errno syscall.Errno
 			if !ended {
-				if _, set := meta[metaMtime]; clean && !set {
+				if _, set := meta[metaMtime]; clean && !sizeChanged && !set {
 					// The commit below stores metadata only; its new
 					// modification time must not become the mtime.
 					meta[metaMtime] = formatMtime(n.attrsLocked().mtime)
