@@ -12,6 +12,7 @@ import (
 
 	"excloud.dev/buckets/fsmount"
 	"excloud.dev/buckets/internal/daemon"
+	"excloud.dev/buckets/internal/pgtest"
 	"excloud.dev/buckets/internal/testutil"
 )
 
@@ -65,6 +66,7 @@ func newEnvOpts(t testing.TB, wrap func(fsmount.Objects) fsmount.Objects, opts f
 	d, err := daemon.Start(daemon.Config{
 		DataDir: data, Listen: "127.0.0.1:0", RootAccessKey: testAK, RootSecretKey: testSK,
 		GCInterval: -1, AdminSocket: "-", Logger: quiet(),
+		Catalog: pgtest.CatalogURL(t), // EXC_TEST_CATALOG=postgres: on PostgreSQL
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -173,7 +173,14 @@ func toS3Error(err error) *Error {
 		return se
 	}
 	code, msg := classify(err)
-	return &Error{Code: code, Message: msg, Err: err}
+	e := &Error{Code: code, Message: msg, Err: err}
+	if errors.Is(err, catalog.ErrUnavailable) {
+		// The catalog's database is down or restarting: nothing was
+		// stored; SDKs retry SlowDown with back-off, and Retry-After tells
+		// others when.
+		e.Header = map[string]string{"Retry-After": "1"}
+	}
+	return e
 }
 
 // classify picks the code (and, where the table's message would mislead, a
@@ -182,6 +189,10 @@ func toS3Error(err error) *Error {
 // failing verification must not be reported as a storage problem.
 func classify(err error) (ErrorCode, string) {
 	switch {
+	// First: any step, the access key's lookup included, may be the one
+	// that found the catalog's database unreachable.
+	case errors.Is(err, catalog.ErrUnavailable):
+		return ErrSlowDown, "The catalog database is unavailable; please retry."
 	// Authentication and payload verification.
 	case errors.Is(err, sigv4.ErrMissingAuth):
 		return ErrAccessDenied, "Anonymous access is not allowed; sign the request with an access key."

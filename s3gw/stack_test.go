@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/catalog/catalogtest"
 	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/chunkstore/local"
 	"excloud.dev/buckets/internal/testutil"
@@ -46,7 +47,7 @@ func newStackWith(t testing.TB, configure func(*Config)) *stack {
 		t.Fatal(err)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	db, err := catalog.Open(catalog.Options{Dir: filepath.Join(dir, "catalog"), EncryptionKey: keys.Catalog[:], Logger: quiet})
+	db, err := catalogtest.OpenWith(t, catalog.Options{Dir: filepath.Join(dir, "catalog"), EncryptionKey: keys.Catalog[:], Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -244,6 +244,7 @@ func (c *cli) main() error {
 
 	dcfg := daemon.Config{
 		DataDir:           cfg.DataDir,
+		Catalog:           cfg.Catalog,
 		Listen:            cfg.Listen,
 		Region:            cfg.Region,
 		KeyFile:           cfg.MasterKey,
@@ -393,6 +394,11 @@ func connBound(n int) int {
 }
 
 func restoreCatalog(cfg config.Config, path string, log *slog.Logger) error {
+	if cfg.Catalog != "" {
+		return errors.New("restore: --restore loads a backup stream into a catalog in the data directory; " +
+			"this configuration's catalog is in PostgreSQL (catalog key, EXC_CATALOG): restore it with pg_restore " +
+			"(docs/scale-out.md, \"Backup\")")
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)

@@ -23,6 +23,7 @@ import (
 
 	"excloud.dev/buckets/admin"
 	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/catalog/kv"
 	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/chunkstore/local"
 	"excloud.dev/buckets/internal/config"
@@ -40,6 +41,11 @@ type Config struct {
 	// activation); Listen is then ignored. The daemon closes it.
 	Listener net.Listener
 	Region   string // default "auto"
+	// Catalog is where the catalog lives: "" is a Badger directory in
+	// DataDir; otherwise a PostgreSQL connection string (URL or libpq
+	// key=value) of a database that several nodes may share
+	// (docs/scale-out.md).
+	Catalog string
 	// KeyFile overrides where the master key is read from.
 	KeyFile string
 	// RootAccessKey and RootSecretKey seed the first access key instead of
@@ -123,6 +129,7 @@ type Daemon struct {
 	cfg       Config
 	log       *slog.Logger
 	db        *catalog.DB
+	shared    kv.Engine // the catalog's engine when it is a shared database; nil for Badger
 	store     *chunkstore.Store
 	layer     *objects.Layer
 	srv       *http.Server
@@ -261,15 +268,8 @@ func (d *Daemon) openData() error {
 		return err
 	}
 	d.attrKey = keys.Attrs[:]
-	d.db, err = catalog.Open(catalog.Options{
-		Dir:           filepath.Join(cfg.DataDir, "catalog"),
-		EncryptionKey: keys.Catalog[:],
-		SyncWrites:    true,
-		Logger:        d.log,
-		MinFree:       cfg.MinFree,
-	})
-	if err != nil {
-		return fmt.Errorf("open catalog: %w", err)
+	if d.db, d.shared, err = openCatalog(cfg, keys, d.log); err != nil {
+		return err
 	}
 	backend, err := local.New(filepath.Join(cfg.DataDir, "chunks"))
 	if err != nil {
@@ -493,5 +493,5 @@ func (d *Daemon) readyErr() error {
 	if !d.ready.Load() {
 		return errors.New("starting or stopping")
 	}
-	return nil
+	return d.catalogReachable()
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -98,7 +99,7 @@ func (d *Daemon) adminOps() admin.Ops {
 			}
 			return out, nil
 		},
-		Backup: d.db.Backup,
+		Backup: d.backup,
 	}
 }
 
@@ -116,6 +117,9 @@ func (d *Daemon) storeStats(ctx context.Context) (metrics.StoreStats, error) {
 	}
 	if st.Chunks, st.ChunkBytes, err = d.chunkUsage(ctx); err != nil {
 		return st, err
+	}
+	if d.shared != nil {
+		return st, nil // the database's size is its server's to report
 	}
 	st.CatalogBytes, err = dirSize(filepath.Join(d.cfg.DataDir, "catalog"))
 	return st, err
@@ -188,5 +192,20 @@ func (d *Daemon) Check(ctx context.Context) error {
 		return fmt.Errorf("not serving")
 	}
 	_, err := d.db.ListOrgs(ctx)
+	if errors.Is(err, catalog.ErrUnavailable) {
+		// The database is away, not this process wedged: a restart would
+		// not bring it back, and the daemon recovers by itself when it
+		// returns (/readyz reports it meanwhile).
+		return nil
+	}
 	return err
+}
+
+// backup is exc backup: a stream of a catalog in the data directory; a
+// catalog in PostgreSQL is backed up with pg_dump.
+func (d *Daemon) backup(ctx context.Context, w io.Writer) error {
+	if d.shared != nil {
+		return ErrBackupEngine
+	}
+	return d.db.Backup(ctx, w)
 }

@@ -61,6 +61,9 @@ func OpenCatalog(tb testing.TB, dataDir string, log *slog.Logger) *catalog.DB {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	keys := Keys(tb, dataDir)
+	if url, ok := catalogs.Load(dataDir); ok {
+		return openShared(tb, url.(string), keys, log)
+	}
 	db, err := catalog.Open(catalog.Options{Dir: filepath.Join(dataDir, "catalog"), EncryptionKey: keys.Catalog[:], Logger: log})
 	if err != nil {
 		tb.Fatalf("open the catalog of the stopped daemon: %v", err)

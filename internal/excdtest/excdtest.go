@@ -132,6 +132,11 @@ type Options struct {
 	// ignores file permissions, so permission tests need another user.
 	// The data directory must be reachable by it.
 	Credential *syscall.Credential
+	// Catalog, when set, is the daemon's --catalog (a PostgreSQL URL).
+	// Unset, it is Badger in the data directory, unless EXC_TEST_CATALOG
+	// is "postgres" (pgtest.CatalogEnv): then a fresh database per data
+	// directory, which a restart on that directory finds again.
+	Catalog string
 	// Spawned, when set, is called with the process id as soon as the
 	// process exists, before it serves: a crash test kills it there to
 	// crash the daemon while it opens its catalog or mounts.
@@ -181,6 +186,9 @@ func TryStart(tb testing.TB, opts Options) (*Proc, error) {
 	}
 	if opts.Metrics {
 		args = append(args, "--metrics-listen", "127.0.0.1:0")
+	}
+	if url := catalogFor(tb, opts); url != "" {
+		args = append(args, "--catalog", url)
 	}
 	args = append(args, opts.Args...)
 	cmd := exec.Command(bin, args...)

@@ -1,0 +1,185 @@
+package daemon_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"excloud.dev/buckets/admin"
+	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/catalog/kv"
+	"excloud.dev/buckets/catalog/kv/pgkv"
+	"excloud.dev/buckets/chunkstore"
+	"excloud.dev/buckets/internal/daemon"
+	"excloud.dev/buckets/internal/pgtest"
+)
+
+func startPG(dir, url string) (*daemon.Daemon, error) {
+	return daemon.Start(daemon.Config{
+		DataDir:       dir,
+		Catalog:       url,
+		Listen:        "127.0.0.1:0",
+		RootAccessKey: testAK,
+		RootSecretKey: testSK,
+		GCInterval:    -1,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+}
+
+// copyKey gives dst the master key of src's data directory, as an operator
+// gives every node of a fleet the same key.
+func copyKey(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(src, chunkstore.MasterKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dst, chunkstore.MasterKeyFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// With --catalog the catalog is in PostgreSQL, not in the data directory;
+// a second node given the same master key reads it; a node given another
+// master key, or a database of another format version, is refused at start
+// with a message that says why; exc backup points at pg_dump.
+func TestCatalogOnPostgreSQL(t *testing.T) {
+	url := pgtest.DB(t)
+	ctx := context.Background()
+	dirA := t.TempDir()
+	a, err := startPG(dirA, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := awsClient(a, testSK)
+	if _, err := ca.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("shared")}); err != nil {
+		t.Fatal(err)
+	}
+	body := randBytes(10_000, 1)
+	if _, err := ca.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("shared"), Key: aws.String("k"), Body: bytes.NewReader(body)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dirA, "catalog")); !os.IsNotExist(err) {
+		t.Fatalf("a catalog directory in the data directory with --catalog set: %v", err)
+	}
+
+	// Node B: its own data directory, the fleet's master key.
+	dirB := filepath.Join(t.TempDir(), "b")
+	copyKey(t, dirA, dirB)
+	b, err := startPG(dirB, url)
+	if err != nil {
+		t.Fatalf("second node with the same master key: %v", err)
+	}
+	head, err := awsClient(b, testSK).HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("shared"), Key: aws.String("k")})
+	if err != nil || aws.ToInt64(head.ContentLength) != int64(len(body)) {
+		t.Fatalf("node B's HEAD of node A's object: %v, %v", head, err)
+	}
+
+	// exc backup has no stream to give; it says what to use instead.
+	_, err = admin.Dial(filepath.Join(dirA, "admin.sock")).Backup(ctx, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "pg_dump") {
+		t.Fatalf("exc backup on PostgreSQL: %v; want a refusal naming pg_dump", err)
+	}
+	t.Logf("exc backup: %v", err)
+
+	// Another master key: refused at start, naming the cause.
+	dirC := t.TempDir()
+	if c, err := startPG(dirC, url); err == nil {
+		c.Close()
+		t.Fatal("a node with another master key started on the fleet's catalog")
+	} else if !strings.Contains(err.Error(), "does not open with this key") || !strings.Contains(err.Error(), "master key") {
+		t.Fatalf("another master key: %v; want the unseal error", err)
+	} else {
+		t.Logf("another master key: %v", err)
+	}
+
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another format version in the database: refused, naming both.
+	master, _, err := chunkstore.ReadMasterKey(dirA, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := chunkstore.DeriveKeys(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	eng, err := pgkv.Open(cctx, url, pgkv.Options{Key: keys.CatalogPG[:], PruneEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := catalog.FormatVersion + 41
+	err = eng.Update(cctx, kv.WriteOptions{}, func(txn kv.Txn) error {
+		return txn.Set([]byte("\x00format"), binary.BigEndian.AppendUint32(nil, other))
+	})
+	eng.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := startPG(dirA, url); err == nil {
+		d.Close()
+		t.Fatalf("started on a catalog of format version %d", other)
+	} else if !strings.Contains(err.Error(), fmt.Sprintf("format version %d", other)) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("version %d", catalog.FormatVersion)) {
+		t.Fatalf("another format version: %v; want both versions named", err)
+	} else {
+		t.Logf("another format version: %v", err)
+	}
+}
+
+// An empty database is given the format version at the first start.
+func TestCatalogOnPostgreSQLInitialisesFormat(t *testing.T) {
+	url := pgtest.DB(t)
+	dir := t.TempDir()
+	d, err := startPG(dir, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	master, _, err := chunkstore.ReadMasterKey(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := chunkstore.DeriveKeys(master)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	eng, err := pgkv.Open(ctx, url, pgkv.Options{Key: keys.CatalogPG[:], PruneEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	err = eng.View(ctx, func(r kv.Reader) error {
+		v, err := r.Get([]byte("\x00format"))
+		if err != nil {
+			return err
+		}
+		if len(v) != 4 || binary.BigEndian.Uint32(v) != catalog.FormatVersion {
+			return fmt.Errorf("format key %x, want version %d", v, catalog.FormatVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
