@@ -100,9 +100,14 @@ func BenchmarkEngines(b *testing.B) {
 	// suites at.
 	b.Setenv(pgtest.CatalogEnv, "")
 	srv := durablePG(b)
+	// pg is excd as configured by default (pgkv.DefaultMaxConns
+	// connections); pg4 has pgxpool's own default on this 2-core machine,
+	// max(4, NumCPU), set with pgx's pool_max_conns in the URL, to show
+	// what the pool's size does for 32 clients.
 	engines := []*s3Engine{
 		{name: "badger", dir: b.TempDir()},
 		{name: "pg", dir: b.TempDir(), url: srv.NewDB(b)},
+		{name: "pg4", dir: b.TempDir(), url: srv.NewDB(b) + "&pool_max_conns=4"},
 	}
 	for _, e := range engines {
 		e.start(b)
@@ -177,7 +182,9 @@ func BenchmarkEngines(b *testing.B) {
 		}
 	}
 	for _, what := range []string{"put", "get", "head", "list"} {
-		b.ReportMetric(mean(rates["pg-"+what])/mean(rates["badger-"+what]), "pg/badger-"+what)
+		for _, e := range engines[1:] {
+			b.ReportMetric(mean(rates[e.name+"-"+what])/mean(rates["badger-"+what]), e.name+"/badger-"+what)
+		}
 	}
 	for _, e := range engines {
 		b.ReportMetric(float64(e.d.peakRSS())/(1<<20), e.name+"-peak-RSS-MiB")

@@ -42,8 +42,8 @@ func durablePG(b *testing.B) *pgtest.Server {
 }
 
 // catalogEngines are Badger as excd opens it (synced writes) and pgkv
-// with the pool excd gives it (MaxConns 0: pgxpool's default,
-// max(4, NumCPU)) and with one connection per client.
+// with the pool excd gives it (MaxConns 0: pgkv.DefaultMaxConns) and with
+// one connection per client.
 func catalogEngines(srv *pgtest.Server) []engineCase {
 	key := make([]byte, 32)
 	pg := func(maxConns int32) func(b *testing.B) *catalog.DB {
