@@ -30,13 +30,13 @@ func reopen(t testing.TB, e *env) *env {
 	}
 	d, err := daemon.Start(daemon.Config{
 		DataDir: e.dataD, Listen: "127.0.0.1:0", RootAccessKey: testAK, RootSecretKey: testSK,
-		GCInterval: -1, AdminSocket: "-", Logger: quiet(),
+		GCInterval: -1, AdminSocket: "-", Logger: quiet(), Catalog: e.cat,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	n := &env{d: d, org: e.org, mnt: t.TempDir(), dataD: e.dataD, s3: e.s3}
+	n := &env{d: d, org: e.org, mnt: t.TempDir(), dataD: e.dataD, s3: e.s3, cat: e.cat}
 	n.srv, err = fsmount.Mount(context.Background(), n.mnt, d.Layer(), d.Catalog(), n.org, fsmount.Options{DataDir: e.dataD, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)

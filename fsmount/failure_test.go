@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/catalog/catalogtest"
 	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/chunkstore/local"
 	"excloud.dev/buckets/fsmount"
@@ -29,7 +30,7 @@ func TestWriteFailureThroughMount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := catalog.Open(catalog.Options{Dir: filepath.Join(dir, "catalog"), EncryptionKey: keys.Catalog[:]})
+	db, err := catalogtest.OpenWith(t, catalog.Options{Dir: filepath.Join(dir, "catalog"), EncryptionKey: keys.Catalog[:]})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,7 @@ type env struct {
 	s3    *s3.Client
 	bdir  string // mnt/b
 	dataD string
+	cat   string // the daemon's Catalog (EXC_TEST_CATALOG), for a restart
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -63,10 +64,10 @@ func newEnvOpts(t testing.TB, wrap func(fsmount.Objects) fsmount.Objects, opts f
 		t.Skip("no /dev/fuse")
 	}
 	data := t.TempDir()
+	cat := pgtest.CatalogURL(t) // EXC_TEST_CATALOG=postgres: on PostgreSQL
 	d, err := daemon.Start(daemon.Config{
 		DataDir: data, Listen: "127.0.0.1:0", RootAccessKey: testAK, RootSecretKey: testSK,
-		GCInterval: -1, AdminSocket: "-", Logger: quiet(),
-		Catalog: pgtest.CatalogURL(t), // EXC_TEST_CATALOG=postgres: on PostgreSQL
+		GCInterval: -1, AdminSocket: "-", Logger: quiet(), Catalog: cat,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +78,7 @@ func newEnvOpts(t testing.TB, wrap func(fsmount.Objects) fsmount.Objects, opts f
 	if err != nil || len(orgs) == 0 {
 		t.Fatalf("orgs: %v %v", orgs, err)
 	}
-	e := &env{d: d, org: orgs[0].ID, mnt: t.TempDir(), dataD: data}
+	e := &env{d: d, org: orgs[0].ID, mnt: t.TempDir(), dataD: data, cat: cat}
 	if _, err := d.Layer().CreateBucket(ctx, e.org, "b"); err != nil {
 		t.Fatal(err)
 	}

@@ -29,8 +29,11 @@ func Unavailable(err error) bool {
 	if errors.Is(err, ErrUnavailable) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return true
 	}
-	var ne net.Error
-	if errors.As(err, &ne) {
+	// The concrete types, not the net.Error interface: syscall.Errno
+	// satisfies that too, and a disk's ENOSPC is not an outage.
+	var oe *net.OpError
+	var de *net.DNSError
+	if errors.As(err, &oe) || errors.As(err, &de) {
 		return true
 	}
 	// The database driver's errors, recognised by their methods so the

@@ -141,3 +141,21 @@ func TestReloadLiveSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// excd --print-config shows the catalog's connection string with its
+// password masked, whichever form carries it.
+func TestPrintConfigMasksCatalogPassword(t *testing.T) {
+	for _, v := range []string{
+		"postgres://excd:Pw0rdSecret@db.example.com/excd?sslmode=verify-full",
+		"postgres://excd@db.example.com/excd?password=Pw0rdSecret",
+		"host=db.example.com user=excd password=Pw0rdSecret dbname=excd",
+	} {
+		out, err := runExcd(t, []string{"EXC_CATALOG=" + v}, "--print-config")
+		if err != nil {
+			t.Fatal(err, string(out))
+		}
+		if strings.Contains(string(out), "Pw0rdSecret") || !strings.Contains(string(out), "db.example.com") {
+			t.Errorf("--print-config with catalog %q:\n%s", v, out)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -181,5 +182,41 @@ func TestCatalogOnPostgreSQLInitialisesFormat(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The watchdog's liveness check does not fail while the catalog's database
+// is away: systemd restarting the node would not bring the database back,
+// and the daemon recovers by itself when it returns.
+func TestWatchdogCheckDuringDatabaseOutage(t *testing.T) {
+	srv := pgtest.Start(t)
+	d, err := startPG(t.TempDir(), srv.NewDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	ctx := context.Background()
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Catalog().ListOrgs(ctx); !errors.Is(err, catalog.ErrUnavailable) {
+		t.Fatalf("catalog read during the outage: %v; want ErrUnavailable", err)
+	}
+	if err := d.Check(ctx); err != nil {
+		t.Fatalf("watchdog check during the outage: %v; want healthy", err)
+	}
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := d.Catalog().ListOrgs(ctx)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("catalog still failing a minute after the database returned: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling recovery, not waiting for an event
 	}
 }
