@@ -58,28 +58,20 @@ type Server struct {
 	stopOnce sync.Once
 	stopErr  error
 	dbs      atomic.Int64
+	opts     Options // options.go
 }
 
 // Start starts a server for tb and stops it when tb ends, passed or failed.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	s, err := StartServer()
-	if err != nil {
-		tb.Fatalf("pgtest: %v", err)
-	}
-	tb.Cleanup(func() {
-		if tb.Failed() {
-			tb.Logf("pgtest: server log (tail):\n%s", s.logTail())
-		}
-		if err := s.Stop(); err != nil {
-			tb.Errorf("pgtest: %v", err)
-		}
-	})
-	return s
+	return StartWith(tb, Options{})
 }
 
 // StartServer starts a server that the caller must Stop.
-func StartServer() (*Server, error) {
+func StartServer() (*Server, error) { return StartServerWith(Options{}) }
+
+// StartServerWith starts a server with o that the caller must Stop.
+func StartServerWith(o Options) (*Server, error) {
 	bin, err := binDir()
 	if err != nil {
 		return nil, err
@@ -97,6 +89,7 @@ func StartServer() (*Server, error) {
 		sock: filepath.Join(base, "sock"),
 		log:  filepath.Join(base, "postgres.log"),
 		done: make(chan struct{}),
+		opts: o,
 	}
 	if err := s.start(bin, cred); err != nil {
 		if s.cmd != nil {
@@ -150,13 +143,10 @@ func (s *Server) start(bin string, cred *syscall.Credential) error {
 		return fmt.Errorf("initdb: %w\n%s", err, s.logTail())
 	}
 
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data,
+	s.cmd = exec.Command(filepath.Join(bin, "postgres"), append([]string{"-D", data,
 		"-c", "listen_addresses=",
-		"-c", "unix_socket_directories="+s.sock,
-		"-c", "fsync=off",
-		"-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off",
-		"-c", "logging_collector=off")
+		"-c", "unix_socket_directories=" + s.sock,
+		"-c", "logging_collector=off"}, s.opts.settings()...)...)
 	s.cmd.Env = env()
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{

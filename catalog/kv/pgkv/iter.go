@@ -21,7 +21,9 @@ type iter struct {
 	t      *txn
 	o      kv.IterOptions
 	end    []byte // exclusive upper bound; nil: none
-	page   int
+	page   int    // rows per fetch: first after a Seek, doubling after
+	first  int    // the page after a Seek
+	limit  int    // the largest page
 	keys   [][]byte
 	vals   [][]byte // nil entry: a tombstone (skipped)
 	i      int
@@ -41,10 +43,12 @@ func newIter(t *txn, o kv.IterOptions) *iter {
 	if page > maxPage {
 		page = maxPage
 	}
-	if o.StepLimit > 0 && page > o.StepLimit+1 {
-		page = o.StepLimit + 1
+	limit := maxPage
+	if o.StepLimit > 0 && limit > o.StepLimit+1 {
+		limit = o.StepLimit + 1
 	}
-	return &iter{t: t, o: o, end: prefixEnd(o.Prefix), page: page}
+	page = min(page, limit)
+	return &iter{t: t, o: o, end: prefixEnd(o.Prefix), page: page, first: page, limit: limit}
 }
 
 // prefixEnd is the least key greater than every key with prefix p, or nil
@@ -72,6 +76,7 @@ func (it *iter) Seek(key []byte) {
 	if !it.step() {
 		return
 	}
+	it.page = it.first
 	it.fetch(from, true)
 	it.settle()
 }
@@ -113,6 +118,11 @@ func (it *iter) settle() {
 				it.valid = false
 				return
 			}
+			// A scan that goes on past its first page reads on in pages
+			// twice as large each time: a caller that gave no Prefetch
+			// (catalog.List reads up to 1000 keys so) pays a round trip
+			// per page, not per minPage keys.
+			it.page = min(it.page*2, it.limit)
 			it.fetch(it.after, false)
 			if it.err != nil {
 				return

@@ -39,6 +39,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,8 +57,8 @@ type Options struct {
 	Key []byte
 	// Table names the table (default "exc_kv"), created when missing.
 	Table string
-	// MaxConns bounds the engine's connections (0: pgxpool's default).
-	// Each running transaction holds one.
+	// MaxConns bounds the engine's connections (0: pool_max_conns from
+	// the URL, else DefaultMaxConns). Each running transaction holds one.
 	MaxConns int32
 	// PruneAfter is how old a tombstone must be before it is removed
 	// (default one hour). A transaction running longer than this that
@@ -69,6 +70,15 @@ type Options struct {
 	// Logger receives the prune's failures (default slog.Default()).
 	Logger *slog.Logger
 }
+
+// DefaultMaxConns is the pool's size when neither Options.MaxConns nor
+// the URL's pool_max_conns gives one. pgxpool's own default, max(4,
+// NumCPU), queued 32 S3 clients' transactions behind 4 connections on a
+// 2-core machine, each held for a few round trips and its commit's WAL
+// flush: 32 connections doubled the 4 KiB PUT rate, 16 did as well as 32
+// (docs/benchmarks.md, "Catalog engines"), and 16 leave room for six nodes
+// in PostgreSQL's default max_connections (100).
+const DefaultMaxConns = 16
 
 // Engine is an open PostgreSQL engine.
 type Engine struct {
@@ -113,6 +123,8 @@ func Open(ctx context.Context, url string, o Options) (*Engine, error) {
 	}
 	if o.MaxConns > 0 {
 		cfg.MaxConns = o.MaxConns
+	} else if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
