@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,16 +107,45 @@ func (p *page) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, 90*time.Second)
 	defer cancel()
+	for i, s := range steps {
+		steps[i] = stable(s)
+	}
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		p.t.Fatalf("%s: %v\nalert: %q", what, err, p.alert())
 	}
+}
+
+// stable runs a step again when the node it found was replaced before it
+// acted on it: the page re-renders a list when a refresh lands (the change
+// feed, a second load), and the step then acted on nothing, so it is safe
+// to repeat, with a fresh query.
+func stable[T any](a chromedp.Action[T]) chromedp.Action[T] {
+	return func(ctx context.Context, t *chromedp.Target) (T, error) {
+		for {
+			v, err := a(ctx, t)
+			if err == nil || !staleNode(err) || ctx.Err() != nil {
+				return v, err
+			}
+			select {
+			case <-ctx.Done():
+				return v, err
+			case <-time.After(20 * time.Millisecond): // polling a re-render
+			}
+		}
+	}
+}
+
+func staleNode(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "Could not find node with given id") ||
+		strings.Contains(m, "No node with given id") || strings.Contains(m, "Node is detached")
 }
 
 func run[T any](p *page, what string, a chromedp.Action[T]) T {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, 90*time.Second)
 	defer cancel()
-	v, err := chromedp.Run(ctx, a)
+	v, err := chromedp.Run(ctx, stable(a))
 	if err != nil {
 		p.t.Fatalf("%s: %v", what, err)
 	}
