@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"excloud.dev/buckets/admin/inifile"
 )
 
 // Profile is what configure writes.
@@ -95,7 +97,7 @@ func Write(configPath, credentialsPath string, p Profile) error {
 }
 
 func setSection(header, body string) func([]byte) []byte {
-	return func(old []byte) []byte { return SetSection(old, header, body) }
+	return func(old []byte) []byte { return inifile.SetSection(old, header, body) }
 }
 
 // EditFile replaces the file at path with edit(its content), atomically; a

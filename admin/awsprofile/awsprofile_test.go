@@ -36,24 +36,6 @@ aws_access_key_id = AKIAWORK
 aws_secret_access_key = worksecret
 `
 
-func TestSetSection(t *testing.T) {
-	body := "a = 1\nb = 2\n"
-	for _, tt := range []struct{ name, in, want string }{
-		{"empty", "", "[x]\na = 1\nb = 2\n"},
-		{"append after text without newline", "[y]\nk = v", "[y]\nk = v\n\n[x]\na = 1\nb = 2\n"},
-		{"append after blank line", "[y]\nk = v\n\n", "[y]\nk = v\n\n[x]\na = 1\nb = 2\n"},
-		{"replace middle, keep comment of next", "[y]\n[x]\nold = 1\n\n# about z\n[z]\n", "[y]\n[x]\na = 1\nb = 2\n\n# about z\n[z]\n"},
-		{"replace last without newline", "[x]\nold = 1", "[x]\na = 1\nb = 2\n"},
-		{"spaced header", "[ x ]  # mine\nold = 1\n[z]\n", "[x]\na = 1\nb = 2\n[z]\n"},
-		{"duplicates collapse", "[x]\nold = 1\n[z]\nq = 1\n[x]\nold = 2\n", "[x]\na = 1\nb = 2\n[z]\nq = 1\n"},
-		{"prefix name is another section", "[xx]\nk = v\n", "[xx]\nk = v\n\n[x]\na = 1\nb = 2\n"},
-	} {
-		if got := string(awsprofile.SetSection([]byte(tt.in), "x", body)); got != tt.want {
-			t.Errorf("%s:\ngot  %q\nwant %q", tt.name, got, tt.want)
-		}
-	}
-}
-
 func TestWriteKeepsOtherProfiles(t *testing.T) {
 	dir := t.TempDir()
 	cfg, creds := filepath.Join(dir, "config"), filepath.Join(dir, "credentials")

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"excloud.dev/buckets/admin/awsprofile"
+	"excloud.dev/buckets/admin/inifile"
 )
 
 // Formats are the --format values, the aws CLI's first.
@@ -182,7 +183,7 @@ func WriteRclone(path string, k Key) error {
 		return err
 	}
 	body := rcloneBody(k)
-	return awsprofile.EditFile(path, func(old []byte) []byte { return awsprofile.SetSection(old, k.Name, body) }, true)
+	return awsprofile.EditFile(path, func(old []byte) []byte { return inifile.SetSection(old, k.Name, body) }, true)
 }
 
 // WriteS3cmd sets excd's settings in the [default] section of the .s3cfg at
@@ -193,7 +194,7 @@ func WriteS3cmd(path string, k Key) error {
 		return err
 	}
 	settings := s3cmdSettings(k)
-	return awsprofile.EditFile(path, func(old []byte) []byte { return SetKeys(old, "default", settings) }, true)
+	return awsprofile.EditFile(path, func(old []byte) []byte { return inifile.SetKeys(old, "default", settings) }, true)
 }
 
 func homeDir(getenv func(string) string) (string, error) {

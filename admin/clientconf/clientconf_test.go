@@ -111,25 +111,6 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestSetKeys(t *testing.T) {
-	set := [][2]string{{"a", "1"}, {"b", "2"}}
-	for _, tt := range []struct{ name, in, want string }{
-		{"empty", "", "[default]\na = 1\nb = 2\n"},
-		{"other section only", "[x]\nk = v", "[x]\nk = v\n\n[default]\na = 1\nb = 2\n"},
-		{"replace in place, keep others", "[default]\nkeep = 1\nb = old\n", "[default]\nkeep = 1\nb = 2\na = 1\n"},
-		{"duplicates dropped", "[default]\na = x\na = y\nb=z\n", "[default]\na = 1\nb = 2\n"},
-		{"missing go before the next section's comment", "[default]\nz = 1\n\n# next\n[x]\na = untouched\n",
-			"[default]\nz = 1\na = 1\nb = 2\n\n# next\n[x]\na = untouched\n"},
-		{"header without newline", "[default]", "[default]\na = 1\nb = 2\n"},
-		{"last line without newline", "[default]\nz = 1", "[default]\nz = 1\na = 1\nb = 2\n"},
-		{"comments kept", "# top\n[default]\n# about a\na = 0\n", "# top\n[default]\n# about a\na = 1\nb = 2\n"},
-	} {
-		if got := string(clientconf.SetKeys([]byte(tt.in), "default", set)); got != tt.want {
-			t.Errorf("%s:\ngot  %q\nwant %q", tt.name, got, tt.want)
-		}
-	}
-}
-
 func TestPaths(t *testing.T) {
 	home := t.TempDir()
 	env := map[string]string{"HOME": home}
