@@ -337,7 +337,7 @@ func (db *DB) updateOpts(ctx context.Context, frees bool, fn func(txn kv.Txn) er
 			return storageErr(err)
 		}
 		if attempt+1 == maxAttempts {
-			return fmt.Errorf("transaction still conflicting after %d attempts", maxAttempts)
+			return fmt.Errorf("%w: still conflicting after %d attempts: %v", ErrBusy, maxAttempts, err)
 		}
 		// Back off a little, randomized, so two writers of one hot chunk
 		// do not retry in lockstep.
