@@ -2,6 +2,7 @@ package fsmount
 
 import (
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -28,28 +29,76 @@ type patientFS struct {
 	fuse.RawFileSystem
 	grace time.Duration
 	log   *slog.Logger
+
+	// ops are the operations in flight. One goroutine (watch), running
+	// while there are any, looks at their kernel cancel channels every
+	// patientTick: a goroutine per operation to wait on its channel cost
+	// more than a metadata operation's own work on a busy machine.
+	mu       sync.Mutex
+	ops      map[*patientOp]struct{}
+	watching bool
 }
 
+type patientOp struct {
+	c           <-chan struct{} // the kernel's: closed on FUSE_INTERRUPT
+	out         chan struct{}   // the operation's: closed grace later
+	interrupted time.Time       // when watch saw c closed; zero before
+}
+
+// patientTick is how often watch looks: how late an interrupt is noticed,
+// and how much later than grace an operation is cancelled.
+const patientTick = 100 * time.Millisecond
+
 // patient returns the cancel channel an operation sees instead of c: it
-// closes grace after c does, unless end is called first.
+// closes about grace after c does, unless end is called first.
 func (p *patientFS) patient(c <-chan struct{}) (cancel <-chan struct{}, end func()) {
-	out, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		select {
-		case <-done:
+	o := &patientOp{c: c, out: make(chan struct{})}
+	p.mu.Lock()
+	if p.ops == nil {
+		p.ops = make(map[*patientOp]struct{})
+	}
+	p.ops[o] = struct{}{}
+	if !p.watching {
+		p.watching = true
+		go p.watch()
+	}
+	p.mu.Unlock()
+	return o.out, func() {
+		p.mu.Lock()
+		delete(p.ops, o)
+		p.mu.Unlock()
+	}
+}
+
+// watch notes the interrupts of the operations in flight and cancels those
+// still running grace after theirs; it ends when none is in flight.
+func (p *patientFS) watch() {
+	t := time.NewTicker(patientTick)
+	defer t.Stop()
+	for now := range t.C {
+		p.mu.Lock()
+		if len(p.ops) == 0 {
+			p.watching = false
+			p.mu.Unlock()
 			return
-		case <-c:
 		}
-		p.log.Debug("fsmount: request interrupted; it goes on", "grace", p.grace)
-		t := time.NewTimer(p.grace)
-		defer t.Stop()
-		select {
-		case <-done:
-		case <-t.C:
-			close(out)
+		for o := range p.ops {
+			if o.interrupted.IsZero() {
+				select {
+				case <-o.c:
+					o.interrupted = now
+					p.log.Debug("fsmount: request interrupted; it goes on", "grace", p.grace)
+				default:
+					continue
+				}
+			}
+			if now.Sub(o.interrupted) >= p.grace {
+				close(o.out)
+				delete(p.ops, o) // its end is then a no-op
+			}
 		}
-	}()
-	return out, func() { close(done) }
+		p.mu.Unlock()
+	}
 }
 
 func (p *patientFS) Lookup(c <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
