@@ -337,7 +337,7 @@ func (db *DB) updateOpts(ctx context.Context, frees bool, fn func(txn kv.Txn) er
 			return storageErr(err)
 		}
 		if attempt+1 == maxAttempts {
-			return fmt.Errorf("transaction still conflicting after %d attempts", maxAttempts)
+			return fmt.Errorf("%w: still conflicting after %d attempts: %v", ErrBusy, maxAttempts, err)
 		}
 		// Back off a little, randomized, so two writers of one hot chunk
 		// do not retry in lockstep.
@@ -379,7 +379,12 @@ func lock(txn kv.Txn, mode kv.LockMode, keys ...[]byte) error {
 // storageErr keeps the engine's errors out of the API: an engine error
 // becomes a plain error carrying its text, keeping only an underlying errno
 // (ENOSPC, EIO, ...) for callers that map those. A conflict passes through
-// as it is, for update's retry loop. Only the engine's errors go through it.
+// as it is, for update's retry loop. An engine that gave up because the
+// caller's context ended (PostgreSQL's does, mid-statement or waiting for
+// a lock) keeps context.Canceled or DeadlineExceeded in the chain: the
+// caller stopped waiting, the storage did not fail, and the mount must not
+// answer EIO (nor S3 InternalError) for it. Only the engine's errors go
+// through it.
 func storageErr(err error) error {
 	if err == nil {
 		return nil
@@ -389,6 +394,11 @@ func storageErr(err error) error {
 	}
 	if errors.Is(err, kv.ErrClosed) {
 		return ErrClosed
+	}
+	for _, c := range []error{context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, c) {
+			return &storageError{msg: "storage: " + err.Error(), cause: c}
+		}
 	}
 	if kv.Unavailable(err) {
 		// Not the transport's errno: a unix socket that is gone must not
@@ -409,11 +419,15 @@ func storageErr(err error) error {
 type storageError struct {
 	msg   string
 	errno syscall.Errno
+	cause error // context.Canceled or DeadlineExceeded, else nil
 }
 
 func (e *storageError) Error() string { return e.msg }
 
 func (e *storageError) Unwrap() error {
+	if e.cause != nil {
+		return e.cause
+	}
 	if e.errno == 0 {
 		return nil
 	}

@@ -52,3 +52,11 @@ var (
 	// an older catalog had no org named "default").
 	ErrNoDefaultOrg = errors.New("no default org")
 )
+
+// Added with the PostgreSQL engine (docs/scale-out.md, "Under contention").
+var (
+	// ErrBusy: a write lost to concurrent writers of the same records (a
+	// chunk many objects share, say) more times than the catalog retries
+	// it; nothing of it took effect, and trying again may succeed.
+	ErrBusy = errors.New("catalog busy: the write kept losing to concurrent writers")
+)

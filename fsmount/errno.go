@@ -33,6 +33,13 @@ func toErrno(err error) syscall.Errno {
 	case errors.Is(err, catalog.ErrPreconditionFailed):
 		// Replaced concurrently; the caller may retry.
 		return syscall.EAGAIN
+	case errors.Is(err, catalog.ErrBusy):
+		// Lost to concurrent writers more often than the catalog retries:
+		// nothing was changed and trying again may succeed, as with a
+		// replacement above (S3 answers SlowDown). Not EIO: no data is in
+		// trouble. (An unreachable database stays EIO below: a retry soon
+		// is no likelier to succeed, docs/scale-out.md.)
+		return syscall.EAGAIN
 	case errors.Is(err, objects.ErrFileTooLarge):
 		return syscall.EFBIG
 	case errors.Is(err, objects.ErrMetadataTooLarge):

@@ -86,6 +86,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Observer, if set, counts operations and failures (metrics).
 	Observer Observer
+	// InterruptGrace is how long an operation goes on after the calling
+	// process is signalled before it is cancelled with EINTR (0:
+	// DefaultInterruptGrace; see patientFS).
+	InterruptGrace time.Duration
 }
 
 // Server is a mounted org, serving FUSE requests until Unmount.
@@ -135,9 +139,14 @@ func Mount(ctx context.Context, dir string, objs Objects, feed Feed, orgID strin
 			ExplicitDataCacheControl: false,
 		},
 	}
-	// fs.Mount, with the node filesystem wrapped when operations are
-	// observed: go-fuse has no per-operation hook of its own.
+	// fs.Mount, with the node filesystem wrapped: interrupts wait
+	// (patientFS), and operations are observed when asked for (go-fuse
+	// has no per-operation hook of its own).
 	var raw fuse.RawFileSystem = fs.NewNodeFS(root, fopts)
+	if opts.InterruptGrace <= 0 {
+		opts.InterruptGrace = DefaultInterruptGrace
+	}
+	raw = &patientFS{RawFileSystem: raw, grace: opts.InterruptGrace, log: opts.Logger}
 	if opts.Observer != nil {
 		raw = &observedFS{RawFileSystem: raw, obs: opts.Observer}
 	}

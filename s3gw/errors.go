@@ -193,6 +193,10 @@ func classify(err error) (ErrorCode, string) {
 	// that found the catalog's database unreachable.
 	case errors.Is(err, catalog.ErrUnavailable):
 		return ErrSlowDown, "The catalog database is unavailable; please retry."
+	case errors.Is(err, catalog.ErrBusy):
+		// Too many writers of the same records at once: nothing was
+		// stored; SlowDown is what S3 answers a hot key's excess.
+		return ErrSlowDown, "Too many concurrent writes to the same data; please retry."
 	// Authentication and payload verification.
 	case errors.Is(err, sigv4.ErrMissingAuth):
 		return ErrAccessDenied, "Anonymous access is not allowed; sign the request with an access key."

@@ -70,6 +70,7 @@ func TestClassify(t *testing.T) {
 		{wrap(catalog.ErrBucketExists), "BucketAlreadyOwnedByYou", 409},
 		{wrap(catalog.ErrBucketNotEmpty), "BucketNotEmpty", 409},
 		{wrap(catalog.ErrPreconditionFailed), "PreconditionFailed", 412},
+		{wrap(catalog.ErrBusy), "SlowDown", 503},
 		{wrap(catalog.ErrNoSuchUpload), "NoSuchUpload", 404},
 		{wrap(catalog.ErrNoSuchKey), "InvalidAccessKeyId", 403},
 		{wrap(&writeErr{syscall.ENOSPC}), "InsufficientStorage", 507},
