@@ -132,7 +132,7 @@ func (s *Store) Put(ctx context.Context, id ID, p []byte) error {
 	if err != nil {
 		return fmt.Errorf("chunkstore: put chunk %v: %w", id, err)
 	}
-	r := &sealReader{c: c, h: &h, p: p, pending: raw[:], n: h.segments()}
+	r := &sealReader{c: c, h: &h, p: p, all: p, pending: raw[:], n: h.segments()}
 	if err := s.b.Put(ctx, name, r); err != nil {
 		return fmt.Errorf("chunkstore: put chunk %v: %w", id, err)
 	}
@@ -162,6 +162,7 @@ type sealReader struct {
 	c       *segmentCipher
 	h       *header
 	p       []byte // plaintext not yet sealed
+	all     []byte // the whole plaintext, for Seek
 	pending []byte // sealed bytes not yet read
 	buf     []byte
 	pooled  *[SegmentSize + SegmentOverhead]byte
