@@ -327,7 +327,22 @@ func (b *Backend) wrap(op, name string, err error) error {
 	if notFound(err) {
 		return fmt.Errorf("s3: %s %s: %w", op, name, fs.ErrNotExist)
 	}
+	if unavailable(err) {
+		return fmt.Errorf("s3: %s %s in %s: %w: %w", op, name, b.desc, chunkstore.ErrUnavailable, err)
+	}
 	return fmt.Errorf("s3: %s %s in %s: %w", op, name, b.desc, err)
+}
+
+// unavailable reports whether err, after the retries, still says the store
+// is down or overloaded (5xx, 429, no answer at all) rather than that the
+// request was refused (403 for a wrong key, 400).
+func unavailable(err error) bool {
+	var st interface{ HTTPStatusCode() int }
+	if errors.As(err, &st) {
+		c := st.HTTPStatusCode()
+		return c >= 500 || c == http.StatusTooManyRequests || c == 0
+	}
+	return true // no HTTP answer: connection refused, reset, timeout
 }
 
 // maxBuffered bounds what Put buffers for a reader of unknown length: one
@@ -549,7 +564,7 @@ func (b *Backend) List(ctx context.Context, prefix string, fn func(name string, 
 			if ctx.Err() != nil {
 				return fmt.Errorf("s3: list: %w", ctx.Err())
 			}
-			return fmt.Errorf("s3: list %s: %w", b.desc, err)
+			return b.wrap("list", b.desc, err)
 		}
 		for _, o := range page.Contents {
 			if err := ctx.Err(); err != nil {

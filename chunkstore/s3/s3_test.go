@@ -190,10 +190,10 @@ func TestServerDown(t *testing.T) {
 	go func() {
 		defer close(done)
 		other := strings.Repeat("ef", 32)
-		if err := b.Put(ctx, other, strings.NewReader("data")); err == nil {
-			t.Error("Put succeeded with the store down")
+		if err := b.Put(ctx, other, strings.NewReader("data")); !errors.Is(err, chunkstore.ErrUnavailable) {
+			t.Errorf("Put with the store down: %v, want chunkstore.ErrUnavailable", err)
 		}
-		if _, err := b.Open(ctx, name, 0, -1); err == nil || errors.Is(err, fs.ErrNotExist) {
+		if _, err := b.Open(ctx, name, 0, -1); !errors.Is(err, chunkstore.ErrUnavailable) || errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("Open with the store down: %v, want an error that is not fs.ErrNotExist", err)
 		}
 		if _, err := b.Stat(ctx, name); err == nil || errors.Is(err, fs.ErrNotExist) {
