@@ -26,6 +26,7 @@ type Store struct {
 	segSize int64    // SegmentSize except in tests
 	macs    sync.Map // org id → *sync.Pool of HMACs under the org's id key
 	stats   counters
+	headers headerCache
 }
 
 // Stats are cumulative counters since New, for benchmarks and metrics.
@@ -213,6 +214,7 @@ func (s *Store) Has(ctx context.Context, id ID) (bool, error) {
 
 // Delete removes chunk id. A missing chunk is an fs.ErrNotExist error.
 func (s *Store) Delete(ctx context.Context, id ID) error {
+	s.headers.drop(id)
 	if err := s.b.Delete(ctx, id.String()); err != nil {
 		return fmt.Errorf("chunkstore: delete chunk %v: %w", id, err)
 	}
@@ -250,8 +252,16 @@ func (s *Store) Open(ctx context.Context, id ID, off, length int64) (io.ReadClos
 }
 
 func (s *Store) open(ctx context.Context, id ID, off, length int64) (*chunkReader, error) {
-	name := id.String()
-	hr, err := s.b.Open(ctx, name, 0, int64(HeaderSize))
+	if raw, ok := s.headers.get(id); ok {
+		r, err := s.openWithHeader(ctx, id, raw, off, length)
+		if err == nil || !errors.Is(err, ErrCorrupt) {
+			return r, err
+		}
+		// A stale header (the chunk was stored again with a new salt):
+		// read it again rather than report damage.
+		s.headers.drop(id)
+	}
+	hr, err := s.b.Open(ctx, id.String(), 0, int64(HeaderSize))
 	if err != nil {
 		return nil, err
 	}
@@ -262,6 +272,16 @@ func (s *Store) open(ctx context.Context, id ID, off, length int64) (*chunkReade
 	if err != nil {
 		return nil, truncated("header", err)
 	}
+	r, err := s.openWithHeader(ctx, id, raw, off, length)
+	if err == nil || errors.Is(err, ErrRange) {
+		// A segment has authenticated the header.
+		s.headers.put(id, raw)
+	}
+	return r, err
+}
+
+func (s *Store) openWithHeader(ctx context.Context, id ID, raw [HeaderSize]byte, off, length int64) (*chunkReader, error) {
+	name := id.String()
 	h, err := parseHeader(raw[:])
 	if err != nil {
 		return nil, err
