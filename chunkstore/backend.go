@@ -43,3 +43,10 @@ type Backend interface {
 	// particular order, until fn returns an error (which List returns).
 	List(ctx context.Context, prefix string, fn func(name string, size int64) error) error
 }
+
+// Invalidator is implemented by a backend that serves reads from a copy
+// (a local cache of a remote store): the store calls Invalidate when bytes
+// of name failed authentication, and then reads name again.
+type Invalidator interface {
+	Invalidate(name string)
+}

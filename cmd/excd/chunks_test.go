@@ -275,3 +275,50 @@ func TestChunkStoreOutage(t *testing.T) {
 	}
 	t.Logf("%d PUTs acknowledged, %d refused with SlowDown", nOK, len(results)-nOK)
 }
+
+// With --chunk-cache, an object read once is read again from the cache:
+// it still reads back with the chunk store stopped, and the cache
+// directory holds its chunk files.
+func TestChunkCache(t *testing.T) {
+	cs := excdtest.StartChunkStore(t)
+	cacheDir := t.TempDir()
+	args := append(cs.Args("node"), "--chunk-cache", cacheDir, "--chunk-cache-size", "64MiB")
+	node := excdtest.Start(t, excdtest.Options{DataDir: t.TempDir(), Args: args, Env: cs.Env()})
+	ctx := context.Background()
+	c := node.S3(testutil.NoRetries)
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bkt")}); err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, 6<<20)
+	rand.Read(p)
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("hot"), Body: bytes.NewReader(p)}); err != nil {
+		t.Fatal(err)
+	}
+	get := func() ([]byte, error) {
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("bkt"), Key: aws.String("hot")})
+		if err != nil {
+			return nil, err
+		}
+		defer out.Body.Close()
+		return io.ReadAll(out.Body)
+	}
+	if got, err := get(); err != nil || !bytes.Equal(got, p) {
+		t.Fatalf("first GET: %d bytes, %v", len(got), err)
+	}
+	var cached int
+	filepath.WalkDir(cacheDir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && chunkKey.MatchString("node/"+strings.TrimPrefix(path, cacheDir+"/")) {
+			cached++
+		}
+		return nil
+	})
+	if cached < 2 {
+		t.Errorf("%d chunk files in the cache after a GET of a 2-chunk object", cached)
+	}
+	if err := cs.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := get(); err != nil || !bytes.Equal(got, p) {
+		t.Fatalf("GET from the cache with the chunk store down: %d bytes, %v", len(got), err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"excloud.dev/buckets/chunkstore"
+	"excloud.dev/buckets/chunkstore/cache"
 	"excloud.dev/buckets/chunkstore/local"
 	s3chunks "excloud.dev/buckets/chunkstore/s3"
 	"excloud.dev/buckets/internal/config"
@@ -36,7 +37,20 @@ func (d *Daemon) openChunkBackend() (chunkstore.Backend, error) {
 		return nil, fmt.Errorf("open chunk store: %w", err)
 	}
 	d.log.Info("chunk store", "url", cfg.Chunks.URL, "endpoint", cfg.Chunks.Endpoint, "region", cfg.Chunks.Region)
-	return b, nil
+	if cfg.Chunks.Cache == "" {
+		return b, nil
+	}
+	size := cfg.Chunks.CacheSize
+	if size <= 0 {
+		size = config.DefaultChunkCacheSize
+	}
+	c, err := cache.New(cfg.Chunks.Cache, size, b, d.log)
+	if err != nil {
+		return nil, fmt.Errorf("open chunk cache: %w", err)
+	}
+	st := c.Stats()
+	d.log.Info("chunk cache", "dir", cfg.Chunks.Cache, "limit", size, "bytes", st.Bytes, "files", st.Files)
+	return c, nil
 }
 
 // S3ChunkOptions turns the settings into the backend's options (exc uses
