@@ -94,7 +94,9 @@ type extentReader struct {
 	o        *Object
 	pos, end int64
 	cur      io.ReadCloser
-	left     int64 // bytes still expected from cur
+	left     int64       // bytes still expected from cur
+	prefetch bool        // open the next extent ahead (readahead.go)
+	pre      *prefetched // the next extent, being opened
 }
 
 func (r *extentReader) Read(p []byte) (int, error) {
@@ -157,7 +159,7 @@ func (r *extentReader) next() error {
 		r.cur, r.left = zeros{}, n
 		return nil
 	}
-	rc, err := r.o.l.openChunk(r.ctx, e.Chunk, e.Offset+inner, n)
+	rc, err := r.openExtent(i, inner, n)
 	if err != nil {
 		return err
 	}
@@ -166,6 +168,7 @@ func (r *extentReader) next() error {
 }
 
 func (r *extentReader) Close() error {
+	r.dropPrefetch()
 	if r.cur != nil {
 		err := r.cur.Close()
 		r.cur = nil
