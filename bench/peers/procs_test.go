@@ -3,7 +3,6 @@ package peers
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -174,11 +173,17 @@ func startExcdMount(tb testing.TB, dataDir, mnt string) string {
 	}
 }
 
-// version is the first line a binary prints for its version flag.
+// version is what a binary prints for its version flag, on one line
+// (versitygw prints a line each for version, commit and build time).
 func version(bin string, args ...string) string {
 	out, _ := exec.Command(bin, args...).CombinedOutput()
-	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	return line
+	var lines []string
+	for l := range strings.Lines(string(out)) {
+		if l = strings.Join(strings.Fields(l), " "); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, ", ")
 }
 
 func excdRevision() string {
@@ -200,5 +205,3 @@ func loadavg() string {
 	}
 	return strings.Join(f[:3], " ")
 }
-
-var _ = context.Background
