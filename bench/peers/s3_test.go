@@ -65,15 +65,19 @@ func s3Rows(b *testing.B, vgwBin string, rounds int) []*Row {
 	// returns operations per second.
 	phase := func(clients, per int, op func(key string) error) float64 {
 		var failed atomic.Int64
-		var first atomic.Value
+		var mu sync.Mutex
+		var first error
 		el := timeIt(func() {
 			var wg sync.WaitGroup
 			for w := range clients {
 				wg.Go(func() {
 					for i := range per {
 						if err := op(fmt.Sprintf("%d/%d", w, i)); err != nil {
-							failed.Add(1)
-							first.CompareAndSwap(nil, err)
+							if failed.Add(1) == 1 {
+								mu.Lock()
+								first = err
+								mu.Unlock()
+							}
 						}
 					}
 				})
@@ -81,7 +85,7 @@ func s3Rows(b *testing.B, vgwBin string, rounds int) []*Row {
 			wg.Wait()
 		})
 		if n := failed.Load(); n > 0 {
-			b.Fatalf("%d of %d requests failed, the first: %v", n, clients*per, first.Load())
+			b.Fatalf("%d of %d requests failed, the first: %v", n, clients*per, first)
 		}
 		return float64(clients*per) / el.Seconds()
 	}
