@@ -21,5 +21,10 @@ out=${1:-bench-results.txt}
   go test -run '^$' -bench 'List' -benchtime 1x ./catalog/
   # The FUSE figures (root and /dev/fuse needed; ext4 and tmpfs beside them).
   FSMOUNT_BENCH=1 FSMOUNT_BENCH_OUT=/dev/stdout go test ./fsmount -run TestBenchFsmount -v -timeout 15m
+  # Side by side with the peers (docs/benchmarks.md, "Side by side with the
+  # peers"): only when their binaries are given; ~20 min on a loaded machine.
+  if [ -n "${JUICEFS_BIN:-}${VGW_BIN:-}" ]; then
+    go test -run '^$' -bench SideBySide -benchtime 1x -timeout 60m ./bench/peers/
+  fi
   echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 } 2>&1 | tee "$out"
