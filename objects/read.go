@@ -80,11 +80,10 @@ func (o *Object) NewReader(ctx context.Context, off, length int64) (io.ReadClose
 	if o.Manifest.Inline != nil || len(o.Manifest.Extents) == 0 {
 		return io.NopCloser(bytes.NewReader(o.Manifest.Inline[off : off+length])), nil
 	}
-	er := &extentReader{ctx: ctx, o: o, pos: off, end: off + length}
 	if length >= aheadMin {
-		return newAheadReader(ctx, er), nil
+		return newAheadReader(ctx, o, off, off+length), nil
 	}
-	return er, nil
+	return &extentReader{ctx: ctx, o: o, pos: off, end: off + length}, nil
 }
 
 // extentReader walks the extents that cover [pos, end), opening one chunk
