@@ -80,11 +80,10 @@ func (o *Object) NewReader(ctx context.Context, off, length int64) (io.ReadClose
 	if o.Manifest.Inline != nil || len(o.Manifest.Extents) == 0 {
 		return io.NopCloser(bytes.NewReader(o.Manifest.Inline[off : off+length])), nil
 	}
-	er := &extentReader{ctx: ctx, o: o, pos: off, end: off + length}
 	if length >= aheadMin {
-		return newAheadReader(ctx, er), nil
+		return newAheadReader(ctx, o, off, off+length), nil
 	}
-	return er, nil
+	return &extentReader{ctx: ctx, o: o, pos: off, end: off + length}, nil
 }
 
 // extentReader walks the extents that cover [pos, end), opening one chunk
@@ -94,9 +93,7 @@ type extentReader struct {
 	o        *Object
 	pos, end int64
 	cur      io.ReadCloser
-	left     int64       // bytes still expected from cur
-	prefetch bool        // open the next extent ahead (readahead.go)
-	pre      *prefetched // the next extent, being opened
+	left     int64 // bytes still expected from cur
 }
 
 func (r *extentReader) Read(p []byte) (int, error) {
@@ -159,7 +156,7 @@ func (r *extentReader) next() error {
 		r.cur, r.left = zeros{}, n
 		return nil
 	}
-	rc, err := r.openExtent(i, inner, n)
+	rc, err := r.o.l.openChunk(r.ctx, e.Chunk, e.Offset+inner, n)
 	if err != nil {
 		return err
 	}
@@ -168,7 +165,6 @@ func (r *extentReader) next() error {
 }
 
 func (r *extentReader) Close() error {
-	r.dropPrefetch()
 	if r.cur != nil {
 		err := r.cur.Close()
 		r.cur = nil

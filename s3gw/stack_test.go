@@ -34,6 +34,7 @@ type stack struct {
 	org  string
 	key  catalog.AccessKey // full access
 	logs *logBuffer
+	dir  string // catalog/ and chunks/ live here
 }
 
 func newStack(t testing.TB) *stack { return newStackWith(t, nil) }
@@ -81,7 +82,7 @@ func newStackWith(t testing.TB, configure func(*Config)) *stack {
 	h := New(cfg)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &stack{db: db, srv: srv, org: org.ID, key: key, logs: logs}
+	return &stack{db: db, srv: srv, org: org.ID, key: key, logs: logs, dir: dir}
 }
 
 // logBuffer collects the gateway's log lines; handlers write to it after
