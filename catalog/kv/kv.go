@@ -109,6 +109,14 @@ type Engine interface {
 	// View runs fn in a read-only transaction. fn's error is returned
 	// unchanged.
 	View(ctx context.Context, fn func(Reader) error) error
+	// ReadKeys reads keys from one snapshot, as a View of Gets would, and
+	// calls fn, in the order of keys, with the index and a copy of the
+	// value of each key that exists (never nil, even when empty); absent
+	// keys are skipped. It is the
+	// cheap way to read a few records whose keys are known: a networked
+	// engine answers it in one round trip (PostgreSQL: one statement, its
+	// own snapshot, no BEGIN or ROLLBACK), where a View costs one more.
+	ReadKeys(ctx context.Context, keys [][]byte, fn func(i int, value []byte)) error
 	// Update runs fn in a read-write transaction and commits it, once (see
 	// the package comment on retries and durability).
 	Update(ctx context.Context, o WriteOptions, fn func(Txn) error) error
