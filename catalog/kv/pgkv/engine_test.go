@@ -388,24 +388,54 @@ func TestDeadlockIsConflict(t *testing.T) {
 	}
 }
 
-// A caller that drops a failed write's error and returns nil must not be
-// told its transaction committed: PostgreSQL rolled it back.
-func TestSwallowedConflictIsNotACommit(t *testing.T) {
+// A write whose conflict surfaces only at the commit fails the commit,
+// and nothing of the transaction stays.
+func TestHeldBackWriteConflictsAtCommit(t *testing.T) {
 	ctx := context.Background()
 	e := open(t, pgtest.DB(t), Options{})
 	set(t, e, "k", "0")
-	var setErr error
 	err := e.Update(ctx, kv.WriteOptions{}, func(tx kv.Txn) error {
 		if _, err := tx.Get([]byte("k")); err != nil {
 			return err
 		}
 		set(t, e, "k", "other")
-		setErr = tx.Set([]byte("k"), []byte("mine"))
-		tx.Set([]byte("side"), []byte("effect")) // fails too: the transaction is aborted
+		if err := tx.Set([]byte("side"), []byte("effect")); err != nil {
+			return err
+		}
+		return tx.Set([]byte("k"), []byte("mine"))
+	})
+	if !errors.Is(err, kv.ErrConflict) {
+		t.Fatalf("Update whose write conflicts: %v, want ErrConflict", err)
+	}
+	if _, err := get(e, "side"); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("side effect of the rolled-back transaction: %v", err)
+	}
+	if v, err := get(e, "k"); err != nil || string(v) != "other" {
+		t.Fatalf("k after the conflict: %q %v, want the other writer's", v, err)
+	}
+}
+
+// A caller that drops a failed write's error and returns nil must not be
+// told its transaction committed: PostgreSQL rolled it back. The writes
+// are held back until the next read or the commit, so the conflict fails
+// the read after the write, or the commit.
+func TestSwallowedConflictIsNotACommit(t *testing.T) {
+	ctx := context.Background()
+	e := open(t, pgtest.DB(t), Options{})
+	set(t, e, "k", "0")
+	var getErr error
+	err := e.Update(ctx, kv.WriteOptions{}, func(tx kv.Txn) error {
+		if _, err := tx.Get([]byte("k")); err != nil {
+			return err
+		}
+		set(t, e, "k", "other")
+		tx.Set([]byte("k"), []byte("mine"))
+		_, getErr = tx.Get([]byte("k"))          // sends the Set: it conflicts
+		tx.Set([]byte("side"), []byte("effect")) // the transaction is aborted
 		return nil
 	})
-	if !errors.Is(setErr, kv.ErrConflict) {
-		t.Fatalf("the conflicting Set: %v", setErr)
+	if !errors.Is(getErr, kv.ErrConflict) {
+		t.Fatalf("the read after the conflicting Set: %v, want ErrConflict", getErr)
 	}
 	if !errors.Is(err, kv.ErrConflict) {
 		t.Fatalf("Update after a swallowed conflict: %v, want ErrConflict", err)
