@@ -53,7 +53,12 @@
 // transaction). Lock may block while a conflicting lock is held, until ctx
 // (of Update) is done; it may instead fail with ErrConflict (a lock wait
 // timeout or a detected deadlock), which the caller retries like any
-// conflict. Callers take the locks of one transaction in a fixed order
+// conflict. An engine may also queue the locks and take them with the
+// transaction's first read, or before its commit if it reads nothing
+// (PostgreSQL sends them in the round trip of that read): what the
+// transaction reads and writes is still done under them, and a lock that
+// fails then fails that read or Update. So nothing but the engine's own
+// operations may count on a lock being held as Lock returns. Callers take the locks of one transaction in a fixed order
 // (parent record before child: org, bucket, upload, object key) so no two
 // transactions wait on each other.
 //

@@ -342,6 +342,20 @@ func inTxn(e kv.Engine, fn func(kv.Txn) error, inside chan<- struct{}, release <
 	return done
 }
 
+// lockNow takes a lock and holds it before going on. An engine may take a
+// transaction's locks only with its next read or its commit (PostgreSQL
+// sends them in the round trip of the first read): a test that must hold
+// one at a given point reads once after it.
+func lockNow(tx kv.Txn, key string, mode kv.LockMode) error {
+	if err := tx.Lock([]byte(key), mode); err != nil {
+		return err
+	}
+	if _, err := tx.Get([]byte(key)); err != nil && !errors.Is(err, kv.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
 func wait[T any](t *testing.T, c <-chan T, what string) T {
 	t.Helper()
 	select {
@@ -581,7 +595,7 @@ func testLockDoesNotCreate(t *testing.T, e kv.Engine) {
 func testSharedCompatible(t *testing.T, e kv.Engine) {
 	inside, release := make(chan struct{}), make(chan struct{})
 	done := inTxn(e, func(tx kv.Txn) error {
-		if err := tx.Lock([]byte("L"), kv.Shared); err != nil {
+		if err := lockNow(tx, "L", kv.Shared); err != nil {
 			return err
 		}
 		return tx.Set([]byte("a"), []byte("1"))
@@ -592,7 +606,7 @@ func testSharedCompatible(t *testing.T, e kv.Engine) {
 	// The first holder is still inside: a second shared lock must be
 	// granted now, not after it ends.
 	err := Update(ctx, e, func(tx kv.Txn) error {
-		if err := tx.Lock([]byte("L"), kv.Shared); err != nil {
+		if err := lockNow(tx, "L", kv.Shared); err != nil {
 			return err
 		}
 		return tx.Set([]byte("b"), []byte("1"))
@@ -632,7 +646,7 @@ func testExclusiveSeesShared(t *testing.T, e kv.Engine) {
 	go func() {
 		var empty bool
 		err := Update(context.Background(), e, func(tx kv.Txn) error {
-			if err := tx.Lock([]byte("parent"), kv.Exclusive); err != nil {
+			if err := lockNow(tx, "parent", kv.Exclusive); err != nil {
 				return err
 			}
 			granted.Store(true)
@@ -674,7 +688,7 @@ func testSharedSeesExclusive(t *testing.T, e kv.Engine) {
 	mustSet(t, e, "parent", "p")
 	inside, release := make(chan struct{}), make(chan struct{})
 	deleter := inTxn(e, func(tx kv.Txn) error {
-		if err := tx.Lock([]byte("parent"), kv.Exclusive); err != nil {
+		if err := lockNow(tx, "parent", kv.Exclusive); err != nil {
 			return err
 		}
 		return tx.Delete([]byte("parent"))
@@ -780,7 +794,7 @@ func testParentChildRace(t *testing.T, e kv.Engine) {
 // nothing behind: a shared lock is still granted beside the holder.
 func testLockWaitCancelled(t *testing.T, e kv.Engine) {
 	inside, release := make(chan struct{}), make(chan struct{})
-	done := inTxn(e, func(tx kv.Txn) error { return tx.Lock([]byte("L"), kv.Shared) }, inside, release)
+	done := inTxn(e, func(tx kv.Txn) error { return lockNow(tx, "L", kv.Shared) }, inside, release)
 	wait(t, inside, "shared holder")
 	defer func() {
 		close(release)
@@ -794,7 +808,7 @@ func testLockWaitCancelled(t *testing.T, e kv.Engine) {
 	waited := make(chan error, 1)
 	go func() {
 		waited <- e.Update(ctx, kv.WriteOptions{}, func(tx kv.Txn) error {
-			if err := tx.Lock([]byte("L"), kv.Exclusive); err != nil {
+			if err := lockNow(tx, "L", kv.Exclusive); err != nil {
 				return err
 			}
 			return errors.New("exclusive lock granted beside a shared holder")
@@ -826,7 +840,7 @@ func testExclusiveSerialize(t *testing.T, e kv.Engine) {
 			defer wg.Done()
 			for i := range each {
 				err := Update(context.Background(), e, func(tx kv.Txn) error {
-					if err := tx.Lock([]byte("L"), kv.Exclusive); err != nil {
+					if err := lockNow(tx, "L", kv.Exclusive); err != nil {
 						return err
 					}
 					if n := inside.Add(1); n != 1 {

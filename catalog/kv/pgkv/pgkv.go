@@ -22,7 +22,11 @@
 //   - Lock is a session-level advisory lock on a 64-bit hash of the key
 //     (pg_advisory_lock / pg_advisory_lock_shared), taken before BEGIN on
 //     the transaction's connection, so the snapshot is taken after the
-//     locks are held; it is released after COMMIT or ROLLBACK. Two keys
+//     locks are held; it is released after COMMIT or ROLLBACK. The locks
+//     are queued and sent in the round trip of the first read, with BEGIN
+//     (locks.go); writes are held back until the next read or the COMMIT
+//     (txn.go): a PutObject is a round trip for its locks, BEGIN and first
+//     read, one per further read, and one for its writes and COMMIT. Two keys
 //     whose hashes collide merely serialize each other. A connection whose
 //     locks could not be released for sure is closed, never pooled: the
 //     server drops a closed session's locks.

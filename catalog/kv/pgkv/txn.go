@@ -29,7 +29,8 @@ type txn struct {
 	failed   error // the first statement that failed: the server aborted the transaction
 	readOnly bool
 	noSync   bool
-	locked   bool // holds session-level advisory locks
+	locked   bool      // holds session-level advisory locks
+	locks    []lockReq // taken with the first read, or before COMMIT
 	writes   []stmt
 	dirty    bool // the connection's state is unknown: close, don't pool
 	done     bool
@@ -70,14 +71,30 @@ func (t *txn) beginStmts() []string {
 	return []string{"BEGIN ISOLATION LEVEL REPEATABLE READ"}
 }
 
+// rowSource is what a read gives its caller: pgx.Rows, or the rows of the
+// round trip that took the locks (rawRows).
+type rowSource interface {
+	Next() bool
+	Scan(dest ...any) error
+	Close()
+	Err() error
+}
+
 // query runs one statement of the transaction, preceded in the same round
-// trip by its BEGIN when it is the first and by the writes held back. The
-// caller reads rows, closes them, then calls done. A held-back write that
-// fails is returned as err, wrapped as op's failure by the caller; the
-// server has then aborted the transaction.
-func (t *txn) query(sql string, args ...any) (rows pgx.Rows, done func() error, err error) {
+// trip by its locks and BEGIN when it is the first and by the writes held
+// back. The caller reads rows, closes them, then calls done. A held-back
+// write that fails is returned as err, wrapped as op's failure by the
+// caller; the server has then aborted the transaction.
+func (t *txn) query(sql string, args ...any) (rows rowSource, done func() error, err error) {
 	if t.done {
 		return nil, nil, errEnded
+	}
+	if t.dirty {
+		return nil, nil, t.failedErr()
+	}
+	if len(t.locks) > 0 {
+		rows, err := t.openLocked(sql, args)
+		return rows, func() error { return nil }, err
 	}
 	if t.inTx && len(t.writes) == 0 {
 		rows, err := t.conn.Query(t.ctx, sql, args...)
@@ -149,6 +166,9 @@ func lockID(key []byte) int64 {
 	return int64(binary.BigEndian.Uint64(h[:8]))
 }
 
+// Lock queues the lock: it is taken in the round trip of the
+// transaction's first read (locks.go), or, if there is none, before its
+// COMMIT. A lock that fails fails that read or the commit.
 func (t *txn) Lock(key []byte, mode kv.LockMode) error {
 	if t.inTx || len(t.writes) > 0 {
 		return kv.ErrLockOrder
@@ -156,22 +176,10 @@ func (t *txn) Lock(key []byte, mode kv.LockMode) error {
 	if t.done {
 		return errEnded
 	}
-	var q string
-	switch mode {
-	case kv.Shared:
-		q = "SELECT pg_advisory_lock_shared($1)"
-	case kv.Exclusive:
-		q = "SELECT pg_advisory_lock($1)"
-	default:
+	if mode != kv.Shared && mode != kv.Exclusive {
 		return fmt.Errorf("pgkv: lock mode %d", mode)
 	}
-	// Set before the call: a lock granted as the call failed (ctx done as
-	// the reply came) must still be released.
-	t.locked = true
-	if _, err := t.conn.Exec(t.ctx, q, lockID(key)); err != nil {
-		t.dirty = true
-		return t.wrap(fmt.Sprintf("lock %q %s", key, mode), err)
-	}
+	t.locks = append(t.locks, lockReq{id: lockID(key), mode: mode, key: key})
 	return nil
 }
 
@@ -231,11 +239,22 @@ func (t *txn) Iterate(o kv.IterOptions) kv.Iterator {
 
 // commit ends the transaction; end releases the connection.
 func (t *txn) commit() error {
-	if !t.inTx && len(t.writes) == 0 {
-		return nil // nothing read or written: nothing to commit
-	}
 	if t.done {
 		return errEnded
+	}
+	if t.dirty {
+		// A lock or the BEGIN failed: the transaction must not commit,
+		// whatever fn made of the error.
+		return t.failedErr()
+	}
+	if len(t.locks) > 0 {
+		// Nothing was read: the locks go on their own, then the writes.
+		if err := t.takeLocks(); err != nil {
+			return err
+		}
+	}
+	if !t.inTx && len(t.writes) == 0 {
+		return nil // nothing read or written: nothing to commit
 	}
 	// One round trip: BEGIN if nothing was read, the writes held back,
 	// COMMIT, and the release of the locks, after the COMMIT: a server
