@@ -19,8 +19,9 @@ import (
 // transaction would take over its snapshot (and refuse the isolation
 // level). So the round trip is: the locks, Sync, BEGIN, the writes held
 // back, the read, Sync. pgx's batches send one Sync at the end; this is
-// pgconn's pipeline, with the parameters encoded here (binary bytea and
-// int8, text) and the rows returned in binary.
+// pgconn's pipeline, with statements prepared once per connection, the
+// parameters encoded here (binary bytea and int8, text) and the rows
+// returned in binary.
 //
 // The server runs the second part even when a lock fails (a Sync ends the
 // error's effect): the transaction then read without its lock, so it is
@@ -71,22 +72,58 @@ func (t *txn) failedErr() error {
 func (t *txn) openLocked(sql string, args []any) (rowSource, error) {
 	locks, writes := t.locks, t.writes
 	t.locks, t.writes = nil, nil
+	// The statements are prepared once per connection (a round trip the
+	// first time only), so the server does not parse and plan them on
+	// every transaction.
+	type sent struct {
+		sd   *pgconn.StatementDescription
+		args []any
+	}
+	prep := func(sql string, args []any) (sent, error) {
+		sd, err := t.conn.Conn().Prepare(t.ctx, "pgkv "+sql, sql)
+		return sent{sd, args}, err
+	}
+	var lockStmts, rest []sent
+	for _, l := range locks {
+		s, err := prep(l.sql(), []any{l.id})
+		if err != nil {
+			t.dirty = true
+			return nil, err
+		}
+		lockStmts = append(lockStmts, s)
+	}
+	for _, w := range writes {
+		s, err := prep(w.sql, w.args)
+		if err != nil {
+			t.dirty = true
+			return nil, err
+		}
+		rest = append(rest, s)
+	}
+	s, err := prep(sql, args)
+	if err != nil {
+		t.dirty = true
+		return nil, err
+	}
+	rest = append(rest, s)
+
 	t.locked, t.inTx = true, true
 	p := t.conn.Conn().PgConn().StartPipeline(t.ctx)
-	for _, l := range locks {
-		p.SendQueryParams(l.sql(), [][]byte{binary.BigEndian.AppendUint64(nil, uint64(l.id))}, []uint32{int8OID}, []int16{1}, nil)
+	send := func(s sent) {
+		v, f := encodeArgs(s.args)
+		p.SendQueryStatement(s.sd, v, f, []int16{1})
+	}
+	for _, s := range lockStmts {
+		send(s)
 	}
 	p.SendPipelineSync()
 	begin := t.beginStmts()
 	for _, s := range begin {
 		p.SendQueryParams(s, nil, nil, nil, nil)
 	}
-	for _, w := range writes {
-		v, o, f := encodeArgs(w.args)
-		p.SendQueryParams(w.sql, v, o, f, nil)
+	for _, s := range rest {
+		send(s)
 	}
-	v, o, f := encodeArgs(args)
-	p.SendQueryParams(sql, v, o, f, []int16{1})
 	p.SendPipelineSync()
 	if err := p.Flush(); err != nil {
 		t.dirty = true
@@ -196,30 +233,25 @@ func pipelineSync(p *pgconn.Pipeline) error {
 	return nil
 }
 
-const (
-	byteaOID = 17
-	int8OID  = 20
-	textOID  = 25
-)
-
-// encodeArgs encodes the engine's statement arguments: []byte as binary
-// bytea (nil is NULL), int and int64 as binary int8, string as text.
-func encodeArgs(args []any) (vals [][]byte, oids []uint32, formats []int16) {
+// encodeArgs encodes the engine's statement arguments for the parameter
+// types the server gives its statements: []byte as binary bytea (nil is
+// NULL), int and int64 as binary int8 (lock ids, LIMIT), string as text.
+func encodeArgs(args []any) (vals [][]byte, formats []int16) {
 	for _, a := range args {
 		switch v := a.(type) {
 		case []byte:
-			vals, oids, formats = append(vals, v), append(oids, byteaOID), append(formats, 1)
+			vals, formats = append(vals, v), append(formats, 1)
 		case int64:
-			vals, oids, formats = append(vals, binary.BigEndian.AppendUint64(nil, uint64(v))), append(oids, int8OID), append(formats, 1)
+			vals, formats = append(vals, binary.BigEndian.AppendUint64(nil, uint64(v))), append(formats, 1)
 		case int:
-			vals, oids, formats = append(vals, binary.BigEndian.AppendUint64(nil, uint64(v))), append(oids, int8OID), append(formats, 1)
+			vals, formats = append(vals, binary.BigEndian.AppendUint64(nil, uint64(v))), append(formats, 1)
 		case string:
-			vals, oids, formats = append(vals, []byte(v)), append(oids, textOID), append(formats, 0)
+			vals, formats = append(vals, []byte(v)), append(formats, 0)
 		default:
 			panic(fmt.Sprintf("pgkv: statement argument of type %T", a))
 		}
 	}
-	return vals, oids, formats
+	return vals, formats
 }
 
 // rawRows are rows read in binary: bytea as it is (NULL: nil), bool as
