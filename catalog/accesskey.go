@@ -113,21 +113,22 @@ func (db *DB) AccessKey(ctx context.Context, id string) (AccessKey, error) {
 	if ok {
 		return k.clone(), nil
 	}
-	err := db.view(ctx, func(txn kv.Reader) error {
+	err := func() error {
 		if id == "" {
 			return ErrNoSuchKey
 		}
-		v, err := getValue(txn, accessKeyKey(id))
+		v, err := db.read(ctx, accessKeyKey(id))
 		if err != nil {
 			return missingAs(err, ErrNoSuchKey)
 		}
 		k, err = decodeAccessKey(v)
 		return err
-	})
+	}()
 	if err != nil {
 		return AccessKey{}, fmt.Errorf("catalog: access key %s: %w", id, err)
 	}
 	db.accessKeys.store(id, k, gen)
+	db.hints.setOrg(id, k.OrgID)
 	return k.clone(), nil
 }
 

@@ -117,15 +117,22 @@ func (db *DB) Bucket(ctx context.Context, orgID, name string) (Bucket, error) {
 	if ok {
 		return b, nil
 	}
-	err := db.view(ctx, func(txn kv.Reader) error {
-		var err error
-		b, err = getBucket(txn, orgID, name)
+	err := func() error {
+		if !ValidOrgID(orgID) {
+			return ErrNoSuchBucket
+		}
+		v, err := db.read(ctx, bucketKey(orgID, name))
+		if err != nil {
+			return missingAs(err, ErrNoSuchBucket)
+		}
+		b, err = decodeBucket(v)
 		return err
-	})
+	}()
 	if err != nil {
 		return Bucket{}, bucketErr("", orgID, name, err)
 	}
 	db.buckets.store(bucketRef{orgID, name}, b, gen)
+	db.hints.setBucket(bucketRef{orgID, name}, b.ID)
 	return b, nil
 }
 

@@ -80,6 +80,7 @@ type DB struct {
 
 	buckets    recordCache[bucketRef, Bucket]
 	accessKeys recordCache[string, AccessKey] // by id
+	hints      readHints                      // for Preread (preread.go)
 
 	// commits counts transactions begun and ended; ahead holds listing
 	// pages read ahead, valid only while no transaction began since they
@@ -288,6 +289,7 @@ func (db *DB) updateOpts(ctx context.Context, frees bool, fn func(txn kv.Txn) er
 	// seeing each one counted before it can become visible.
 	db.commits.begun.Add(1)
 	defer db.commits.ended.Add(1)
+	db.prereadDrop(ctx) // the request's later reads must see this write
 	o := kv.WriteOptions{NoSync: !wantsSync(ctx), Frees: frees}
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {

@@ -98,9 +98,15 @@ func list(ctx context.Context, txn kv.Reader, bucketID uint64, o ListOptions) (L
 		}
 	}
 
-	// No prefetch: a listing with a delimiter seeks at every common
-	// prefix, and each seek would restart it.
-	it := txn.Iterate(kv.IterOptions{Prefix: scan})
+	// No prefetch with a delimiter: the listing seeks at every common
+	// prefix, and each seek would restart it. Without one the page is the
+	// next maxKeys+1 keys (the one past tells IsTruncated), which an
+	// engine that fetches in batches (PostgreSQL) then reads in one.
+	io := kv.IterOptions{Prefix: scan}
+	if o.Delimiter == "" {
+		io.Prefetch = maxKeys + 1
+	}
+	it := txn.Iterate(io)
 	defer it.Close()
 	delim := []byte(o.Delimiter)
 	count := 0

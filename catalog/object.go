@@ -17,15 +17,14 @@ func (db *DB) Object(ctx context.Context, bucketID uint64, key string) (*Manifes
 		return nil, objectErr("", bucketID, key, err)
 	}
 	defer db.leave()
+	v, err := db.read(ctx, objectKey(bucketID, key))
+	if errors.Is(err, errMissing) {
+		err = ErrNotFound
+	}
 	var m *Manifest
-	err := db.view(ctx, func(txn kv.Reader) error {
-		var err error
-		m, err = getManifest(txn, bucketID, key)
-		if err == nil && m == nil {
-			err = ErrNotFound
-		}
-		return err
-	})
+	if err == nil {
+		m, err = decodeManifest(v)
+	}
 	if err != nil {
 		return nil, objectErr("", bucketID, key, err)
 	}

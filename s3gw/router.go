@@ -375,6 +375,7 @@ func (s *server) op(op Op, fn opFunc) *route {
 		}
 		bucket, key := p.bucket, p.key
 		rq := &request{bucket: bucket, key: key}
+		r = s.preread(r, bucket, key)
 		var err error
 		if rq.auth, rq.access, err = s.authenticate(r); err != nil {
 			st.authDenied(r, err)
@@ -395,6 +396,52 @@ func (s *server) op(op Op, fn opFunc) *route {
 		st.authAccepted(r, rq.access, rq.auth.Presigned)
 		return fn(w, r, rq)
 	}}
+}
+
+// prereader is what Keys may also do (*catalog.DB on a shared engine):
+// read a request's access key, bucket and object in one step, which its
+// reads then take their records from.
+type prereader interface {
+	Preread(ctx context.Context, keyID, bucket, key string) context.Context
+}
+
+// preread gives r a context carrying its records read in one step, when
+// Keys can: the access key named by the request's credential (not yet
+// verified: reading it is what verifying starts with), the bucket and, for
+// a read, the object.
+func (s *server) preread(r *http.Request, bucket, key string) *http.Request {
+	pr, ok := s.keys.(prereader)
+	if !ok {
+		return r
+	}
+	id := credentialID(r)
+	if id == "" {
+		return r
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		key = ""
+	}
+	return r.WithContext(pr.Preread(r.Context(), id, bucket, key))
+}
+
+// credentialID is the access key id a request says it is signed with, from
+// its Authorization header or presigned query; "" if it names none. A
+// guess only: sigv4.Verify parses and checks it.
+func credentialID(r *http.Request) string {
+	var c string
+	if h := r.Header.Get("Authorization"); h != "" {
+		i := strings.Index(h, "Credential=")
+		if i < 0 {
+			return ""
+		}
+		c = h[i+len("Credential="):]
+	} else if strings.Contains(r.URL.RawQuery, "X-Amz-Credential=") {
+		c = requestQuery(r).Get("X-Amz-Credential")
+	}
+	if i := strings.IndexByte(c, '/'); i > 0 {
+		return c[:i]
+	}
+	return ""
 }
 
 // authenticate verifies the signature and returns the key that signed it.

@@ -191,3 +191,27 @@ func TestAuthorize(t *testing.T) {
 		}
 	}
 }
+
+// credentialID names the key Preread reads before the signature is
+// checked: from the header or the presigned query, "" when neither says.
+func TestCredentialID(t *testing.T) {
+	tests := []struct {
+		url, auth, want string
+	}{
+		{"/b/k", "AWS4-HMAC-SHA256 Credential=EXCAAAAAAAAAAAAAAAAA/20261207/auto/s3/aws4_request, SignedHeaders=host, Signature=00", "EXCAAAAAAAAAAAAAAAAA"},
+		{"/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=EXCBBBBBBBBBBBBBBBBB%2F20261207%2Fauto%2Fs3%2Faws4_request", "", "EXCBBBBBBBBBBBBBBBBB"},
+		{"/b/k", "", ""},
+		{"/b/k", "AWS4-HMAC-SHA256 SignedHeaders=host", ""},
+		{"/b/k", "AWS4-HMAC-SHA256 Credential=nokeyslash", ""},
+		{"/b/k", "AWS AKID:sig", ""},
+	}
+	for _, tc := range tests {
+		r := httptest.NewRequest("GET", tc.url, nil)
+		if tc.auth != "" {
+			r.Header.Set("Authorization", tc.auth)
+		}
+		if got := credentialID(r); got != tc.want {
+			t.Errorf("%s %q: %q, want %q", tc.url, tc.auth, got, tc.want)
+		}
+	}
+}

@@ -53,7 +53,12 @@
 // transaction). Lock may block while a conflicting lock is held, until ctx
 // (of Update) is done; it may instead fail with ErrConflict (a lock wait
 // timeout or a detected deadlock), which the caller retries like any
-// conflict. Callers take the locks of one transaction in a fixed order
+// conflict. An engine may also queue the locks and take them with the
+// transaction's first read, or before its commit if it reads nothing
+// (PostgreSQL sends them in the round trip of that read): what the
+// transaction reads and writes is still done under them, and a lock that
+// fails then fails that read or Update. So nothing but the engine's own
+// operations may count on a lock being held as Lock returns. Callers take the locks of one transaction in a fixed order
 // (parent record before child: org, bucket, upload, object key) so no two
 // transactions wait on each other.
 //
@@ -109,6 +114,14 @@ type Engine interface {
 	// View runs fn in a read-only transaction. fn's error is returned
 	// unchanged.
 	View(ctx context.Context, fn func(Reader) error) error
+	// ReadKeys reads keys from one snapshot, as a View of Gets would, and
+	// calls fn, in the order of keys, with the index and a copy of the
+	// value of each key that exists (never nil, even when empty); absent
+	// keys are skipped. It is the
+	// cheap way to read a few records whose keys are known: a networked
+	// engine answers it in one round trip (PostgreSQL: one statement, its
+	// own snapshot, no BEGIN or ROLLBACK), where a View costs one more.
+	ReadKeys(ctx context.Context, keys [][]byte, fn func(i int, value []byte)) error
 	// Update runs fn in a read-write transaction and commits it, once (see
 	// the package comment on retries and durability).
 	Update(ctx context.Context, o WriteOptions, fn func(Txn) error) error

@@ -155,6 +155,27 @@ func (e *Engine) View(ctx context.Context, fn func(kv.Reader) error) error {
 	return fn(t)
 }
 
+// ReadKeys implements kv.Engine: a View of Gets (Badger reads memory; one
+// step or several cost the same).
+func (e *Engine) ReadKeys(ctx context.Context, keys [][]byte, fn func(i int, value []byte)) error {
+	return e.View(ctx, func(r kv.Reader) error {
+		for i, k := range keys {
+			v, err := r.Get(k)
+			if errors.Is(err, kv.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if v == nil {
+				v = []byte{} // present, though empty
+			}
+			fn(i, v)
+		}
+		return nil
+	})
+}
+
 // Update implements kv.Engine: locks, then one Badger transaction, then
 // (with SyncWrites and without NoSync) the group commit's fsync.
 func (e *Engine) Update(ctx context.Context, o kv.WriteOptions, fn func(kv.Txn) error) error {

@@ -97,13 +97,22 @@ func (t *txn) Iterate(o kv.IterOptions) kv.Iterator {
 		Prefix:      o.Prefix,
 		AllVersions: o.StepLimit > 0,
 	}
-	if o.Prefetch > 0 && !o.KeysOnly {
+	// Badger prefetches each value in a goroutine of its own. Up to a few
+	// hundred that pays for values in the value log; a listing page's hint
+	// (catalog.List asks for 1001 entries) would start a thousand goroutines
+	// per page for manifests that sit next to their keys (valueThreshold),
+	// where the listing read them in turn before it gave the hint.
+	if o.Prefetch > 0 && o.Prefetch <= maxPrefetchValues && !o.KeysOnly {
 		bo.PrefetchValues, bo.PrefetchSize = true, o.Prefetch
 	}
 	it := &iterator{t: t, it: t.bt.NewIterator(bo), prefix: o.Prefix, limit: o.StepLimit}
 	t.iters = append(t.iters, it)
 	return it
 }
+
+// maxPrefetchValues is the largest Prefetch hint turned into Badger's value
+// prefetching.
+const maxPrefetchValues = 256
 
 // iterator is a kv.Iterator over a Badger iterator. With a step limit it
 // reads every version Badger keeps (AllVersions) and skips old versions

@@ -52,6 +52,8 @@ func Run(t *testing.T, newEngine NewEngine) {
 		{"LockWaitCancelled", testLockWaitCancelled},
 		{"StepLimit", testStepLimit},
 		{"NoSyncAndSync", testNoSync},
+		{"ReadKeys", testReadKeys},
+		{"ReadKeysOneSnapshot", testReadKeysSnapshot},
 		{"Closed", testClosed},
 	}
 	for _, tc := range tests {
@@ -340,6 +342,20 @@ func inTxn(e kv.Engine, fn func(kv.Txn) error, inside chan<- struct{}, release <
 	return done
 }
 
+// lockNow takes a lock and holds it before going on. An engine may take a
+// transaction's locks only with its next read or its commit (PostgreSQL
+// sends them in the round trip of the first read): a test that must hold
+// one at a given point reads once after it.
+func lockNow(tx kv.Txn, key string, mode kv.LockMode) error {
+	if err := tx.Lock([]byte(key), mode); err != nil {
+		return err
+	}
+	if _, err := tx.Get([]byte(key)); err != nil && !errors.Is(err, kv.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
 func wait[T any](t *testing.T, c <-chan T, what string) T {
 	t.Helper()
 	select {
@@ -579,7 +595,7 @@ func testLockDoesNotCreate(t *testing.T, e kv.Engine) {
 func testSharedCompatible(t *testing.T, e kv.Engine) {
 	inside, release := make(chan struct{}), make(chan struct{})
 	done := inTxn(e, func(tx kv.Txn) error {
-		if err := tx.Lock([]byte("L"), kv.Shared); err != nil {
+		if err := lockNow(tx, "L", kv.Shared); err != nil {
 			return err
 		}
 		return tx.Set([]byte("a"), []byte("1"))
@@ -590,7 +606,7 @@ func testSharedCompatible(t *testing.T, e kv.Engine) {
 	// The first holder is still inside: a second shared lock must be
 	// granted now, not after it ends.
 	err := Update(ctx, e, func(tx kv.Txn) error {
-		if err := tx.Lock([]byte("L"), kv.Shared); err != nil {
+		if err := lockNow(tx, "L", kv.Shared); err != nil {
 			return err
 		}
 		return tx.Set([]byte("b"), []byte("1"))
@@ -630,7 +646,7 @@ func testExclusiveSeesShared(t *testing.T, e kv.Engine) {
 	go func() {
 		var empty bool
 		err := Update(context.Background(), e, func(tx kv.Txn) error {
-			if err := tx.Lock([]byte("parent"), kv.Exclusive); err != nil {
+			if err := lockNow(tx, "parent", kv.Exclusive); err != nil {
 				return err
 			}
 			granted.Store(true)
@@ -672,7 +688,7 @@ func testSharedSeesExclusive(t *testing.T, e kv.Engine) {
 	mustSet(t, e, "parent", "p")
 	inside, release := make(chan struct{}), make(chan struct{})
 	deleter := inTxn(e, func(tx kv.Txn) error {
-		if err := tx.Lock([]byte("parent"), kv.Exclusive); err != nil {
+		if err := lockNow(tx, "parent", kv.Exclusive); err != nil {
 			return err
 		}
 		return tx.Delete([]byte("parent"))
@@ -778,7 +794,7 @@ func testParentChildRace(t *testing.T, e kv.Engine) {
 // nothing behind: a shared lock is still granted beside the holder.
 func testLockWaitCancelled(t *testing.T, e kv.Engine) {
 	inside, release := make(chan struct{}), make(chan struct{})
-	done := inTxn(e, func(tx kv.Txn) error { return tx.Lock([]byte("L"), kv.Shared) }, inside, release)
+	done := inTxn(e, func(tx kv.Txn) error { return lockNow(tx, "L", kv.Shared) }, inside, release)
 	wait(t, inside, "shared holder")
 	defer func() {
 		close(release)
@@ -792,7 +808,7 @@ func testLockWaitCancelled(t *testing.T, e kv.Engine) {
 	waited := make(chan error, 1)
 	go func() {
 		waited <- e.Update(ctx, kv.WriteOptions{}, func(tx kv.Txn) error {
-			if err := tx.Lock([]byte("L"), kv.Exclusive); err != nil {
+			if err := lockNow(tx, "L", kv.Exclusive); err != nil {
 				return err
 			}
 			return errors.New("exclusive lock granted beside a shared holder")
@@ -824,7 +840,7 @@ func testExclusiveSerialize(t *testing.T, e kv.Engine) {
 			defer wg.Done()
 			for i := range each {
 				err := Update(context.Background(), e, func(tx kv.Txn) error {
-					if err := tx.Lock([]byte("L"), kv.Exclusive); err != nil {
+					if err := lockNow(tx, "L", kv.Exclusive); err != nil {
 						return err
 					}
 					if n := inside.Add(1); n != 1 {
@@ -925,5 +941,101 @@ func testClosed(t *testing.T, e kv.Engine) {
 	}
 	if err := e.View(context.Background(), func(kv.Reader) error { return nil }); !errors.Is(err, kv.ErrClosed) {
 		t.Errorf("view after close: %v, want ErrClosed", err)
+	}
+	if err := e.ReadKeys(context.Background(), [][]byte{[]byte("a")}, func(int, []byte) {}); !errors.Is(err, kv.ErrClosed) {
+		t.Errorf("read keys after close: %v, want ErrClosed", err)
+	}
+}
+
+// readKeys returns what ReadKeys gives for keys, as "index=value".
+func readKeys(t *testing.T, e kv.Engine, keys ...string) []string {
+	t.Helper()
+	bs := make([][]byte, len(keys))
+	for i, k := range keys {
+		bs[i] = []byte(k)
+	}
+	var out []string
+	err := e.ReadKeys(context.Background(), bs, func(i int, v []byte) {
+		if v == nil {
+			t.Errorf("key %q: nil value, want a present (possibly empty) one", keys[i])
+		}
+		out = append(out, fmt.Sprintf("%d=%s", i, v))
+	})
+	if err != nil {
+		t.Fatalf("read keys %q: %v", keys, err)
+	}
+	return out
+}
+
+func testReadKeys(t *testing.T, e kv.Engine) {
+	if got := readKeys(t, e); len(got) != 0 {
+		t.Errorf("no keys: %q", got)
+	}
+	mustSet(t, e, "a", "1", "b", "", "c", "3", "d", "4")
+	if err := Update(context.Background(), e, func(tx kv.Txn) error { return tx.Delete([]byte("c")) }); err != nil {
+		t.Fatal(err)
+	}
+	// Present, missing, empty, deleted, repeated: in the order asked.
+	got := readKeys(t, e, "a", "missing", "b", "c", "a", "d")
+	if want := []string{"0=1", "2=", "4=1", "5=4"}; !slices.Equal(got, want) {
+		t.Errorf("read keys: %q, want %q", got, want)
+	}
+	if got := readKeys(t, e, "d"); !slices.Equal(got, []string{"0=4"}) {
+		t.Errorf("one key: %q", got)
+	}
+	if got := readKeys(t, e, "c"); len(got) != 0 {
+		t.Errorf("a deleted key alone: %q, want nothing", got)
+	}
+	// Values are the caller's to keep.
+	var kept []byte
+	if err := e.ReadKeys(context.Background(), [][]byte{[]byte("a")}, func(_ int, v []byte) { kept = v }); err != nil {
+		t.Fatal(err)
+	}
+	mustSet(t, e, "a", "9")
+	readKeys(t, e, "a", "d")
+	if string(kept) != "1" {
+		t.Errorf("a value kept from ReadKeys changed to %q", kept)
+	}
+}
+
+// testReadKeysSnapshot: a writer commits x and y together, always equal;
+// ReadKeys of both must never see one without the other.
+func testReadKeysSnapshot(t *testing.T, e kv.Engine) {
+	mustSet(t, e, "x", "0", "y", "0")
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		for i := 1; i <= 200; i++ {
+			v := []byte(fmt.Sprint(i))
+			if err := Update(ctx, e, func(tx kv.Txn) error {
+				if err := tx.Set([]byte("x"), v); err != nil {
+					return err
+				}
+				return tx.Set([]byte("y"), v)
+			}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	keys := [][]byte{[]byte("y"), []byte("x")}
+	for reads := 0; ; reads++ {
+		var got [2]string
+		if err := e.ReadKeys(ctx, keys, func(i int, v []byte) { got[i] = string(v) }); err != nil {
+			t.Fatal(err)
+		}
+		if got[0] != got[1] || got[0] == "" {
+			t.Fatalf("read %d: y=%q x=%q, want one snapshot's pair", reads, got[0], got[1])
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			return
+		default:
+		}
 	}
 }

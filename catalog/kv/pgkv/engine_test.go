@@ -37,6 +37,18 @@ func set(t *testing.T, e *Engine, key, value string) {
 	}
 }
 
+// lockNow takes a lock and holds it before going on: the engine takes a
+// transaction's locks with its first read (or before its commit).
+func lockNow(tx kv.Txn, key string, mode kv.LockMode) error {
+	if err := tx.Lock([]byte(key), mode); err != nil {
+		return err
+	}
+	if _, err := tx.Get([]byte(key)); err != nil && !errors.Is(err, kv.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
 func get(e *Engine, key string) (string, error) {
 	var v []byte
 	err := e.View(context.Background(), func(r kv.Reader) error {
@@ -132,7 +144,7 @@ func TestTwoNodes(t *testing.T) {
 	held := make(chan error, 1)
 	go func() {
 		held <- a.Update(ctx, kv.WriteOptions{}, func(tx kv.Txn) error {
-			if err := tx.Lock([]byte("bucket"), kv.Exclusive); err != nil {
+			if err := lockNow(tx, "bucket", kv.Exclusive); err != nil {
 				return err
 			}
 			close(inside)
@@ -224,7 +236,7 @@ func TestSessionLossReleasesLocks(t *testing.T) {
 	held := make(chan error, 1)
 	go func() {
 		held <- a.Update(ctx, kv.WriteOptions{}, func(tx kv.Txn) error {
-			if err := tx.Lock([]byte("L"), kv.Exclusive); err != nil {
+			if err := lockNow(tx, "L", kv.Exclusive); err != nil {
 				return err
 			}
 			if err := tx.Set([]byte("half"), []byte("written")); err != nil {
@@ -347,65 +359,112 @@ func TestConcurrentOpen(t *testing.T) {
 	}
 }
 
-// Two transactions locking two keys in opposite orders: PostgreSQL finds
-// the deadlock and ends one, which the caller sees as a conflict to retry;
-// the other goes on.
+// A transaction and another session locking two keys in opposite orders:
+// PostgreSQL finds the deadlock and ends one, which the caller sees as a
+// conflict to retry; the other goes on. The engine sends a transaction's
+// locks together (with its first read), so the other side is a session of
+// the test's, which takes its second lock once the transaction waits.
 func TestDeadlockIsConflict(t *testing.T) {
 	ctx := context.Background()
-	e := open(t, pgtest.DB(t), Options{})
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	holding := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
-	for i, order := range [2][2]string{{"x", "y"}, {"y", "x"}} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = e.Update(ctx, kv.WriteOptions{}, func(tx kv.Txn) error {
-				if err := tx.Lock([]byte(order[0]), kv.Exclusive); err != nil {
-					return err
-				}
-				close(holding[i])
-				<-holding[1-i]
-				if err := tx.Lock([]byte(order[1]), kv.Exclusive); err != nil {
-					return err
-				}
-				return tx.Set([]byte(order[0]), []byte("done"))
-			})
-		}()
+	url := pgtest.DB(t)
+	e := open(t, url, Options{})
+	other, admin := raw(t, url), raw(t, url)
+	if _, err := other.Exec(ctx, "SELECT pg_advisory_lock($1)", lockID([]byte("y"))); err != nil {
+		t.Fatal(err)
 	}
-	wg.Wait()
-	conflicts := 0
-	for _, err := range errs {
-		switch {
-		case errors.Is(err, kv.ErrConflict):
-			conflicts++
-		case err != nil:
-			t.Fatalf("unexpected error: %v", err)
+	done := make(chan error, 1)
+	go func() {
+		done <- e.Update(ctx, kv.WriteOptions{}, func(tx kv.Txn) error {
+			if err := tx.Lock([]byte("x"), kv.Exclusive); err != nil {
+				return err
+			}
+			if err := tx.Lock([]byte("y"), kv.Exclusive); err != nil {
+				return err
+			}
+			if _, err := tx.Get([]byte("x")); err != nil && !errors.Is(err, kv.ErrNotFound) {
+				return err
+			}
+			return tx.Set([]byte("x"), []byte("done"))
+		})
+	}()
+	// The transaction holds x and waits for y.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var waiting int
+		if err := admin.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").Scan(&waiting); err != nil {
+			t.Fatal(err)
 		}
+		if waiting == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the transaction never waited for its second lock")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the server's lock table
 	}
-	if conflicts != 1 {
-		t.Fatalf("deadlocked pair: %v; want exactly one ErrConflict", errs)
+	_, otherErr := other.Exec(ctx, "SELECT pg_advisory_lock($1)", lockID([]byte("x")))
+	// Whichever side ended, the session's locks go (a failed statement
+	// keeps what the session held), so the transaction can finish.
+	if _, err := other.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
+		t.Fatal(err)
+	}
+	err := <-done
+	if errors.Is(err, kv.ErrConflict) == (otherErr != nil) {
+		t.Fatalf("deadlocked pair: transaction %v, other session %v; want exactly one ended", err, otherErr)
+	}
+	if err != nil && !errors.Is(err, kv.ErrConflict) {
+		t.Fatalf("the transaction: %v, want ErrConflict or success", err)
 	}
 }
 
-// A caller that drops a failed write's error and returns nil must not be
-// told its transaction committed: PostgreSQL rolled it back.
-func TestSwallowedConflictIsNotACommit(t *testing.T) {
+// A write whose conflict surfaces only at the commit fails the commit,
+// and nothing of the transaction stays.
+func TestHeldBackWriteConflictsAtCommit(t *testing.T) {
 	ctx := context.Background()
 	e := open(t, pgtest.DB(t), Options{})
 	set(t, e, "k", "0")
-	var setErr error
 	err := e.Update(ctx, kv.WriteOptions{}, func(tx kv.Txn) error {
 		if _, err := tx.Get([]byte("k")); err != nil {
 			return err
 		}
 		set(t, e, "k", "other")
-		setErr = tx.Set([]byte("k"), []byte("mine"))
-		tx.Set([]byte("side"), []byte("effect")) // fails too: the transaction is aborted
+		if err := tx.Set([]byte("side"), []byte("effect")); err != nil {
+			return err
+		}
+		return tx.Set([]byte("k"), []byte("mine"))
+	})
+	if !errors.Is(err, kv.ErrConflict) {
+		t.Fatalf("Update whose write conflicts: %v, want ErrConflict", err)
+	}
+	if _, err := get(e, "side"); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("side effect of the rolled-back transaction: %v", err)
+	}
+	if v, err := get(e, "k"); err != nil || string(v) != "other" {
+		t.Fatalf("k after the conflict: %q %v, want the other writer's", v, err)
+	}
+}
+
+// A caller that drops a failed write's error and returns nil must not be
+// told its transaction committed: PostgreSQL rolled it back. The writes
+// are held back until the next read or the commit, so the conflict fails
+// the read after the write, or the commit.
+func TestSwallowedConflictIsNotACommit(t *testing.T) {
+	ctx := context.Background()
+	e := open(t, pgtest.DB(t), Options{})
+	set(t, e, "k", "0")
+	var getErr error
+	err := e.Update(ctx, kv.WriteOptions{}, func(tx kv.Txn) error {
+		if _, err := tx.Get([]byte("k")); err != nil {
+			return err
+		}
+		set(t, e, "k", "other")
+		tx.Set([]byte("k"), []byte("mine"))
+		_, getErr = tx.Get([]byte("k"))          // sends the Set: it conflicts
+		tx.Set([]byte("side"), []byte("effect")) // the transaction is aborted
 		return nil
 	})
-	if !errors.Is(setErr, kv.ErrConflict) {
-		t.Fatalf("the conflicting Set: %v", setErr)
+	if !errors.Is(getErr, kv.ErrConflict) {
+		t.Fatalf("the read after the conflicting Set: %v, want ErrConflict", getErr)
 	}
 	if !errors.Is(err, kv.ErrConflict) {
 		t.Fatalf("Update after a swallowed conflict: %v, want ErrConflict", err)
@@ -428,7 +487,7 @@ func TestAbandonedLockWaitLeavesNoWaiter(t *testing.T) {
 	held := make(chan error, 1)
 	go func() {
 		held <- e.Update(ctx, kv.WriteOptions{}, func(tx kv.Txn) error {
-			if err := tx.Lock([]byte("L"), kv.Shared); err != nil {
+			if err := lockNow(tx, "L", kv.Shared); err != nil {
 				return err
 			}
 			close(inside)
@@ -507,5 +566,72 @@ func TestScanBoundsInIndex(t *testing.T) {
 	text := strings.Join(plan, "\n")
 	if !strings.Contains(text, "Index Cond: ((k >= $1) AND (k < $2))") || strings.Contains(text, "Rows Removed") {
 		t.Fatalf("a prefix page's plan reads past the prefix:\n%s", text)
+	}
+}
+
+// The locks travel with the first read: a lock that is not granted fails
+// that read, and the transaction never commits, even when fn drops the
+// error (the server ran the read without the lock).
+func TestFailedLockFailsReadAndCommit(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.DB(t)
+	e := open(t, url, Options{})
+	admin := raw(t, url)
+	inside, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- e.Update(ctx, kv.WriteOptions{}, func(tx kv.Txn) error {
+			if err := lockNow(tx, "L", kv.Exclusive); err != nil {
+				return err
+			}
+			close(inside)
+			<-release
+			return nil
+		})
+	}()
+	<-inside
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var getErr error
+	ran := make(chan error, 1)
+	go func() {
+		ran <- e.Update(wctx, kv.WriteOptions{}, func(tx kv.Txn) error {
+			if err := tx.Lock([]byte("L"), kv.Shared); err != nil {
+				return err
+			}
+			_, getErr = tx.Get([]byte("k"))
+			tx.Set([]byte("k"), []byte("written without the lock"))
+			return nil
+		})
+	}()
+	// Give up the wait once the server has it queued.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var waiting int
+		if err := admin.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second transaction never waited for its lock")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the server's lock table
+	}
+	cancel()
+	err := <-ran
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(getErr, context.Canceled) {
+		t.Fatalf("read after a lock given up: %v, want context.Canceled", getErr)
+	}
+	if err == nil {
+		t.Fatal("a transaction whose lock was not granted committed")
+	}
+	if _, err := get(e, "k"); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("its write: %v, want nothing", err)
 	}
 }

@@ -10,7 +10,7 @@ import (
 // Page sizes: Prefetch sizes a page within these bounds.
 const (
 	minPage = 16
-	maxPage = 1000
+	maxPage = 1024 // a listing page of 1000 and the key after it, in one fetch
 )
 
 // iter reads its keys in pages from the transaction's snapshot. It holds

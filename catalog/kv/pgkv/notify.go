@@ -56,10 +56,7 @@ func (e *Engine) Notify(tx kv.Txn, payload []byte) error {
 	}
 	// NOTIFY's payload is text in the server's encoding: base64 keeps any
 	// bytes (an object key may hold any UTF-8, and NUL is not text).
-	if err := t.exec("SELECT pg_notify($1, $2)", e.opts.Table, base64.StdEncoding.EncodeToString(payload)); err != nil {
-		return t.fail("notify", err)
-	}
-	return nil
+	return t.write("notify", "SELECT pg_notify($1, $2)", e.opts.Table, base64.StdEncoding.EncodeToString(payload))
 }
 
 // Listen registers fn; the first call starts the engine's listener and

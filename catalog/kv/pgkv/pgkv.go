@@ -22,7 +22,11 @@
 //   - Lock is a session-level advisory lock on a 64-bit hash of the key
 //     (pg_advisory_lock / pg_advisory_lock_shared), taken before BEGIN on
 //     the transaction's connection, so the snapshot is taken after the
-//     locks are held; it is released after COMMIT or ROLLBACK. Two keys
+//     locks are held; it is released after COMMIT or ROLLBACK. The locks
+//     are queued and sent in the round trip of the first read, with BEGIN
+//     (locks.go); writes are held back until the next read or the COMMIT
+//     (txn.go): a PutObject is a round trip for its locks, BEGIN and first
+//     read, one per further read, and one for its writes and COMMIT. Two keys
 //     whose hashes collide merely serialize each other. A connection whose
 //     locks could not be released for sure is closed, never pooled: the
 //     server drops a closed session's locks.
@@ -170,6 +174,7 @@ func (e *Engine) createTable(ctx context.Context) error {
 type queries struct {
 	create               []string
 	get, set, del, prune string
+	getKV, getMany       string // ReadKeys: one key; several
 	scan, scanKeys       string // from a key to an upper bound
 	scanAll, scanKeysAll string // from a key on
 }
@@ -184,7 +189,9 @@ func newQueries(t string) queries {
 			"ALTER TABLE " + id + " ALTER COLUMN v SET STORAGE EXTERNAL",
 			"CREATE INDEX IF NOT EXISTS " + gone + " ON " + id + " (gone) WHERE v IS NULL",
 		},
-		get: "SELECT v FROM " + id + " WHERE k = $1 AND v IS NOT NULL",
+		get:     "SELECT v FROM " + id + " WHERE k = $1 AND v IS NOT NULL",
+		getKV:   "SELECT k, v FROM " + id + " WHERE k = $1 AND v IS NOT NULL",
+		getMany: "SELECT k, v FROM " + id + " WHERE k = ANY($1) AND v IS NOT NULL",
 		set: "INSERT INTO " + id + " (k, v, gone) VALUES ($1, $2, NULL) " +
 			"ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v, gone = NULL",
 		del: "INSERT INTO " + id + " (k, v, gone) VALUES ($1, NULL, now()) " +
@@ -213,6 +220,70 @@ func (e *Engine) View(ctx context.Context, fn func(kv.Reader) error) error {
 		return err
 	}
 	return fn(t)
+}
+
+// ReadKeys reads keys in one statement outside any transaction block: a
+// statement is its own snapshot in PostgreSQL, so this is a View of Gets
+// in one round trip instead of BEGIN with the first read, one per further
+// read, and ROLLBACK.
+func (e *Engine) ReadKeys(ctx context.Context, keys [][]byte, fn func(i int, value []byte)) error {
+	if e.closed.Load() {
+		return kv.ErrClosed
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	for _, k := range keys {
+		if len(k) == 0 {
+			return errors.New("pgkv: read keys: empty key")
+		}
+	}
+	c, err := e.pool.Acquire(ctx)
+	if err != nil {
+		if e.closed.Load() {
+			return kv.ErrClosed
+		}
+		return fmt.Errorf("pgkv: connect: %w", err)
+	}
+	defer c.Release()
+	var rows pgx.Rows
+	if len(keys) == 1 {
+		rows, err = c.Query(ctx, e.q.getKV, keys[0])
+	} else {
+		rows, err = c.Query(ctx, e.q.getMany, keys)
+	}
+	found := make(map[string][]byte, len(keys))
+	if err == nil {
+		for rows.Next() {
+			var k, v []byte
+			if err = rows.Scan(&k, &v); err != nil {
+				break
+			}
+			found[string(k)] = v
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+	}
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return fmt.Errorf("pgkv: read keys: %w", cerr)
+		}
+		return fmt.Errorf("pgkv: read keys: %w", mapErr(err))
+	}
+	for i, k := range keys {
+		sealed, ok := found[string(k)]
+		if !ok {
+			continue
+		}
+		v, err := e.seal.open(k, sealed)
+		if err != nil {
+			return err
+		}
+		fn(i, v)
+	}
+	return nil
 }
 
 // Update runs fn in a read-write transaction and commits it.

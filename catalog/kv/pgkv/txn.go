@@ -15,8 +15,12 @@ import (
 )
 
 // txn is one transaction on one pooled connection. Its BEGIN is sent with
-// its first read or write, after its locks (see the package comment), in
-// the same round trip as that statement (a pipelined batch).
+// its first read, after its locks (see the package comment), in the same
+// round trip as that statement (a pipelined batch). Its writes (Set,
+// Delete, Notify) are held back and sent in the round trip of its next
+// read, before it (the read sees them), or of its COMMIT: a write costs no
+// round trip of its own. A write that fails (a conflict) then fails that
+// read or the commit, and the transaction with it, as the contract allows.
 type txn struct {
 	ctx      context.Context
 	e        *Engine
@@ -25,7 +29,9 @@ type txn struct {
 	failed   error // the first statement that failed: the server aborted the transaction
 	readOnly bool
 	noSync   bool
-	locked   bool // holds session-level advisory locks
+	locked   bool      // holds session-level advisory locks
+	locks    []lockReq // taken with the first read, or before COMMIT
+	writes   []stmt
 	dirty    bool // the connection's state is unknown: close, don't pool
 	done     bool
 }
@@ -46,6 +52,13 @@ func (t *txn) acquire() error {
 
 var errEnded = errors.New("pgkv: transaction already ended")
 
+// stmt is a statement held back until the transaction's next round trip.
+type stmt struct {
+	op   string // for errors
+	sql  string
+	args []any
+}
+
 // beginStmts open the transaction: REPEATABLE READ is PostgreSQL's
 // snapshot isolation, its snapshot taken at the first statement after.
 func (t *txn) beginStmts() []string {
@@ -58,21 +71,47 @@ func (t *txn) beginStmts() []string {
 	return []string{"BEGIN ISOLATION LEVEL REPEATABLE READ"}
 }
 
-// query runs one statement of the transaction, preceded by its BEGIN in
-// the same round trip when it is the first. The caller reads rows, closes
-// them, then calls done.
-func (t *txn) query(sql string, args ...any) (rows pgx.Rows, done func() error, err error) {
+// rowSource is what a read gives its caller: pgx.Rows, or the rows of the
+// round trip that took the locks (rawRows).
+type rowSource interface {
+	Next() bool
+	Scan(dest ...any) error
+	Close()
+	Err() error
+}
+
+// query runs one statement of the transaction, preceded in the same round
+// trip by its locks and BEGIN when it is the first and by the writes held
+// back. The caller reads rows, closes them, then calls done. A held-back
+// write that fails is returned as err, wrapped as op's failure by the
+// caller; the server has then aborted the transaction.
+func (t *txn) query(sql string, args ...any) (rows rowSource, done func() error, err error) {
 	if t.done {
 		return nil, nil, errEnded
 	}
-	if t.inTx {
+	if t.dirty {
+		return nil, nil, t.failedErr()
+	}
+	if len(t.locks) > 0 {
+		rows, err := t.openLocked(sql, args)
+		return rows, func() error { return nil }, err
+	}
+	if t.inTx && len(t.writes) == 0 {
 		rows, err := t.conn.Query(t.ctx, sql, args...)
 		return rows, func() error { return nil }, err
 	}
 	var b pgx.Batch
-	begin := t.beginStmts()
+	var begin []string
+	if !t.inTx {
+		begin = t.beginStmts()
+	}
 	for _, s := range begin {
 		b.Queue(s)
+	}
+	writes := t.writes
+	t.writes = nil
+	for _, w := range writes {
+		b.Queue(w.sql, w.args...)
 	}
 	b.Queue(sql, args...)
 	br := t.conn.SendBatch(t.ctx, &b)
@@ -84,6 +123,12 @@ func (t *txn) query(sql string, args ...any) (rows pgx.Rows, done func() error, 
 			return nil, nil, err
 		}
 	}
+	for _, w := range writes {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, nil, fmt.Errorf("%s: %w", w.op, err)
+		}
+	}
 	rows, err = br.Query()
 	if err != nil {
 		br.Close()
@@ -92,18 +137,18 @@ func (t *txn) query(sql string, args ...any) (rows pgx.Rows, done func() error, 
 	return rows, br.Close, nil
 }
 
-// exec runs a statement that returns no rows.
-func (t *txn) exec(sql string, args ...any) error {
-	rows, done, err := t.query(sql, args...)
-	if err != nil {
-		return err
+// write holds a write back until the next round trip (see txn).
+func (t *txn) write(op, sql string, args ...any) error {
+	if t.done {
+		return errEnded
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		done()
-		return err
+	if t.failed != nil {
+		// The server has aborted the transaction: say so now, as a write
+		// sent at once would have.
+		return t.wrap(op, t.failed)
 	}
-	return done()
+	t.writes = append(t.writes, stmt{op: op, sql: sql, args: args})
+	return nil
 }
 
 // fail records a failed statement (the server has aborted the transaction)
@@ -121,29 +166,20 @@ func lockID(key []byte) int64 {
 	return int64(binary.BigEndian.Uint64(h[:8]))
 }
 
+// Lock queues the lock: it is taken in the round trip of the
+// transaction's first read (locks.go), or, if there is none, before its
+// COMMIT. A lock that fails fails that read or the commit.
 func (t *txn) Lock(key []byte, mode kv.LockMode) error {
-	if t.inTx {
+	if t.inTx || len(t.writes) > 0 {
 		return kv.ErrLockOrder
 	}
 	if t.done {
 		return errEnded
 	}
-	var q string
-	switch mode {
-	case kv.Shared:
-		q = "SELECT pg_advisory_lock_shared($1)"
-	case kv.Exclusive:
-		q = "SELECT pg_advisory_lock($1)"
-	default:
+	if mode != kv.Shared && mode != kv.Exclusive {
 		return fmt.Errorf("pgkv: lock mode %d", mode)
 	}
-	// Set before the call: a lock granted as the call failed (ctx done as
-	// the reply came) must still be released.
-	t.locked = true
-	if _, err := t.conn.Exec(t.ctx, q, lockID(key)); err != nil {
-		t.dirty = true
-		return t.wrap(fmt.Sprintf("lock %q %s", key, mode), err)
-	}
+	t.locks = append(t.locks, lockReq{id: lockID(key), mode: mode, key: key})
 	return nil
 }
 
@@ -184,10 +220,7 @@ func (t *txn) Set(key, value []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := t.exec(t.e.q.set, key, sealed); err != nil {
-		return t.fail(fmt.Sprintf("set %q", key), err)
-	}
-	return nil
+	return t.write(fmt.Sprintf("set %q", key), t.e.q.set, key, sealed)
 }
 
 func (t *txn) Delete(key []byte) error {
@@ -197,10 +230,7 @@ func (t *txn) Delete(key []byte) error {
 	if t.readOnly {
 		return errors.New("pgkv: delete in a read-only transaction")
 	}
-	if err := t.exec(t.e.q.del, key); err != nil {
-		return t.fail(fmt.Sprintf("delete %q", key), err)
-	}
-	return nil
+	return t.write(fmt.Sprintf("delete %q", key), t.e.q.del, key)
 }
 
 func (t *txn) Iterate(o kv.IterOptions) kv.Iterator {
@@ -209,33 +239,75 @@ func (t *txn) Iterate(o kv.IterOptions) kv.Iterator {
 
 // commit ends the transaction; end releases the connection.
 func (t *txn) commit() error {
-	if !t.inTx {
+	if t.done {
+		return errEnded
+	}
+	if t.dirty {
+		// A lock or the BEGIN failed: the transaction must not commit,
+		// whatever fn made of the error.
+		return t.failedErr()
+	}
+	if len(t.locks) > 0 {
+		// Nothing was read: the locks go on their own, then the writes.
+		if err := t.takeLocks(); err != nil {
+			return err
+		}
+	}
+	if !t.inTx && len(t.writes) == 0 {
 		return nil // nothing read or written: nothing to commit
 	}
-	var tag pgconn.CommandTag
-	var err error
+	// One round trip: BEGIN if nothing was read, the writes held back,
+	// COMMIT, and the release of the locks, after the COMMIT: a server
+	// skips the rest of a pipeline after an error, so they are never
+	// released before the commit is done.
+	var b pgx.Batch
+	var begin []string
+	if !t.inTx {
+		begin = t.beginStmts()
+	}
+	for _, s := range begin {
+		b.Queue(s)
+	}
+	writes := t.writes
+	t.writes = nil
+	for _, w := range writes {
+		b.Queue(w.sql, w.args...)
+	}
+	b.Queue("COMMIT")
 	if t.locked {
-		// The locks go in the same round trip, after the COMMIT: a server
-		// skips the rest of a pipeline after an error, so they are never
-		// released before the commit is done.
-		var b pgx.Batch
-		b.Queue("COMMIT")
 		b.Queue("SELECT pg_advisory_unlock_all()")
-		br := t.conn.SendBatch(t.ctx, &b)
-		tag, err = br.Exec()
-		if err == nil {
-			t.inTx = false
+	}
+	br := t.conn.SendBatch(t.ctx, &b)
+	t.inTx = true
+	for range begin {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			t.dirty = true
+			return t.wrap("begin", err)
+		}
+	}
+	for _, w := range writes {
+		if _, err := br.Exec(); err != nil {
+			// The server skips the COMMIT; end rolls back.
+			br.Close()
+			return t.fail(w.op, err)
+		}
+	}
+	tag, err := br.Exec()
+	if err == nil {
+		t.inTx = false
+		if t.locked {
 			_, uerr := br.Exec()
 			if cerr := br.Close(); uerr == nil && cerr == nil {
 				t.locked = false
 			} else {
 				t.dirty = true // end closes the session, which drops them
 			}
-		} else {
-			br.Close()
+		} else if cerr := br.Close(); cerr != nil {
+			t.dirty = true
 		}
 	} else {
-		tag, err = t.conn.Exec(t.ctx, "COMMIT")
+		br.Close()
 	}
 	if err != nil {
 		t.dirty = true
@@ -259,12 +331,22 @@ func (t *txn) end() {
 	t.done = true
 	// Cleanup must run even when the caller's ctx is done.
 	ctx := context.WithoutCancel(t.ctx)
-	if t.inTx && !t.dirty {
+	switch {
+	case t.dirty:
+	case t.inTx && t.locked:
+		// One round trip; the locks are released only once the
+		// transaction is over (the server skips the rest after an error).
+		var b pgx.Batch
+		b.Queue("ROLLBACK")
+		b.Queue("SELECT pg_advisory_unlock_all()")
+		if err := t.conn.SendBatch(ctx, &b).Close(); err != nil {
+			t.dirty = true
+		}
+	case t.inTx:
 		if _, err := t.conn.Exec(ctx, "ROLLBACK"); err != nil {
 			t.dirty = true
 		}
-	}
-	if t.locked && !t.dirty {
+	case t.locked:
 		if _, err := t.conn.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
 			t.dirty = true
 		}
