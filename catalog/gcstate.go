@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"excloud.dev/buckets/catalog/kv"
@@ -273,8 +274,17 @@ func (db *DB) GCScan(ctx context.Context) error {
 
 // GCLease is the collector's hold on the leader lease, for one collection.
 type GCLease struct {
-	db    *DB
-	value []byte // the leader record as this collection wrote it
+	db *DB
+	mu sync.Mutex // value: the collection's transactions and Keep
+	// value is the leader record as this collection last wrote it; its
+	// first 24 bytes (node and epoch) identify the holder.
+	value []byte
+}
+
+func (l *GCLease) holder() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.value[:24]
 }
 
 // leaderValue: node id (16 hex) | epoch (8) | expiry (8) | hostname.
@@ -337,20 +347,14 @@ func (db *DB) GCBegin(ctx context.Context) (*GCLease, error) {
 			return err
 		}
 		l = &GCLease{db: db, value: lv}
-		nodes, err := readNodes(txn)
-		if err != nil {
+		if reaped, err = db.reap(txn, now); err != nil {
 			return err
-		}
-		for _, n := range nodes {
-			if n.id != db.reg.id && !n.expiry.After(now) {
-				if err := del(txn, nodeKey(n.id)); err != nil {
-					return err
-				}
-				reaped = append(reaped, n.id)
-			}
 		}
 		return bumpRound(txn)
 	})
+	if errors.Is(err, ErrGCLeaseHeld) {
+		return nil, err // says all an operator needs
+	}
 	if err != nil {
 		return nil, fmt.Errorf("catalog: gc begin: %w", err)
 	}
@@ -358,6 +362,26 @@ func (db *DB) GCBegin(ctx context.Context) (*GCLease, error) {
 		db.log.Warn("catalog: node heartbeat expired; its registration is released and its writes in flight may not commit", "node", id)
 	}
 	return l, nil
+}
+
+// reap deletes the records of other nodes whose heartbeat expired: from
+// then on, the writes they began may not commit (checkFence), so their
+// acknowledgements are no longer needed.
+func (db *DB) reap(txn kv.Txn, now time.Time) ([]string, error) {
+	nodes, err := readNodes(txn)
+	if err != nil {
+		return nil, err
+	}
+	var reaped []string
+	for _, n := range nodes {
+		if n.id != db.reg.id && !n.expiry.After(now) {
+			if err := del(txn, nodeKey(n.id)); err != nil {
+				return nil, err
+			}
+			reaped = append(reaped, n.id)
+		}
+	}
+	return reaped, nil
 }
 
 func bumpRound(txn kv.Txn) error {
@@ -373,7 +397,7 @@ func bumpRound(txn kv.Txn) error {
 // so of the two transactions only one commits.
 func (l *GCLease) hold(txn kv.Txn) error {
 	v, err := getValue(txn, keyGCLeader)
-	if err == errMissing || (err == nil && !bytes.Equal(v[:24], l.value[:24])) {
+	if err == errMissing || (err == nil && !bytes.Equal(v[:min(len(v), 24)], l.holder())) {
 		return fmt.Errorf("%w: the collector lease passed to another node", ErrGCLeaseHeld)
 	}
 	if err != nil {
@@ -382,8 +406,42 @@ func (l *GCLease) hold(txn kv.Txn) error {
 	if h, _ := decodeLeader(v); !h.Until.After(time.Now()) {
 		return fmt.Errorf("%w: this node's collector lease expired", ErrGCLeaseHeld)
 	}
-	l.value = l.db.leaderValue(time.Now().Add(nodeTTL))
-	return set(txn, keyGCLeader, l.value)
+	nv := l.db.leaderValue(time.Now().Add(nodeTTL))
+	l.mu.Lock()
+	l.value = nv
+	l.mu.Unlock()
+	return set(txn, keyGCLeader, nv)
+}
+
+// Keep renews the lease every third of its term until the returned func is
+// called, so a long collection (a large store to list) keeps it; each of
+// the collection's transactions checks it still holds it.
+func (l *GCLease) Keep(ctx context.Context) (stop func()) {
+	if l == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(nodeTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			err := l.db.update(ctx, func(txn kv.Txn) error { return l.hold(txn) })
+			if err != nil && ctx.Err() == nil {
+				l.db.log.Warn("catalog: gc lease not renewed", "err", err)
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // Release gives the lease up, so `exc gc` on any node can run next.
@@ -399,7 +457,7 @@ func (l *GCLease) Release(ctx context.Context) {
 		if err != nil {
 			return err
 		}
-		if bytes.Equal(v[:min(len(v), 24)], l.value[:24]) {
+		if bytes.Equal(v[:min(len(v), 24)], l.holder()) {
 			return del(txn, keyGCLeader)
 		}
 		return nil
@@ -515,6 +573,9 @@ func (l *GCLease) Doom(ctx context.Context, marks []GCMark, grace time.Duration)
 	var doomed, bd []GCMark
 	err := batches(ctx, l, marks, func(txn kv.Txn, round uint64, b []GCMark) error {
 		bd = bd[:0]
+		if _, err := l.db.reap(txn, time.Now()); err != nil {
+			return err
+		}
 		ack, err := minAcked(txn)
 		if err != nil {
 			return err
@@ -579,6 +640,9 @@ func (l *GCLease) Prune(ctx context.Context, marks []GCMark) (int, error) {
 	var n, bn int
 	err := batches(ctx, l, marks, func(txn kv.Txn, _ uint64, b []GCMark) error {
 		bn = 0
+		if _, err := l.db.reap(txn, time.Now()); err != nil {
+			return err
+		}
 		ack, err := minAcked(txn)
 		if err != nil {
 			return err
@@ -606,21 +670,28 @@ func (l *GCLease) Prune(ctx context.Context, marks []GCMark) (int, error) {
 	return n, nil
 }
 
-// AwaitAcks waits until every registered node has acknowledged round
-// target or later, for at most bound; it reports whether they did.
+// AwaitAcks waits until every live node (unexpired record) has
+// acknowledged round target or later, for at most bound; it reports
+// whether they did. Expired nodes are not waited for: the collector reaps
+// them instead.
 func (db *DB) AwaitAcks(ctx context.Context, target uint64, bound time.Duration) (bool, error) {
 	deadline := time.Now().Add(bound)
 	for {
-		var ack uint64
+		behind := 0
 		err := db.view(ctx, func(txn kv.Reader) error {
-			var err error
-			ack, err = minAcked(txn)
+			nodes, err := readNodes(txn)
+			now := time.Now()
+			for _, n := range nodes {
+				if n.ack < target && n.expiry.After(now) {
+					behind++
+				}
+			}
 			return err
 		})
 		if err != nil {
 			return false, err
 		}
-		if ack >= target {
+		if behind == 0 {
 			return true, nil
 		}
 		if !time.Now().Before(deadline) {

@@ -101,9 +101,10 @@ func (l *Layer) gcFleet(ctx context.Context, fc fleetCatalog) (GCStats, error) {
 	start := time.Now()
 	lease, err := fc.GCBegin(ctx)
 	if err != nil {
-		return st, fmt.Errorf("gc: %w", err)
+		return st, err
 	}
 	defer lease.Release(context.WithoutCancel(ctx))
+	defer lease.Keep(ctx)()
 
 	sizes := make(map[chunkstore.ID]int64)
 	var cands []chunkstore.ID
