@@ -258,7 +258,7 @@ func (l *ledger) peek(r *rand.Rand) (string, [32]byte, bool) {
 
 type counts struct {
 	puts, rewrites, copies, multiparts, deletes, fuseWrites, failed atomic.Int64
-	gcRounds, gcDeleted, gcHeld, kills                    atomic.Int64
+	gcRounds, gcDeleted, gcHeld, kills                              atomic.Int64
 }
 
 func TestTortureGCAcrossNodes(t *testing.T) {
