@@ -2,8 +2,15 @@ package chunkstore
 
 import (
 	"context"
+	"errors"
 	"io"
 )
+
+// ErrUnavailable marks a backend error that says the store cannot be
+// reached for now (a remote store down, throttling, timeouts) rather than
+// that a request was wrong: the S3 gateway answers 503 SlowDown, which
+// clients retry with back-off. Nothing was stored by the failed call.
+var ErrUnavailable = errors.New("chunk store unavailable")
 
 // Backend is a place to keep chunk files: a local directory now, a remote
 // object store later. Names are opaque to the backend (the store passes the
@@ -35,4 +42,11 @@ type Backend interface {
 	// List calls fn for each stored name that starts with prefix, in no
 	// particular order, until fn returns an error (which List returns).
 	List(ctx context.Context, prefix string, fn func(name string, size int64) error) error
+}
+
+// Invalidator is implemented by a backend that serves reads from a copy
+// (a local cache of a remote store): the store calls Invalidate when bytes
+// of name failed authentication, and then reads name again.
+type Invalidator interface {
+	Invalidate(name string)
 }

@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -26,6 +27,7 @@ type Store struct {
 	segSize int64    // SegmentSize except in tests
 	macs    sync.Map // org id → *sync.Pool of HMACs under the org's id key
 	stats   counters
+	headers headerCache
 }
 
 // Stats are cumulative counters since New, for benchmarks and metrics.
@@ -132,7 +134,7 @@ func (s *Store) Put(ctx context.Context, id ID, p []byte) error {
 	if err != nil {
 		return fmt.Errorf("chunkstore: put chunk %v: %w", id, err)
 	}
-	r := &sealReader{c: c, h: &h, p: p, pending: raw[:], n: h.segments()}
+	r := &sealReader{c: c, h: &h, p: p, all: p, pending: raw[:], n: h.segments()}
 	if err := s.b.Put(ctx, name, r); err != nil {
 		return fmt.Errorf("chunkstore: put chunk %v: %w", id, err)
 	}
@@ -162,6 +164,7 @@ type sealReader struct {
 	c       *segmentCipher
 	h       *header
 	p       []byte // plaintext not yet sealed
+	all     []byte // the whole plaintext, for Seek
 	pending []byte // sealed bytes not yet read
 	buf     []byte
 	pooled  *[SegmentSize + SegmentOverhead]byte
@@ -212,6 +215,7 @@ func (s *Store) Has(ctx context.Context, id ID) (bool, error) {
 
 // Delete removes chunk id. A missing chunk is an fs.ErrNotExist error.
 func (s *Store) Delete(ctx context.Context, id ID) error {
+	s.headers.drop(id)
 	if err := s.b.Delete(ctx, id.String()); err != nil {
 		return fmt.Errorf("chunkstore: delete chunk %v: %w", id, err)
 	}
@@ -249,8 +253,36 @@ func (s *Store) Open(ctx context.Context, id ID, off, length int64) (io.ReadClos
 }
 
 func (s *Store) open(ctx context.Context, id ID, off, length int64) (*chunkReader, error) {
-	name := id.String()
-	hr, err := s.b.Open(ctx, name, 0, int64(HeaderSize))
+	r, err := s.openOnce(ctx, id, off, length)
+	if err != nil && errors.Is(err, ErrCorrupt) && s.invalidate(id) {
+		// The damaged bytes came from a copy: read the chunk again.
+		r, err = s.openOnce(ctx, id, off, length)
+	}
+	return r, err
+}
+
+// invalidate drops what the store and its backend cache of chunk id, and
+// reports whether the backend had a copy to drop.
+func (s *Store) invalidate(id ID) bool {
+	s.headers.drop(id)
+	inv, ok := s.b.(Invalidator)
+	if ok {
+		inv.Invalidate(id.String())
+	}
+	return ok
+}
+
+func (s *Store) openOnce(ctx context.Context, id ID, off, length int64) (*chunkReader, error) {
+	if raw, ok := s.headers.get(id); ok {
+		r, err := s.openWithHeader(ctx, id, raw, off, length)
+		if err == nil || !errors.Is(err, ErrCorrupt) {
+			return r, err
+		}
+		// A stale header (the chunk was stored again with a new salt):
+		// read it again rather than report damage.
+		s.headers.drop(id)
+	}
+	hr, err := s.b.Open(ctx, id.String(), 0, int64(HeaderSize))
 	if err != nil {
 		return nil, err
 	}
@@ -261,6 +293,16 @@ func (s *Store) open(ctx context.Context, id ID, off, length int64) (*chunkReade
 	if err != nil {
 		return nil, truncated("header", err)
 	}
+	r, err := s.openWithHeader(ctx, id, raw, off, length)
+	if err == nil || errors.Is(err, ErrRange) {
+		// A segment has authenticated the header.
+		s.headers.put(id, raw)
+	}
+	return r, err
+}
+
+func (s *Store) openWithHeader(ctx context.Context, id ID, raw [HeaderSize]byte, off, length int64) (*chunkReader, error) {
+	name := id.String()
 	h, err := parseHeader(raw[:])
 	if err != nil {
 		return nil, err
@@ -309,6 +351,7 @@ func (s *Store) openRange(ctx context.Context, name string, c *segmentCipher, h 
 		s: s, c: c, h: h, src: src,
 		i: first, nseg: nseg,
 		skip: off - first*h.segSize, remain: length,
+		ctx: ctx, name: name, last: last,
 	}
 	r.buf, r.pooled = getSegmentBuffer(h.plainLen(first) + SegmentOverhead)
 	if err := r.next(); err != nil {
@@ -340,6 +383,12 @@ type chunkReader struct {
 	pooled *[SegmentSize + SegmentOverhead]byte
 	out    []byte // verified plaintext not yet returned
 	err    error
+	// For rereading the rest of the range once when a backend's copy
+	// (a read cache) turns out damaged.
+	ctx     context.Context
+	name    string
+	last    int64
+	retried bool
 }
 
 // next reads and verifies segment r.i into r.out.
@@ -411,8 +460,17 @@ func (r *chunkReader) Read(b []byte) (int, error) {
 			err = r.next()
 		}
 		if err != nil {
+			if errors.Is(err, ErrCorrupt) && !r.retried && r.s.invalidate(ID(r.c.aad[:IDSize])) {
+				// The damaged bytes came from the backend's copy, which
+				// is dropped now: read the rest of the range again.
+				r.retried = true
+				if err = r.reopen(); err == nil {
+					continue
+				}
+			}
 			if errors.Is(err, ErrCorrupt) {
 				r.s.stats.corrupt.Add(1)
+				r.s.invalidate(ID(r.c.aad[:IDSize]))
 			}
 			r.err = fmt.Errorf("chunkstore: chunk %x: %w", r.c.aad[:IDSize], err)
 			return 0, r.err
@@ -422,6 +480,24 @@ func (r *chunkReader) Read(b []byte) (int, error) {
 	r.out = r.out[n:]
 	r.remain -= int64(n)
 	return n, nil
+}
+
+// reopen replaces src with a new backend read from segment r.i to the end
+// of the range.
+func (r *chunkReader) reopen() error {
+	r.src.Close()
+	r.src = io.NopCloser(strings.NewReader(""))
+	start := r.h.segmentOffset(r.i)
+	span := r.h.segmentOffset(r.last+1) - start
+	if r.last == r.nseg-1 {
+		span = -1
+	}
+	src, err := r.s.b.Open(r.ctx, r.name, start, span)
+	if err != nil {
+		return err
+	}
+	r.src = src
+	return nil
 }
 
 func (r *chunkReader) Close() error {

@@ -139,7 +139,8 @@ func TestRoundTrip(t *testing.T) {
 }
 
 // TestAllRanges reads every (off, length) of a 4-segment chunk and checks
-// that each read fetches exactly the header and the segments it overlaps.
+// that each read fetches exactly the segments it overlaps, and the header
+// the first time.
 func TestAllRanges(t *testing.T) {
 	const seg, n = 16, 50
 	s, _ := newStore(t, seg)
@@ -169,8 +170,14 @@ func TestAllRanges(t *testing.T) {
 				t.Fatalf("range [%d,+%d): %x, %v; want %x", off, length, got, err, p[off:end])
 			}
 			after := s.Stats()
-			if d := after.BytesReadFromBackend - before.BytesReadFromBackend; d != int64(chunkstore.HeaderSize)+sealed {
-				t.Fatalf("range [%d,+%d) read %d bytes from the backend, want %d", off, length, d, int64(chunkstore.HeaderSize)+sealed)
+			// The header is read by the first Open only: later ones find
+			// it in the store's header cache.
+			want := sealed
+			if k == 1 {
+				want += int64(chunkstore.HeaderSize)
+			}
+			if d := after.BytesReadFromBackend - before.BytesReadFromBackend; d != want {
+				t.Fatalf("range [%d,+%d) read %d bytes from the backend, want %d", off, length, d, want)
 			}
 		}
 	}

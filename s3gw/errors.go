@@ -174,7 +174,7 @@ func toS3Error(err error) *Error {
 	}
 	code, msg := classify(err)
 	e := &Error{Code: code, Message: msg, Err: err}
-	if errors.Is(err, catalog.ErrUnavailable) {
+	if errors.Is(err, catalog.ErrUnavailable) || errors.Is(err, chunkstore.ErrUnavailable) {
 		// The catalog's database is down or restarting: nothing was
 		// stored; SDKs retry SlowDown with back-off, and Retry-After tells
 		// others when.
@@ -193,6 +193,8 @@ func classify(err error) (ErrorCode, string) {
 	// that found the catalog's database unreachable.
 	case errors.Is(err, catalog.ErrUnavailable):
 		return ErrSlowDown, "The catalog database is unavailable; please retry."
+	case errors.Is(err, chunkstore.ErrUnavailable):
+		return ErrSlowDown, "The chunk store is unavailable; please retry."
 	// Authentication and payload verification.
 	case errors.Is(err, sigv4.ErrMissingAuth):
 		return ErrAccessDenied, "Anonymous access is not allowed; sign the request with an access key."

@@ -176,7 +176,7 @@ func TestErrorsHaveOnePrefix(t *testing.T) {
 		{[]string{"buckets", "create"}, exitUsage, "exc: buckets create: needs 1 argument(s) (NAME), got 0"},
 		{[]string{"orgs", "list", "x"}, exitUsage, `exc: orgs list: takes no arguments, got ["x"]`},
 		{[]string{"keys"}, exitUsage, "exc: keys: a command is needed, one of: configure, create, delete, list"},
-		{[]string{}, exitUsage, "exc: a command is needed, one of: backup, buckets, completion, gc, keys, orgs, scrub, status, version"},
+		{[]string{}, exitUsage, "exc: a command is needed, one of: backup, buckets, chunks, completion, gc, keys, orgs, scrub, status, version"},
 		{[]string{"buckets", "set-public", "nope", "maybe"}, exitUsage, `exc: set-public: "maybe" is neither true nor false`},
 		{[]string{"keys", "delete", "EXCNOPENOPENOPENOPE0"}, exitNotFound, ""},
 		{[]string{"orgs", "delete", "nope"}, exitNotFound, ""},

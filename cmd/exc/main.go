@@ -121,6 +121,7 @@ func (a *app) rootCmd() *cobra.Command {
 	a.completeOrgFlag(keys)
 
 	root.AddCommand(a.opsCmds()...)
+	root.AddCommand(a.chunksCmd())
 	root.AddCommand(a.orgsCmd(), a.bucketsCmd(), keys, a.statusCmd(), &cobra.Command{
 		Use:     "version",
 		Short:   "Print exc's version and commit",

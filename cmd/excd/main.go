@@ -245,6 +245,7 @@ func (c *cli) main() error {
 	dcfg := daemon.Config{
 		DataDir:           cfg.DataDir,
 		Catalog:           cfg.Catalog,
+		Chunks:            cfg.Chunks,
 		Listen:            cfg.Listen,
 		Region:            cfg.Region,
 		KeyFile:           cfg.MasterKey,

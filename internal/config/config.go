@@ -76,6 +76,8 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-For the S3 access log
 	// believes; none by default.
 	TrustedProxies []netip.Prefix
+	// Chunks is where the chunk files live (chunks.go).
+	Chunks Chunks
 }
 
 // DefaultMinFreeSpace leaves Badger room for a full memtable log (32 MiB),
@@ -99,6 +101,7 @@ func Default() Config {
 		LogFormat:               "auto",
 		LogLevel:                "info",
 		Mount:                   DefaultMountOptions(),
+		Chunks:                  Chunks{Region: "us-east-1", CacheSize: DefaultChunkCacheSize},
 	}
 }
 
@@ -300,6 +303,9 @@ func (c *Config) validate() error {
 	}
 	if (c.RootAccessKey == "") != (c.RootSecretKey == "") {
 		return errors.New(`keys "root_access_key" and "root_secret_key" (EXC_ROOT_ACCESS_KEY, EXC_ROOT_SECRET_KEY): set both, or neither`)
+	}
+	if err := c.validateChunks(); err != nil {
+		return err
 	}
 	// Port 0 asks the kernel for a free port each time, so two listeners
 	// both on ":0" never collide.

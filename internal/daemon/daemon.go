@@ -16,7 +16,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +24,6 @@ import (
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/catalog/kv"
 	"excloud.dev/buckets/chunkstore"
-	"excloud.dev/buckets/chunkstore/local"
 	"excloud.dev/buckets/internal/config"
 	"excloud.dev/buckets/internal/metrics"
 	"excloud.dev/buckets/objects"
@@ -46,6 +44,9 @@ type Config struct {
 	// key=value) of a database that several nodes may share
 	// (docs/scale-out.md).
 	Catalog string
+	// Chunks is where the chunk files live: the zero value is the data
+	// directory's chunks/, an s3:// URL an object store (chunks.go).
+	Chunks config.Chunks
 	// KeyFile overrides where the master key is read from.
 	KeyFile string
 	// RootAccessKey and RootSecretKey seed the first access key instead of
@@ -276,11 +277,10 @@ func (d *Daemon) openData() error {
 	if d.db, d.shared, err = openCatalog(cfg, keys, d.log); err != nil {
 		return err
 	}
-	backend, err := local.New(filepath.Join(cfg.DataDir, "chunks"))
+	backend, err := d.openChunkBackend()
 	if err != nil {
-		return fmt.Errorf("open chunk directory: %w", err)
+		return err
 	}
-	backend.SetMinFree(cfg.MinFree)
 	if err := d.holdReserve(); err != nil {
 		return err
 	}
