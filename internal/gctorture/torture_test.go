@@ -1,5 +1,6 @@
 // Package gctorture runs garbage collection across nodes under load: two
-// excd processes on one PostgreSQL catalog and one chunk store, concurrent
+// excd processes on one PostgreSQL catalog and one S3 chunk store (a third
+// excd process serving S3), concurrent
 // PUTs of overlapping content (dedup hits), copies, multipart uploads,
 // deletes and writes through a FUSE mount, collections running all the
 // time on both nodes with a short heartbeat and node timeout, and one node
@@ -53,6 +54,7 @@ var fastFleet = []string{"EXC_NODE_HEARTBEAT=100ms", "EXC_NODE_TTL=1500ms", "EXC
 type cluster struct {
 	t    *testing.T
 	url  string
+	cs   *excdtest.ChunkStore
 	aDir string
 	bDir string
 	mnt  string
@@ -76,7 +78,7 @@ func logTo() io.Writer {
 }
 
 func (c *cluster) startA() {
-	p := excdtest.Start(c.t, excdtest.Options{DataDir: c.aDir, Catalog: c.url, Env: fastFleet, Args: []string{"--gc-interval", "0", "--log-level", "debug"}, Stderr: logTo()})
+	p := excdtest.Start(c.t, excdtest.Options{DataDir: c.aDir, Catalog: c.url, Env: c.env(), Args: c.args(), Stderr: logTo()})
 	c.mu.Lock()
 	c.a, c.aS3 = p, testutil.S3(p.Endpoint, excdtest.AccessKey, excdtest.SecretKey, testutil.NoRetries)
 	c.mu.Unlock()
@@ -109,8 +111,16 @@ func (c *cluster) proc(a bool) *excdtest.Proc {
 	return c.b
 }
 
+// args: chunks on the S3 store, no periodic collection (the test runs
+// them), debug logs (for EXC_TORTURE_LOG).
+func (c *cluster) args() []string {
+	return append(c.cs.Args("torture"), "--gc-interval", "0", "--log-level", "debug")
+}
+
+func (c *cluster) env() []string { return append(c.cs.Env(), fastFleet...) }
+
 func newCluster(t *testing.T) *cluster {
-	c := &cluster{t: t, url: pgtest.DB(t), aDir: t.TempDir(), bDir: t.TempDir(), mnt: t.TempDir()}
+	c := &cluster{t: t, cs: excdtest.StartChunkStore(t), url: pgtest.DB(t), aDir: t.TempDir(), bDir: t.TempDir(), mnt: t.TempDir()}
 	c.startA()
 	key, err := os.ReadFile(filepath.Join(c.aDir, chunkstore.MasterKeyFile))
 	if err != nil {
@@ -119,10 +129,7 @@ func newCluster(t *testing.T) *cluster {
 	if err := os.WriteFile(filepath.Join(c.bDir, chunkstore.MasterKeyFile), key, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(filepath.Join(c.aDir, "chunks"), filepath.Join(c.bDir, "chunks")); err != nil {
-		t.Fatal(err)
-	}
-	c.b = excdtest.Start(t, excdtest.Options{DataDir: c.bDir, Catalog: c.url, Mount: c.mnt, Env: fastFleet, Args: []string{"--gc-interval", "0", "--log-level", "debug"}, Stderr: logTo()})
+	c.b = excdtest.Start(t, excdtest.Options{DataDir: c.bDir, Catalog: c.url, Mount: c.mnt, Env: c.env(), Args: c.args(), Stderr: logTo()})
 	c.bS3 = testutil.S3(c.b.Endpoint, excdtest.AccessKey, excdtest.SecretKey, testutil.NoRetries)
 	return c
 }
@@ -492,6 +499,10 @@ func TestTortureGCAcrossNodes(t *testing.T) {
 				t.Fatalf("scrub after the torture: %+v", sc)
 			}
 			if sc.Chunks == sc.Referenced {
+				if stored := len(c.cs.Objects(t, "torture")); stored != sc.Referenced {
+					t.Fatalf("the object store holds %d chunk objects, %d referenced", stored, sc.Referenced)
+				}
+				t.Logf("after the final collection: %d chunks, all referenced", sc.Referenced)
 				break
 			}
 			last = fmt.Sprintf("%d chunk files, %d referenced", sc.Chunks, sc.Referenced)
