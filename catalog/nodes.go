@@ -205,7 +205,12 @@ func (db *DB) register() error {
 func (db *DB) beat(ctx context.Context, r *nodeReg) error {
 	r.beatMu.Lock()
 	defer r.beatMu.Unlock()
-	round, scanErr := db.scan(ctx, r)
+	// The scan waits for this node's lookups in flight; bound it well
+	// within the timeout, so that a slow one delays the acknowledgement,
+	// never the heartbeat (which would get the node reaped).
+	sctx, cancel := context.WithTimeout(ctx, nodeTTL/3)
+	round, scanErr := db.scan(sctx, r)
+	cancel()
 	var renewed bool
 	err := db.update(ctx, func(txn kv.Txn) error {
 		renewed = false

@@ -50,6 +50,9 @@ type fleetCatalog interface {
 // margin an operator may add. Hidden setting: EXC_GC_GRACE.
 var gcGrace = envDuration("EXC_GC_GRACE", 0)
 
+// gcMaxCondemn bounds the marks one collection adds.
+const gcMaxCondemn = 100000
+
 // gcAckWait bounds how long one collection waits for the other nodes to
 // acknowledge its marks (about two heartbeats); what they have not
 // acknowledged by then waits for the next collection.
@@ -122,6 +125,11 @@ func (l *Layer) gcFleet(ctx context.Context, fc fleetCatalog) (GCStats, error) {
 	})
 	if err != nil {
 		return st, fmt.Errorf("objects: gc: %w", err)
+	}
+	if len(cands) > gcMaxCondemn {
+		// Every node reads every mark at each heartbeat: a huge delete is
+		// collected over several rounds rather than in one.
+		cands = cands[:gcMaxCondemn]
 	}
 	if _, err := lease.Condemn(ctx, cands); err != nil {
 		return st, fmt.Errorf("objects: gc: %w", err)
