@@ -269,9 +269,9 @@ type counts struct {
 }
 
 func TestTortureGCAcrossNodes(t *testing.T) {
-	run, kills := 30*time.Second, int64(5)
+	run, kills := 20*time.Second, int64(4)
 	if testing.Short() {
-		run, kills = 16*time.Second, 3
+		run, kills = 10*time.Second, 2
 	}
 	c := newCluster(t)
 	if _, err := c.bS3.CreateBucket(bg, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
