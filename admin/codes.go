@@ -26,6 +26,9 @@ const (
 	CodeNoPublicDomain    = "no_public_domain"
 	CodeUnknownRoute      = "unknown_route"
 	CodeInternal          = "internal"
+	// CodeGCElsewhere: another node of the fleet holds the collector
+	// lease (it is collecting now); retry later or run it there.
+	CodeGCElsewhere = "gc_running_elsewhere"
 )
 
 var codeStatus = map[string]int{
@@ -43,6 +46,7 @@ var codeStatus = map[string]int{
 	CodeNoPublicDomain:    http.StatusConflict,
 	CodeUnknownRoute:      http.StatusNotFound,
 	CodeInternal:          http.StatusInternalServerError,
+	CodeGCElsewhere:       http.StatusConflict,
 }
 
 // catalogCodes maps the catalog's sentinels to codes; anything else is
@@ -59,6 +63,7 @@ var catalogCodes = []struct {
 	{catalog.ErrBucketNotEmpty, CodeBucketNotEmpty},
 	{catalog.ErrNoSuchKey, CodeNoSuchKey},
 	{catalog.ErrAccessKeyExists, CodeAccessKeyExists},
+	{catalog.ErrGCLeaseHeld, CodeGCElsewhere},
 }
 
 // Error is an error the API returned: the server builds one to answer, the

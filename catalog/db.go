@@ -300,7 +300,7 @@ func (db *DB) updateOpts(ctx context.Context, frees bool, fn func(txn kv.Txn) er
 		var tok uint64
 		var echo <-chan struct{}
 		err := db.eng.Update(ctx, o, func(txn kv.Txn) error {
-			nt := &noteTxn{Txn: txn}
+			nt := &noteTxn{Txn: txn, fence: db.fenceFrom(ctx)}
 			if fnErr = fn(nt); fnErr != nil {
 				return fnErr
 			}

@@ -38,6 +38,7 @@ import (
 type noteTxn struct {
 	kv.Txn
 	notes []Event
+	fence uint64 // the write's fencing token (gcstate.go)
 }
 
 // note records ev to be published when the transaction commits. fn calls it

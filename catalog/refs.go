@@ -30,17 +30,38 @@ func (db *DB) applyRefs(txn kv.Txn, d refDelta) error {
 		}
 	}
 	slices.SortFunc(ids, func(a, b chunkstore.ID) int { return bytes.Compare(a[:], b[:]) })
+	fenced := false
 	for _, id := range ids {
 		k := refKey(id)
 		var cur int64
 		v, err := getValue(txn, k)
 		switch {
 		case err == nil:
-			if cur, err = decodeCount(v); err != nil {
+			var m *GCMark
+			if cur, m, err = decodeRef(id, v); err != nil {
 				return fmt.Errorf("chunk %s: %w", id, err)
+			}
+			if m != nil && d[id] > 0 && m.State != MarkCondemned {
+				// The collector is deleting (or deleted) the chunk this
+				// write found in the store: gcstate.go.
+				return fmt.Errorf("chunk %s: %w", id, ErrChunkGone)
+			}
+			if m != nil {
+				// Referenced again: the condemnation ends with it.
+				if err := del(txn, gcMarkKey(id)); err != nil {
+					return err
+				}
 			}
 		case err != errMissing:
 			return err
+		}
+		if cur == 0 && d[id] > 0 && !fenced {
+			// The first reference to a chunk nothing referenced: only a
+			// node whose registration stands may add it.
+			if err := db.checkFence(txn, fenceOf(txn)); err != nil {
+				return err
+			}
+			fenced = true
 		}
 		n := cur + d[id]
 		if n < 0 {
@@ -62,6 +83,14 @@ func (db *DB) applyRefs(txn kv.Txn, d refDelta) error {
 	return nil
 }
 
+// fenceOf is the fencing token of the write txn belongs to.
+func fenceOf(txn kv.Txn) uint64 {
+	if nt, ok := txn.(*noteTxn); ok {
+		return nt.fence
+	}
+	return 0
+}
+
 // RefCount returns how many manifests and upload parts reference the chunk; 0
 // when none do.
 func (db *DB) RefCount(ctx context.Context, id chunkstore.ID) (int64, error) {
@@ -78,7 +107,7 @@ func (db *DB) RefCount(ctx context.Context, id chunkstore.ID) (int64, error) {
 		if err != nil {
 			return err
 		}
-		n, err = decodeCount(v)
+		n, _, err = decodeRef(id, v)
 		return err
 	})
 	if err != nil {
@@ -124,8 +153,11 @@ func (db *DB) ForEachRef(ctx context.Context, fn func(id chunkstore.ID, n int64)
 				if err != nil {
 					return storageErr(err)
 				}
-				if r.n, err = decodeCount(v); err != nil {
+				if r.n, _, err = decodeRef(r.id, v); err != nil {
 					return fmt.Errorf("chunk %s: %w", r.id, err)
+				}
+				if r.n == 0 {
+					continue // a collector's mark (gcstate.go)
 				}
 				batch = append(batch, r)
 			}

@@ -65,6 +65,9 @@ type FileWriter struct {
 	orgID  string
 	bucket string
 	key    string
+	// fenced carries the node's fencing token as of OpenWriter: chunks
+	// leased since then may only be committed by the same registration.
+	fenced context.Context
 
 	mu     sync.Mutex
 	base   *catalog.Manifest // last committed (or opened) manifest; headers and metadata come from it
@@ -133,7 +136,7 @@ type seg struct {
 // current version (inline content is loaded into the dirty buffer). It never
 // commits anything by itself.
 func (l *Layer) OpenWriter(ctx context.Context, orgID, bucket, key string, truncate bool) (*FileWriter, error) {
-	w := &FileWriter{l: l, orgID: orgID, bucket: bucket, key: key, md5: md5.New()}
+	w := &FileWriter{l: l, orgID: orgID, bucket: bucket, key: key, md5: md5.New(), fenced: l.fence(context.Background())}
 	// Lease the base's chunks before the lookup ends: the collector then
 	// cannot free them, even if the key is replaced before this session
 	// commits (see GC).
@@ -696,6 +699,12 @@ func (w *FileWriter) Commit(ctx context.Context) (*catalog.Manifest, error) {
 		m.ETag = extentsETag(m.Extents)
 	}
 	m.ModTime = w.l.now().UTC()
+	end, err := w.l.commitGuard(m.Chunks())
+	if err != nil {
+		return nil, fmt.Errorf("objects: commit %s/%s: %w", w.bucket, w.key, err)
+	}
+	defer end()
+	ctx = catalog.WithFenceOf(ctx, w.fenced)
 	if _, err := w.l.meta.PutObject(ctx, b, w.key, m, catalog.Condition{}); err != nil {
 		return nil, fmt.Errorf("objects: commit %s/%s: %w", w.bucket, w.key, err)
 	}

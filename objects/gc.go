@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/chunkstore"
 )
 
@@ -38,8 +39,8 @@ var errLookupWait = errors.New("lookups in flight outlasted the wait")
 // lookup is catalog work, not paced by any client.
 func (l *Layer) GC(ctx context.Context) (GCStats, error) {
 	var st GCStats
-	if err := l.oneNode(ctx); err != nil {
-		return st, err
+	if fc := l.fleet(); fc != nil {
+		return l.gcFleet(ctx, fc)
 	}
 	start := time.Now()
 	debug := l.log.Enabled(ctx, slog.LevelDebug)
@@ -117,43 +118,10 @@ func (l *Layer) GC(ctx context.Context) (GCStats, error) {
 	return st, nil
 }
 
-// ErrNodesLive: a collection was refused because other nodes use the
-// catalog.
+// ErrNodesLive was returned while collection refused to run with several
+// nodes live. Collection across nodes (gc_fleet.go) replaced the refusal;
+// callers that still test for it find it never.
 var ErrNodesLive = errors.New("other excd nodes are live on this catalog")
-
-// nodeCounter is the catalog's LiveNodes (on a shared engine, every node
-// registers with a heartbeat).
-type nodeCounter interface {
-	LiveNodes(ctx context.Context) (int, error)
-}
-
-// oneNode refuses a collection while another node is live: the chunks are
-// on a directory the nodes share, and a chunk another node has written but
-// not yet committed (its lease is in that node's memory) looks unreferenced
-// from here. Until chunks move to an object store with leases every node
-// sees, collection waits for a single node. The refusal is logged at WARN
-// when it starts and at INFO when it ends, not at every interval.
-func (l *Layer) oneNode(ctx context.Context) error {
-	nc, ok := l.meta.(nodeCounter)
-	if !ok {
-		return nil
-	}
-	n, err := nc.LiveNodes(ctx)
-	if err != nil {
-		return fmt.Errorf("gc: counting live nodes: %w", err)
-	}
-	if n > 1 {
-		err := fmt.Errorf("gc refused: %w (%d live); collection cannot see chunks the other nodes are writing, so it runs only while one node is live (stop the others, or wait for their heartbeats to expire)", ErrNodesLive, n)
-		if !l.gcRefused.Swap(true) {
-			l.log.Warn("gc refused while other nodes are live", "live_nodes", n)
-		}
-		return err
-	}
-	if l.gcRefused.Swap(false) {
-		l.log.Info("gc resumes: this is the only live node")
-	}
-	return nil
-}
 
 // gcDone logs every collection at debug level, those that freed nothing
 // included (info has only those that did), with why it stopped early.
@@ -191,7 +159,7 @@ func (l *Layer) RunGC(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := l.GC(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrNodesLive) {
+			if _, err := l.GC(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, catalog.ErrGCLeaseHeld) {
 				l.log.Error("gc failed", "err", err)
 			}
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"sync/atomic"
 	"time"
 
 	"excloud.dev/buckets/catalog"
@@ -43,8 +42,6 @@ type Layer struct {
 
 	pins Pins // chunks leased by writes and pinned by readers; see GC
 
-	gcRefused atomic.Bool // the last GC was refused for other live nodes (gc.go)
-
 	// beforeCommit, when set by tests, runs after all chunks of a put are
 	// durable and before the catalog commit.
 	beforeCommit func()
@@ -72,6 +69,9 @@ func New(meta Catalog, chunks Chunks, log *slog.Logger) *Layer {
 		sem:          make(chan struct{}, maxBuffers),
 	}
 	l.pins = newMemPins()
+	if fc := l.fleet(); fc != nil {
+		fc.SetGCScanner(l.pins.Scan)
+	}
 	return l
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/chunkstore"
 )
 
 // Multipart limits, as S3 sets them.
@@ -86,6 +87,7 @@ func (l *Layer) UploadPart(ctx context.Context, orgID, bucket, key, uploadID str
 	if err != nil {
 		return nil, err
 	}
+	ctx = l.fence(ctx)
 	m, sum, leased, err := l.write(ctx, orgID, body, opts.Size, false)
 	defer l.pins.Unpin(leased...)
 	if err != nil {
@@ -100,6 +102,11 @@ func (l *Layer) UploadPart(ctx context.Context, orgID, bucket, key, uploadID str
 			return nil, err
 		}
 	}
+	end, err := l.commitGuard(leased)
+	if err != nil {
+		return nil, fmt.Errorf("objects: upload part %d of %s: %w", number, key, err)
+	}
+	defer end()
 	if _, err := l.meta.PutPart(ctx, b, uploadID, *p); err != nil {
 		return nil, fmt.Errorf("objects: upload part %d of %s: %w", number, key, err)
 	}
@@ -118,6 +125,7 @@ func (l *Layer) UploadPartCopy(ctx context.Context, orgID, bucket, key, uploadID
 	if err != nil {
 		return nil, err
 	}
+	ctx = l.fence(ctx)
 	src, err := l.Open(ctx, orgID, srcBucket, srcKey) // keeps the source's chunks from the collector
 	if err != nil {
 		return nil, err
@@ -148,6 +156,11 @@ func (l *Layer) UploadPartCopy(ctx context.Context, orgID, bucket, key, uploadID
 		p.Extents = src.slice(off, length)
 		p.ETag = copiedPartETag(m, off, length, p.Extents)
 	}
+	end, err := l.commitGuard(partChunks(p))
+	if err != nil {
+		return nil, fmt.Errorf("objects: upload part copy %d of %s: %w", number, key, err)
+	}
+	defer end()
 	if _, err := l.meta.PutPart(ctx, b, uploadID, *p); err != nil {
 		return nil, fmt.Errorf("objects: upload part copy %d of %s: %w", number, key, err)
 	}
@@ -285,4 +298,10 @@ func (l *Layer) ListParts(ctx context.Context, orgID, bucket, key, uploadID stri
 	}
 	parts, more, err := l.meta.ListParts(ctx, b.ID, uploadID, after, max)
 	return up, parts, more, err
+}
+
+// partChunks returns the chunks a part's extents use.
+func partChunks(p *catalog.UploadPart) []chunkstore.ID {
+	m := catalog.Manifest{Extents: p.Extents}
+	return m.Chunks()
 }

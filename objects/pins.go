@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/chunkstore"
 )
 
@@ -29,6 +30,18 @@ type Pins interface {
 	Lookup() (end func())
 	// BeginSweep starts a collection; only one runs at a time.
 	BeginSweep() Sweep
+
+	// Scan is this node's part in a collection across nodes (gc_fleet.go):
+	// given every mark in the catalog it returns the condemned ones of
+	// chunks pinned here (to be cleared), and remembers the doomed and gone
+	// ones: a write holding such a chunk, or pinning one later, is poisoned
+	// and must not commit. It waits for the lookups and commits begun
+	// before it, so that when it returns, every one of them either saw the
+	// poison or has ended.
+	Scan(ctx context.Context, marks []catalog.GCMark) ([]catalog.GCMark, error)
+	// Poisoned reports whether any of ids (pinned by the caller) was
+	// poisoned since it was pinned.
+	Poisoned(ids []chunkstore.ID) bool
 }
 
 // Sweep is one collection's hold on the pins. The collector lists
@@ -68,10 +81,14 @@ type memPins struct {
 	changed *sync.Cond
 	// touched collects ids pinned while a sweep runs (nil otherwise).
 	touched map[chunkstore.ID]struct{}
+	// lost: the chunks the last Scan found doomed or gone; poisoned: the
+	// pinned chunks that were lost while pinned (entries go with the pin).
+	lost     map[chunkstore.ID]struct{}
+	poisoned map[chunkstore.ID]struct{}
 }
 
 func newMemPins() *memPins {
-	p := &memPins{pins: make(map[chunkstore.ID]int), lookups: make(map[uint64]struct{})}
+	p := &memPins{pins: make(map[chunkstore.ID]int), lookups: make(map[uint64]struct{}), poisoned: make(map[chunkstore.ID]struct{})}
 	p.changed = sync.NewCond(&p.mu)
 	return p
 }
@@ -79,6 +96,9 @@ func newMemPins() *memPins {
 func (p *memPins) Pin(id chunkstore.ID) {
 	p.mu.Lock()
 	p.pins[id]++
+	if _, ok := p.lost[id]; ok {
+		p.poisoned[id] = struct{}{}
+	}
 	if p.touched != nil {
 		p.touched[id] = struct{}{}
 	}
@@ -90,6 +110,7 @@ func (p *memPins) Unpin(ids ...chunkstore.ID) {
 	for _, id := range ids {
 		if p.pins[id]--; p.pins[id] <= 0 {
 			delete(p.pins, id)
+			delete(p.poisoned, id)
 		}
 	}
 	p.mu.Unlock()
@@ -136,8 +157,10 @@ func (p *memPins) sparedLocked(id chunkstore.ID) bool {
 	return ok
 }
 
-func (s memSweep) Settle(ctx context.Context) error {
-	p := s.p
+func (s memSweep) Settle(ctx context.Context) error { return s.p.settle(ctx) }
+
+// settle waits until every lookup begun before the call has ended.
+func (p *memPins) settle(ctx context.Context) error {
 	wake := func() {
 		p.mu.Lock()
 		p.changed.Broadcast()
@@ -171,6 +194,51 @@ func (s memSweep) Settle(ctx context.Context) error {
 		}
 		p.changed.Wait()
 	}
+}
+
+func (p *memPins) Scan(ctx context.Context, marks []catalog.GCMark) ([]catalog.GCMark, error) {
+	// A lookup begun before the marks were read may have found a manifest
+	// since deleted; once it ends, its chunks are pinned (or committed).
+	if err := p.settle(ctx); err != nil {
+		return nil, err
+	}
+	var clear []catalog.GCMark
+	p.mu.Lock()
+	lost := make(map[chunkstore.ID]struct{})
+	for _, m := range marks {
+		_, pinned := p.pins[m.Chunk]
+		switch {
+		case m.State == catalog.MarkCondemned:
+			if pinned {
+				clear = append(clear, m)
+			}
+		default:
+			lost[m.Chunk] = struct{}{}
+			if pinned {
+				p.poisoned[m.Chunk] = struct{}{}
+			}
+		}
+	}
+	p.lost = lost
+	p.mu.Unlock()
+	// A commit that checked its chunks before they were poisoned is a
+	// lookup in flight: wait for it, so the node acknowledges the marks
+	// only when no commit can still miss them.
+	if err := p.settle(ctx); err != nil {
+		return nil, err
+	}
+	return clear, nil
+}
+
+func (p *memPins) Poisoned(ids []chunkstore.ID) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range ids {
+		if _, ok := p.poisoned[id]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (s memSweep) Free(id chunkstore.ID, del func() (bool, error)) (bool, error) {

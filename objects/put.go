@@ -27,6 +27,7 @@ func (l *Layer) Put(ctx context.Context, orgID, bucket, key string, body io.Read
 	if err != nil {
 		return nil, err
 	}
+	ctx = l.fence(ctx)
 	m, sum, leased, err := l.write(ctx, orgID, body, opts.Size, true)
 	defer l.pins.Unpin(leased...)
 	if err != nil {
@@ -47,6 +48,11 @@ func (l *Layer) Put(ctx context.Context, orgID, bucket, key string, body io.Read
 	if l.beforeCommit != nil {
 		l.beforeCommit()
 	}
+	end, err := l.commitGuard(leased)
+	if err != nil {
+		return nil, fmt.Errorf("objects: put %s/%s: %w", bucket, key, err)
+	}
+	defer end()
 	if _, err := l.meta.PutObject(ctx, b, key, m, opts.Cond); err != nil {
 		return nil, fmt.Errorf("objects: put %s/%s: %w", bucket, key, err)
 	}

@@ -38,9 +38,9 @@ func (d *Daemon) gcLoop(ctx context.Context, interval time.Duration) {
 			t.Stop()
 			arm()
 		case <-t.C:
-			// A refusal for other live nodes is logged by the layer, once
-			// per change, not at every interval.
-			if _, err := d.RunGC(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, objects.ErrNodesLive) {
+			// Another node collecting now is no failure: the nodes of a
+			// fleet take turns through the collector lease.
+			if _, err := d.RunGC(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, catalog.ErrGCLeaseHeld) {
 				d.log.Error("gc failed", "err", err)
 			}
 			arm()
