@@ -690,6 +690,9 @@ func xattrKey(attr string) (string, bool) {
 }
 
 func (n *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	if notUserXattr(attr) {
+		return 0, syscall.EOPNOTSUPP
+	}
 	k, ok := xattrKey(attr)
 	if !ok {
 		return 0, syscall.ENODATA
@@ -770,6 +773,9 @@ func (n *fileNode) Setxattr(ctx context.Context, attr string, data []byte, flags
 }
 
 func (n *fileNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if notUserXattr(attr) {
+		return syscall.EOPNOTSUPP
+	}
 	k, ok := xattrKey(attr)
 	if !ok {
 		return syscall.ENODATA

@@ -63,8 +63,11 @@ type Options struct {
 	// the timeout only bounds staleness in the rare races described in the
 	// package doc.
 	CacheTimeout time.Duration
-	// ReadDirPlus lets the kernel ask for attributes with directory
-	// listings (READDIRPLUS). Off by default: see docs/benchmarks.md ("FUSE mount").
+	// ReadDirPlus makes the kernel ask for attributes with every page of
+	// every directory listing (READDIRPLUS). Off, the default, it asks
+	// adaptively (READDIRPLUS_AUTO): with the first page, and with later
+	// pages when a program stats the entries it lists. See
+	// docs/benchmarks.md ("FUSE mount").
 	ReadDirPlus bool
 	// UID and GID own objects whose attributes are not trusted (see
 	// TrustS3Attrs), the buckets and the mount root.
@@ -123,14 +126,20 @@ func Mount(ctx context.Context, dir string, objs Objects, feed Feed, orgID strin
 		// its UID option: the mount reports exactly what it stores.
 		NullPermissions: true,
 		MountOptions: fuse.MountOptions{
-			AllowOther:               opts.AllowOther,
-			Options:                  []string{"default_permissions"},
-			FsName:                   "excloud:" + orgID,
-			Name:                     "excloud",
-			MaxWrite:                 1 << 20,
-			MaxBackground:            64,
-			DirectMount:              true,
-			DisableReadDirPlus:       !opts.ReadDirPlus,
+			AllowOther:    opts.AllowOther,
+			Options:       []string{"default_permissions"},
+			FsName:        "excloud:" + orgID,
+			Name:          "excloud",
+			MaxWrite:      1 << 20,
+			MaxBackground: 64,
+			DirectMount:   true,
+			// READDIRPLUS, adaptive unless always asked for: the kernel
+			// asks for attributes with a listing's first page, and with a
+			// later page only when a program stat'ed entries of the
+			// directory since the page before (ls -l, du), so ls -l needs
+			// no lookup per entry while ls -f, find and rm -r list names
+			// alone and go-fuse keeps no inode per entry they pass.
+			ExtraCapabilities:        readdirplusAuto(opts.ReadDirPlus),
 			Debug:                    opts.Debug,
 			ExplicitDataCacheControl: false,
 		},
@@ -153,6 +162,15 @@ func Mount(ctx context.Context, dir string, objs Objects, feed Feed, orgID strin
 	m := &Server{dir: dir, fsys: f, server: srv}
 	m.cancel = feed.Subscribe(f.onEvent)
 	return m, nil
+}
+
+// readdirplusAuto is the capability that makes the kernel choose when to
+// ask for READDIRPLUS, unless always is set.
+func readdirplusAuto(always bool) uint64 {
+	if always {
+		return 0
+	}
+	return fuse.CAP_READDIRPLUS_AUTO
 }
 
 // Dir is the mount point.
