@@ -62,12 +62,12 @@ type dirNode struct {
 // maxListed bounds the files a directory remembers from its listing.
 const maxListed = 16384
 
-// listedTTL is how many cache timeouts a listing answers lookups after its
-// last page: ls -l stats entries only after reading the whole directory,
-// which takes longer than one timeout for large ones. The feed and the
-// mount's own changes keep a listing true, so its age is not what keeps it
-// correct.
-const listedTTL = 10
+// listedTTL is how long a listing answers lookups after its last page:
+// a program that lists, then stats, does it within seconds. The feed and
+// the mount's own changes keep a listing true, so its age is not what
+// keeps it correct; the bound keeps a directory from holding its
+// manifests in memory after the program is done with them.
+const listedTTL = 10 * time.Second
 
 func (d *dirNode) remember(first bool, name string, m *catalog.Manifest) {
 	d.lmu.Lock()
@@ -87,7 +87,7 @@ func (d *dirNode) remember(first bool, name string, m *catalog.Manifest) {
 func (d *dirNode) listedFile(name string) (m *catalog.Manifest, ahead bool) {
 	d.lmu.Lock()
 	defer d.lmu.Unlock()
-	if d.listed != nil && time.Since(d.listedAt) <= listedTTL*d.fsys.opts.CacheTimeout {
+	if d.listed != nil && time.Since(d.listedAt) <= listedTTL {
 		m, ok := d.listed[name]
 		if m != nil {
 			d.aheadHit = true
@@ -307,6 +307,9 @@ func (d *dirNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrO
 		}
 	}
 	d.attrs().fill(&out.Attr)
+	if d.implied() {
+		out.SetTimeout(d.fsys.opts.ImpliedDirTimeout)
+	}
 	return 0
 }
 
@@ -440,13 +443,35 @@ func (d *dirNode) dirChild(ctx context.Context, name string, n catalog.Name, out
 		if dn, ok := ch.Operations().(*dirNode); ok {
 			dn.setName(n)
 			dn.fillEntry(out)
+			dn.shortEntry(out)
 			return ch
 		}
 	}
 	dn := &dirNode{fsys: d.fsys, born: d.born}
 	dn.setName(n)
 	dn.fillEntry(out)
+	dn.shortEntry(out)
 	return d.NewInode(ctx, dn, fs.StableAttr{Mode: syscall.S_IFDIR})
+}
+
+// implied reports whether the directory exists only by the keys under it:
+// no marker, and not a bucket. It can vanish with no event of its own.
+func (d *dirNode) implied() bool {
+	if d.marker.Load() != nil {
+		return false
+	}
+	_, p := d.Parent()
+	return p == nil || !p.IsRoot()
+}
+
+// shortEntry gives the entry of an implied directory the short timeouts
+// (Options.ImpliedDirTimeout); go-fuse fills in the long ones for others.
+func (d *dirNode) shortEntry(out *fuse.EntryOut) {
+	if d.marker.Load() == nil {
+		t := d.fsys.opts.ImpliedDirTimeout
+		out.SetEntryTimeout(t)
+		out.SetAttrTimeout(t)
+	}
 }
 
 func (d *dirNode) fileChild(ctx context.Context, name string, m *catalog.Manifest, typ uint32, out *fuse.EntryOut) *fs.Inode {

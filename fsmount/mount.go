@@ -59,10 +59,17 @@ type Options struct {
 	// directory). Empty: statfs reports the mount point's parent's.
 	DataDir string
 	// CacheTimeout is the kernel's entry, attribute and negative-entry
-	// timeout; 0 means 1 s. The feed invalidates changes made over S3, so
-	// the timeout only bounds staleness in the rare races described in the
-	// package doc.
+	// timeout for what the change feed invalidates: files, symlinks,
+	// buckets, directories with a marker, names that do not exist. 0 means
+	// an hour. Every change made elsewhere (over S3, by another mount, on
+	// another node) reaches the kernel through the feed, so the timeout
+	// only bounds staleness in the rare races described in the package doc.
 	CacheTimeout time.Duration
+	// ImpliedDirTimeout is the kernel's entry and attribute timeout for a
+	// directory that exists only by the keys under it (no marker): the
+	// deletion over S3 of its last key carries no event of its own, so the
+	// kernel must ask again soon. 0 means 1 s.
+	ImpliedDirTimeout time.Duration
 	// ReadDirPlus makes the kernel ask for attributes with every page of
 	// every directory listing (READDIRPLUS). Off, the default, it asks
 	// adaptively (READDIRPLUS_AUTO): with the first page, and with later
@@ -91,6 +98,12 @@ type Options struct {
 	Observer Observer
 }
 
+// DefaultCacheTimeout is Options.CacheTimeout's default. Long timeouts
+// save a lookup round trip (and the catalog read behind it) whenever a
+// program reaches a name it reached before: a rename's source, the
+// directories of every path in find, du, git status and make.
+const DefaultCacheTimeout = time.Hour
+
 // Server is a mounted org, serving FUSE requests until Unmount.
 type Server struct {
 	dir    string
@@ -106,7 +119,10 @@ type Server struct {
 // needed) and falls back to fusermount otherwise.
 func Mount(ctx context.Context, dir string, objs Objects, feed Feed, orgID string, opts Options) (*Server, error) {
 	if opts.CacheTimeout <= 0 {
-		opts.CacheTimeout = time.Second
+		opts.CacheTimeout = DefaultCacheTimeout
+	}
+	if opts.ImpliedDirTimeout <= 0 {
+		opts.ImpliedDirTimeout = time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
