@@ -57,7 +57,35 @@ type dirNode struct {
 	misses    int
 	aheadUsed bool
 	aheadHit  bool
+
+	// missName is the last name a lookup found missing, at changes count
+	// missGen (read before the catalog was). While no feed event has come
+	// under the directory since and this mount has not touched the name
+	// (forget), it is still missing: the create or rename that follows
+	// the kernel's lookup need not ask the catalog again.
+	missName string
+	missGen  uint64
 }
+
+// missed records that name was not found by a lookup that started at the
+// directory's changes count gen.
+func (d *dirNode) missed(name string, gen uint64) {
+	d.lmu.Lock()
+	d.missName, d.missGen = name, gen
+	d.lmu.Unlock()
+}
+
+// stillMissing reports whether name is known to be missing: a lookup
+// found it so and nothing can have made it since.
+func (d *dirNode) stillMissing(name string) bool {
+	d.lmu.Lock()
+	defer d.lmu.Unlock()
+	return d.missName == name && d.missGen == d.changes.Load()
+}
+
+// current reports whether the directory's changes count is still gen: no
+// feed event has come under it since.
+func (d *dirNode) current(gen uint64) bool { return d.changes.Load() == gen }
 
 // maxListed bounds the files a directory remembers from its listing.
 const maxListed = 16384
@@ -190,6 +218,9 @@ func (d *dirNode) forgetListing() {
 func (d *dirNode) forget(name string) {
 	d.lmu.Lock()
 	delete(d.listed, name)
+	if d.missName == name {
+		d.missName = ""
+	}
 	d.lmu.Unlock()
 }
 
@@ -404,9 +435,12 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 			return ch, 0
 		}
 	}
+	// Read before the catalog is: an event committed after the read
+	// starts moves it on.
+	gen := d.changes.Load()
 	m, ahead := d.listedFile(name)
 	if m != nil {
-		return d.fileChild(ctx, name, m, typeOf(m), out), 0
+		return d.fileChild(ctx, name, m, typeOf(m), gen, out), 0
 	}
 	if ahead {
 		d.lookAhead(ctx, bucket, prefix, name)
@@ -419,8 +453,9 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	case n.Dir:
 		return d.dirChild(ctx, name, n, out), 0
 	case n.Object != nil:
-		return d.fileChild(ctx, name, n.Object, typeOf(n.Object), out), 0
+		return d.fileChild(ctx, name, n.Object, typeOf(n.Object), gen, out), 0
 	default:
+		d.missed(name, gen)
 		return nil, syscall.ENOENT
 	}
 }
@@ -474,15 +509,20 @@ func (d *dirNode) shortEntry(out *fuse.EntryOut) {
 	}
 }
 
-func (d *dirNode) fileChild(ctx context.Context, name string, m *catalog.Manifest, typ uint32, out *fuse.EntryOut) *fs.Inode {
+// fileChild returns the file node for name, reusing the tree's node if it
+// is a file of the same type; gen is the directory's changes count from
+// before the catalog told of m.
+func (d *dirNode) fileChild(ctx context.Context, name string, m *catalog.Manifest, typ uint32, gen uint64, out *fuse.EntryOut) *fs.Inode {
 	if ch := d.GetChild(name); ch != nil {
 		if fn, ok := ch.Operations().(*fileNode); ok && fn.typ == typ {
 			fn.setManifest(m)
+			fn.gen.Store(gen)
 			fn.fillEntry(out)
 			return ch
 		}
 	}
 	fn := &fileNode{fsys: d.fsys, typ: typ, m: m}
+	fn.gen.Store(gen)
 	fn.fillEntry(out)
 	return d.NewInode(ctx, fn, fs.StableAttr{Mode: typ})
 }
@@ -564,7 +604,10 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 // earlier deletions. d, the directory's node, then has the marker, which
 // holds its times from now on.
 func (f *fsys) keepDir(ctx context.Context, d *dirNode, bucket, prefix, gone string) {
-	if prefix == "" {
+	if prefix == "" || d.marker.Load() != nil {
+		// A bucket, or a directory with a marker: the marker is a key
+		// under the prefix, so the directory stays. (The feed clears a
+		// marker deleted elsewhere.)
 		return
 	}
 	ctx, cancel := detached(ctx)
@@ -590,6 +633,8 @@ func (f *fsys) keepDir(ctx context.Context, d *dirNode, bucket, prefix, gone str
 // committed until the first flush, fsync or close; until then the file
 // exists only in this mount.
 func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	gen := d.changes.Load()
+	missing := d.stillMissing(name)
 	d.forget(name)
 	bucket, prefix, errno := d.where()
 	if errno != 0 {
@@ -599,11 +644,14 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 		return nil, nil, 0, errno
 	}
 	// The kernel's lookup said name was no directory; keys under name/ may
-	// have arrived over S3 since.
-	if isDir, err := d.fsys.isDir(ctx, bucket, prefix+name); err != nil {
-		return nil, nil, 0, toErrno(err)
-	} else if isDir {
-		return nil, nil, 0, syscall.EISDIR
+	// have arrived over S3 since, unless the lookup found nothing and no
+	// event has come under the directory since.
+	if !missing {
+		if isDir, err := d.fsys.isDir(ctx, bucket, prefix+name); err != nil {
+			return nil, nil, 0, toErrno(err)
+		} else if isDir {
+			return nil, nil, 0, syscall.EISDIR
+		}
 	}
 	w, err := d.fsys.objs.OpenWriter(ctx, d.fsys.orgID, bucket, prefix+name, true)
 	if err != nil {
@@ -612,6 +660,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	caller, _ := fuse.FromContext(ctx)
 	w.SetMeta(d.fsys.newMeta(syscall.S_IFREG, mode, caller))
 	fn := &fileNode{fsys: d.fsys, typ: syscall.S_IFREG}
+	fn.gen.Store(gen)
 	ch := d.NewInode(ctx, fn, fs.StableAttr{Mode: syscall.S_IFREG})
 	h := fn.created(w)
 	fn.fillEntry(out)
@@ -621,6 +670,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 
 // Mknod makes regular files only (committed at once, empty).
 func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	gen := d.changes.Load()
 	d.forget(name)
 	if mode&syscall.S_IFMT != syscall.S_IFREG && mode&syscall.S_IFMT != 0 {
 		return nil, syscall.EPERM
@@ -642,12 +692,13 @@ func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint3
 		return nil, toErrno(err)
 	}
 	d.touch(ctx, bucket, prefix)
-	return d.fileChild(ctx, name, m, syscall.S_IFREG, out), 0
+	return d.fileChild(ctx, name, m, syscall.S_IFREG, gen, out), 0
 }
 
 // Symlink stores the target as the object's content, marked with the
 // S_IFLNK mode bits in x-amz-meta-mode, as s3fs does.
 func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	gen := d.changes.Load()
 	d.forget(name)
 	bucket, prefix, errno := d.where()
 	if errno != 0 {
@@ -666,7 +717,7 @@ func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.En
 		return nil, toErrno(err)
 	}
 	d.touch(ctx, bucket, prefix)
-	return d.fileChild(ctx, name, m, syscall.S_IFLNK, out), 0
+	return d.fileChild(ctx, name, m, syscall.S_IFLNK, gen, out), 0
 }
 
 // Link: objects have one name; hard links are refused.

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +27,10 @@ type fileNode struct {
 	fs.Inode
 	fsys *fsys
 	typ  uint32 // S_IFREG or S_IFLNK
+	// gen is the parent directory's changes count from before this mount
+	// last learned from the catalog that the name is this file (or made
+	// it): while the directory's count is still gen, it is (dirNode.current).
+	gen atomic.Uint64
 
 	mu       sync.Mutex
 	m        *catalog.Manifest // last committed version seen

@@ -269,6 +269,9 @@ func (f *fsys) invalidate(ev catalog.Event) {
 			if last && i > 0 {
 				// The directory's marker: its mode, owner or times.
 				node.NotifyContent(0, 0)
+				if dn, ok := node.Operations().(*dirNode); ok && del {
+					dn.marker.Store(nil) // keepDir must look again
+				}
 				if del {
 					// Without its marker the directory may be gone;
 					// its entry has the long timeout.

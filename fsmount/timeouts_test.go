@@ -123,3 +123,36 @@ func TestWriteRacingOwnChange(t *testing.T) {
 		t.Fatalf("read %q %v", b, err)
 	}
 }
+
+// TestEmptiedAfterMarkerDeletedOverS3: a directory made by mkdir whose
+// marker S3 deleted still holds a file; removing that file through the
+// mount leaves the directory there, empty, as POSIX expects (the mount
+// stores a marker again), and renaming the last file out does too.
+func TestEmptiedAfterMarkerDeletedOverS3(t *testing.T) {
+	e := newEnv(t)
+	for _, d := range []string{"d", "r"} {
+		if err := os.Mkdir(e.p(d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(e.p(d+"/f"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.s3.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String("b"), Key: aws.String(d + "/")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(e.p("d/f")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(e.p("r/f"), e.p("f")); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"d", "r"} {
+		if fi, err := os.Stat(e.p(d)); err != nil || !fi.IsDir() {
+			t.Errorf("%s after its last file left: %v %v", d, fi, err)
+		}
+		if _, err := e.s3.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("b"), Key: aws.String(d + "/")}); err != nil {
+			t.Errorf("%s has no marker over S3: %v", d, err)
+		}
+	}
+}
