@@ -45,7 +45,7 @@ type dirNode struct {
 	// listed holds the files of the last listing with their manifests, so
 	// the lookups that follow a readdir (ls -l, READDIRPLUS) need no
 	// catalog call; its subdirectories are there too, without a manifest,
-	// so that looking them up does not count as a miss that reads ahead. Entries live for listedTTL cache timeouts after the last
+	// so that looking them up does not count as a miss that reads ahead. Entries live for listedTTL after the last
 	// page; a feed event in the directory clears them, and this mount's own
 	// changes forget the names they touch.
 	lmu      sync.Mutex
@@ -97,14 +97,29 @@ const maxListed = 16384
 // manifests in memory after the program is done with them.
 const listedTTL = 10 * time.Second
 
-func (d *dirNode) remember(first bool, name string, m *catalog.Manifest) {
+// rememberPage adds a listing page's names (subdirectories with a nil
+// manifest) to what the directory remembers; first starts a new listing.
+// gen is the directory's changes count from before the page was read: if
+// a feed event came under the directory since, the page may be older than
+// the event's invalidation, and the listing is dropped instead (the kernel
+// keeps what a lookup answers for an hour). invalidate counts the event
+// before it clears the listing, so the check and the store under d.lmu
+// cannot fall between the two.
+func (d *dirNode) rememberPage(first bool, gen uint64, page map[string]*catalog.Manifest) {
 	d.lmu.Lock()
 	defer d.lmu.Unlock()
+	if d.changes.Load() != gen {
+		d.listed = nil
+		return
+	}
 	if first || d.listed == nil {
 		d.listed = make(map[string]*catalog.Manifest)
 	}
 	d.listedAt = time.Now() // each page extends the listing's life
-	if name != "" && len(d.listed) < maxListed {
+	for name, m := range page {
+		if len(d.listed) >= maxListed {
+			break
+		}
 		d.listed[name] = m
 	}
 }
@@ -158,6 +173,7 @@ const (
 // overflow the listing replaces it, so a stat loop over a directory larger
 // than maxListed keeps being answered.
 func (d *dirNode) lookAhead(ctx context.Context, bucket, prefix, name string) {
+	gen := d.changes.Load()
 	res, ms, err := d.fsys.objs.ListManifests(ctx, d.fsys.orgID, bucket, catalog.ListOptions{
 		Prefix: prefix, Delimiter: "/", StartAfter: prefix + name, MaxKeys: readdirPage,
 	})
@@ -172,6 +188,9 @@ func (d *dirNode) lookAhead(ctx context.Context, bucket, prefix, name string) {
 	})
 	d.lmu.Lock()
 	defer d.lmu.Unlock()
+	if d.changes.Load() != gen {
+		return // see rememberPage
+	}
 	d.listedAt = time.Now()
 	if d.listed == nil || len(d.listed)+len(page) > maxListed {
 		d.listed = page

@@ -168,10 +168,10 @@
 //     keys under them vanish when those keys are deleted over S3.
 //   - Listings: a directory streams one catalog page (1000 entries) at a
 //     time, keys and manifests from one snapshot, and answers the lookups
-//     that follow (ls -l, READDIRPLUS) from that page for up to ten cache
-//     timeouts after the last page; a feed event in the directory clears
-//     it, and the mount's own changes forget the names they touch. A listing taken while an S3 write of the
-//     same directory commits may answer one stale lookup until then.
+//     that follow (ls -l, READDIRPLUS) from that page for up to 10 s after
+//     the last page; a feed event in the directory clears it, and the
+//     mount's own changes forget the names they touch. A page read while
+//     an event under the directory came is not remembered.
 //     READDIRPLUS is adaptive (READDIRPLUS_AUTO): the kernel asks for
 //     attributes with a listing's first page, and with later pages only
 //     when the program stat'ed entries since the page before, so ls -l

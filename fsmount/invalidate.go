@@ -261,8 +261,11 @@ func (f *fsys) invalidate(ev catalog.Event) {
 	comps := strings.Split(ev.Key, "/")
 	for i, c := range comps {
 		if dn, ok := node.Operations().(*dirNode); ok {
-			dn.forgetListing()
+			// Counted first, then cleared: a listing page read before
+			// the event is then either cleared or refused
+			// (rememberPage).
 			dn.stale() // its subdirectories or marker may have changed
+			dn.forgetListing()
 		}
 		last := i == len(comps)-1
 		if c == "" {
@@ -327,8 +330,8 @@ func (f *fsys) invalidate(ev catalog.Event) {
 func forgetTree(n *fs.Inode) {
 	switch op := n.Operations().(type) {
 	case *dirNode:
-		op.forgetListing()
 		op.stale()
+		op.forgetListing()
 	case *fileNode:
 		op.dropCacheTag()
 		n.NotifyContent(0, 0)

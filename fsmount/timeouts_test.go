@@ -156,3 +156,45 @@ func TestEmptiedAfterMarkerDeletedOverS3(t *testing.T) {
 		}
 	}
 }
+
+// racingList commits an S3-side write in a directory right after the
+// mount read a listing page of it, before the mount keeps the page.
+type racingList struct {
+	fsmount.Objects
+	once   sync.Once
+	prefix string
+	put    func()
+}
+
+func (r *racingList) ListManifests(ctx context.Context, orgID, bucket string, opts catalog.ListOptions) (catalog.ListResult, map[string]*catalog.Manifest, error) {
+	res, ms, err := r.Objects.ListManifests(ctx, orgID, bucket, opts)
+	if opts.Prefix == r.prefix {
+		r.once.Do(r.put)
+	}
+	return res, ms, err
+}
+
+// TestListingRacingS3Write: a listing page read just before an S3 write in
+// the directory does not answer the lookups that follow it (ls -l), which
+// the kernel would keep for an hour: they see the write.
+func TestListingRacingS3Write(t *testing.T) {
+	var r *racingList
+	e := newEnvWith(t, func(o fsmount.Objects) fsmount.Objects {
+		r = &racingList{Objects: o, prefix: "L/"}
+		return r
+	})
+	e.s3Put(t, "L/f", []byte("x"))
+	const later = "written over S3 while the mount listed L"
+	r.put = func() {
+		if _, err := e.d.Layer().Put(context.Background(), e.org, "b", "L/f", strings.NewReader(later), objects.PutOptions{Size: int64(len(later))}); err != nil {
+			t.Error(err)
+		}
+	}
+	ents, err := os.ReadDir(e.p("L"))
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("readdir: %v %v", ents, err)
+	}
+	if fi, err := os.Stat(e.p("L/f")); err != nil || fi.Size() != int64(len(later)) {
+		t.Fatalf("stat after the listing: %v %v, want size %d", fi, err, len(later))
+	}
+}
