@@ -128,11 +128,14 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 	if prefix != nprefix { // within one directory, the new name keeps it
 		f.keepDir(ctx, d, bucket, prefix, from)
 	}
-	d.renamed(ctx, np, bucket, prefix, nprefix, name, to)
-	if src != nil {
-		// Its gen counted the old directory's changes.
-		src.gen.Store(math.MaxUint64)
+	// The node (still under its old name until go-fuse moves it) knew
+	// the old directory's changes count, not the new one's.
+	if ch := d.GetChild(name); ch != nil {
+		if fn, ok := ch.Operations().(*fileNode); ok {
+			fn.gen.Store(math.MaxUint64)
+		}
 	}
+	d.renamed(ctx, np, bucket, prefix, nprefix, name, to)
 	return 0
 }
 
