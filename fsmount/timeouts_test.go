@@ -79,14 +79,17 @@ type racing struct {
 	fsmount.Objects
 	once sync.Once
 	key  string
-	put  func()
+	// put is set once the daemon is up, while the mount serves: atomic.
+	put  atomic.Pointer[func()]
 	done atomic.Bool
 }
 
 func (r *racing) Put(ctx context.Context, orgID, bucket, key string, body io.Reader, opts objects.PutOptions) (*catalog.Manifest, error) {
 	m, err := r.Objects.Put(ctx, orgID, bucket, key, body, opts)
 	if key == r.key {
-		r.once.Do(func() { r.put(); r.done.Store(true) })
+		if put := r.put.Load(); put != nil {
+			r.once.Do(func() { (*put)(); r.done.Store(true) })
+		}
 	}
 	return m, err
 }
@@ -102,11 +105,12 @@ func TestWriteRacingOwnChange(t *testing.T) {
 		return r
 	})
 	const later = "a regular file written over S3 during the symlink"
-	r.put = func() {
+	put := func() {
 		if _, err := e.d.Layer().Put(context.Background(), e.org, "b", "l", strings.NewReader(later), objects.PutOptions{Size: int64(len(later))}); err != nil {
 			t.Error(err)
 		}
 	}
+	r.put.Store(&put)
 	if err := os.Symlink("target", e.p("l")); err != nil {
 		t.Fatal(err)
 	}
@@ -163,13 +167,13 @@ type racingList struct {
 	fsmount.Objects
 	once   sync.Once
 	prefix string
-	put    func()
+	put    atomic.Pointer[func()] // as racing's
 }
 
 func (r *racingList) ListManifests(ctx context.Context, orgID, bucket string, opts catalog.ListOptions) (catalog.ListResult, map[string]*catalog.Manifest, error) {
 	res, ms, err := r.Objects.ListManifests(ctx, orgID, bucket, opts)
-	if opts.Prefix == r.prefix {
-		r.once.Do(r.put)
+	if put := r.put.Load(); put != nil && opts.Prefix == r.prefix {
+		r.once.Do(*put)
 	}
 	return res, ms, err
 }
@@ -185,11 +189,12 @@ func TestListingRacingS3Write(t *testing.T) {
 	})
 	e.s3Put(t, "L/f", []byte("x"))
 	const later = "written over S3 while the mount listed L"
-	r.put = func() {
+	put := func() {
 		if _, err := e.d.Layer().Put(context.Background(), e.org, "b", "L/f", strings.NewReader(later), objects.PutOptions{Size: int64(len(later))}); err != nil {
 			t.Error(err)
 		}
 	}
+	r.put.Store(&put)
 	ents, err := os.ReadDir(e.p("L"))
 	if err != nil || len(ents) != 1 {
 		t.Fatalf("readdir: %v %v", ents, err)
