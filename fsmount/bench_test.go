@@ -183,7 +183,7 @@ func TestBenchFsmount(t *testing.T) {
 		os.Stat(filepath.Join(d, "ten"))
 		l0, h0 := c.lists.Load(), c.heads.Load()
 		el := timeIt(func() { lsLong(t, filepath.Join(d, "ten")) })
-		rep("| READDIRPLUS %v | %d ms | %d | %d |", map[bool]string{false: "off", true: "on"}[plus], el.Milliseconds(),
+		rep("| READDIRPLUS %v | %d ms | %d | %d |", map[bool]string{false: "auto", true: "on"}[plus], el.Milliseconds(),
 			c.lists.Load()-l0, c.heads.Load()-h0)
 	}
 	for _, plus := range []bool{false, true} {
@@ -194,7 +194,7 @@ func TestBenchFsmount(t *testing.T) {
 				t.Fatalf("ls -f: %v %s", err, out)
 			}
 		})
-		rep("| `ls -f` (no stat), READDIRPLUS %v | %d ms | | |", map[bool]string{false: "off", true: "on"}[plus], el.Milliseconds())
+		rep("| `ls -f` (no stat), READDIRPLUS %v | %d ms | | |", map[bool]string{false: "auto", true: "on"}[plus], el.Milliseconds())
 	}
 
 	// RSS of the daemon (this process) while cp copies a large file in.

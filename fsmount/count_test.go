@@ -80,8 +80,11 @@ func TestLsLongIsOneScanPerPage(t *testing.T) {
 		lists, heads := c.lists.Load()-l0, c.heads.Load()-h0
 		t.Logf("readdirplus=%v: %d listings, %d lookups for %d entries", plus, lists, heads, n)
 		// 2 pages, the directory's own lookup, and at most a re-read per
-		// page when go-fuse restarts a stream at a kernel offset.
-		if lists > 6 || heads > 0 {
+		// page when go-fuse restarts a stream at a kernel offset. A page
+		// read while events of the puts above still arrive (PostgreSQL's
+		// feed delivers them after the commit) is not remembered, and
+		// costs a lookup or two before a read-ahead answers the rest.
+		if lists > 6 || heads > 2 {
 			t.Errorf("readdirplus=%v: ls -l of %d entries made %d listings and %d lookups", plus, n, lists, heads)
 		}
 	}

@@ -45,7 +45,7 @@ type dirNode struct {
 	// listed holds the files of the last listing with their manifests, so
 	// the lookups that follow a readdir (ls -l, READDIRPLUS) need no
 	// catalog call; its subdirectories are there too, without a manifest,
-	// so that looking them up does not count as a miss that reads ahead. Entries live for listedTTL cache timeouts after the last
+	// so that looking them up does not count as a miss that reads ahead. Entries live for listedTTL after the last
 	// page; a feed event in the directory clears them, and this mount's own
 	// changes forget the names they touch.
 	lmu      sync.Mutex
@@ -57,26 +57,69 @@ type dirNode struct {
 	misses    int
 	aheadUsed bool
 	aheadHit  bool
+
+	// missName is the last name a lookup found missing, at changes count
+	// missGen (read before the catalog was). While no feed event has come
+	// under the directory since and this mount has not touched the name
+	// (forget), it is still missing: the create or rename that follows
+	// the kernel's lookup need not ask the catalog again.
+	missName string
+	missGen  uint64
 }
+
+// missed records that name was not found by a lookup that started at the
+// directory's changes count gen.
+func (d *dirNode) missed(name string, gen uint64) {
+	d.lmu.Lock()
+	d.missName, d.missGen = name, gen
+	d.lmu.Unlock()
+}
+
+// stillMissing reports whether name is known to be missing: a lookup
+// found it so and nothing can have made it since.
+func (d *dirNode) stillMissing(name string) bool {
+	d.lmu.Lock()
+	defer d.lmu.Unlock()
+	return d.missName == name && d.missGen == d.changes.Load()
+}
+
+// current reports whether the directory's changes count is still gen: no
+// feed event has come under it since.
+func (d *dirNode) current(gen uint64) bool { return d.changes.Load() == gen }
 
 // maxListed bounds the files a directory remembers from its listing.
 const maxListed = 16384
 
-// listedTTL is how many cache timeouts a listing answers lookups after its
-// last page: ls -l stats entries only after reading the whole directory,
-// which takes longer than one timeout for large ones. The feed and the
-// mount's own changes keep a listing true, so its age is not what keeps it
-// correct.
-const listedTTL = 10
+// listedTTL is how long a listing answers lookups after its last page:
+// a program that lists, then stats, does it within seconds. The feed and
+// the mount's own changes keep a listing true, so its age is not what
+// keeps it correct; the bound keeps a directory from holding its
+// manifests in memory after the program is done with them.
+const listedTTL = 10 * time.Second
 
-func (d *dirNode) remember(first bool, name string, m *catalog.Manifest) {
+// rememberPage adds a listing page's names (subdirectories with a nil
+// manifest) to what the directory remembers; first starts a new listing.
+// gen is the directory's changes count from before the page was read: if
+// a feed event came under the directory since, the page may be older than
+// the event's invalidation, and the listing is dropped instead (the kernel
+// keeps what a lookup answers for an hour). invalidate counts the event
+// before it clears the listing, so the check and the store under d.lmu
+// cannot fall between the two.
+func (d *dirNode) rememberPage(first bool, gen uint64, page map[string]*catalog.Manifest) {
 	d.lmu.Lock()
 	defer d.lmu.Unlock()
+	if d.changes.Load() != gen {
+		d.listed = nil
+		return
+	}
 	if first || d.listed == nil {
 		d.listed = make(map[string]*catalog.Manifest)
 	}
 	d.listedAt = time.Now() // each page extends the listing's life
-	if name != "" && len(d.listed) < maxListed {
+	for name, m := range page {
+		if len(d.listed) >= maxListed {
+			break
+		}
 		d.listed[name] = m
 	}
 }
@@ -87,7 +130,7 @@ func (d *dirNode) remember(first bool, name string, m *catalog.Manifest) {
 func (d *dirNode) listedFile(name string) (m *catalog.Manifest, ahead bool) {
 	d.lmu.Lock()
 	defer d.lmu.Unlock()
-	if d.listed != nil && time.Since(d.listedAt) <= listedTTL*d.fsys.opts.CacheTimeout {
+	if d.listed != nil && time.Since(d.listedAt) <= listedTTL {
 		m, ok := d.listed[name]
 		if m != nil {
 			d.aheadHit = true
@@ -130,6 +173,7 @@ const (
 // overflow the listing replaces it, so a stat loop over a directory larger
 // than maxListed keeps being answered.
 func (d *dirNode) lookAhead(ctx context.Context, bucket, prefix, name string) {
+	gen := d.changes.Load()
 	res, ms, err := d.fsys.objs.ListManifests(ctx, d.fsys.orgID, bucket, catalog.ListOptions{
 		Prefix: prefix, Delimiter: "/", StartAfter: prefix + name, MaxKeys: readdirPage,
 	})
@@ -144,6 +188,9 @@ func (d *dirNode) lookAhead(ctx context.Context, bucket, prefix, name string) {
 	})
 	d.lmu.Lock()
 	defer d.lmu.Unlock()
+	if d.changes.Load() != gen {
+		return // see rememberPage
+	}
 	d.listedAt = time.Now()
 	if d.listed == nil || len(d.listed)+len(page) > maxListed {
 		d.listed = page
@@ -190,6 +237,9 @@ func (d *dirNode) forgetListing() {
 func (d *dirNode) forget(name string) {
 	d.lmu.Lock()
 	delete(d.listed, name)
+	if d.missName == name {
+		d.missName = ""
+	}
 	d.lmu.Unlock()
 }
 
@@ -307,6 +357,9 @@ func (d *dirNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrO
 		}
 	}
 	d.attrs().fill(&out.Attr)
+	if d.implied() {
+		out.SetTimeout(d.fsys.opts.ImpliedDirTimeout)
+	}
 	return 0
 }
 
@@ -401,9 +454,12 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 			return ch, 0
 		}
 	}
+	// Read before the catalog is: an event committed after the read
+	// starts moves it on.
+	gen := d.changes.Load()
 	m, ahead := d.listedFile(name)
 	if m != nil {
-		return d.fileChild(ctx, name, m, typeOf(m), out), 0
+		return d.fileChild(ctx, name, m, typeOf(m), gen, out), 0
 	}
 	if ahead {
 		d.lookAhead(ctx, bucket, prefix, name)
@@ -416,8 +472,9 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	case n.Dir:
 		return d.dirChild(ctx, name, n, out), 0
 	case n.Object != nil:
-		return d.fileChild(ctx, name, n.Object, typeOf(n.Object), out), 0
+		return d.fileChild(ctx, name, n.Object, typeOf(n.Object), gen, out), 0
 	default:
+		d.missed(name, gen)
 		return nil, syscall.ENOENT
 	}
 }
@@ -440,24 +497,51 @@ func (d *dirNode) dirChild(ctx context.Context, name string, n catalog.Name, out
 		if dn, ok := ch.Operations().(*dirNode); ok {
 			dn.setName(n)
 			dn.fillEntry(out)
+			dn.shortEntry(out)
 			return ch
 		}
 	}
 	dn := &dirNode{fsys: d.fsys, born: d.born}
 	dn.setName(n)
 	dn.fillEntry(out)
+	dn.shortEntry(out)
 	return d.NewInode(ctx, dn, fs.StableAttr{Mode: syscall.S_IFDIR})
 }
 
-func (d *dirNode) fileChild(ctx context.Context, name string, m *catalog.Manifest, typ uint32, out *fuse.EntryOut) *fs.Inode {
+// implied reports whether the directory exists only by the keys under it:
+// no marker, and not a bucket. It can vanish with no event of its own.
+func (d *dirNode) implied() bool {
+	if d.marker.Load() != nil {
+		return false
+	}
+	_, p := d.Parent()
+	return p == nil || !p.IsRoot()
+}
+
+// shortEntry gives the entry of an implied directory the short timeouts
+// (Options.ImpliedDirTimeout); go-fuse fills in the long ones for others.
+func (d *dirNode) shortEntry(out *fuse.EntryOut) {
+	if d.marker.Load() == nil {
+		t := d.fsys.opts.ImpliedDirTimeout
+		out.SetEntryTimeout(t)
+		out.SetAttrTimeout(t)
+	}
+}
+
+// fileChild returns the file node for name, reusing the tree's node if it
+// is a file of the same type; gen is the directory's changes count from
+// before the catalog told of m.
+func (d *dirNode) fileChild(ctx context.Context, name string, m *catalog.Manifest, typ uint32, gen uint64, out *fuse.EntryOut) *fs.Inode {
 	if ch := d.GetChild(name); ch != nil {
 		if fn, ok := ch.Operations().(*fileNode); ok && fn.typ == typ {
 			fn.setManifest(m)
+			fn.gen.Store(gen)
 			fn.fillEntry(out)
 			return ch
 		}
 	}
 	fn := &fileNode{fsys: d.fsys, typ: typ, m: m}
+	fn.gen.Store(gen)
 	fn.fillEntry(out)
 	return d.NewInode(ctx, fn, fs.StableAttr{Mode: typ})
 }
@@ -539,7 +623,10 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 // earlier deletions. d, the directory's node, then has the marker, which
 // holds its times from now on.
 func (f *fsys) keepDir(ctx context.Context, d *dirNode, bucket, prefix, gone string) {
-	if prefix == "" {
+	if prefix == "" || d.marker.Load() != nil {
+		// A bucket, or a directory with a marker: the marker is a key
+		// under the prefix, so the directory stays. (The feed clears a
+		// marker deleted elsewhere.)
 		return
 	}
 	ctx, cancel := detached(ctx)
@@ -565,6 +652,8 @@ func (f *fsys) keepDir(ctx context.Context, d *dirNode, bucket, prefix, gone str
 // committed until the first flush, fsync or close; until then the file
 // exists only in this mount.
 func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	gen := d.changes.Load()
+	missing := d.stillMissing(name)
 	d.forget(name)
 	bucket, prefix, errno := d.where()
 	if errno != 0 {
@@ -574,11 +663,14 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 		return nil, nil, 0, errno
 	}
 	// The kernel's lookup said name was no directory; keys under name/ may
-	// have arrived over S3 since.
-	if isDir, err := d.fsys.isDir(ctx, bucket, prefix+name); err != nil {
-		return nil, nil, 0, toErrno(err)
-	} else if isDir {
-		return nil, nil, 0, syscall.EISDIR
+	// have arrived over S3 since, unless the lookup found nothing and no
+	// event has come under the directory since.
+	if !missing {
+		if isDir, err := d.fsys.isDir(ctx, bucket, prefix+name); err != nil {
+			return nil, nil, 0, toErrno(err)
+		} else if isDir {
+			return nil, nil, 0, syscall.EISDIR
+		}
 	}
 	w, err := d.fsys.objs.OpenWriter(ctx, d.fsys.orgID, bucket, prefix+name, true)
 	if err != nil {
@@ -587,6 +679,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	caller, _ := fuse.FromContext(ctx)
 	w.SetMeta(d.fsys.newMeta(syscall.S_IFREG, mode, caller))
 	fn := &fileNode{fsys: d.fsys, typ: syscall.S_IFREG}
+	fn.gen.Store(gen)
 	ch := d.NewInode(ctx, fn, fs.StableAttr{Mode: syscall.S_IFREG})
 	h := fn.created(w)
 	fn.fillEntry(out)
@@ -596,6 +689,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 
 // Mknod makes regular files only (committed at once, empty).
 func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	gen := d.changes.Load()
 	d.forget(name)
 	if mode&syscall.S_IFMT != syscall.S_IFREG && mode&syscall.S_IFMT != 0 {
 		return nil, syscall.EPERM
@@ -617,12 +711,13 @@ func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint3
 		return nil, toErrno(err)
 	}
 	d.touch(ctx, bucket, prefix)
-	return d.fileChild(ctx, name, m, syscall.S_IFREG, out), 0
+	return d.fileChild(ctx, name, m, syscall.S_IFREG, gen, out), 0
 }
 
 // Symlink stores the target as the object's content, marked with the
 // S_IFLNK mode bits in x-amz-meta-mode, as s3fs does.
 func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	gen := d.changes.Load()
 	d.forget(name)
 	bucket, prefix, errno := d.where()
 	if errno != 0 {
@@ -641,7 +736,7 @@ func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.En
 		return nil, toErrno(err)
 	}
 	d.touch(ctx, bucket, prefix)
-	return d.fileChild(ctx, name, m, syscall.S_IFLNK, out), 0
+	return d.fileChild(ctx, name, m, syscall.S_IFLNK, gen, out), 0
 }
 
 // Link: objects have one name; hard links are refused.

@@ -20,24 +20,40 @@
 //     number is never shared by two live paths (hashing keys would collide
 //     after renames). Directory entries carry no inode number (d_ino is
 //     FUSE_UNKNOWN_INO).
-//   - Cache timeouts: entry, attribute and negative-entry timeouts are 1 s
-//     by default (Options.CacheTimeout). They are safe to keep above zero
-//     because the feed invalidates S3 changes; the timeout only bounds
-//     staleness in the race below.
+//   - Cache timeouts: entry, attribute and negative-entry timeouts are an
+//     hour by default (Options.CacheTimeout): every change made elsewhere
+//     (over S3, by another mount, on another node) reaches the kernel
+//     through the feed, and the kernel knows of the changes made through
+//     the mount, so the timeout only bounds staleness in the races below.
+//     Long timeouts save a lookup whenever a program reaches a name again
+//     (a rename's source, the directories of every path of find, du, git
+//     status). The exception is a directory that exists only by the keys
+//     under it (no marker, not a bucket): S3 deleting its last key sends no
+//     event of the directory, so its entry and attributes keep a 1 s
+//     timeout (Options.ImpliedDirTimeout).
 //   - Invalidation: the feed subscriber runs inside each catalog commit. For
 //     an event of another writer it asks the kernel to drop the deepest
 //     cached directory entry on the key's path (NotifyEntry, NotifyDelete)
 //     and the file's attributes and pages (NotifyContent), then returns, so
-//     the S3 call returns after the kernel forgot. Events this mount caused
+//     the S3 call returns after the kernel forgot. A directory on the path
+//     where a name appeared or vanished, or whose marker changed, forgets
+//     its attributes too (its link count and times); a directory whose
+//     marker was deleted forgets its entry. Events this mount caused
 //     are skipped: the kernel already knows, and notifying it from inside the
-//     FUSE operation that holds the inode lock would deadlock. If the kernel
+//     FUSE operation that holds the inode lock would deadlock. The mount
+//     counts them: an operation causes at most one event of its key, so an
+//     extra event while it runs is another writer's, committed in the same
+//     instant, and it is invalidated once the operation has returned. If the kernel
 //     does not take an invalidation within 200 ms (it may be waiting on a
 //     lock held by a FUSE operation of this mount that itself waits for the
 //     catalog), the delivery returns and the invalidation finishes in the
 //     background; until it has, later deliveries queue their invalidations
 //     behind it without waiting, so a held lock costs the S3 writers one
-//     200 ms wait, not 200 ms each in turn. A concurrent S3 write of a key that this mount is itself
-//     writing at that instant is not invalidated (staleness ≤ the timeout).
+//     200 ms wait, not 200 ms each in turn. What can stay stale up to the
+//     timeout: an S3 write racing a failed operation of this mount on the
+//     same key (the failure caused no event, the write's is taken for the
+//     mount's own), and an S3 write under a directory this mount is
+//     renaming at that instant.
 //   - Close-to-open: a read-only handle reads the version it opened, to the
 //     end, even if the key is replaced or deleted meanwhile; a new open sees
 //     the new version. The kernel's page cache is kept across opens
@@ -118,8 +134,11 @@
 //     honoured from anyone: they grant nothing. allow_other only with
 //     Options.AllowOther; mounts are nosuid and nodev.
 //   - xattrs: user.NAME is the user metadata NAME; the attribute keys above
-//     and the seal are not xattrs (EPERM to set). Other namespaces:
-//     EOPNOTSUPP.
+//     and the seal are not xattrs (EPERM to set). Directories have none
+//     (ENODATA). Other namespaces (security.*, system.posix_acl_*,
+//     trusted.*): EOPNOTSUPP for every call, answered without a catalog
+//     read; ls -l, told so for the first entry, stops asking for the
+//     SELinux label and the ACL of the others.
 //   - S3 object tags are not shown: tag keys and user metadata names share
 //     no namespace in S3, and a user.* xattr for each would collide with
 //     metadata of the same name. They are kept, though: writing a file in
@@ -149,12 +168,15 @@
 //     keys under them vanish when those keys are deleted over S3.
 //   - Listings: a directory streams one catalog page (1000 entries) at a
 //     time, keys and manifests from one snapshot, and answers the lookups
-//     that follow (ls -l, READDIRPLUS) from that page for up to ten cache
-//     timeouts after the last page; a feed event in the directory clears
-//     it, and the mount's own changes forget the names they touch. A listing taken while an S3 write of the
-//     same directory commits may answer one stale lookup until then.
-//     READDIRPLUS is off by default: with the listing answering lookups,
-//     ls -l costs the same without it and ls -f is faster. Lookups that
+//     that follow (ls -l, READDIRPLUS) from that page for up to 10 s after
+//     the last page; a feed event in the directory clears it, and the
+//     mount's own changes forget the names they touch. A page read while
+//     an event under the directory came is not remembered.
+//     READDIRPLUS is adaptive (READDIRPLUS_AUTO): the kernel asks for
+//     attributes with a listing's first page, and with later pages only
+//     when the program stat'ed entries since the page before, so ls -l
+//     costs no lookup per entry while ls -f, find and rm -r list names
+//     alone and go-fuse keeps no inode per entry they pass. Lookups that
 //     miss read ahead: after a few misses in a row in one directory, a
 //     lookup also lists the page after its name and remembers those files
 //     the same way (a cold stat loop costs one listing per 1000 names).

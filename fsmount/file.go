@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +27,10 @@ type fileNode struct {
 	fs.Inode
 	fsys *fsys
 	typ  uint32 // S_IFREG or S_IFLNK
+	// gen is the parent directory's changes count from before this mount
+	// last learned from the catalog that the name is this file (or made
+	// it): while the directory's count is still gen, it is (dirNode.current).
+	gen atomic.Uint64
 
 	mu       sync.Mutex
 	m        *catalog.Manifest // last committed version seen
@@ -690,6 +695,9 @@ func xattrKey(attr string) (string, bool) {
 }
 
 func (n *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	if notUserXattr(attr) {
+		return 0, syscall.EOPNOTSUPP
+	}
 	k, ok := xattrKey(attr)
 	if !ok {
 		return 0, syscall.ENODATA
@@ -770,6 +778,9 @@ func (n *fileNode) Setxattr(ctx context.Context, attr string, data []byte, flags
 }
 
 func (n *fileNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if notUserXattr(attr) {
+		return syscall.EOPNOTSUPP
+	}
 	k, ok := xattrKey(attr)
 	if !ok {
 		return syscall.ENODATA

@@ -6,10 +6,11 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"excloud.dev/buckets/fsmount"
 )
 
 // The benchmark's "go-fuse floor": a filesystem that keeps names, modes and
@@ -58,6 +59,7 @@ var (
 	_ fs.NodeReader     = (*floorNode)(nil)
 	_ fs.NodeFlusher    = (*floorNode)(nil)
 	_ fs.NodeFsyncer    = (*floorNode)(nil)
+	_ fs.NodeGetxattrer = (*floorNode)(nil)
 )
 
 func (n *floorNode) attr(a *fuse.Attr) {
@@ -197,6 +199,12 @@ func (n *floorNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off
 	return fuse.ReadResultData(dest[:k]), 0
 }
 
+// Getxattr: no extended attributes, answered as the mount answers them
+// outside user.* (ls -l then stops asking).
+func (n *floorNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	return 0, syscall.EOPNOTSUPP
+}
+
 func (n *floorNode) Flush(ctx context.Context, fh fs.FileHandle) syscall.Errno { return 0 }
 
 func (n *floorNode) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
@@ -204,18 +212,19 @@ func (n *floorNode) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) s
 }
 
 // mountFloor mounts fsys at a new directory with the options fsmount.Mount
-// uses (entry, attribute and negative timeouts of a second,
-// default_permissions, 1 MiB writes, READDIRPLUS off) and returns the
+// uses (entry, attribute and negative timeouts of an hour,
+// default_permissions, 1 MiB writes, adaptive READDIRPLUS) and returns the
 // directory; the mount goes away with the test.
 func mountFloor(t testing.TB, fsys *floorFS) string {
 	t.Helper()
 	dir := t.TempDir()
-	sec := time.Second
+	to := fsmount.DefaultCacheTimeout
 	srv, err := fs.Mount(dir, &floorNode{fsys: fsys, e: fsys.root}, &fs.Options{
-		EntryTimeout: &sec, AttrTimeout: &sec, NegativeTimeout: &sec,
+		EntryTimeout: &to, AttrTimeout: &to, NegativeTimeout: &to,
 		MountOptions: fuse.MountOptions{
 			Options: []string{"default_permissions"}, FsName: "floor", Name: "floor",
-			MaxWrite: 1 << 20, MaxBackground: 64, DirectMount: true, DisableReadDirPlus: true,
+			MaxWrite: 1 << 20, MaxBackground: 64, DirectMount: true,
+			ExtraCapabilities: fuse.CAP_READDIRPLUS_AUTO,
 		},
 	})
 	if err != nil {

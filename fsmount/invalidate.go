@@ -29,7 +29,7 @@ type fsys struct {
 	// kernel already knows, and notifying it from inside the FUSE operation
 	// that caused the event could deadlock on the inode lock it holds.
 	ownMu    sync.Mutex
-	ownKeys  map[string]int
+	ownKeys  map[string]*ownKey
 	ownPrefs map[string]int
 
 	// writers are the file nodes with an open write session, so Unmount
@@ -52,39 +52,74 @@ type fsys struct {
 func newFsys(objs Objects, orgID string, opts Options) *fsys {
 	return &fsys{
 		objs: objs, orgID: orgID, opts: opts, log: opts.Logger,
-		ownKeys:  make(map[string]int),
+		ownKeys:  make(map[string]*ownKey),
 		ownPrefs: make(map[string]int),
 		writers:  make(map[*fileNode]struct{}),
 	}
 }
 
-func ownKey(bucket, key string) string { return bucket + "\x00" + key }
+func ownName(bucket, key string) string { return bucket + "\x00" + key }
+
+// ownKey is a key this mount is changing: how many of its operations on it
+// are in flight, how many started since it last had none, and the feed
+// events for it skipped meanwhile. Each operation causes at most one event
+// of its key, so more events than operations means another writer (S3,
+// another node) committed the key in the same instant; its event was
+// skipped, and the kernel is told once the last operation ends (last).
+type ownKey struct {
+	n, ops, events int
+	last           catalog.Event
+}
 
 // mine registers a mutation of key (or, with prefix, every key under it)
 // and returns its end.
 func (f *fsys) mine(bucket, key string, prefix bool) func() {
-	k := ownKey(bucket, key)
-	m := f.ownKeys
-	if prefix {
-		m = f.ownPrefs
-	}
+	k := ownName(bucket, key)
 	f.ownMu.Lock()
-	m[k]++
-	f.ownMu.Unlock()
+	defer f.ownMu.Unlock()
+	if prefix {
+		f.ownPrefs[k]++
+		return func() {
+			f.ownMu.Lock()
+			if f.ownPrefs[k]--; f.ownPrefs[k] <= 0 {
+				delete(f.ownPrefs, k)
+			}
+			f.ownMu.Unlock()
+		}
+	}
+	o := f.ownKeys[k]
+	if o == nil {
+		o = &ownKey{}
+		f.ownKeys[k] = o
+	}
+	o.n++
+	o.ops++
 	return func() {
 		f.ownMu.Lock()
-		if m[k]--; m[k] <= 0 {
-			delete(m, k)
+		o.n--
+		foreign := o.n == 0 && o.events > o.ops
+		if o.n == 0 {
+			delete(f.ownKeys, k)
 		}
 		f.ownMu.Unlock()
+		if foreign {
+			// The operation's reply holds the kernel's inode lock until
+			// this function's caller returns: invalidate after it.
+			f.debugEvent("fsmount: invalidate a change that raced this mount's own", o.last)
+			go f.invalidate(o.last)
+		}
 	}
 }
 
-func (f *fsys) isMine(bucket, key string) bool {
-	k := ownKey(bucket, key)
+// isMine reports whether this mount is changing the event's key; it counts
+// the event against the mutations in flight (ownKey).
+func (f *fsys) isMine(ev catalog.Event) bool {
+	k := ownName(ev.Bucket, ev.Key)
 	f.ownMu.Lock()
 	defer f.ownMu.Unlock()
-	if f.ownKeys[k] > 0 {
+	if o := f.ownKeys[k]; o != nil {
+		o.events++
+		o.last = ev
 		return true
 	}
 	for p := range f.ownPrefs {
@@ -109,7 +144,7 @@ func (f *fsys) onEvent(ev catalog.Event) {
 	if f.server == nil || (ev.OrgID != f.orgID && ev.Kind != catalog.Resync) {
 		return
 	}
-	if ev.Kind != catalog.Resync && f.isMine(ev.Bucket, ev.Key) {
+	if ev.Kind != catalog.Resync && f.isMine(ev) {
 		f.debugEvent("fsmount: no invalidation: the change came through this mount", ev)
 		return
 	}
@@ -203,7 +238,9 @@ func (f *fsys) drain(pending <-chan struct{}) {
 // directory it has loaded on the key's path forgets the next name (it may
 // be a new directory, or gone), and an existing file's attributes and pages
 // are dropped. Parts of the path the kernel never looked up have nothing to
-// drop.
+// drop. A directory whose subdirectories may have changed (a name appeared
+// or vanished on the path) forgets its attributes too: its link count
+// counts them, and the kernel may keep attributes for an hour.
 func (f *fsys) invalidate(ev catalog.Event) {
 	root := f.root.EmbeddedInode()
 	switch ev.Kind {
@@ -213,36 +250,56 @@ func (f *fsys) invalidate(ev catalog.Event) {
 		return
 	case catalog.BucketCreate, catalog.BucketDelete:
 		root.NotifyEntry(ev.Bucket)
+		root.NotifyContent(0, 0)
 		return
 	}
 	node := root.GetChild(ev.Bucket)
 	if node == nil {
 		return
 	}
+	del := ev.Kind == catalog.ObjectDelete
 	comps := strings.Split(ev.Key, "/")
 	for i, c := range comps {
 		if dn, ok := node.Operations().(*dirNode); ok {
-			dn.forgetListing()
+			// Counted first, then cleared: a listing page read before
+			// the event is then either cleared or refused
+			// (rememberPage).
 			dn.stale() // its subdirectories or marker may have changed
+			dn.forgetListing()
 		}
 		last := i == len(comps)-1
 		if c == "" {
 			if last && i > 0 {
 				// The directory's marker: its mode, owner or times.
 				node.NotifyContent(0, 0)
+				if dn, ok := node.Operations().(*dirNode); ok && del {
+					dn.marker.Store(nil) // keepDir must look again
+				}
+				if del {
+					// Without its marker the directory may be gone;
+					// its entry has the long timeout.
+					if name, parent := node.Parent(); parent != nil {
+						parent.NotifyEntry(name)
+						parent.NotifyContent(0, 0)
+					}
+				}
 			}
 			return // a directory marker, or a name the mount hides
 		}
 		child := node.GetChild(c)
 		if child == nil {
 			node.NotifyEntry(c)
+			if !last {
+				// c is a directory that may have appeared or vanished.
+				node.NotifyContent(0, 0)
+			}
 			return
 		}
 		if last {
 			if fn, ok := child.Operations().(*fileNode); ok {
 				fn.dropCacheTag()
 			}
-			if ev.Kind == catalog.ObjectDelete {
+			if del {
 				node.NotifyDelete(c, child)
 			} else {
 				child.NotifyContent(0, 0)
@@ -250,10 +307,17 @@ func (f *fsys) invalidate(ev catalog.Event) {
 			}
 			return
 		}
-		if _, ok := child.Operations().(*fileNode); ok {
+		switch cn := child.Operations().(type) {
+		case *fileNode:
 			// A key a/b/c now makes a a directory where a file was.
 			node.NotifyEntry(c)
+			node.NotifyContent(0, 0)
 			return
+		case *dirNode:
+			if del && cn.implied() {
+				// Its last key may be gone, and with it the directory.
+				node.NotifyContent(0, 0)
+			}
 		}
 		node = child
 	}
@@ -266,8 +330,8 @@ func (f *fsys) invalidate(ev catalog.Event) {
 func forgetTree(n *fs.Inode) {
 	switch op := n.Operations().(type) {
 	case *dirNode:
-		op.forgetListing()
 		op.stale()
+		op.forgetListing()
 	case *fileNode:
 		op.dropCacheTag()
 		n.NotifyContent(0, 0)

@@ -59,12 +59,22 @@ type Options struct {
 	// directory). Empty: statfs reports the mount point's parent's.
 	DataDir string
 	// CacheTimeout is the kernel's entry, attribute and negative-entry
-	// timeout; 0 means 1 s. The feed invalidates changes made over S3, so
-	// the timeout only bounds staleness in the rare races described in the
-	// package doc.
+	// timeout for what the change feed invalidates: files, symlinks,
+	// buckets, directories with a marker, names that do not exist. 0 means
+	// an hour. Every change made elsewhere (over S3, by another mount, on
+	// another node) reaches the kernel through the feed, so the timeout
+	// only bounds staleness in the rare races described in the package doc.
 	CacheTimeout time.Duration
-	// ReadDirPlus lets the kernel ask for attributes with directory
-	// listings (READDIRPLUS). Off by default: see docs/benchmarks.md ("FUSE mount").
+	// ImpliedDirTimeout is the kernel's entry and attribute timeout for a
+	// directory that exists only by the keys under it (no marker): the
+	// deletion over S3 of its last key carries no event of its own, so the
+	// kernel must ask again soon. 0 means 1 s.
+	ImpliedDirTimeout time.Duration
+	// ReadDirPlus makes the kernel ask for attributes with every page of
+	// every directory listing (READDIRPLUS). Off, the default, it asks
+	// adaptively (READDIRPLUS_AUTO): with the first page, and with later
+	// pages when a program stats the entries it lists. See
+	// docs/benchmarks.md ("FUSE mount").
 	ReadDirPlus bool
 	// UID and GID own objects whose attributes are not trusted (see
 	// TrustS3Attrs), the buckets and the mount root.
@@ -92,6 +102,12 @@ type Options struct {
 	InterruptGrace time.Duration
 }
 
+// DefaultCacheTimeout is Options.CacheTimeout's default. Long timeouts
+// save a lookup round trip (and the catalog read behind it) whenever a
+// program reaches a name it reached before: a rename's source, the
+// directories of every path in find, du, git status and make.
+const DefaultCacheTimeout = time.Hour
+
 // Server is a mounted org, serving FUSE requests until Unmount.
 type Server struct {
 	dir    string
@@ -107,7 +123,10 @@ type Server struct {
 // needed) and falls back to fusermount otherwise.
 func Mount(ctx context.Context, dir string, objs Objects, feed Feed, orgID string, opts Options) (*Server, error) {
 	if opts.CacheTimeout <= 0 {
-		opts.CacheTimeout = time.Second
+		opts.CacheTimeout = DefaultCacheTimeout
+	}
+	if opts.ImpliedDirTimeout <= 0 {
+		opts.ImpliedDirTimeout = time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -127,14 +146,20 @@ func Mount(ctx context.Context, dir string, objs Objects, feed Feed, orgID strin
 		// its UID option: the mount reports exactly what it stores.
 		NullPermissions: true,
 		MountOptions: fuse.MountOptions{
-			AllowOther:               opts.AllowOther,
-			Options:                  []string{"default_permissions"},
-			FsName:                   "excloud:" + orgID,
-			Name:                     "excloud",
-			MaxWrite:                 1 << 20,
-			MaxBackground:            64,
-			DirectMount:              true,
-			DisableReadDirPlus:       !opts.ReadDirPlus,
+			AllowOther:    opts.AllowOther,
+			Options:       []string{"default_permissions"},
+			FsName:        "excloud:" + orgID,
+			Name:          "excloud",
+			MaxWrite:      1 << 20,
+			MaxBackground: 64,
+			DirectMount:   true,
+			// READDIRPLUS, adaptive unless always asked for: the kernel
+			// asks for attributes with a listing's first page, and with a
+			// later page only when a program stat'ed entries of the
+			// directory since the page before (ls -l, du), so ls -l needs
+			// no lookup per entry while ls -f, find and rm -r list names
+			// alone and go-fuse keeps no inode per entry they pass.
+			ExtraCapabilities:        readdirplusAuto(opts.ReadDirPlus),
 			Debug:                    opts.Debug,
 			ExplicitDataCacheControl: false,
 		},
@@ -162,6 +187,15 @@ func Mount(ctx context.Context, dir string, objs Objects, feed Feed, orgID strin
 	m := &Server{dir: dir, fsys: f, server: srv}
 	m.cancel = feed.Subscribe(f.onEvent)
 	return m, nil
+}
+
+// readdirplusAuto is the capability that makes the kernel choose when to
+// ask for READDIRPLUS, unless always is set.
+func readdirplusAuto(always bool) uint64 {
+	if always {
+		return 0
+	}
+	return fuse.CAP_READDIRPLUS_AUTO
 }
 
 // Dir is the mount point.

@@ -1,6 +1,7 @@
 package fsmount
 
 import (
+	"syscall"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -111,4 +112,13 @@ func (o *observedFS) ReadDirPlus(c <-chan struct{}, in *fuse.ReadIn, out *fuse.D
 
 func (o *observedFS) StatFs(c <-chan struct{}, h *fuse.InHeader, out *fuse.StatfsOut) fuse.Status {
 	return o.done("statfs", time.Now(), o.RawFileSystem.StatFs(c, h, out))
+}
+
+// GetXAttr is asked for by ls -l (the SELinux label, the POSIX ACL) for
+// every entry unless the mount answers it is not supported.
+func (o *observedFS) GetXAttr(c <-chan struct{}, h *fuse.InHeader, attr string, dest []byte) (uint32, fuse.Status) {
+	t0 := time.Now()
+	n, st := o.RawFileSystem.GetXAttr(c, h, attr, dest)
+	o.obs.ObserveFUSE("getxattr", st != fuse.OK && st != fuse.ENOATTR && st != fuse.ERANGE && st != fuse.Status(syscall.EOPNOTSUPP), time.Since(t0))
+	return n, st
 }

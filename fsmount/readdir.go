@@ -53,6 +53,7 @@ func (s *dirStream) Close() {}
 // (key "a" next to keys under "a/") is skipped: the directory wins.
 func (s *dirStream) fetch() {
 	ctx := context.Background()
+	gen := s.d.changes.Load()
 	res, ms, err := s.f.objs.ListManifests(ctx, s.f.orgID, s.bucket, catalog.ListOptions{
 		Prefix: s.prefix, Delimiter: "/", ContinueAfter: s.next, MaxKeys: readdirPage,
 	})
@@ -60,10 +61,10 @@ func (s *dirStream) fetch() {
 		s.errno = toErrno(err)
 		return
 	}
-	s.d.remember(s.next == "", "", nil)
+	remembered := make(map[string]*catalog.Manifest, len(res.Objects)+len(res.CommonPrefixes))
 	pageNames(s.prefix, res, func(name string) {
 		s.page = append(s.page, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
-		s.d.remember(false, name, nil)
+		remembered[name] = nil
 	}, func(key, name string, tail bool) {
 		// The directory name/ sorts after name; it may be on a later page.
 		if tail {
@@ -75,10 +76,11 @@ func (s *dirStream) fetch() {
 		typ := uint32(syscall.S_IFREG)
 		if m := ms[key]; m != nil {
 			typ = typeOf(m)
-			s.d.remember(false, name, m)
+			remembered[name] = m
 		}
 		s.page = append(s.page, fuse.DirEntry{Name: name, Mode: typ})
 	})
+	s.d.rememberPage(s.next == "", gen, remembered)
 	s.next = res.Next
 	s.done = !res.IsTruncated
 }

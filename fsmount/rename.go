@@ -3,6 +3,7 @@ package fsmount
 import (
 	"context"
 	"errors"
+	"math"
 	"syscall"
 	"time"
 
@@ -20,8 +21,12 @@ const (
 // to the rename bound; beyond it EXDEV, so mv copies instead). Renames across
 // buckets are EXDEV too.
 func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	d.forget(name)
+	// What the tree knows, taken before the mount's own change of the
+	// names is recorded (forget).
+	src := knownFile(d, name)
 	np, ok := newParent.(*dirNode)
+	dstMissing := ok && np.stillMissing(newName)
+	d.forget(name)
 	if ok {
 		np.forget(newName)
 	}
@@ -49,15 +54,21 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 	}
 	f := d.fsys
 
-	ns, err := f.objs.Names(ctx, f.orgID, bucket, from, to)
-	if err != nil {
-		return toErrno(err)
+	// The names as the catalog has them, unless this mount knows: the
+	// source a file and the target missing (the kernel looks a rename's
+	// target up right before it), with no event in either directory since.
+	var srcDir, dstDir, dstFile bool
+	if src == nil || !dstMissing {
+		ns, err := f.objs.Names(ctx, f.orgID, bucket, from, to)
+		if err != nil {
+			return toErrno(err)
+		}
+		srcDir, dstDir = ns[0].Dir, ns[1].Dir
+		dstFile = !dstDir && ns[1].Object != nil
 	}
-	srcDir, dstDir := ns[0].Dir, ns[1].Dir
 	if errno := checkName(nprefix, newName, srcDir); errno != 0 {
 		return errno
 	}
-	dstFile := !dstDir && ns[1].Object != nil
 	if flags&renameNoReplace != 0 && (dstDir || dstFile) {
 		return syscall.EEXIST
 	}
@@ -108,7 +119,7 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 	}
 	done1 := f.mine(bucket, from, false)
 	done2 := f.mine(bucket, to, false)
-	err = f.objs.Rename(ctx, f.orgID, bucket, from, to)
+	err := f.objs.Rename(ctx, f.orgID, bucket, from, to)
 	done1()
 	done2()
 	if err != nil {
@@ -117,8 +128,30 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 	if prefix != nprefix { // within one directory, the new name keeps it
 		f.keepDir(ctx, d, bucket, prefix, from)
 	}
+	// The node (still under its old name until go-fuse moves it) knew
+	// the old directory's changes count, not the new one's.
+	if ch := d.GetChild(name); ch != nil {
+		if fn, ok := ch.Operations().(*fileNode); ok {
+			fn.gen.Store(math.MaxUint64)
+		}
+	}
 	d.renamed(ctx, np, bucket, prefix, nprefix, name, to)
 	return 0
+}
+
+// knownFile returns the file node of name in d if the mount knows it is
+// a committed file and no feed event has come under d since it learned so:
+// then it is still a file, not a directory.
+func knownFile(d *dirNode, name string) *fileNode {
+	ch := d.GetChild(name)
+	if ch == nil {
+		return nil
+	}
+	fn, ok := ch.Operations().(*fileNode)
+	if !ok || !d.current(fn.gen.Load()) || !fn.hasManifest() {
+		return nil
+	}
+	return fn
 }
 
 // renamed records a rename's changes of times: the moved file's or
