@@ -12,6 +12,6 @@
 // speed. Run, as root (FUSE, and the page cache is dropped before each cold
 // measurement):
 //
-//	JUICEFS_BIN=/work/peers/juicefs VGW_BIN=/work/peers/versitygw \
+//	JUICEFS_BIN=$HOME/peers/juicefs VGW_BIN=$HOME/peers/versitygw \
 //	  go test -run '^$' -bench SideBySide -benchtime 1x -timeout 60m ./bench/peers/
 package peers

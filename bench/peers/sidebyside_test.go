@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// BenchmarkSideBySide runs every row of the side-by-side table (issue 19)
+// BenchmarkSideBySide runs every row of the side-by-side table
 // and prints it as Markdown, with the machine's load and single-core limits
 // from the same run; SIDEBYSIDE_OUT also receives it. The mount rows need
 // JUICEFS_BIN, the S3 rows VGW_BIN; SIDEBYSIDE_ROUNDS sets the rounds
