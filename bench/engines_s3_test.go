@@ -158,10 +158,17 @@ func BenchmarkEngines(b *testing.B) {
 	for b.Loop() {
 		for _, ph := range phases {
 			for _, e := range engines {
+				cpu0, pg0 := e.d.cpuTime(), postgresCPU()
 				rate, p99 := concurrently(b, clients, per, func(w, i int) error {
 					return ph.op(e.c, fmt.Sprintf("o/%d/%d", w, i))
 				})
 				record(e, ph.name, ph.name+"/s", rate, float64(p99.Microseconds())/1000, ph.name+"-p99-ms")
+				// CPU per request, which the machine's other work
+				// disturbs far less than the rate: what each engine
+				// costs excd and the database server.
+				ops := float64(clients * per)
+				b.ReportMetric(float64((e.d.cpuTime()-cpu0).Microseconds())/ops, e.name+"-"+ph.name+"-excd-cpu-us/op")
+				b.ReportMetric(float64((postgresCPU()-pg0).Microseconds())/ops, e.name+"-"+ph.name+"-postgres-cpu-us/op")
 			}
 		}
 		for _, e := range engines {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -127,8 +128,12 @@ func BenchmarkGetObject256MiB(b *testing.B) {
 // cpuTime is the daemon's user plus system CPU time so far: on a machine
 // shared with other work, CPU per operation varies far less than
 // operations per second.
-func (d *daemon) cpuTime() time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(d.Pid()) + "/stat")
+func (d *daemon) cpuTime() time.Duration { return procCPU(d.Pid()) }
+
+// procCPU is process pid's user plus system CPU time so far, 0 if it is
+// gone.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0
 	}
@@ -142,4 +147,24 @@ func (d *daemon) cpuTime() time.Duration {
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	s, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(u+s) * 10 * time.Millisecond
+}
+
+// postgresCPU is the CPU time so far of every process named postgres
+// (the server the benchmark started, its backends included; a backend
+// that has exited no longer counts, so phases compare only while the
+// pool's connections live).
+func postgresCPU() time.Duration {
+	var t time.Duration
+	comms, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, c := range comms {
+		name, err := os.ReadFile(c)
+		if err != nil || strings.TrimSpace(string(name)) != "postgres" {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(c)))
+		if err == nil {
+			t += procCPU(pid)
+		}
+	}
+	return t
 }
