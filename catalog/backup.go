@@ -5,15 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"excloud.dev/buckets/catalog/kv"
 )
 
-// Backup writes a full backup of the catalog to w in the engine's stream
-// format (the Badger engine's: a Badger backup stream; docs/design.md,
-// "Backup and restore"). It reads one consistent snapshot, so writers keep
-// going while it runs. The stream holds keys and values in the clear: it
+// Backup writes a full backup of the catalog to w: a Badger backup stream,
+// whichever the engine (kv.Dumper; docs/design.md, "Backup and restore"),
+// so it restores with Restore or RestoreEngine onto either. It reads one
+// consistent snapshot, so writers keep going while it runs. The stream holds keys and values in the clear: it
 // contains access key secrets and must be kept like the master key.
 //
 // Cancelling ctx stops the stream.
@@ -70,4 +71,37 @@ func Restore(opts Options, r io.Reader) error {
 		return fmt.Errorf("catalog: restore: reopening the restored catalog: %w", err)
 	}
 	return db.Close()
+}
+
+// RestoreEngine loads a stream written by Backup into eng, an open engine
+// that must hold no catalog (an error wrapping ErrNotEmpty otherwise, and
+// nothing is written), then checks the restored format version key. It
+// does not close eng. The PostgreSQL engine loads in one transaction: a
+// stream that is cut short or corrupt fails and leaves the database empty.
+func RestoreEngine(ctx context.Context, eng kv.Engine, r io.Reader) error {
+	d, ok := eng.(kv.Dumper)
+	if !ok {
+		return errors.New("catalog: restore: this catalog engine cannot load a backup stream")
+	}
+	if err := d.Load(ctx, r); err != nil {
+		if errors.Is(err, kv.ErrNotEmpty) {
+			return fmt.Errorf("catalog: restore: %w (%w)", ErrNotEmpty, err)
+		}
+		if kv.Unavailable(err) {
+			return fmt.Errorf("catalog: restore: %w", storageErr(err))
+		}
+		return fmt.Errorf("catalog: restore: %w", err)
+	}
+	db := &DB{eng: eng, log: slog.Default()}
+	err := db.view(ctx, func(txn kv.Reader) error {
+		v, err := getValue(txn, keyFormat)
+		if err != nil {
+			return fmt.Errorf("the restored catalog's format version key: %w", err)
+		}
+		return checkVersion(v)
+	})
+	if err != nil {
+		return fmt.Errorf("catalog: restore: %w", err)
+	}
+	return nil
 }

@@ -202,6 +202,9 @@ type loadSource struct {
 	err  error
 }
 
+// errStream is a stream that does not parse. The reader's own error is
+// formatted, not wrapped: an io.ErrUnexpectedEOF would read as the
+// database being unavailable (kv.Unavailable), not the file being short.
 var errStream = errors.New("not a catalog backup stream, or a truncated one")
 
 func (s *loadSource) Next() bool {
@@ -209,7 +212,7 @@ func (s *loadSource) Next() bool {
 		var n [8]byte
 		if _, err := io.ReadFull(s.r, n[:]); err != nil {
 			if err != io.EOF {
-				s.err = fmt.Errorf("%w: frame length: %w", errStream, err)
+				s.err = fmt.Errorf("%w: frame length: %v", errStream, err)
 			}
 			return false
 		}
@@ -222,12 +225,12 @@ func (s *loadSource) Next() bool {
 			s.buf = make([]byte, sz)
 		}
 		if _, err := io.ReadFull(s.r, s.buf[:sz]); err != nil {
-			s.err = fmt.Errorf("%w: frame of %d bytes: %w", errStream, sz, err)
+			s.err = fmt.Errorf("%w: frame of %d bytes: %v", errStream, sz, err)
 			return false
 		}
 		s.list.Reset()
 		if err := proto.Unmarshal(s.buf[:sz], &s.list); err != nil {
-			s.err = fmt.Errorf("%w: %w", errStream, err)
+			s.err = fmt.Errorf("%w: %v", errStream, err)
 			return false
 		}
 		s.i = 0
