@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"excloud.dev/buckets/catalog/kv"
 )
@@ -41,7 +42,8 @@ func (db *DB) Backup(ctx context.Context, w io.Writer) error {
 var ErrNotEmpty = errors.New("catalog directory is not empty")
 
 // Restore creates a catalog in opts.Dir, which must be missing or empty,
-// from a stream written by Backup, and closes it again. The restored catalog
+// from a stream written by Backup, and closes it again. A load that fails
+// (a stream cut short or corrupt) leaves the directory empty again. The restored catalog
 // is encrypted with opts.EncryptionKey; it is reopened once at the end so a
 // stream of another format version fails here rather than at the next start.
 func Restore(opts Options, r io.Reader) error {
@@ -61,6 +63,16 @@ func Restore(opts Options, r io.Reader) error {
 	loadErr := db.eng.(kv.Dumper).Load(context.Background(), r)
 	closeErr := db.Close()
 	if loadErr != nil {
+		// The directory was empty: what the failed load wrote goes, so it
+		// is empty again and a restore of a whole stream can follow.
+		if err := clearDir(opts.Dir); err != nil {
+			db.log.Error("catalog: restore: removing what a failed load wrote", "dir", opts.Dir, "err", err)
+		}
+		if errors.Is(loadErr, io.ErrUnexpectedEOF) {
+			// Badger's loader reads the stream; a short read is the file
+			// cut short, not the catalog's storage away.
+			return fmt.Errorf("catalog: restore into %s: not a catalog backup stream, or a truncated one: %v", opts.Dir, loadErr)
+		}
 		return fmt.Errorf("catalog: restore into %s: %w", opts.Dir, storageErr(loadErr))
 	}
 	if closeErr != nil {
@@ -71,6 +83,20 @@ func Restore(opts Options, r io.Reader) error {
 		return fmt.Errorf("catalog: restore: reopening the restored catalog: %w", err)
 	}
 	return db.Close()
+}
+
+// clearDir removes everything in dir, keeping dir.
+func clearDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RestoreEngine loads a stream written by Backup into eng, an open engine
