@@ -5,15 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 
 	"excloud.dev/buckets/catalog/kv"
 )
 
-// Backup writes a full backup of the catalog to w in the engine's stream
-// format (the Badger engine's: a Badger backup stream; docs/design.md,
-// "Backup and restore"). It reads one consistent snapshot, so writers keep
-// going while it runs. The stream holds keys and values in the clear: it
+// Backup writes a full backup of the catalog to w: a Badger backup stream,
+// whichever the engine (kv.Dumper; docs/design.md, "Backup and restore"),
+// so it restores with Restore or RestoreEngine onto either. It reads one
+// consistent snapshot, so writers keep going while it runs. The stream holds keys and values in the clear: it
 // contains access key secrets and must be kept like the master key.
 //
 // Cancelling ctx stops the stream.
@@ -40,7 +42,8 @@ func (db *DB) Backup(ctx context.Context, w io.Writer) error {
 var ErrNotEmpty = errors.New("catalog directory is not empty")
 
 // Restore creates a catalog in opts.Dir, which must be missing or empty,
-// from a stream written by Backup, and closes it again. The restored catalog
+// from a stream written by Backup, and closes it again. A load that fails
+// (a stream cut short or corrupt) leaves the directory empty again. The restored catalog
 // is encrypted with opts.EncryptionKey; it is reopened once at the end so a
 // stream of another format version fails here rather than at the next start.
 func Restore(opts Options, r io.Reader) error {
@@ -60,6 +63,16 @@ func Restore(opts Options, r io.Reader) error {
 	loadErr := db.eng.(kv.Dumper).Load(context.Background(), r)
 	closeErr := db.Close()
 	if loadErr != nil {
+		// The directory was empty: what the failed load wrote goes, so it
+		// is empty again and a restore of a whole stream can follow.
+		if err := clearDir(opts.Dir); err != nil {
+			db.log.Error("catalog: restore: removing what a failed load wrote", "dir", opts.Dir, "err", err)
+		}
+		if errors.Is(loadErr, io.ErrUnexpectedEOF) {
+			// Badger's loader reads the stream; a short read is the file
+			// cut short, not the catalog's storage away.
+			return fmt.Errorf("catalog: restore into %s: not a catalog backup stream, or a truncated one: %v", opts.Dir, loadErr)
+		}
 		return fmt.Errorf("catalog: restore into %s: %w", opts.Dir, storageErr(loadErr))
 	}
 	if closeErr != nil {
@@ -70,4 +83,51 @@ func Restore(opts Options, r io.Reader) error {
 		return fmt.Errorf("catalog: restore: reopening the restored catalog: %w", err)
 	}
 	return db.Close()
+}
+
+// clearDir removes everything in dir, keeping dir.
+func clearDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RestoreEngine loads a stream written by Backup into eng, an open engine
+// that must hold no catalog (an error wrapping ErrNotEmpty otherwise, and
+// nothing is written), then checks the restored format version key. It
+// does not close eng. The PostgreSQL engine loads in one transaction: a
+// stream that is cut short or corrupt fails and leaves the database empty.
+func RestoreEngine(ctx context.Context, eng kv.Engine, r io.Reader) error {
+	d, ok := eng.(kv.Dumper)
+	if !ok {
+		return errors.New("catalog: restore: this catalog engine cannot load a backup stream")
+	}
+	if err := d.Load(ctx, r); err != nil {
+		if errors.Is(err, kv.ErrNotEmpty) {
+			return fmt.Errorf("catalog: restore: %w (%w)", ErrNotEmpty, err)
+		}
+		if kv.Unavailable(err) {
+			return fmt.Errorf("catalog: restore: %w", storageErr(err))
+		}
+		return fmt.Errorf("catalog: restore: %w", err)
+	}
+	db := &DB{eng: eng, log: slog.Default()}
+	err := db.view(ctx, func(txn kv.Reader) error {
+		v, err := getValue(txn, keyFormat)
+		if err != nil {
+			return fmt.Errorf("the restored catalog's format version key: %w", err)
+		}
+		return checkVersion(v)
+	})
+	if err != nil {
+		return fmt.Errorf("catalog: restore: %w", err)
+	}
+	return nil
 }

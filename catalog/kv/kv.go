@@ -107,6 +107,9 @@ var (
 	ErrLockOrder = errors.New("kv: lock after the transaction's first read or write")
 	// ErrStepLimit: an iterator with IterOptions.StepLimit gave up.
 	ErrStepLimit = errors.New("kv: iterator step limit reached")
+	// ErrNotEmpty: Dumper.Load into a store that already holds keys. A
+	// load never merges into or overwrites data.
+	ErrNotEmpty = errors.New("kv: the store is not empty")
 )
 
 // Engine is an open store.
@@ -237,8 +240,10 @@ type Iterator interface {
 }
 
 // Dumper is an optional engine capability: a full logical backup of every
-// key and value, read from one snapshot while writers continue, in the
-// engine's stream format, and its inverse into an empty store.
+// key and value, read from one snapshot while writers continue, and its
+// inverse into an empty store. Every engine writes one format, Badger's
+// backup stream (values in the clear), so a backup taken on one engine
+// loads into another.
 type Dumper interface {
 	Backup(ctx context.Context, w io.Writer) error
 	Load(ctx context.Context, r io.Reader) error

@@ -150,7 +150,7 @@ func (c *cli) rootCmd() *cobra.Command {
 	fs := root.Flags()
 	c.loader = config.NewLoader(fs)
 	fs.BoolVar(&c.printConfig, "print-config", false, "print the effective configuration (secrets hidden) and exit")
-	fs.StringVar(&c.restore, "restore", "", "restore the catalog from a backup `file` (exc backup) into an empty data directory, and exit")
+	fs.StringVar(&c.restore, "restore", "", "restore the catalog from a backup `file` (exc backup) into an empty data directory, or an empty PostgreSQL database when the catalog is there, and exit")
 	// Section 8: excd is a daemon the administrator runs (exc's pages are
 	// section 1). A build step of packaging/build-deb.sh, so hidden.
 	root.AddCommand(clidoc.ManCommand("excd", "8"))
@@ -400,16 +400,21 @@ func connBound(n int) int {
 }
 
 func restoreCatalog(cfg config.Config, path string, log *slog.Logger) error {
-	if cfg.Catalog != "" {
-		return errors.New("restore: --restore loads a backup stream into a catalog in the data directory; " +
-			"this configuration's catalog is in PostgreSQL (catalog key, EXC_CATALOG): restore it with pg_restore " +
-			"(docs/scale-out.md, \"Backup\")")
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	defer f.Close()
+	if cfg.Catalog != "" {
+		// A catalog in PostgreSQL: the backup (of either engine) loads
+		// into an empty database, which moves a single host's catalog to
+		// a fleet (docs/scale-out.md, "Backup").
+		if err := daemon.RestoreShared(cfg.DataDir, cfg.MasterKey, cfg.Catalog, f, log); err != nil {
+			return err
+		}
+		log.Info("catalog restored into PostgreSQL; the chunks must be where the nodes' chunks setting points before they start", "from", path)
+		return nil
+	}
 	if err := daemon.Restore(cfg.DataDir, cfg.MasterKey, f, log); err != nil {
 		return err
 	}

@@ -19,10 +19,6 @@ import (
 // rather than hanging it (systemd would time the start out anyway).
 const connectBound = time.Minute
 
-// ErrBackupEngine is exc backup's answer when the catalog is on PostgreSQL:
-// the database is backed up with PostgreSQL's own tools.
-var ErrBackupEngine = errors.New("exc backup streams a catalog kept in the data directory; this daemon's catalog is in PostgreSQL (--catalog): back it up with pg_dump, and keep the master key with it (docs/scale-out.md, \"Backup\")")
-
 // openCatalog opens the catalog where Config.Catalog says: a Badger
 // directory in the data directory, or a PostgreSQL database shared with
 // other nodes. On PostgreSQL the values are sealed with a key derived from

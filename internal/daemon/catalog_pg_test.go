@@ -57,7 +57,8 @@ func copyKey(t *testing.T, src, dst string) {
 // With --catalog the catalog is in PostgreSQL, not in the data directory;
 // a second node given the same master key reads it; a node given another
 // master key, or a database of another format version, is refused at start
-// with a message that says why; exc backup points at pg_dump.
+// with a message that says why; exc backup streams it, and the stream
+// restores into a single host's data directory.
 func TestCatalogOnPostgreSQL(t *testing.T) {
 	url := pgtest.DB(t)
 	ctx := context.Background()
@@ -90,12 +91,42 @@ func TestCatalogOnPostgreSQL(t *testing.T) {
 		t.Fatalf("node B's HEAD of node A's object: %v, %v", head, err)
 	}
 
-	// exc backup has no stream to give; it says what to use instead.
-	_, err = admin.Dial(filepath.Join(dirA, "admin.sock")).Backup(ctx, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "pg_dump") {
-		t.Fatalf("exc backup on PostgreSQL: %v; want a refusal naming pg_dump", err)
+	// exc backup streams the shared catalog; the stream restores into an
+	// empty data directory, whose single host then serves the object.
+	var backup bytes.Buffer
+	if _, err := admin.Dial(filepath.Join(dirA, "admin.sock")).Backup(ctx, &backup); err != nil {
+		t.Fatalf("exc backup on PostgreSQL: %v", err)
 	}
-	t.Logf("exc backup: %v", err)
+	single := filepath.Join(t.TempDir(), "single")
+	copyKey(t, dirA, single)
+	if err := daemon.Restore(single, "", bytes.NewReader(backup.Bytes()), nil); err != nil {
+		t.Fatalf("restore of a PostgreSQL backup into a data directory: %v", err)
+	}
+	if err := os.CopyFS(filepath.Join(single, "chunks"), os.DirFS(filepath.Join(dirA, "chunks"))); err != nil {
+		t.Fatal(err)
+	}
+	s, err := daemon.Start(daemon.Config{
+		DataDir: single, Listen: "127.0.0.1:0", RootAccessKey: testAK, RootSecretKey: testSK, GCInterval: -1,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatalf("start on the restored catalog: %v", err)
+	}
+	got, err := awsClient(s, testSK).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("shared"), Key: aws.String("k")})
+	if err != nil {
+		t.Fatalf("GET on the restored single host: %v", err)
+	}
+	gotBody, err := io.ReadAll(got.Body)
+	got.Body.Close()
+	if err != nil || !bytes.Equal(gotBody, body) {
+		t.Fatalf("GET on the restored single host: %d bytes, %v", len(gotBody), err)
+	}
+	s.Close()
+
+	// The database holds a catalog: a restore into it is refused.
+	if err := daemon.RestoreShared(dirA, "", url, bytes.NewReader(backup.Bytes()), nil); !errors.Is(err, catalog.ErrNotEmpty) {
+		t.Fatalf("restore into the fleet's database: %v; want ErrNotEmpty", err)
+	}
 
 	// Another master key: refused at start, naming the cause.
 	dirC := t.TempDir()
@@ -218,5 +249,85 @@ func TestWatchdogCheckDuringDatabaseOutage(t *testing.T) {
 			t.Fatalf("catalog still failing a minute after the database returned: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond) // polling recovery, not waiting for an event
+	}
+}
+
+// A single host's backup restores into an empty PostgreSQL database (the
+// move to a fleet); a stream cut short fails and leaves the database
+// empty, so the full stream then restores, and a node on the database
+// serves the objects.
+func TestRestoreIntoPostgreSQL(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	d := startWith(t, daemon.Config{DataDir: src})
+	c := plainClient(d)
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("move")}); err != nil {
+		t.Fatal(err)
+	}
+	objs := map[string][]byte{"small": []byte("hello"), "big": randBytes(3<<20, 4)}
+	for k, v := range objs {
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("move"), Key: aws.String(k), Body: bytes.NewReader(v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var backup bytes.Buffer
+	if _, err := admin.Dial(d.AdminSocket()).Backup(ctx, &backup); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	url := pgtest.DB(t)
+	node := filepath.Join(t.TempDir(), "node")
+	copyKey(t, src, node)
+	cut := backup.Bytes()[:backup.Len()/2]
+	if err := daemon.RestoreShared(node, "", url, bytes.NewReader(cut), nil); err == nil {
+		t.Fatal("restore of a truncated stream succeeded")
+	} else {
+		t.Logf("truncated stream: %v", err)
+	}
+	master, _, err := chunkstore.ReadMasterKey(node, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := chunkstore.DeriveKeys(master)
+	eng, err := pgkv.Open(ctx, url, pgkv.Options{Key: keys.CatalogPG[:], PruneEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = eng.View(ctx, func(r kv.Reader) error {
+		it := r.Iterate(kv.IterOptions{KeysOnly: true})
+		it.Seek(nil)
+		if it.Valid() {
+			t.Errorf("a failed restore left key %q in the database", it.Key())
+		}
+		return it.Close()
+	})
+	eng.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := daemon.RestoreShared(node, "", url, bytes.NewReader(backup.Bytes()), nil); err != nil {
+		t.Fatalf("restore into PostgreSQL: %v", err)
+	}
+	if err := os.CopyFS(filepath.Join(node, "chunks"), os.DirFS(filepath.Join(src, "chunks"))); err != nil {
+		t.Fatal(err)
+	}
+	p, err := startPG(node, url)
+	if err != nil {
+		t.Fatalf("start on the restored database: %v", err)
+	}
+	defer p.Close()
+	pc := awsClient(p, testSK)
+	for k, v := range objs {
+		out, err := pc.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("move"), Key: aws.String(k)})
+		if err != nil {
+			t.Fatalf("GET %s after the move: %v", k, err)
+		}
+		got, err := io.ReadAll(out.Body)
+		out.Body.Close()
+		if err != nil || !bytes.Equal(got, v) {
+			t.Fatalf("GET %s after the move: %d bytes, %v", k, len(got), err)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"excloud.dev/buckets/admin"
 	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/catalog/kv/pgkv"
 	"excloud.dev/buckets/chunkstore"
 	"excloud.dev/buckets/internal/metrics"
 	"excloud.dev/buckets/objects"
@@ -188,6 +189,35 @@ func Restore(dataDir, keyFile string, r io.Reader, log *slog.Logger) error {
 	return nil
 }
 
+// RestoreShared loads a backup stream written by exc backup (from either
+// engine) into the catalog database at url, which must hold no catalog
+// yet: a restore never merges (an error wrapping catalog.ErrNotEmpty, and
+// nothing written). The values are sealed with the key derived from the
+// master key of dataDir (or keyFile), which must be the one the backup's
+// store was created with and the one every node of the fleet is given.
+// The load is one transaction: a broken stream leaves the database empty.
+// No node may be running on the database.
+func RestoreShared(dataDir, keyFile, url string, r io.Reader, log *slog.Logger) error {
+	if log == nil {
+		log = slog.Default()
+	}
+	keys, err := loadKeys(dataDir, keyFile, log, false)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), connectBound)
+	eng, err := pgkv.Open(ctx, url, pgkv.Options{Key: keys.CatalogPG[:], Logger: log, PruneEvery: -1})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("restore: open catalog on PostgreSQL: %w", err)
+	}
+	defer eng.Close()
+	if err := catalog.RestoreEngine(context.Background(), eng, r); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	return nil
+}
+
 // Check is a liveness probe for the systemd watchdog: a catalog read that
 // returns promptly. A deadlocked or wedged catalog blocks it, the watchdog
 // pings stop, and systemd restarts the service, which is the point.
@@ -205,11 +235,8 @@ func (d *Daemon) Check(ctx context.Context) error {
 	return err
 }
 
-// backup is exc backup: a stream of a catalog in the data directory; a
-// catalog in PostgreSQL is backed up with pg_dump.
+// backup is exc backup: one stream format whichever the catalog's engine
+// (a catalog in PostgreSQL may also be backed up with pg_dump).
 func (d *Daemon) backup(ctx context.Context, w io.Writer) error {
-	if d.shared != nil {
-		return ErrBackupEngine
-	}
 	return d.db.Backup(ctx, w)
 }

@@ -361,3 +361,42 @@ func TestFailedStartReleasesEverything(t *testing.T) {
 	}
 	d.Close()
 }
+
+// A backup stream cut short fails the restore into a data directory, with
+// a message that names the stream, and leaves no catalog behind: the full
+// stream then restores into the same directory.
+func TestRestoreTruncatedStream(t *testing.T) {
+	src := t.TempDir()
+	d := startWith(t, daemon.Config{DataDir: src})
+	ctx := context.Background()
+	if _, err := plainClient(d).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("cut")}); err != nil {
+		t.Fatal(err)
+	}
+	var backup bytes.Buffer
+	if _, err := admin.Dial(d.AdminSocket()).Backup(ctx, &backup); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	dst := t.TempDir()
+	copyTree(t, filepath.Join(src, "master.key"), filepath.Join(dst, "master.key"))
+	err := daemon.Restore(dst, "", bytes.NewReader(backup.Bytes()[:backup.Len()-10]), nil)
+	if err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("restore of a truncated stream: %v; want a failure naming the stream", err)
+	}
+	t.Logf("truncated stream: %v", err)
+	if ents, err := os.ReadDir(filepath.Join(dst, "catalog")); err == nil && len(ents) > 0 {
+		t.Fatalf("a failed restore left %d files in the catalog directory", len(ents))
+	}
+	if err := daemon.Restore(dst, "", bytes.NewReader(backup.Bytes()), nil); err != nil {
+		t.Fatalf("restore after a failed one: %v", err)
+	}
+	r, err := daemon.Start(daemon.Config{DataDir: dst, Listen: "127.0.0.1:0", RootAccessKey: testAK, RootSecretKey: testSK, GCInterval: -1,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := plainClient(r).HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("cut")}); err != nil {
+		t.Fatalf("bucket after the restore: %v", err)
+	}
+}
