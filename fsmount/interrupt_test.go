@@ -71,9 +71,11 @@ func TestSignalDoesNotFailOpen(t *testing.T) {
 		fsmount.Options{Logger: slog.New(noted), InterruptGrace: time.Hour})
 	want := []byte("the file's bytes")
 	path := e.bdir + "/f"
-	if err := os.WriteFile(path, want, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// Stored through the object layer, not the mount: a file the mount wrote keeps its
+	// write session until the kernel's asynchronous release, and an open
+	// before that joins the session without asking the layer (the gate
+	// would never be reached).
+	e.put(t, "f", string(want))
 	defer func() {
 		select {
 		case <-gate.release:
