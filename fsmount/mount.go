@@ -100,6 +100,15 @@ type Options struct {
 	// process is signalled before it is cancelled with EINTR (0:
 	// DefaultInterruptGrace; see patientFS).
 	InterruptGrace time.Duration
+	// ServeOnly promises that the mounting process never opens a path
+	// under the mount itself (excd). Mount then walks no path into the
+	// mount from this process, not even go-fuse's mount-time poll probe:
+	// a request from this process that a server thread has read when a
+	// SIGKILL lands is waited for uninterruptibly by a thread that keeps
+	// the process, and so the FUSE connection, alive: the process never
+	// dies. Leave it off when this process reads its own mount (tests):
+	// the probe keeps the Go runtime's poller off the mount.
+	ServeOnly bool
 }
 
 // DefaultCacheTimeout is Options.CacheTimeout's default. Long timeouts
@@ -113,6 +122,7 @@ type Server struct {
 	dir    string
 	fsys   *fsys
 	server *fuse.Server
+	byFD   bool // mounted by mountFD: go-fuse cannot unmount it
 	cancel func()
 	once   sync.Once
 	err    error
@@ -175,16 +185,12 @@ func Mount(ctx context.Context, dir string, objs Objects, feed Feed, orgID strin
 	if opts.Observer != nil {
 		raw = &observedFS{RawFileSystem: raw, obs: opts.Observer}
 	}
-	srv, err := fuse.NewServer(raw, dir, &fopts.MountOptions)
+	srv, byFD, err := newServer(raw, dir, &fopts.MountOptions, opts.ServeOnly)
 	if err != nil {
 		return nil, fmt.Errorf("fsmount: mount %s: %w", dir, err)
 	}
-	go srv.Serve()
-	if err := srv.WaitMount(); err != nil {
-		return nil, fmt.Errorf("fsmount: mount %s: %w", dir, err)
-	}
 	f.server = srv
-	m := &Server{dir: dir, fsys: f, server: srv}
+	m := &Server{dir: dir, fsys: f, server: srv, byFD: byFD}
 	m.cancel = feed.Subscribe(f.onEvent)
 	return m, nil
 }
@@ -211,7 +217,12 @@ func (m *Server) Unmount() error {
 		defer cancel()
 		syncErr := m.fsys.syncAll(ctx)
 		m.cancel()
-		err := m.server.Unmount()
+		var err error
+		if m.byFD {
+			err = unmountFD(m.dir)
+		} else {
+			err = m.server.Unmount()
+		}
 		if err != nil {
 			if derr := syscall.Unmount(m.dir, syscall.MNT_DETACH); derr != nil {
 				m.err = fmt.Errorf("fsmount: unmount %s: %w (lazy: %v)", m.dir, err, derr)

@@ -267,6 +267,7 @@ func (c *cli) main() error {
 		MaxConnsPerSource: connBound(cfg.MaxConnectionsPerSource),
 		Mounts:            cfg.Mounts,
 		MountOptions:      &cfg.Mount,
+		ServeOnlyMounts:   true,
 		Version:           version,
 		Commit:            commit,
 		Logger:            log,

@@ -105,6 +105,10 @@ type Config struct {
 	// MountOptions is the owner model every mount starts from; nil means
 	// config.DefaultMountOptions().
 	MountOptions *config.MountOptions
+	// ServeOnlyMounts promises this process never reads its own mounts
+	// (excd's main): see fsmount.Options.ServeOnly. Tests that start a
+	// daemon in-process and use its mount leave it off.
+	ServeOnlyMounts bool
 	// Version and Commit are reported by the admin status call.
 	Version, Commit string
 	Logger          *slog.Logger

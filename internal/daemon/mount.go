@@ -92,6 +92,7 @@ func (d *Daemon) mountOptions(o config.MountOptions, dir string) fsmount.Options
 		DataDir:      d.cfg.DataDir,
 		Logger:       d.log.With("component", "fsmount", "mount", dir),
 		Observer:     d.metrics,
+		ServeOnly:    d.cfg.ServeOnlyMounts,
 	}
 }
 
