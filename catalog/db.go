@@ -291,6 +291,8 @@ func (db *DB) updateOpts(ctx context.Context, frees bool, fn func(txn kv.Txn) er
 	defer db.commits.ended.Add(1)
 	db.prereadDrop(ctx) // the request's later reads must see this write
 	o := kv.WriteOptions{NoSync: !wantsSync(ctx), Frees: frees}
+	touch := touchOf(ctx) // follow-ups folded into this write (touch.go)
+	defer touch.release()
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -302,6 +304,9 @@ func (db *DB) updateOpts(ctx context.Context, frees bool, fn func(txn kv.Txn) er
 		err := db.eng.Update(ctx, o, func(txn kv.Txn) error {
 			nt := &noteTxn{Txn: txn, fence: db.fenceFrom(ctx)}
 			if fnErr = fn(nt); fnErr != nil {
+				return fnErr
+			}
+			if fnErr = db.applyTouch(touch, nt); fnErr != nil {
 				return fnErr
 			}
 			evs = nt.notes
@@ -324,6 +329,7 @@ func (db *DB) updateOpts(ctx context.Context, frees bool, fn func(txn kv.Txn) er
 					db.publish(ev)
 				}
 			}
+			touch.committed()
 			return nil
 		}
 		if echo != nil {

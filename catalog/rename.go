@@ -137,6 +137,9 @@ func (db *DB) RenamePrefix(ctx context.Context, b Bucket, fromPrefix, toPrefix s
 	bl.Lock()
 	defer bl.Unlock()
 
+	if t := touchOf(ctx); t != nil {
+		t.bucketHeld = true // its keys need no stripe of their own (touch.go)
+	}
 	var moved []string
 	err := db.update(ctx, func(txn kv.Txn) error {
 		moved = moved[:0]

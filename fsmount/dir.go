@@ -363,43 +363,6 @@ func (d *dirNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrO
 	return 0
 }
 
-// touch records that an entry of the directory at prefix was created,
-// removed or renamed: its mtime and ctime become now, on its marker. A
-// directory without one (a bucket, or one that exists by its keys) keeps
-// its times: the mount does not add keys that S3 clients would see for it.
-// The change it records has been made, so a failure here is logged, not
-// returned, and it does not follow the request's cancellation: an
-// interrupted caller (a signal to the writer) has still made the change.
-func (d *dirNode) touch(ctx context.Context, bucket, prefix string) {
-	ctx, cancel := detached(ctx)
-	defer cancel()
-	if prefix == "" || d.marker.Load() == nil {
-		// No marker as of the last lookup (one that keepDir just stored
-		// has the time of its creation).
-		return
-	}
-	now := formatMtime(time.Now())
-	defer d.fsys.mine(bucket, prefix, false)()
-	m, err := d.fsys.objs.UpdateMeta(ctx, d.fsys.orgID, bucket, prefix, map[string]string{metaMtime: now, metaCtime: now})
-	switch {
-	case err == nil:
-		d.marker.Store(m)
-	case errors.Is(err, catalog.ErrNotFound):
-	default:
-		d.fsys.log.Warn("fsmount: directory times", "bucket", bucket, "prefix", prefix, "err", err)
-	}
-}
-
-// detached is the context of the follow-up to a change already made (a
-// directory's times, an emptied directory's marker): it does not end when
-// the caller is interrupted, since the change it completes stands, but a
-// stuck catalog still cannot hold a FUSE thread for good.
-func detached(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), followUpTimeout)
-}
-
-const followUpTimeout = 30 * time.Second
-
 func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	return statfs(d.fsys, out)
 }
@@ -572,14 +535,16 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	}
 	defer d.fsys.mine(bucket, key, false)()
 	caller, _ := fuse.FromContext(ctx)
-	m, err := d.fsys.objs.Put(ctx, d.fsys.orgID, bucket, key, bytes.NewReader(nil), objects.PutOptions{
+	c := d.fsys.entryChange(bucket)
+	c.dir(d, prefix, time.Now())
+	m, err := d.fsys.objs.Put(c.ctx(ctx), d.fsys.orgID, bucket, key, bytes.NewReader(nil), objects.PutOptions{
 		Size: 0,
 		Meta: catalog.Manifest{Meta: d.fsys.newMeta(syscall.S_IFDIR, mode, caller)},
 	})
+	c.done(ctx, err == nil)
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	d.touch(ctx, bucket, prefix)
 	d.addSubdirs(1)
 	return d.dirChild(ctx, name, catalog.Name{Dir: true, Marker: m, SubdirsKnown: true}, out), 0
 }
@@ -603,14 +568,16 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	case len(res.Objects) > 1 || res.Objects[0].Key != key:
 		return syscall.ENOTEMPTY
 	}
+	c := d.fsys.entryChange(bucket)
+	c.dir(d, prefix, time.Now())
 	done := d.fsys.mine(bucket, key, false)
-	err = d.fsys.objs.Delete(ctx, d.fsys.orgID, bucket, key)
+	err = d.fsys.objs.Delete(c.ctx(ctx), d.fsys.orgID, bucket, key)
 	done()
+	c.done(ctx, err == nil)
 	if err != nil {
 		return toErrno(err)
 	}
 	d.fsys.keepDir(ctx, d, bucket, prefix, key)
-	d.touch(ctx, bucket, prefix)
 	d.addSubdirs(-1)
 	return 0
 }
@@ -702,15 +669,17 @@ func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint3
 		return nil, errno
 	}
 	caller, _ := fuse.FromContext(ctx)
+	c := d.fsys.entryChange(bucket)
+	c.dir(d, prefix, time.Now())
 	done := d.fsys.mine(bucket, prefix+name, false)
-	m, err := d.fsys.objs.Put(ctx, d.fsys.orgID, bucket, prefix+name, bytes.NewReader(nil), objects.PutOptions{
+	m, err := d.fsys.objs.Put(c.ctx(ctx), d.fsys.orgID, bucket, prefix+name, bytes.NewReader(nil), objects.PutOptions{
 		Size: 0, Meta: catalog.Manifest{Meta: d.fsys.newMeta(syscall.S_IFREG, mode, caller)},
 	})
 	done()
+	c.done(ctx, err == nil)
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	d.touch(ctx, bucket, prefix)
 	return d.fileChild(ctx, name, m, syscall.S_IFREG, gen, out), 0
 }
 
@@ -727,15 +696,17 @@ func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.En
 		return nil, errno
 	}
 	caller, _ := fuse.FromContext(ctx)
+	c := d.fsys.entryChange(bucket)
+	c.dir(d, prefix, time.Now())
 	done := d.fsys.mine(bucket, prefix+name, false)
-	m, err := d.fsys.objs.Put(ctx, d.fsys.orgID, bucket, prefix+name, bytes.NewReader([]byte(target)), objects.PutOptions{
+	m, err := d.fsys.objs.Put(c.ctx(ctx), d.fsys.orgID, bucket, prefix+name, bytes.NewReader([]byte(target)), objects.PutOptions{
 		Size: int64(len(target)), Meta: catalog.Manifest{Meta: d.fsys.newMeta(syscall.S_IFLNK, 0o777, caller)},
 	})
 	done()
+	c.done(ctx, err == nil)
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	d.touch(ctx, bucket, prefix)
 	return d.fileChild(ctx, name, m, syscall.S_IFLNK, gen, out), 0
 }
 
@@ -758,17 +729,22 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 			pending = fn.writing() && fn.neverCommitted()
 		}
 	}
+	c := d.fsys.entryChange(bucket)
+	c.dir(d, prefix, time.Now())
 	done := d.fsys.mine(bucket, prefix+name, false)
-	err := d.fsys.objs.Delete(ctx, d.fsys.orgID, bucket, prefix+name)
+	err := d.fsys.objs.Delete(c.ctx(ctx), d.fsys.orgID, bucket, prefix+name)
 	done()
-	if err != nil && !(pending && errors.Is(err, catalog.ErrNotFound)) {
+	// A file never committed is gone too: its directory's times move
+	// (in a transaction of their own, as the delete found nothing).
+	gone := err == nil || pending && errors.Is(err, catalog.ErrNotFound)
+	c.done(ctx, gone)
+	if !gone {
 		return toErrno(err)
 	}
 	if fn != nil {
 		fn.unlink()
 	}
 	d.fsys.keepDir(ctx, d, bucket, prefix, prefix+name)
-	d.touch(ctx, bucket, prefix)
 	return 0
 }
 

@@ -87,6 +87,22 @@ func (f *fsys) mine(bucket, key string, prefix bool) func() {
 			f.ownMu.Unlock()
 		}
 	}
+	end := f.mineLocked(k)
+	return func() { end(true) }
+}
+
+// mineMaybe is mine for one key that the operation may leave unchanged (a
+// directory's marker, whose times a change of its entries carries into its
+// own transaction only when it can): its end says whether it changed the
+// key, since an operation that caused no event of the key must not take
+// another writer's event for its own.
+func (f *fsys) mineMaybe(bucket, key string) func(changed bool) {
+	f.ownMu.Lock()
+	defer f.ownMu.Unlock()
+	return f.mineLocked(ownName(bucket, key))
+}
+
+func (f *fsys) mineLocked(k string) func(changed bool) {
 	o := f.ownKeys[k]
 	if o == nil {
 		o = &ownKey{}
@@ -94,9 +110,12 @@ func (f *fsys) mine(bucket, key string, prefix bool) func() {
 	}
 	o.n++
 	o.ops++
-	return func() {
+	return func(changed bool) {
 		f.ownMu.Lock()
 		o.n--
+		if !changed {
+			o.ops--
+		}
 		foreign := o.n == 0 && o.events > o.ops
 		if o.n == 0 {
 			delete(f.ownKeys, k)

@@ -2,7 +2,6 @@ package fsmount
 
 import (
 	"context"
-	"errors"
 	"math"
 	"syscall"
 	"time"
@@ -86,18 +85,20 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 				return syscall.ENOTEMPTY
 			}
 		}
+		c := d.renameChange(np, bucket, prefix, nprefix, to+"/")
 		done1 := f.mine(bucket, from+"/", true)
 		done2 := f.mine(bucket, to+"/", true)
-		_, err := f.objs.RenamePrefix(ctx, f.orgID, bucket, from+"/", to+"/", f.opts.RenameLimit)
+		_, err := f.objs.RenamePrefix(c.ctx(ctx), f.orgID, bucket, from+"/", to+"/", f.opts.RenameLimit)
 		done1()
 		done2()
+		m := c.done(ctx, err == nil)
 		if err != nil {
 			return toErrno(err)
 		}
 		if prefix != nprefix {
 			f.keepDir(ctx, d, bucket, prefix, from+"/")
 		}
-		d.renamed(ctx, np, bucket, prefix, nprefix, name, to+"/")
+		d.renamed(name, m)
 		d.addSubdirs(-1)
 		np.addSubdirs(1)
 		if dstDir { // the empty target directory it replaced
@@ -117,11 +118,13 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 			}
 		}
 	}
+	c := d.renameChange(np, bucket, prefix, nprefix, to)
 	done1 := f.mine(bucket, from, false)
 	done2 := f.mine(bucket, to, false)
-	err := f.objs.Rename(ctx, f.orgID, bucket, from, to)
+	err := f.objs.Rename(c.ctx(ctx), f.orgID, bucket, from, to)
 	done1()
 	done2()
+	m := c.done(ctx, err == nil)
 	if err != nil {
 		return toErrno(err)
 	}
@@ -135,7 +138,7 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 			fn.gen.Store(math.MaxUint64)
 		}
 	}
-	d.renamed(ctx, np, bucket, prefix, nprefix, name, to)
+	d.renamed(name, m)
 	return 0
 }
 
@@ -154,33 +157,33 @@ func knownFile(d *dirNode, name string) *fileNode {
 	return fn
 }
 
-// renamed records a rename's changes of times: the moved file's or
-// directory's ctime (on its object or marker; the node, still under its old
-// name until go-fuse moves it, is given the new state), and the entry
-// changes of both directories. The rename is done: failures are logged.
-func (d *dirNode) renamed(ctx context.Context, np *dirNode, bucket, prefix, nprefix, name, key string) {
-	f := d.fsys
-	ctx, cancel := detached(ctx)
-	defer cancel()
-	done := f.mine(bucket, key, false)
-	m, err := f.objs.UpdateMeta(ctx, f.orgID, bucket, key, map[string]string{metaCtime: formatMtime(time.Now())})
-	done()
-	switch {
-	case err == nil:
-		if ch := d.GetChild(name); ch != nil {
-			switch n := ch.Operations().(type) {
-			case *fileNode:
-				n.setManifest(m)
-			case *dirNode:
-				n.marker.Store(m)
-			}
-		}
-	case errors.Is(err, catalog.ErrNotFound): // a directory without marker
-	default:
-		f.log.Warn("fsmount: ctime of renamed entry", "bucket", bucket, "key", key, "err", err)
-	}
-	d.touch(ctx, bucket, prefix)
+// renameChange is a rename's follow-ups, carried in its transaction: the
+// moved file's or directory's ctime (on its object or marker, under its new
+// key), and the entry changes of both directories.
+func (d *dirNode) renameChange(np *dirNode, bucket, prefix, nprefix, key string) *entryChange {
+	now := time.Now()
+	c := d.fsys.entryChange(bucket)
+	c.entry(key, now)
+	c.dir(d, prefix, now)
 	if nprefix != prefix {
-		np.touch(ctx, bucket, nprefix)
+		c.dir(np, nprefix, now)
+	}
+	return c
+}
+
+// renamed gives the renamed entry's node (still under its old name until
+// go-fuse moves it) the manifest the rename stored, if any (none: a
+// directory without marker).
+func (d *dirNode) renamed(name string, m *catalog.Manifest) {
+	if m == nil {
+		return
+	}
+	if ch := d.GetChild(name); ch != nil {
+		switch n := ch.Operations().(type) {
+		case *fileNode:
+			n.setManifest(m)
+		case *dirNode:
+			n.marker.Store(m)
+		}
 	}
 }
