@@ -1,9 +1,13 @@
 package fsmount_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -16,7 +20,8 @@ import (
 // TestEntryChangeIsOneCommit: a rename, unlink, mkdir or rmdir in a
 // directory with a marker is one catalog write transaction, the entry's
 // change and the directory's times (and a renamed entry's ctime) together;
-// a create and its close one more for the file's content. The counts
+// so is a create with its close (the directory's times go with the file's
+// first commit). The counts
 // hold on a loaded machine; the CPU per operation is logged for
 // docs/benchmarks.md, not asserted.
 func TestEntryChangeIsOneCommit(t *testing.T) {
@@ -52,12 +57,13 @@ func TestEntryChangeIsOneCommit(t *testing.T) {
 		cpu, wall := cpuTime()-c0, time.Since(t0)
 		per := float64(db.WriteTransactions()-w0) / float64(n)
 		t.Logf("%-8s %.2f write transactions, %4.0f µs CPU, %4.0f µs wall per op", what, per, float64(cpu.Microseconds())/float64(n), float64(wall.Microseconds())/float64(n))
-		if per > want {
+		// A shared engine's node heartbeat commits now and then too.
+		if per > want+0.02 {
 			t.Errorf("%s: %.2f write transactions per operation, want %.0f", what, per, want)
 		}
 	}
 	name := func(p string, i int) string { return fmt.Sprintf("%s/%s%05d", dir, p, i) }
-	step("create", 2, func(i int) error { return os.WriteFile(name("f", i), page, 0o644) })
+	step("create", 1, func(i int) error { return os.WriteFile(name("f", i), page, 0o644) })
 	step("rename", 1, func(i int) error { return os.Rename(name("f", i), name("g", i)) })
 	step("unlink", 1, func(i int) error { return os.Remove(name("g", i)) })
 	step("mkdir", 1, func(i int) error { return os.Mkdir(name("d", i), 0o755) })
@@ -120,8 +126,8 @@ func TestFailedEntryChangeKeepsTimes(t *testing.T) {
 }
 
 // TestFoldedTimesReachAnotherMount: the directory times and the renamed
-// entry's ctime that a rename, unlink or rmdir carries in its own
-// transaction reach another mount through the feed, as before.
+// entry's ctime that a create, rename, unlink, mkdir or rmdir carries in
+// its own transaction reach another mount through the feed, as before.
 func TestFoldedTimesReachAnotherMount(t *testing.T) {
 	e := newEnv(t)
 	d := e.p("d")
@@ -154,6 +160,19 @@ func TestFoldedTimesReachAnotherMount(t *testing.T) {
 		op   func() error
 		file string // an entry whose times to compare too
 	}{
+		{"create", func() error {
+			// This mount shows the directory's new times while the file
+			// is open; the others with its first commit, at the close.
+			prev := timesOf(lstat(t, d))
+			f, err := os.Create(d + "/new")
+			if err != nil {
+				return err
+			}
+			if now := timesOf(lstat(t, d)); !now.m.After(prev.m) {
+				t.Errorf("directory while its new file is open: %v, before %v", now, prev)
+			}
+			return f.Close()
+		}, ""},
 		{"rename", func() error { return os.Rename(d+"/f", d+"/g") }, "g"},
 		{"unlink", func() error { return os.Remove(d + "/g") }, ""},
 		{"rmdir", func() error { return syscall.Rmdir(d + "/sub") }, ""},
@@ -171,6 +190,53 @@ func TestFoldedTimesReachAnotherMount(t *testing.T) {
 		same(c.what, d, other)
 		if c.file != "" {
 			same(c.what, d+"/"+c.file, other+"/"+c.file)
+		}
+	}
+}
+
+// TestUntarCommits: untar of a source tree commits once per file (the
+// file, with the times, mode and owner tar sets before its close, and its
+// directory's times) and four times per directory (its marker with its
+// parent's times, then the times, owner and mode tar sets at the end, one
+// call each; a chown moves the ctime even to the same owner); rm -rf
+// removes each entry in one transaction.
+func TestUntarCommits(t *testing.T) {
+	src := filepath.Join(runtime.GOROOT(), "src", "net", "http")
+	if _, err := os.Stat(src); err != nil {
+		t.Skip("no Go source tree")
+	}
+	tarball := filepath.Join(t.TempDir(), "src.tar")
+	if out, err := exec.Command("tar", "cf", tarball, "-C", filepath.Dir(src), filepath.Base(src)).CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v %s", err, out)
+	}
+	out, err := exec.Command("tar", "tf", tarball).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := bytes.Count(out, []byte("\n"))
+	dirs := bytes.Count(out, []byte("/\n"))
+	e := newEnv(t)
+	if err := os.Mkdir(e.p("tree"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	db := e.d.Catalog()
+	for _, c := range []struct {
+		what string
+		want int
+		cmd  []string
+	}{
+		{"untar", entries + 3*dirs, []string{"tar", "xf", tarball, "-C", e.p("tree")}},
+		{"rm -rf", entries + 1, []string{"rm", "-rf", e.p("tree")}},
+	} {
+		w0, c0 := db.WriteTransactions(), cpuTime()
+		if out, err := exec.Command(c.cmd[0], c.cmd[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v %s", c.what, err, out)
+		}
+		n := int(db.WriteTransactions() - w0)
+		t.Logf("%s of %d entries (%d directories): %d write transactions, %.0f µs CPU (this process) per entry", c.what, entries, dirs, n, float64((cpuTime()-c0).Microseconds())/float64(entries))
+		// A shared engine's node heartbeat commits now and then too.
+		if n > c.want+2 {
+			t.Errorf("%s: %d write transactions, want %d", c.what, n, c.want)
 		}
 	}
 }

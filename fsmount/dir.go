@@ -645,12 +645,15 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	}
 	caller, _ := fuse.FromContext(ctx)
 	w.SetMeta(d.fsys.newMeta(syscall.S_IFREG, mode, caller))
+	// The directory's times go with the file's first commit.
+	c := d.fsys.entryChange(bucket)
+	c.dir(d, prefix, time.Now())
+	c.carry(w)
 	fn := &fileNode{fsys: d.fsys, typ: syscall.S_IFREG}
 	fn.gen.Store(gen)
 	ch := d.NewInode(ctx, fn, fs.StableAttr{Mode: syscall.S_IFREG})
 	h := fn.created(w)
 	fn.fillEntry(out)
-	d.touch(ctx, bucket, prefix)
 	return ch, h, 0, 0
 }
 

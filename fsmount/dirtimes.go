@@ -3,9 +3,11 @@ package fsmount
 import (
 	"context"
 	"errors"
+	"maps"
 	"time"
 
 	"excloud.dev/buckets/catalog"
+	"excloud.dev/buckets/objects"
 )
 
 // A change of a directory's entries (create, unlink, rename, mkdir, rmdir)
@@ -40,7 +42,6 @@ func (c *entryChange) dir(d *dirNode, prefix string, now time.Time) {
 	}
 	t := formatMtime(now)
 	c.add(prefix, map[string]string{metaMtime: t, metaCtime: t}, d)
-	c.ends[len(c.ends)-1] = c.f.mineMaybe(c.bucket, prefix)
 }
 
 // entry adds the ctime of a renamed entry, under its new key (a
@@ -56,10 +57,16 @@ func (c *entryChange) add(key string, meta map[string]string, d *dirNode) {
 	c.ends = append(c.ends, nil)
 }
 
-// ctx is the context of the change's catalog write.
+// ctx is the context of the change's catalog write, made right after:
+// from here to done, the markers count as this mount's changes.
 func (c *entryChange) ctx(ctx context.Context) context.Context {
 	if len(c.touch.Keys) == 0 {
 		return ctx
+	}
+	for i, d := range c.dirs {
+		if d != nil {
+			c.ends[i] = c.f.mineMaybe(c.bucket, c.touch.Keys[i].Key)
+		}
 	}
 	return catalog.WithTouch(ctx, &c.touch)
 }
@@ -73,6 +80,7 @@ func (c *entryChange) done(ctx context.Context, ok bool) (entry *catalog.Manifes
 	for i, k := range c.touch.Keys {
 		if c.ends[i] != nil {
 			c.ends[i](k.Done)
+			c.ends[i] = nil
 		}
 		switch {
 		case !ok:
@@ -103,6 +111,31 @@ func (c *entryChange) done(ctx context.Context, ok bool) (entry *catalog.Manifes
 		}
 	}
 	return entry
+}
+
+// carry hands the change to a file's write session, whose first commit,
+// the moment the file becomes visible beyond this mount, makes it: a
+// create's directory times. Until then this mount shows the directory's
+// new times from its node.
+func (c *entryChange) carry(w *objects.FileWriter) {
+	if len(c.touch.Keys) == 0 {
+		return
+	}
+	for i, d := range c.dirs {
+		if d == nil {
+			continue
+		}
+		if mk := d.marker.Load(); mk != nil {
+			m := *mk
+			m.Meta = maps.Clone(mk.Meta)
+			maps.Copy(m.Meta, c.touch.Keys[i].Meta)
+			d.marker.Store(&m)
+		}
+	}
+	w.CarryOnCommit(func(ctx context.Context) (context.Context, func(bool)) {
+		cctx := c.ctx(ctx)
+		return cctx, func(ok bool) { c.done(ctx, ok) }
+	})
 }
 
 // updateMeta sets metadata keys on key in a transaction of its own, for a

@@ -80,6 +80,8 @@ type FileWriter struct {
 	leased []chunkstore.ID
 	err    error // sticky chunk-write failure
 	closed bool
+	// carry is the follow-up the next commit carries (CarryOnCommit).
+	carry func(ctx context.Context) (context.Context, func(committed bool))
 
 	// fls are full buffers being written in the background while the
 	// next one fills, oldest first; spares are landed buffers for reuse.
@@ -705,7 +707,18 @@ func (w *FileWriter) Commit(ctx context.Context) (*catalog.Manifest, error) {
 	}
 	defer end()
 	ctx = catalog.WithFenceOf(ctx, w.fenced)
-	if _, err := w.l.meta.PutObject(ctx, b, w.key, m, catalog.Condition{}); err != nil {
+	var carried func(bool)
+	if w.carry != nil {
+		ctx, carried = w.carry(ctx)
+	}
+	_, err = w.l.meta.PutObject(ctx, b, w.key, m, catalog.Condition{})
+	if carried != nil {
+		carried(err == nil)
+		if err == nil {
+			w.carry = nil
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("objects: commit %s/%s: %w", w.bucket, w.key, err)
 	}
 	w.base = m
@@ -774,6 +787,18 @@ func (w *FileWriter) Meta() map[string]string {
 		return w.base.Meta
 	}
 	return nil
+}
+
+// CarryOnCommit attaches a follow-up to the next commit that reaches the
+// catalog: wrap gives the context of that commit's transaction (a
+// catalog.Touch carried in it changes other keys in the same transaction:
+// the file system's directory times for a file it created) and the function
+// to call once the commit is over, with whether it committed. After a
+// commit it is spent; a session closed before any commit drops it.
+func (w *FileWriter) CarryOnCommit(wrap func(ctx context.Context) (context.Context, func(committed bool))) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.carry = wrap
 }
 
 // SetKey changes the key the next commit writes to: the file system moves
