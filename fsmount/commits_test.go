@@ -202,6 +202,9 @@ func TestFoldedTimesReachAnotherMount(t *testing.T) {
 // removes each entry in one transaction.
 func TestUntarCommits(t *testing.T) {
 	src := filepath.Join(runtime.GOROOT(), "src", "net", "http")
+	if s := os.Getenv("FSMOUNT_UNTAR_SRC"); s != "" {
+		src = s // FSMOUNT_UNTAR_SRC=$(go env GOROOT)/src for the benchmark's tree
+	}
 	if _, err := os.Stat(src); err != nil {
 		t.Skip("no Go source tree")
 	}
@@ -228,10 +231,18 @@ func TestUntarCommits(t *testing.T) {
 		{"untar", entries + 3*dirs, []string{"tar", "xf", tarball, "-C", e.p("tree")}},
 		{"rm -rf", entries + 1, []string{"rm", "-rf", e.p("tree")}},
 	} {
+		if p := os.Getenv("FSMOUNT_COMMITS_PROFILE"); p != "" && strings.HasPrefix(p, c.what+":") {
+			f, err := os.Create(strings.TrimPrefix(p, c.what+":"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pprof.StartCPUProfile(f)
+		}
 		w0, c0 := db.WriteTransactions(), cpuTime()
 		if out, err := exec.Command(c.cmd[0], c.cmd[1:]...).CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v %s", c.what, err, out)
 		}
+		pprof.StopCPUProfile() // (a no-op when none was started)
 		n := int(db.WriteTransactions() - w0)
 		t.Logf("%s of %d entries (%d directories): %d write transactions, %.0f µs CPU (this process) per entry", c.what, entries, dirs, n, float64((cpuTime()-c0).Microseconds())/float64(entries))
 		// A shared engine's node heartbeat commits now and then too.

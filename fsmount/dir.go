@@ -646,9 +646,10 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	caller, _ := fuse.FromContext(ctx)
 	w.SetMeta(d.fsys.newMeta(syscall.S_IFREG, mode, caller))
 	// The directory's times go with the file's first commit.
+	now := time.Now()
 	c := d.fsys.entryChange(bucket)
-	c.dir(d, prefix, time.Now())
-	c.carry(w)
+	c.dir(d, prefix, now)
+	c.carry(w, now)
 	fn := &fileNode{fsys: d.fsys, typ: syscall.S_IFREG}
 	fn.gen.Store(gen)
 	ch := d.NewInode(ctx, fn, fs.StableAttr{Mode: syscall.S_IFREG})

@@ -114,10 +114,13 @@ func (c *entryChange) done(ctx context.Context, ok bool) (entry *catalog.Manifes
 }
 
 // carry hands the change to a file's write session, whose first commit,
-// the moment the file becomes visible beyond this mount, makes it, with
-// that moment's times: a create's directory times. Until then this mount
-// shows the directory's times of the create from its node.
-func (c *entryChange) carry(w *objects.FileWriter) {
+// the moment the file becomes visible beyond this mount, makes it: a
+// create's directory times. Until then this mount shows the new times from
+// the directory's node, and the commit stores what it shows: the create's
+// time, or the directory's later one if an entry change since moved it (a
+// file created before another but closed after it must not set the times
+// back).
+func (c *entryChange) carry(w *objects.FileWriter, created time.Time) {
 	if len(c.touch.Keys) == 0 {
 		return
 	}
@@ -133,14 +136,15 @@ func (c *entryChange) carry(w *objects.FileWriter) {
 		}
 	}
 	w.CarryOnCommit(func(ctx context.Context) (context.Context, func(bool)) {
-		// The times of the commit, not of the create: the entry appears
-		// now, and a directory's times must not go back because a file
-		// created earlier than another is closed later.
-		t := formatMtime(time.Now())
 		for i, d := range c.dirs {
-			if d != nil {
-				c.touch.Keys[i].Meta = map[string]string{metaMtime: t, metaCtime: t}
+			if d == nil {
+				continue
 			}
+			t := created
+			if a := d.attrs(); a.mtime.After(t) {
+				t = a.mtime
+			}
+			c.touch.Keys[i].Meta = map[string]string{metaMtime: formatMtime(t), metaCtime: formatMtime(t)}
 		}
 		cctx := c.ctx(ctx)
 		return cctx, func(ok bool) { c.done(ctx, ok) }
