@@ -251,3 +251,68 @@ func TestUntarCommits(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentEntryChanges: writers changing entries of one directory at
+// once contend for its marker; those that cannot carry its times in their
+// transaction update them after it. Nothing fails or waits for good, and
+// the directory's final times are the latest change's everywhere.
+func TestConcurrentEntryChanges(t *testing.T) {
+	e := newEnv(t)
+	d := e.p("d")
+	if err := os.Mkdir(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := e.mountAgain(t, e.d.Layer(), fsmount.Options{})
+	before := timesOf(lstat(t, d))
+	w0 := e.d.Catalog().WriteTransactions()
+	const writers, n = 6, 40
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			for i := range n {
+				p := fmt.Sprintf("%s/w%d-%d", d, w, i)
+				if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+					errs <- err
+					return
+				}
+				if err := os.Rename(p, p+"r"); err != nil {
+					errs <- err
+					return
+				}
+				if i%2 == 0 {
+					if err := os.Remove(p + "r"); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// More transactions than changes: some made their directory's times
+	// after them, the marker being busy with another's.
+	t.Logf("%d changes, %d write transactions", writers*n*5/2, e.d.Catalog().WriteTransactions()-w0)
+	// A last change: the times it sets are the latest.
+	if err := os.Remove(fmt.Sprintf("%s/w0-1r", d)); err != nil {
+		t.Fatal(err)
+	}
+	got := timesOf(lstat(t, d))
+	if !got.m.After(before.m) || !got.c.After(before.c) {
+		t.Errorf("directory after concurrent changes: %v, before %v", got, before)
+	}
+	ents, err := os.ReadDir(d)
+	if err != nil || len(ents) != writers*n/2-1 {
+		t.Fatalf("%d entries (%v), want %d", len(ents), err, writers*n/2-1)
+	}
+	poll(t, "the other mount", func() error {
+		if o := timesOf(lstat(t, dir+"/b/d")); !o.eq(got) {
+			return fmt.Errorf("other mount %v, this one %v", o, got)
+		}
+		return nil
+	})
+}
