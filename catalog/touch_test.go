@@ -150,3 +150,40 @@ func sameMeta(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// TestTouchFoldsIntoRenamePrefix: a directory's rename carries the moved
+// marker's ctime (under its new key) and the parent's times, one event
+// each.
+func TestTouchFoldsIntoRenamePrefix(t *testing.T) {
+	db, b := newTestBucket(t)
+	mustPut(t, db, b, "p/", manifest("parent"))
+	mustPut(t, db, b, "p/d/", manifest("marker"))
+	mustPut(t, db, b, "p/d/f", manifest("f", 1))
+	evs := recordEvents(db)
+	tc := &Touch{OrgID: b.OrgID, Bucket: b.Name, Keys: []TouchKey{
+		{Key: "p/e/", Meta: map[string]string{"ctime": "new"}},
+		{Key: "p/", Meta: map[string]string{"mtime": "new", "ctime": "new"}},
+	}}
+	w0 := db.WriteTransactions()
+	if n, err := db.RenamePrefix(WithTouch(ctx, tc), b, "p/d/", "p/e/", 0); err != nil || n != 2 {
+		t.Fatalf("rename prefix: %d, %v", n, err)
+	}
+	if n := db.WriteTransactions() - w0; n != 1 {
+		t.Errorf("%d write transactions, want 1", n)
+	}
+	for _, k := range tc.Keys {
+		m, err := db.Object(ctx, b.ID, k.Key)
+		if err != nil || !k.Done || m.Meta["ctime"] != "new" {
+			t.Errorf("%s: done %v, %+v, %v", k.Key, k.Done, m, err)
+		}
+	}
+	puts := map[string]int{}
+	for _, ev := range evs() {
+		if ev.Kind == ObjectPut {
+			puts[ev.Key]++
+		}
+	}
+	if len(puts) != 3 || puts["p/e/"] != 1 || puts["p/"] != 1 || puts["p/e/f"] != 1 {
+		t.Errorf("puts %v, want one each of p/e/, p/e/f and p/", puts)
+	}
+}
