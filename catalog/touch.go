@@ -10,8 +10,9 @@ import (
 
 // A Touch carries the metadata follow-ups of a file system operation into
 // the catalog transaction of the operation itself: the FUSE mount's rename,
-// unlink, rmdir or mkdir changes an entry, and then the directory's mtime and
-// ctime (on its "dir/" marker) and a renamed entry's ctime must change too.
+// unlink, mkdir, rmdir or a new file's first commit changes an entry, and
+// then the directory's mtime and ctime (on its "dir/" marker) and a renamed
+// entry's ctime must change too.
 // As separate transactions those cost one to two more commits per operation,
 // each waiting for the engine's writer; folded, the operation is one commit,
 // and the directory's times become visible with the entry change itself,
