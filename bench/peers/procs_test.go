@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -105,7 +106,7 @@ const (
 
 // startVersityGW runs versitygw with its posix backend on dir and returns
 // an S3 client for it (the same client settings as excd's).
-func startVersityGW(tb testing.TB, bin, dir string) *s3.Client {
+func startVersityGW(tb testing.TB, bin, dir string) (*s3.Client, int) {
 	tb.Helper()
 	port := freePort(tb)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -140,7 +141,7 @@ func startVersityGW(tb testing.TB, bin, dir string) *s3.Client {
 			tb.Fatalf("versitygw not listening on %s after a minute", addr)
 		}
 	}
-	return testutil.S3("http://"+addr, vgwAccess, vgwSecret)
+	return testutil.S3("http://"+addr, vgwAccess, vgwSecret), cmd.Process.Pid
 }
 
 // freePort is a loopback port nobody listened on a moment ago; versitygw
@@ -192,6 +193,23 @@ func excdRevision() string {
 		return "unknown"
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// procCPU is process pid's user plus system CPU time so far (0 if it is
+// gone), from the utime and stime fields of /proc/PID/stat (clock ticks,
+// 100 per second on Linux), which follow the parenthesised command name.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond
 }
 
 func loadavg() string {

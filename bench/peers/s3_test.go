@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -21,6 +23,7 @@ import (
 type s3Target struct {
 	name string
 	c    *s3.Client
+	pid  int // the server's, for its CPU time
 }
 
 func mustBucket(tb testing.TB, c *s3.Client, name string) {
@@ -32,15 +35,23 @@ func mustBucket(tb testing.TB, c *s3.Client, name string) {
 	}
 }
 
+// serverCPU holds, after s3Rows, a line per S3 row with each server's CPU
+// time (user + system, /proc/PID/stat: 10 ms ticks) per request or per
+// GiB, round by round.
+var serverCPU []string
+
 // s3Rows runs the S3 workloads on excd and versitygw (posix backend on the
 // same disk), each workload on both in turn, round after round, with the
 // same client: aws-sdk-go-v2 with default settings, region us-east-1,
 // path style, payload signed over http (internal/testutil.S3).
 func s3Rows(b *testing.B, vgwBin string, rounds int) []*Row {
+	serverCPU = nil
 	ctx := context.Background()
+	excd := excdtest.Start(b, excdtest.Options{DataDir: b.TempDir()})
+	vgwC, vgwPid := startVersityGW(b, vgwBin, b.TempDir())
 	targets := []s3Target{
-		{"excd", excdtest.Start(b, excdtest.Options{DataDir: b.TempDir()}).S3()},
-		{"versitygw", startVersityGW(b, vgwBin, b.TempDir())},
+		{"excd", excd.S3(), excd.Pid()},
+		{"versitygw", vgwC, vgwPid},
 	}
 	for _, tg := range targets {
 		mustBucket(b, tg.c, "bench")
@@ -157,13 +168,42 @@ func s3Rows(b *testing.B, vgwBin string, rounds int) []*Row {
 			return float64(n) / el.Seconds() / 1e6
 		}},
 	}
+	// units is how many of what the server's CPU is reported per
+	// (requests, or GiB for the large GET) one run of a row does.
+	units := map[*Row]float64{putRow: float64(smallClients * perSmall), getRow: float64(smallClients * perSmall),
+		headRow: float64(smallClients * perSmall), put64Row: float64(mediumClients * perMedium), bigRow: float64(bigSize) / (1 << 30)}
+	// The servers' CPU per unit, each round's: what a row costs each
+	// side, which the load of the machine moves far less than a rate.
+	cpu := map[string][]time.Duration{}
 	for r := range rounds {
 		for _, s := range steps {
 			for _, tg := range targets {
+				c0 := procCPU(tg.pid)
 				s.row.Add(tg.name, s.run(tg.c, fmt.Sprintf("r%d/", r)))
+				k := s.row.Name + "\x00" + tg.name
+				cpu[k] = append(cpu[k], time.Duration(float64(procCPU(tg.pid)-c0)/units[s.row]))
 			}
 		}
 		b.Logf("S3 round %d done, load %s", r+1, loadavg())
+	}
+	for _, s := range steps {
+		unit := "µs per request"
+		if s.row == bigRow {
+			unit = "ms per GiB"
+		}
+		var cells []string
+		for _, tg := range targets {
+			var fs []string
+			for _, d := range cpu[s.row.Name+"\x00"+tg.name] {
+				if s.row == bigRow {
+					fs = append(fs, fmt.Sprintf("%.0f", float64(d)/float64(time.Millisecond)))
+				} else {
+					fs = append(fs, fmt.Sprintf("%.0f", float64(d)/float64(time.Microsecond)))
+				}
+			}
+			cells = append(cells, tg.name+" "+strings.Join(fs, " / "))
+		}
+		serverCPU = append(serverCPU, fmt.Sprintf("%s, %s by round: %s", s.row.Name, unit, strings.Join(cells, "; ")))
 	}
 	return []*Row{put64Row, bigRow, getRow, headRow, putRow}
 }

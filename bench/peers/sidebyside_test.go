@@ -68,6 +68,12 @@ func BenchmarkSideBySide(b *testing.B) {
 	fmt.Fprintf(&out, "Load average (1/5/15 min): %s. Took %s.\n\n", strings.Join(loads, "; "),
 		time.Since(start).Round(time.Second))
 	WriteTable(&out, rows)
+	if len(serverCPU) > 0 {
+		out.WriteString("\nServer CPU (user + system) per unit of work:\n\n")
+		for _, l := range serverCPU {
+			out.WriteString("- " + l + "\n")
+		}
+	}
 	fmt.Print("\n" + out.String())
 	if p := os.Getenv("SIDEBYSIDE_OUT"); p != "" {
 		if err := os.WriteFile(p, []byte(out.String()), 0o644); err != nil {
