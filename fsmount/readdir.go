@@ -2,8 +2,10 @@ package fsmount
 
 import (
 	"context"
+	"sync"
 	"syscall"
 
+	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"excloud.dev/buckets/catalog"
@@ -13,6 +15,125 @@ import (
 // returns; a directory stream holds at most one page.
 const readdirPage = 1000
 
+// The kernel caches directory listings (FOPEN_CACHE_DIR): a directory
+// listed again (find, du, ls, a build walking a tree) costs an OPENDIR and
+// a RELEASEDIR, not a READDIR per page and a catalog listing behind each.
+// The kernel itself drops its cache when a change it knows of (any change
+// made through this mount) touches the directory. Changes made elsewhere
+// reach the directory through the feed, which counts them on every
+// directory on the changed key's path (dirNode.changes, before the S3 call
+// returns); each OPENDIR compares that count with the one the kernel's
+// listing was filled at, and has the kernel drop its listing
+// (NotifyContent) before the open is answered if they differ. A listing
+// page read while an event came makes the next open drop the listing too.
+// So does an open that dropped the listing while another handle of the
+// directory was open: that handle's pages, read before the event, may
+// still be on their way into the kernel's cache.
+//
+// kernelListing is what a directory knows of the kernel's listing.
+type kernelListing struct {
+	mu sync.Mutex
+	// gen is 1 + the directory's changes count at the open that had the
+	// kernel drop its listing, the count its listing is at least as new
+	// as; 0 when no listing is trusted.
+	gen  uint64
+	open int // handles open
+}
+
+var _ fs.NodeOpendirHandler = (*dirNode)(nil)
+
+// OpendirHandle opens a listing the kernel may cache, first having the
+// kernel forget the one it has if an event came under the directory since
+// that was filled.
+func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if _, _, errno := d.where(); errno != 0 {
+		return nil, 0, errno
+	}
+	gen := d.changes.Load()
+	d.kernel.mu.Lock()
+	if d.kernel.gen != gen+1 {
+		// Under the lock: a concurrent open must not trust the listing
+		// before the kernel has dropped it. The kernel holds no lock of
+		// the directory's during an OPENDIR, so the notification cannot
+		// wait for this request.
+		d.NotifyContent(0, 0)
+		d.kernel.gen = gen + 1
+		if d.kernel.open > 0 {
+			d.kernel.gen = 0
+		}
+	}
+	d.kernel.open++
+	d.kernel.mu.Unlock()
+	return &dirHandle{d: d, gen: gen}, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// distrust makes the next open drop the kernel's listing.
+func (k *kernelListing) distrust() {
+	k.mu.Lock()
+	k.gen = 0
+	k.mu.Unlock()
+}
+
+// dirHandle is an open directory: a dirStream, started by the first
+// READDIR. Entry offsets are positions in the stream (go-fuse numbers
+// them 1, 2, …); a seek starts the stream again and steps over as many
+// entries. The kernel seeks when it has part of a listing cached (a
+// program stopped reading, or two read at once): it reads that part from
+// its cache, then asks for the rest from where the cache ends, on a
+// handle that has returned nothing yet.
+type dirHandle struct {
+	d    *dirNode
+	gen  uint64 // the directory's changes count at the open
+	s    *dirStream
+	pos  uint64 // entries returned from s
+	skip uint64 // entries s steps over once started
+}
+
+var (
+	_ fs.FileReaddirenter = (*dirHandle)(nil)
+	_ fs.FileSeekdirer    = (*dirHandle)(nil)
+	_ fs.FileReleasedirer = (*dirHandle)(nil)
+)
+
+func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	if h.s == nil {
+		bucket, prefix, errno := h.d.where()
+		if errno != 0 {
+			return nil, errno
+		}
+		h.s = &dirStream{f: h.d.fsys, d: h.d, bucket: bucket, prefix: prefix, openGen: h.gen}
+		for h.pos = 0; h.pos < h.skip; h.pos++ {
+			if !h.s.HasNext() {
+				return nil, 0
+			}
+			if _, errno := h.s.Next(); errno != 0 {
+				h.s = nil
+				return nil, errno
+			}
+		}
+	}
+	if !h.s.HasNext() {
+		return nil, 0
+	}
+	e, errno := h.s.Next()
+	if errno == 0 {
+		h.pos++
+	}
+	return &e, errno
+}
+
+// Seekdir starts the listing again from entry off (0: rewinddir).
+func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	h.s, h.skip = nil, off
+	return 0
+}
+
+func (h *dirHandle) Releasedir(ctx context.Context, flags uint32) {
+	h.d.kernel.mu.Lock()
+	h.d.kernel.open--
+	h.d.kernel.mu.Unlock()
+}
+
 // dirStream streams a directory from catalog listings with delimiter "/",
 // one page at a time, so a directory of any size lists in bounded memory.
 type dirStream struct {
@@ -20,6 +141,8 @@ type dirStream struct {
 	d      *dirNode
 	bucket string
 	prefix string
+
+	openGen uint64 // the directory's changes count when it was opened
 
 	page  []fuse.DirEntry
 	next  string // ContinueAfter for the next page
@@ -81,6 +204,11 @@ func (s *dirStream) fetch() {
 		s.page = append(s.page, fuse.DirEntry{Name: name, Mode: typ})
 	})
 	s.d.rememberPage(s.next == "", gen, remembered)
+	if gen != s.openGen || !s.d.current(gen) {
+		// An event came under the directory since the open, or during
+		// this read: the page the kernel caches may be older than it.
+		s.d.kernel.distrust()
+	}
 	s.next = res.Next
 	s.done = !res.IsTruncated
 }
