@@ -65,10 +65,10 @@ type handle struct {
 	write bool
 	w     *objects.FileWriter
 
-	mu     sync.Mutex
-	obj    *objects.Object // the version opened for reading (close-to-open)
-	rd     io.ReadCloser   // sequential reader positioned at rdPos
-	rdPos  int64
+	mu    sync.Mutex
+	obj   *objects.Object // the version opened for reading (close-to-open)
+	rd    io.ReadCloser   // sequential reader positioned at rdPos
+	rdPos int64
 	// back holds the bytes at backOff that rd passed over to serve a
 	// request that came ahead of an earlier one. The kernel keeps several
 	// read-ahead requests of a file in flight and go-fuse serves each on
@@ -77,8 +77,8 @@ type handle struct {
 	// read-ahead had decrypted, and was read on its own.
 	back    []byte
 	backOff int64
-	ctx    context.Context // outlives single requests: rd reads with it
-	cancel context.CancelFunc
+	ctx     context.Context // outlives single requests: rd reads with it
+	cancel  context.CancelFunc
 }
 
 func (h *handle) close() {
