@@ -38,6 +38,11 @@ type kernelListing struct {
 	// as; 0 when no listing is trusted.
 	gen  uint64
 	open int // handles open
+	// cached: a handle was opened with FOPEN_CACHE_DIR, so the kernel
+	// may hold a listing. Until then there is nothing to drop, and no
+	// notification to make the kernel forget the directory's attributes
+	// too (a GETATTR per directory in a cold du).
+	cached bool
 }
 
 var _ fs.NodeOpendirHandler = (*dirNode)(nil)
@@ -56,7 +61,10 @@ func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandl
 		// before the kernel has dropped it. The kernel holds no lock of
 		// the directory's during an OPENDIR, so the notification cannot
 		// wait for this request.
-		d.NotifyContent(0, 0)
+		if d.kernel.cached {
+			d.NotifyContent(0, 0)
+		}
+		d.kernel.cached = true
 		d.kernel.gen = gen + 1
 		if d.kernel.open > 0 {
 			d.kernel.gen = 0
