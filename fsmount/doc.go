@@ -167,7 +167,8 @@
 //     directory stays, as POSIX expects. Directories that exist only by the
 //     keys under them vanish when those keys are deleted over S3.
 //   - Listings: a directory streams one catalog page (1000 entries) at a
-//     time, keys and manifests from one snapshot, and answers the lookups
+//     time (the next one read while the kernel takes it), keys and
+//     manifests from one snapshot, and answers the lookups
 //     that follow (ls -l, READDIRPLUS) from that page for up to 10 s after
 //     the last page; a feed event in the directory clears it, and the
 //     mount's own changes forget the names they touch. A page read while

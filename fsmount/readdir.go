@@ -144,6 +144,9 @@ func (h *dirHandle) Releasedir(ctx context.Context, flags uint32) {
 
 // dirStream streams a directory from catalog listings with delimiter "/",
 // one page at a time, so a directory of any size lists in bounded memory.
+// While the kernel takes one page, the next is read (ahead): the catalog's
+// work overlaps the kernel's and the program's, and a stream holds at most
+// two pages.
 type dirStream struct {
 	f      *fsys
 	d      *dirNode
@@ -156,6 +159,15 @@ type dirStream struct {
 	next  string // ContinueAfter for the next page
 	done  bool
 	errno syscall.Errno
+	ahead chan listPage // the next page, being read; nil when none is
+}
+
+// listPage is one page of a directory stream.
+type listPage struct {
+	entries []fuse.DirEntry
+	next    string // ContinueAfter for the page after it
+	done    bool   // no page after it
+	errno   syscall.Errno
 }
 
 func (s *dirStream) HasNext() bool {
@@ -179,22 +191,41 @@ func (s *dirStream) Next() (fuse.DirEntry, syscall.Errno) {
 
 func (s *dirStream) Close() {}
 
-// fetch loads the next page. Names that cannot be POSIX names are skipped,
-// as is the directory's own marker; a file whose name is also a directory
-// (key "a" next to keys under "a/") is skipped: the directory wins.
+// fetch makes the next page current, and starts reading the one after.
 func (s *dirStream) fetch() {
+	var p listPage
+	if s.ahead != nil {
+		p = <-s.ahead
+		s.ahead = nil
+	} else {
+		p = s.read(s.next)
+	}
+	s.page, s.next, s.done, s.errno = p.entries, p.next, p.done, p.errno
+	if !s.done && s.errno == 0 {
+		// Buffered: a stream dropped before it takes the page (the
+		// program stopped reading) leaves no goroutine behind.
+		s.ahead = make(chan listPage, 1)
+		go func(after string, out chan<- listPage) { out <- s.read(after) }(s.next, s.ahead)
+	}
+}
+
+// read reads the page after the key or common prefix after ("": the
+// first). Names that cannot be POSIX names are skipped, as is the
+// directory's own marker; a file whose name is also a directory (key "a"
+// next to keys under "a/") is skipped: the directory wins.
+func (s *dirStream) read(after string) listPage {
 	ctx := context.Background()
 	gen := s.d.changes.Load()
 	res, ms, err := s.f.objs.ListManifests(ctx, s.f.orgID, s.bucket, catalog.ListOptions{
-		Prefix: s.prefix, Delimiter: "/", ContinueAfter: s.next, MaxKeys: readdirPage,
+		Prefix: s.prefix, Delimiter: "/", ContinueAfter: after, MaxKeys: readdirPage,
 	})
 	if err != nil {
-		s.errno = toErrno(err)
-		return
+		return listPage{errno: toErrno(err)}
 	}
+	var p listPage
 	remembered := make(map[string]*catalog.Manifest, len(res.Objects)+len(res.CommonPrefixes))
 	pageNames(s.prefix, res, func(name string) {
-		s.page = append(s.page, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
+		p.entries = append(p.entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
 		remembered[name] = nil
 	}, func(key, name string, tail bool) {
 		// The directory name/ sorts after name; it may be on a later page.
@@ -209,14 +240,14 @@ func (s *dirStream) fetch() {
 			typ = typeOf(m)
 			remembered[name] = m
 		}
-		s.page = append(s.page, fuse.DirEntry{Name: name, Mode: typ})
+		p.entries = append(p.entries, fuse.DirEntry{Name: name, Mode: typ})
 	})
-	s.d.rememberPage(s.next == "", gen, remembered)
+	s.d.rememberPage(after == "", gen, remembered)
 	if gen != s.openGen || !s.d.current(gen) {
 		// An event came under the directory since the open, or during
 		// this read: the page the kernel caches may be older than it.
 		s.d.kernel.distrust()
 	}
-	s.next = res.Next
-	s.done = !res.IsTruncated
+	p.next, p.done = res.Next, !res.IsTruncated
+	return p
 }
