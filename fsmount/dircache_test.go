@@ -197,3 +197,44 @@ func TestListingPartlyCached(t *testing.T) {
 		t.Fatalf("after rewinddir: %d entries, %v; want %d", len(ents), err, n+1)
 	}
 }
+
+// TestListingWhileInvalidationsWait: while the kernel has not taken an
+// invalidation (a mkdir holds the bucket's directory lock in the kernel,
+// see TestInvalidationNoConvoy), later S3 writes are queued behind it and
+// return; a directory listed then must show them all the same, though the
+// kernel holds a listing from before.
+func TestListingWhileInvalidationsWait(t *testing.T) {
+	gate := &gatedPuts{key: "held/", entered: make(chan struct{}), release: make(chan struct{})}
+	e := newEnvWith(t, func(objs fsmount.Objects) fsmount.Objects { gate.Objects = objs; return gate })
+	ctx := context.Background()
+	put := func(key string) {
+		t.Helper()
+		if _, err := e.d.Layer().Put(ctx, e.org, "b", key, bytes.NewReader(nil), objects.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("sub/a")
+	sub := e.p("sub")
+	wantNames(t, sub, "a")
+	wantNames(t, sub, "a") // from the kernel's cache now
+
+	mkdirErr := make(chan error, 1)
+	go func() { mkdirErr <- os.Mkdir(e.p("held"), 0o755) }()
+	<-gate.entered
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(gate.release)
+		}
+	}
+	defer release()
+	put("s0/k")  // its invalidation waits for the bucket's lock, then goes on in the background
+	put("sub/b") // queued behind it
+	wantNames(t, sub, "a", "b")
+	release()
+	if err := <-mkdirErr; err != nil {
+		t.Fatalf("mkdir: %v", err)
+	}
+	wantNames(t, sub, "a", "b")
+}

@@ -186,7 +186,8 @@
 //     every change made through this mount; for changes made elsewhere,
 //     an open drops it first (NotifyContent) when the feed reported an
 //     event under the directory since it was filled, when a page was read
-//     while one came, or when another handle was open at the time.
+//     while one came, when another handle was open at the time, or while
+//     events wait behind an invalidation the kernel has not taken.
 //   - Buckets: mkdir at the root creates a bucket (EINVAL for names S3
 //     refuses), rmdir deletes an empty one (ENOTEMPTY).
 //   - Reads: the mount's read-ahead window is 1 MiB (the largest FUSE

@@ -28,7 +28,9 @@ const readdirPage = 1000
 // page read while an event came makes the next open drop the listing too.
 // So does an open that dropped the listing while another handle of the
 // directory was open: that handle's pages, read before the event, may
-// still be on their way into the kernel's cache.
+// still be on their way into the kernel's cache. While events wait behind
+// an invalidation the kernel has not taken (invalidate.go), every open
+// drops the listing: their directories have not counted them yet.
 //
 // kernelListing is what a directory knows of the kernel's listing.
 type kernelListing struct {
@@ -55,8 +57,9 @@ func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandl
 		return nil, 0, errno
 	}
 	gen := d.changes.Load()
+	pending := d.fsys.invalidationsPending()
 	d.kernel.mu.Lock()
-	if d.kernel.gen != gen+1 {
+	if d.kernel.gen != gen+1 || pending {
 		// Under the lock: a concurrent open must not trust the listing
 		// before the kernel has dropped it. The kernel holds no lock of
 		// the directory's during an OPENDIR, so the notification cannot
@@ -66,13 +69,23 @@ func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandl
 		}
 		d.kernel.cached = true
 		d.kernel.gen = gen + 1
-		if d.kernel.open > 0 {
+		if d.kernel.open > 0 || pending {
 			d.kernel.gen = 0
 		}
 	}
 	d.kernel.open++
 	d.kernel.mu.Unlock()
 	return &dirHandle{d: d, gen: gen}, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// invalidationsPending reports whether feed events wait behind an
+// invalidation the kernel has not taken (fsys.bgQueue): their S3 calls
+// have returned, but the directories they change have not counted them
+// yet, so no listing the kernel holds can be trusted until they have.
+func (f *fsys) invalidationsPending() bool {
+	f.bgMu.Lock()
+	defer f.bgMu.Unlock()
+	return f.bgActive
 }
 
 // distrust makes the next open drop the kernel's listing.
