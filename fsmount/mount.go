@@ -228,6 +228,11 @@ func mountDevice(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// mountinfo names the mount point with symlinks resolved; only the
+	// parent is resolved here, which lies outside the mount.
+	if parent, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		abs = filepath.Join(parent, filepath.Base(abs))
+	}
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return "", err

@@ -3,10 +3,14 @@ package fsmount_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"excloud.dev/buckets/objects"
 )
@@ -42,5 +46,27 @@ func TestReadsOutOfOrder(t *testing.T) {
 		if k != len(want) || !bytes.Equal(buf[:k], want) {
 			t.Fatalf("read at %d MiB: %d bytes (%v), want %d, equal %v", off/mib, k, err, len(want), bytes.Equal(buf[:k], want))
 		}
+	}
+}
+
+// TestReadAheadWindow: the mount's read-ahead window is a MiB, the largest
+// read, so a sequential read is one request per MiB (as root; otherwise
+// the kernel's default stays).
+func TestReadAheadWindow(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("setting the window needs root")
+	}
+	e := newEnv(t)
+	var st syscall.Stat_t
+	if err := syscall.Stat(e.mnt, &st); err != nil {
+		t.Fatal(err)
+	}
+	dev := fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))
+	b, err := os.ReadFile("/sys/class/bdi/" + dev + "/read_ahead_kb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(b)); got != "1024" {
+		t.Fatalf("read_ahead_kb of the mount: %s, want 1024", got)
 	}
 }
