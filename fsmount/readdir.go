@@ -12,7 +12,8 @@ import (
 )
 
 // readdirPage is how many keys and common prefixes one catalog listing call
-// returns; a directory stream holds at most one page.
+// returns; a directory stream holds at most two pages (the one the kernel
+// is taking and the next).
 const readdirPage = 1000
 
 // The kernel caches directory listings (FOPEN_CACHE_DIR): a directory
