@@ -92,6 +92,7 @@ func (h *handle) close() {
 		h.obj.Close()
 		h.obj = nil
 	}
+	h.back = nil
 	if h.cancel != nil {
 		h.cancel()
 	}
@@ -404,9 +405,9 @@ func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off 
 // (1 MiB each, readAheadKB) in flight at once.
 const maxBack = 4 << 20
 
-// fromBack copies [off, off+len(dest)) from back, if back holds it all,
-// and forgets the bytes of back up to its end: the kernel asks for each
-// range once.
+// fromBack copies [off, off+len(dest)) from back, if back holds it all.
+// Served from back's front, those bytes are dropped from it: the kernel
+// asks for each range once.
 func (h *handle) fromBack(dest []byte, off int64) bool {
 	end := h.backOff + int64(len(h.back))
 	if len(h.back) == 0 || off < h.backOff || off+int64(len(dest)) > end {
