@@ -66,6 +66,14 @@ func (db *DB) listPage(ctx context.Context, bucketID uint64, o ListOptions) (Lis
 var cpSteps = 8
 
 func list(ctx context.Context, txn kv.Reader, bucketID uint64, o ListOptions) (ListResult, error) {
+	return listEach(ctx, txn, bucketID, o, nil)
+}
+
+// listEach is list that also hands each listed object's stored value to
+// each (when not nil), valid only during the call: ListManifests decodes
+// the full manifest from the value the listing has read anyway, instead of
+// reading every key a second time.
+func listEach(ctx context.Context, txn kv.Reader, bucketID uint64, o ListOptions, each func(key string, v []byte) error) (ListResult, error) {
 	var res ListResult
 	maxKeys := o.MaxKeys
 	if maxKeys <= 0 {
@@ -164,6 +172,11 @@ func list(ctx context.Context, txn kv.Reader, bucketID uint64, o ListOptions) (L
 			return ListResult{}, fmt.Errorf("key %q: %w", e.Key, err)
 		}
 		e.Size, e.ETag, e.ModTime = h.Size, h.ETag, h.ModTime
+		if each != nil {
+			if err := each(e.Key, v); err != nil {
+				return ListResult{}, fmt.Errorf("key %q: %w", e.Key, err)
+			}
+		}
 		res.Objects = append(res.Objects, e)
 		res.Next = e.Key
 		count++

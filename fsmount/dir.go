@@ -65,6 +65,9 @@ type dirNode struct {
 	// the kernel's lookup need not ask the catalog again.
 	missName string
 	missGen  uint64
+
+	// kernel tracks the listing the kernel caches (readdir.go).
+	kernel kernelListing
 }
 
 // missed records that name was not found by a lookup that started at the

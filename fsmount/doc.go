@@ -167,7 +167,8 @@
 //     directory stays, as POSIX expects. Directories that exist only by the
 //     keys under them vanish when those keys are deleted over S3.
 //   - Listings: a directory streams one catalog page (1000 entries) at a
-//     time, keys and manifests from one snapshot, and answers the lookups
+//     time (the next one read while the kernel takes it), keys and
+//     manifests from one snapshot, and answers the lookups
 //     that follow (ls -l, READDIRPLUS) from that page for up to 10 s after
 //     the last page; a feed event in the directory clears it, and the
 //     mount's own changes forget the names they touch. A page read while
@@ -180,8 +181,22 @@
 //     miss read ahead: after a few misses in a row in one directory, a
 //     lookup also lists the page after its name and remembers those files
 //     the same way (a cold stat loop costs one listing per 1000 names).
+//     The kernel caches listings (FOPEN_CACHE_DIR), so listing a directory
+//     again costs an OPENDIR and a RELEASEDIR. It drops a listing itself on
+//     every change made through this mount; for changes made elsewhere,
+//     an open drops it first (NotifyContent) when the feed reported an
+//     event under the directory since it was filled, when a page was read
+//     while one came, when another handle was open at the time, or while
+//     events wait behind an invalidation the kernel has not taken.
 //   - Buckets: mkdir at the root creates a bucket (EINVAL for names S3
 //     refuses), rmdir deletes an empty one (ENOTEMPTY).
+//   - Reads: the mount's read-ahead window is 1 MiB (the largest FUSE
+//     read), so a sequential read is one request per MiB. A handle reads
+//     on with one streaming reader (objects.Object.NewReader) while reads
+//     come in order; a read ahead of the stream by up to 4 MiB moves it on
+//     and keeps the bytes passed over for the reads that come late (the
+//     kernel's read-ahead requests arrive in any order); any other jump
+//     reads just its range.
 //   - Durability: as on a local filesystem, a change made through the
 //     mount (create, close, rename, unlink, chmod, mkdir) is visible at once,
 //     over S3 too, and durable at the next fsync(2) of any file or directory

@@ -65,12 +65,20 @@ type handle struct {
 	write bool
 	w     *objects.FileWriter
 
-	mu     sync.Mutex
-	obj    *objects.Object // the version opened for reading (close-to-open)
-	rd     io.ReadCloser   // sequential reader positioned at rdPos
-	rdPos  int64
-	ctx    context.Context // outlives single requests: rd reads with it
-	cancel context.CancelFunc
+	mu    sync.Mutex
+	obj   *objects.Object // the version opened for reading (close-to-open)
+	rd    io.ReadCloser   // sequential reader positioned at rdPos
+	rdPos int64
+	// back holds the bytes at backOff that rd passed over to serve a
+	// request that came ahead of an earlier one. The kernel keeps several
+	// read-ahead requests of a file in flight and go-fuse serves each on
+	// its own goroutine, so they reach the handle out of order; without
+	// back each one out of order restarted rd, throwing away what its
+	// read-ahead had decrypted, and was read on its own.
+	back    []byte
+	backOff int64
+	ctx     context.Context // outlives single requests: rd reads with it
+	cancel  context.CancelFunc
 }
 
 func (h *handle) close() {
@@ -84,6 +92,7 @@ func (h *handle) close() {
 		h.obj.Close()
 		h.obj = nil
 	}
+	h.back = nil
 	if h.cancel != nil {
 		h.cancel()
 	}
@@ -356,6 +365,12 @@ func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off 
 		return fuse.ReadResultData(nil), 0
 	}
 	want := int(min(int64(len(dest)), size-off))
+	if h.fromBack(dest[:want], off) {
+		return fuse.ReadResultData(dest[:want]), 0
+	}
+	if h.rd != nil && off > h.rdPos && off-h.rdPos <= maxBack {
+		h.skipTo(off)
+	}
 	if h.rd == nil || h.rdPos != off {
 		if h.rd != nil {
 			h.rd.Close()
@@ -384,6 +399,51 @@ func (n *fileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off 
 		}
 	}
 	return fuse.ReadResultData(dest[:k]), 0
+}
+
+// maxBack bounds handle.back: a few of the kernel's read-ahead requests
+// (1 MiB each, readAheadKB) in flight at once.
+const maxBack = 4 << 20
+
+// fromBack copies [off, off+len(dest)) from back, if back holds it all.
+// Served from back's front, those bytes are dropped from it: the kernel
+// asks for each range once.
+func (h *handle) fromBack(dest []byte, off int64) bool {
+	end := h.backOff + int64(len(h.back))
+	if len(h.back) == 0 || off < h.backOff || off+int64(len(dest)) > end {
+		return false
+	}
+	copy(dest, h.back[off-h.backOff:])
+	if off == h.backOff {
+		h.back = h.back[len(dest):]
+		h.backOff += int64(len(dest))
+	}
+	if len(h.back) == 0 {
+		h.back = nil
+	}
+	return true
+}
+
+// skipTo moves rd on to off, keeping the bytes it passes in back (after
+// what back holds, if contiguous; back keeps its newest maxBack bytes).
+func (h *handle) skipTo(off int64) {
+	if h.backOff+int64(len(h.back)) != h.rdPos {
+		h.back, h.backOff = nil, h.rdPos
+	}
+	n := int(off - h.rdPos)
+	start := len(h.back)
+	h.back = append(h.back, make([]byte, n)...)
+	k, err := io.ReadFull(h.rd, h.back[start:])
+	h.back = h.back[:start+k]
+	h.rdPos += int64(k)
+	if err != nil {
+		h.rd.Close()
+		h.rd = nil
+	}
+	if drop := len(h.back) - maxBack; drop > 0 {
+		h.back = h.back[drop:]
+		h.backOff += int64(drop)
+	}
 }
 
 // readAt serves one read of exactly len(dest) bytes at off from the

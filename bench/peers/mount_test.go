@@ -16,8 +16,9 @@ import (
 
 // fsTarget is a directory to run the mount workloads in.
 type fsTarget struct {
-	name string
-	dir  string
+	name    string
+	dir     string
+	metrics string // excd's metrics address: the FUSE requests of each step are logged
 }
 
 // mountRows runs the mount workloads on excd's FUSE mount, a JuiceFS mount
@@ -29,10 +30,11 @@ func mountRows(b *testing.B, jfsBin string, rounds int) []*Row {
 	}
 	jdir, jmnt := b.TempDir(), b.TempDir()
 	startJuiceFS(b, jfsBin, jdir, jmnt)
+	excdDir, excdMetrics := startExcdMount(b, b.TempDir(), b.TempDir())
 	targets := []fsTarget{
-		{"excd", startExcdMount(b, b.TempDir(), b.TempDir())},
-		{"JuiceFS", jmnt},
-		{"ext4", b.TempDir()},
+		{"excd", excdDir, excdMetrics},
+		{"JuiceFS", jmnt, ""},
+		{"ext4", b.TempDir(), ""},
 	}
 
 	nFiles := sized(5000, 50)
@@ -57,8 +59,9 @@ func mountRows(b *testing.B, jfsBin string, rounds int) []*Row {
 	// Each step runs on every target before the next step; a round's files
 	// live in their own directory.
 	type step struct {
-		row *Row
-		run func(dir string) float64
+		row  *Row
+		run  func(dir string) float64
+		warm func(dir string) // untimed, before run (nil: none)
 	}
 	lsRow := &Row{Name: fmt.Sprintf("mount: `ls -l` of %d entries after a cache drop", nFiles), Unit: "entries/s", Goal: 1}
 	statRow := &Row{Name: fmt.Sprintf("mount: cold stat of %d files", nFiles), Unit: "stats/s", Goal: 1}
@@ -77,7 +80,7 @@ func mountRows(b *testing.B, jfsBin string, rounds int) []*Row {
 	randRow := &Row{Name: fmt.Sprintf("mount: 4 KiB random read, cold (%d reads)", nRand), Unit: "IOPS", Goal: 1}
 	createRow := &Row{Name: fmt.Sprintf("mount: create of %d × 4 KiB files", nFiles), Unit: "files/s", Goal: 1.5}
 	steps := []step{
-		{createRow, func(d string) float64 {
+		{row: createRow, run: func(d string) float64 {
 			must(b, os.MkdirAll(filepath.Join(d, "many"), 0o755))
 			return rate(nFiles, func() {
 				for i := range nFiles {
@@ -85,7 +88,7 @@ func mountRows(b *testing.B, jfsBin string, rounds int) []*Row {
 				}
 			})
 		}},
-		{statRow, func(d string) float64 {
+		{row: statRow, run: func(d string) float64 {
 			dropCaches(b)
 			return rate(nFiles, func() {
 				for i := range nFiles {
@@ -94,46 +97,50 @@ func mountRows(b *testing.B, jfsBin string, rounds int) []*Row {
 				}
 			})
 		}},
-		{lsRow, func(d string) float64 {
+		{row: lsRow, run: func(d string) float64 {
 			dropCaches(b)
 			return rate(nFiles, func() { run(b, "ls", "-l", filepath.Join(d, "many")) })
 		}},
-		{renameRow, func(d string) float64 {
+		{row: renameRow, run: func(d string) float64 {
 			return rate(nFiles, func() {
 				for i := range nFiles {
 					must(b, os.Rename(filepath.Join(d, "many", name("f", i)), filepath.Join(d, "many", name("g", i))))
 				}
 			})
 		}},
-		{unlinkRow, func(d string) float64 {
+		{row: unlinkRow, run: func(d string) float64 {
 			return rate(nFiles, func() {
 				for i := range nFiles {
 					must(b, os.Remove(filepath.Join(d, "many", name("g", i))))
 				}
 			})
 		}},
-		{untarRow, func(d string) float64 {
+		{row: untarRow, run: func(d string) float64 {
 			must(b, os.MkdirAll(filepath.Join(d, "tree"), 0o755))
 			return secs(func() { run(b, "tar", "xf", tarball, "-C", filepath.Join(d, "tree")) })
 		}},
-		{duRow, func(d string) float64 {
+		{row: duRow, run: func(d string) float64 {
 			dropCaches(b)
 			return secs(func() { run(b, "du", "-s", filepath.Join(d, "tree")) })
 		}},
-		{findRow, func(d string) float64 {
+		{row: findRow, run: func(d string) float64 {
 			return secs(func() { run(b, "find", filepath.Join(d, "tree")) })
+		}, warm: func(d string) {
+			// Warm: the du step of the targets after this one dropped the
+			// caches since this target's du.
+			run(b, "find", filepath.Join(d, "tree"))
 		}},
-		{rmRow, func(d string) float64 {
+		{row: rmRow, run: func(d string) float64 {
 			return rate(nEntries, func() { run(b, "rm", "-rf", filepath.Join(d, "tree")) })
 		}},
-		{seqWRow, func(d string) float64 {
+		{row: seqWRow, run: func(d string) float64 {
 			return float64(seqSize>>20) / secs(func() { writeFile(b, filepath.Join(d, "seq"), seqSize) })
 		}},
-		{seqRRow, func(d string) float64 {
+		{row: seqRRow, run: func(d string) float64 {
 			dropCaches(b)
 			return float64(seqSize>>20) / secs(func() { readFile(b, filepath.Join(d, "seq")) })
 		}},
-		{randRow, func(d string) float64 {
+		{row: randRow, run: func(d string) float64 {
 			dropCaches(b)
 			v := rate(nRand, func() { randomReads(b, filepath.Join(d, "seq"), seqSize, nRand) })
 			must(b, os.Remove(filepath.Join(d, "seq")))
@@ -145,7 +152,17 @@ func mountRows(b *testing.B, jfsBin string, rounds int) []*Row {
 			for _, tg := range targets {
 				d := filepath.Join(tg.dir, "r"+strconv.Itoa(r))
 				must(b, os.MkdirAll(d, 0o755))
+				if s.warm != nil {
+					s.warm(d)
+				}
+				var before map[string]float64
+				if tg.metrics != "" {
+					before = fuseRequests(tg.metrics)
+				}
 				s.row.Add(tg.name, s.run(d))
+				if before != nil {
+					b.Logf("%s, %s FUSE requests: %s", s.row.Name, tg.name, requestsSince(before, fuseRequests(tg.metrics)))
+				}
 			}
 		}
 		b.Logf("mount round %d done, load %s", r+1, loadavg())

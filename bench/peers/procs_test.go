@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -157,16 +159,17 @@ func freePort(tb testing.TB) int {
 }
 
 // startExcdMount runs excd with its mount at mnt and a bucket made over
-// S3, and returns the bucket's directory in the mount.
-func startExcdMount(tb testing.TB, dataDir, mnt string) string {
+// S3, and returns the bucket's directory in the mount and the daemon's
+// metrics address.
+func startExcdMount(tb testing.TB, dataDir, mnt string) (string, string) {
 	tb.Helper()
-	d := excdtest.Start(tb, excdtest.Options{DataDir: dataDir, Mount: mnt})
+	d := excdtest.Start(tb, excdtest.Options{DataDir: dataDir, Mount: mnt, Metrics: true})
 	mustBucket(tb, d.S3(), "bench")
 	dir := filepath.Join(mnt, "bench")
 	// The mount serves the bucket as soon as the change feed announces it.
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
 		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
-			return dir
+			return dir, d.Metrics
 		}
 		if time.Now().After(deadline) {
 			tb.Fatalf("bucket not visible in the mount a minute after it was made")
@@ -222,4 +225,39 @@ func loadavg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// fuseRequests reads the FUSE requests the daemon at metrics has served,
+// by kind (excd_fuse_operations_total); nil if it cannot.
+func fuseRequests(metrics string) map[string]float64 {
+	r, err := http.Get(metrics + "/metrics")
+	if err != nil {
+		return nil
+	}
+	defer r.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(r.Body)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), `excd_fuse_operations_total{op="`)
+		if !ok {
+			continue
+		}
+		op, v, _ := strings.Cut(rest, `"} `)
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			out[op] = f
+		}
+	}
+	return out
+}
+
+// requestsSince formats the requests served since before, by kind.
+func requestsSince(before, after map[string]float64) string {
+	var parts []string
+	for op, v := range after {
+		if d := v - before[op]; d > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%.0f", op, d))
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, " ")
 }
