@@ -16,6 +16,16 @@ import (
 // Badger encrypts it like every other value.
 const InlineMax = 8 << 10
 
+// BodyMax is the largest object kept in the catalog rather than in a chunk
+// file: above InlineMax, its bytes sit under a catalog key of their own
+// (catalog.Manifest.BodyID), written in the commit's transaction, so the
+// PUT costs one catalog commit (shared by concurrent commits) instead of a
+// chunk file's write, fsync and directory fsync, while listings, which
+// decode manifests only, never read the bytes. Above it, a chunk file's
+// fixed cost is small next to the data, and chunks dedup. docs/design.md,
+// "Medium objects in the catalog".
+const BodyMax = 128 << 10
+
 // chunkSize is how a stream is cut into chunks. Fixed-size cutting keeps
 // dedup of whole files and of aligned multipart parts, and bounds the memory
 // of one chunk in flight.

@@ -73,10 +73,10 @@ func (l *Layer) write(ctx context.Context, orgID string, r io.Reader, size int64
 		r = io.LimitReader(r, size+1)
 	}
 	var prefix []byte
-	if inline && (size < 0 || size <= InlineMax) {
-		// One byte more than can be inlined tells a small body from a
+	if inline && (size < 0 || size <= BodyMax) {
+		// One byte more than the catalog keeps tells a small body from a
 		// large one; with a declared size, one more than that suffices.
-		bufLen := InlineMax + 1
+		bufLen := BodyMax + 1
 		if size >= 0 {
 			bufLen = int(size) + 1
 		}
@@ -102,18 +102,28 @@ func (l *Layer) write(ctx context.Context, orgID string, r io.Reader, size int64
 	return &catalog.Manifest{Size: total, ETag: etag(sum), Extents: exts}, sum, leased, nil
 }
 
-// inline keeps p as the manifest's bytes: its caller allocated it for this
-// put alone.
+// inline keeps p (at most BodyMax bytes) in the catalog: inside the
+// manifest up to InlineMax, as a body of its own above. Its caller
+// allocated p for this put alone.
 func (l *Layer) inline(p []byte, size int64) (*catalog.Manifest, []byte, []chunkstore.ID, error) {
 	if size >= 0 && int64(len(p)) != size {
 		return nil, nil, nil, fmt.Errorf("got %d bytes, declared %d: %w", len(p), size, ErrIncompleteBody)
 	}
 	sum := md5.Sum(p)
-	m := &catalog.Manifest{Size: int64(len(p)), ETag: etag(sum[:])}
+	return catalogManifest(p, etag(sum[:])), sum[:], nil, nil
+}
+
+// catalogManifest is the manifest of an object whose bytes p (at most
+// BodyMax) the catalog keeps: the PutObject that commits it writes them.
+func catalogManifest(p []byte, etag string) *catalog.Manifest {
+	m := &catalog.Manifest{Size: int64(len(p)), ETag: etag}
 	if len(p) > 0 {
 		m.Inline = p
 	}
-	return m, sum[:], nil, nil
+	if len(p) > InlineMax {
+		m.BodyID = catalog.NewBodyID()
+	}
+	return m
 }
 
 func etag(sum []byte) string { return fmt.Sprintf("%q", fmt.Sprintf("%x", sum)) }

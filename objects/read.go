@@ -35,11 +35,26 @@ func (l *Layer) Open(ctx context.Context, orgID, bucket, key string) (*Object, e
 	if err != nil {
 		return nil, err
 	}
-	m, err := l.meta.Object(ctx, b.ID, key)
+	m, err := l.objectData(ctx, b.ID, key)
 	if err != nil {
 		return nil, err
 	}
 	return l.openManifest(m), nil
+}
+
+// dataCatalog is a catalog that keeps object bytes apart from manifests
+// (catalog.Manifest.BodyID); *catalog.DB is one.
+type dataCatalog interface {
+	ObjectData(ctx context.Context, bucketID uint64, key string) (*catalog.Manifest, error)
+}
+
+// objectData returns key's manifest with the bytes the catalog keeps for
+// it in Inline, so a reader never meets a manifest whose body is elsewhere.
+func (l *Layer) objectData(ctx context.Context, bucketID uint64, key string) (*catalog.Manifest, error) {
+	if dc, ok := l.meta.(dataCatalog); ok {
+		return dc.ObjectData(ctx, bucketID, key)
+	}
+	return l.meta.Object(ctx, bucketID, key)
 }
 
 // openManifest pins m's chunks; the caller is inside a Lookup that found m.
