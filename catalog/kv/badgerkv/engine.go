@@ -91,6 +91,10 @@ type Engine struct {
 	gcStop, gcDone chan struct{} // the value-log collector (vloggc.go)
 	heldMu         sync.Mutex
 	held           []heldGC
+	// beforeRewrite and afterRewrite, set by tests, run around a
+	// value-log rewrite, before its sync.
+	beforeRewrite func()
+	afterRewrite  func(error)
 }
 
 var (

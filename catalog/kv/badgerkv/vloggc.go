@@ -62,7 +62,13 @@ func (e *Engine) rewriteOne() (done bool, err error) {
 		it.Close()
 		txn.Discard()
 	}
+	if e.beforeRewrite != nil {
+		e.beforeRewrite()
+	}
 	err = e.bdb.RunValueLogGC(valueLogDiscardRatio)
+	if e.afterRewrite != nil {
+		e.afterRewrite(err)
+	}
 	switch {
 	case errors.Is(err, badger.ErrNoRewrite), errors.Is(err, badger.ErrRejected):
 		release()
