@@ -89,3 +89,26 @@ func TestScrub(t *testing.T) {
 		t.Errorf("mismatched = %+v, want none (counts were not touched)", rep.Mismatched)
 	}
 }
+
+// TestScrubBodies: objects kept in the catalog as bodies (and a copy
+// sharing one) scrub clean: their counts match and nothing is reported
+// missing for want of a chunk file.
+func TestScrubBodies(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.put(t, "a", randBytes(64<<10, 1))
+	e.put(t, "b", randBytes(objects.BodyMax, 2))
+	if _, err := e.l.Copy(ctx, e.org, "b", "a", "b", "a-copy", objects.CopyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.l.Scrub(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Damaged() || rep.Chunks != 0 || rep.Objects != 3 {
+		t.Fatalf("scrub of bodies: %+v", rep)
+	}
+	if want := int64(64<<10 + objects.BodyMax); rep.ChunkBytes != want {
+		t.Fatalf("scrub read %d bytes of bodies, want %d", rep.ChunkBytes, want)
+	}
+}
