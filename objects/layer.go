@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/chunkstore"
 )
@@ -52,6 +54,8 @@ type Layer struct {
 
 	pins Pins // chunks leased by writes and pinned by readers; see GC
 
+	bodyMem *semaphore.Weighted // bodyBudget, in bytes (put.go)
+
 	// beforeCommit, when set by tests, runs after all chunks of a put are
 	// durable and before the catalog commit.
 	beforeCommit func()
@@ -77,6 +81,7 @@ func New(meta Catalog, chunks Chunks, log *slog.Logger) *Layer {
 		// speed, and a bound however many files are open.
 		flightTokens: make(chan struct{}, 8),
 		sem:          make(chan struct{}, maxBuffers),
+		bodyMem:      semaphore.NewWeighted(bodyBudget),
 	}
 	l.pins = newMemPins()
 	if fc := l.fleet(); fc != nil {

@@ -28,6 +28,11 @@ func (l *Layer) Put(ctx context.Context, orgID, bucket, key string, body io.Read
 		return nil, err
 	}
 	ctx = l.fence(ctx)
+	release, err := l.reserveBody(ctx, opts.Size)
+	if err != nil {
+		return nil, fmt.Errorf("objects: put %s/%s: %w", bucket, key, err)
+	}
+	defer release()
 	m, sum, leased, err := l.write(ctx, orgID, body, opts.Size, true)
 	defer l.pins.Unpin(leased...)
 	if err != nil {
@@ -57,6 +62,29 @@ func (l *Layer) Put(ctx context.Context, orgID, bucket, key string, body io.Read
 		return nil, fmt.Errorf("objects: put %s/%s: %w", bucket, key, err)
 	}
 	return m, nil
+}
+
+// bodyBudget bounds the bytes of bodies the catalog will keep (objects of
+// up to BodyMax) held in memory by puts in flight, as maxBuffers bounds
+// chunk buffers: without it, every open connection could hold BodyMax.
+const bodyBudget = 64 << 20
+
+// reserveBody takes, from the body budget, the memory a put of size bytes
+// (-1: unknown) buffers before deciding where its bytes go, and returns
+// its release. Objects of up to InlineMax, and those declared larger than
+// BodyMax, buffer no more than before and take nothing.
+func (l *Layer) reserveBody(ctx context.Context, size int64) (release func(), err error) {
+	n := int64(BodyMax + 1)
+	if size >= 0 {
+		n = size + 1
+	}
+	if n <= InlineMax+1 || n > BodyMax+1 {
+		return func() {}, nil
+	}
+	if err := l.bodyMem.Acquire(ctx, n); err != nil {
+		return nil, err
+	}
+	return func() { l.bodyMem.Release(n) }, nil
 }
 
 // write reads r to its end into inline bytes or durable chunks of orgID
