@@ -30,6 +30,8 @@ type ScrubReport struct {
 	Objects       int   // manifests walked
 	Parts         int   // multipart parts walked
 	ReferencedIDs int   // distinct chunks referenced by manifests and parts
+	Bodies        int   // object bodies kept in the catalog, read and checked
+	BodyBytes     int64 // their bytes
 
 	// Corrupt chunks failed authentication (or could not be read).
 	Corrupt []ChunkProblem
@@ -91,7 +93,11 @@ func (l *Layer) Scrub(ctx context.Context) (ScrubReport, error) {
 	if err != nil {
 		return rep, fmt.Errorf("objects: scrub: %w", err)
 	}
-	rep.ReferencedIDs = len(first.n)
+	for id := range first.n {
+		if !catalog.IsBodyID(id) {
+			rep.ReferencedIDs++
+		}
+	}
 
 	// Read every chunk file, after the references were taken: a chunk is
 	// durable before the commit that references it, so every chunk
@@ -322,7 +328,8 @@ func (l *Layer) scrubBody(ctx context.Context, id chunkstore.ID, stored int64, r
 	p, err := bc.Body(ctx, id, -1)
 	switch {
 	case err == nil:
-		rep.ChunkBytes += int64(len(p))
+		rep.Bodies++
+		rep.BodyBytes += int64(len(p))
 		return nil
 	case errors.Is(err, catalog.ErrNotFound):
 		n, err := l.meta.RefCount(ctx, id)

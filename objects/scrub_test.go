@@ -105,10 +105,10 @@ func TestScrubBodies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Damaged() || rep.Chunks != 0 || rep.Objects != 3 {
+	if rep.Damaged() || rep.Chunks != 0 || rep.ReferencedIDs != 0 || rep.Objects != 3 || rep.Bodies != 2 {
 		t.Fatalf("scrub of bodies: %+v", rep)
 	}
-	if want := int64(64<<10 + objects.BodyMax); rep.ChunkBytes != want {
-		t.Fatalf("scrub read %d bytes of bodies, want %d", rep.ChunkBytes, want)
+	if want := int64(64<<10 + objects.BodyMax); rep.BodyBytes != want {
+		t.Fatalf("scrub read %d bytes of bodies, want %d", rep.BodyBytes, want)
 	}
 }
