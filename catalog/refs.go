@@ -56,7 +56,7 @@ func (db *DB) applyRefs(txn kv.Txn, d refDelta) error {
 			return err
 		}
 		body := IsBodyID(id)
-		if body && n0(cur, d[id]) {
+		if body && cur == 0 && d[id] > 0 {
 			// A body comes into use: its value must be there
 			// (written by this transaction, or a copy's source).
 			if err := checkBody(txn, id); err != nil {
@@ -94,9 +94,6 @@ func (db *DB) applyRefs(txn kv.Txn, d refDelta) error {
 	}
 	return nil
 }
-
-// n0 reports whether a count of cur moved by d goes from zero to positive.
-func n0(cur, d int64) bool { return cur == 0 && d > 0 }
 
 // fenceOf is the fencing token of the write txn belongs to.
 func fenceOf(txn kv.Txn) uint64 {
