@@ -224,7 +224,7 @@ func checkVersion(v []byte) error {
 		return fmt.Errorf("%w: format version key of %d bytes", ErrFormat, len(v))
 	}
 	if got := binary.BigEndian.Uint32(v); got != FormatVersion && got != formatV1 {
-		return fmt.Errorf("%w: catalog has format version %d, this build reads only versions %d and %d", ErrFormat, got, formatV1, FormatVersion)
+		return fmt.Errorf("%w: catalog has format version %d, this build reads only version %d (and version %d, which it upgrades)", ErrFormat, got, FormatVersion, formatV1)
 	}
 	return nil
 }
