@@ -63,10 +63,11 @@ const bodyV1 byte = 1
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func encodeBody(p []byte) []byte {
-	v := make([]byte, 5, 5+len(p))
-	v[0] = bodyV1
-	binary.BigEndian.PutUint32(v[1:], crc32.Checksum(p, castagnoli))
-	return append(v, p...)
+	var h [5]byte
+	h[0] = bodyV1
+	binary.BigEndian.PutUint32(h[1:], crc32.Checksum(p, castagnoli))
+	// append grows into new memory it does not zero first, as make would.
+	return append(h[:], p...)
 }
 
 func decodeBody(v []byte, size int64) ([]byte, error) {

@@ -162,6 +162,7 @@ func (l *Layer) OpenWriter(ctx context.Context, orgID, bucket, key string, trunc
 	w.size = m.Size
 	if m.Inline != nil || len(m.Extents) == 0 {
 		w.buf = append(make([]byte, 0, len(m.Inline)), m.Inline...)
+		w.base = bodyless(m) // Base() is kept by the mount: the bytes are in buf
 		if m.Size > 0 {
 			w.segs = []seg{{length: m.Size, hole: true}} // covered by buf
 		}
@@ -710,6 +711,7 @@ func (w *FileWriter) Commit(ctx context.Context) (*catalog.Manifest, error) {
 	if _, err := w.l.meta.PutObject(ctx, b, w.key, m, catalog.Condition{}); err != nil {
 		return nil, fmt.Errorf("objects: commit %s/%s: %w", w.bucket, w.key, err)
 	}
+	m = bodyless(m) // the bytes stay in the session's buffer, not in what callers keep
 	w.base = m
 	w.dirty = false
 	return m, nil

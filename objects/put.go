@@ -61,7 +61,7 @@ func (l *Layer) Put(ctx context.Context, orgID, bucket, key string, body io.Read
 	if _, err := l.meta.PutObject(ctx, b, key, m, opts.Cond); err != nil {
 		return nil, fmt.Errorf("objects: put %s/%s: %w", bucket, key, err)
 	}
-	return m, nil
+	return bodyless(m), nil
 }
 
 // bodyBudget bounds the bytes of bodies the catalog will keep (objects of
