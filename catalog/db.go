@@ -168,7 +168,7 @@ func OpenEngine(eng kv.Engine, logger *slog.Logger) (*DB, error) {
 // and opening it commits nothing.
 func (db *DB) checkFormat() error {
 	ctx := context.Background()
-	found := false
+	found, old := false, false
 	if err := db.view(ctx, func(txn kv.Reader) error {
 		v, err := getValue(txn, keyFormat)
 		if errors.Is(err, errMissing) {
@@ -178,9 +178,16 @@ func (db *DB) checkFormat() error {
 			return err
 		}
 		found = true
+		old = isV1(v)
 		return checkVersion(v)
-	}); err != nil || found {
+	}); err != nil {
 		return err
+	}
+	if old {
+		return db.upgradeFormat(ctx)
+	}
+	if found {
+		return nil
 	}
 	return db.updateFreeing(ctx, func(txn kv.Txn) error {
 		// The format key is the catalog's root record: two processes
@@ -210,13 +217,44 @@ func (db *DB) checkFormat() error {
 	})
 }
 
-// checkVersion checks the value of the format version key.
+// checkVersion checks the value of the format version key: the current
+// version or version 1.
 func checkVersion(v []byte) error {
 	if len(v) != 4 {
 		return fmt.Errorf("%w: format version key of %d bytes", ErrFormat, len(v))
 	}
-	if got := binary.BigEndian.Uint32(v); got != FormatVersion {
-		return fmt.Errorf("%w: catalog has format version %d, this build reads only version %d", ErrFormat, got, FormatVersion)
+	if got := binary.BigEndian.Uint32(v); got != FormatVersion && got != formatV1 {
+		return fmt.Errorf("%w: catalog has format version %d, this build reads only version %d (and version %d, which it upgrades)", ErrFormat, got, FormatVersion, formatV1)
+	}
+	return nil
+}
+
+func isV1(v []byte) bool { return len(v) == 4 && binary.BigEndian.Uint32(v) == formatV1 }
+
+// upgradeFormat marks a version 1 catalog version 2: nothing else changes
+// (version 1 values are version 2 values). A catalog that cannot take the
+// write (a full disk) still opens, and is marked at its next open; until
+// then a build that knows only version 1 would open it and refuse only the
+// manifests that have a body, as corrupt.
+func (db *DB) upgradeFormat(ctx context.Context) error {
+	err := db.updateFreeing(ctx, func(txn kv.Txn) error {
+		if err := lock(txn, kv.Exclusive, keyFormat); err != nil {
+			return err
+		}
+		v, err := getValue(txn, keyFormat)
+		if err != nil {
+			return err
+		}
+		if !isV1(v) {
+			return checkVersion(v) // upgraded meanwhile by another node
+		}
+		return set(txn, keyFormat, binary.BigEndian.AppendUint32(nil, FormatVersion))
+	})
+	if err != nil && errors.Is(err, ErrFormat) {
+		return err
+	}
+	if err != nil {
+		db.log.Warn("catalog: could not mark the catalog format version 2; will retry at the next open", "err", err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -85,7 +86,7 @@ func TestFormatVersion(t *testing.T) {
 	if !errors.Is(err, ErrFormat) {
 		t.Fatalf("open of a newer format: %v", err)
 	}
-	if !strings.Contains(err.Error(), "format version 2") {
+	if !strings.Contains(err.Error(), fmt.Sprintf("format version %d", FormatVersion+1)) {
 		t.Fatalf("unclear error: %v", err)
 	}
 }

@@ -37,6 +37,7 @@ const (
 	manifestV1 byte = 1
 	manifestV2 byte = 2 // v1 with zero runs
 	manifestV3 byte = 3 // v2 plus the object's tags; written only when it has some
+	manifestV4 byte = 4 // v3 (tags may be empty) plus a body id; written only for an object with a body
 	uploadV1   byte = 1
 	partV1     byte = 1
 	partV2     byte = 2 // v1 with zero runs
@@ -255,6 +256,8 @@ func (d *decoder) done(what string) error {
 func encodeManifest(m *Manifest) []byte {
 	e := encoder{b: make([]byte, 0, 64+len(m.ETag)+len(m.Inline)+len(m.Extents)*44)}
 	switch {
+	case !m.BodyID.IsZero():
+		e.byte(manifestV4)
 	case len(m.Tags) > 0:
 		e.byte(manifestV3)
 	case hasZeroRun(m.Extents):
@@ -265,7 +268,11 @@ func encodeManifest(m *Manifest) []byte {
 	e.varint(m.Size)
 	e.str(m.ETag)
 	e.time(m.ModTime)
-	e.bytes(m.Inline)
+	if m.BodyID.IsZero() {
+		e.bytes(m.Inline)
+	} else {
+		e.bytes(nil) // the bytes live under the body key
+	}
 	e.extents(m.Extents)
 	e.uvarint(uint64(len(m.Parts)))
 	for _, p := range m.Parts {
@@ -281,8 +288,11 @@ func encodeManifest(m *Manifest) []byte {
 	e.str(m.Expires)
 	e.strMap(m.Meta)
 	e.strMap(m.Checksums)
-	if len(m.Tags) > 0 {
+	if len(m.Tags) > 0 || !m.BodyID.IsZero() {
 		e.strMap(m.Tags)
+	}
+	if !m.BodyID.IsZero() {
+		e.id(m.BodyID)
 	}
 	return e.b
 }
@@ -318,9 +328,16 @@ func decodeManifest(b []byte) (*Manifest, error) {
 	m.Expires = d.str("expires")
 	m.Meta = d.strMap("metadata")
 	m.Checksums = d.strMap("checksums")
-	if v == manifestV3 {
+	switch v {
+	case manifestV3:
 		if m.Tags = d.strMap("tags"); m.Tags == nil {
 			d.fail("tags (empty in a v3 manifest)")
+		}
+	case manifestV4:
+		m.Tags = d.strMap("tags")
+		m.BodyID = d.id("body id")
+		if d.err == nil && (!IsBodyID(m.BodyID) || m.Inline != nil || len(m.Extents) != 0) {
+			d.fail("body id (with inline data or extents, or not a body id)")
 		}
 	}
 	if err := d.done("manifest"); err != nil {
@@ -344,7 +361,7 @@ func decodeManifestHead(b []byte) (head Manifest, err error) {
 // returns the version.
 func (d *decoder) manifestHead(m *Manifest) (byte, error) {
 	v := d.byte("manifest version")
-	if d.err == nil && (v < manifestV1 || v > manifestV3) {
+	if d.err == nil && (v < manifestV1 || v > manifestV4) {
 		return 0, fmt.Errorf("%w: manifest version %d", errCorrupt, v)
 	}
 	m.Size, m.ETag, m.ModTime = d.varint("size"), d.str("etag"), d.time("modification time")

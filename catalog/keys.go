@@ -31,9 +31,16 @@ var (
 	keyDefaultOrg = append([]byte{prefixMeta}, "default-org"...)                         // → orgID, or empty: none
 )
 
-// FormatVersion is the catalog format this package reads and writes
-// (docs/format.md, "Catalog format version"). Open refuses any other.
-const FormatVersion uint32 = 1
+// FormatVersion is the catalog format this package writes (docs/format.md,
+// "Catalog format version"). Open also reads version 1, a catalog from
+// before object bodies (body.go), and marks it version 2 as it opens it, so
+// a build that knows only version 1 refuses it instead of meeting a
+// manifest with a body id; it refuses every other version.
+const FormatVersion uint32 = 2
+
+// formatV1 is the version before object bodies: every value it holds is
+// also a version 2 value.
+const formatV1 uint32 = 1
 
 const (
 	orgIDLen    = 13 // "o" + 12 base32 characters

@@ -50,6 +50,7 @@ func (db *DB) CreateUpload(ctx context.Context, b Bucket, key string, tmpl Manif
 	}
 	defer db.leave()
 	tmpl.Size, tmpl.ETag, tmpl.Inline, tmpl.Extents, tmpl.Parts = 0, "", nil, nil, nil
+	tmpl.BodyID = [32]byte{} // a template names no bytes
 	var u Upload
 	err := db.update(ctx, func(txn kv.Txn) error {
 		if err := lockBucket(txn, kv.Shared, b); err != nil {

@@ -125,6 +125,9 @@ func (db *DB) PutObject(ctx context.Context, b Bucket, key string, m *Manifest, 
 		if err := set(txn, objectKey(b.ID, key), val); err != nil {
 			return err
 		}
+		if err := putBody(txn, m); err != nil {
+			return err
+		}
 		refs := refDelta{}
 		refs.add(m.Chunks(), +1)
 		if cur != nil {

@@ -55,7 +55,15 @@ func (db *DB) applyRefs(txn kv.Txn, d refDelta) error {
 		case err != errMissing:
 			return err
 		}
-		if cur == 0 && d[id] > 0 && !fenced {
+		body := IsBodyID(id)
+		if body && cur == 0 && d[id] > 0 {
+			// A body comes into use: its value must be there
+			// (written by this transaction, or a copy's source).
+			if err := checkBody(txn, id); err != nil {
+				return err
+			}
+		}
+		if cur == 0 && d[id] > 0 && !fenced && !body {
 			// The first reference to a chunk nothing referenced: only a
 			// node whose registration stands may add it.
 			if err := db.checkFence(txn, fenceOf(txn)); err != nil {
@@ -73,6 +81,10 @@ func (db *DB) applyRefs(txn kv.Txn, d refDelta) error {
 		}
 		if n == 0 {
 			err = del(txn, k)
+			if err == nil && body {
+				// The last manifest naming the body is gone.
+				err = del(txn, bodyKey(id))
+			}
 		} else {
 			err = set(txn, k, encodeCount(n))
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"excloud.dev/buckets/catalog/kv"
+	"excloud.dev/buckets/chunkstore"
 )
 
 // Stats is a point-in-time summary of the catalog, for the admin API.
@@ -85,7 +86,11 @@ func (db *DB) Stats(ctx context.Context) (Stats, error) {
 		if err != nil {
 			return err
 		}
-		return scan(ctx, txn, []byte{prefixRef}, false, func(_, _ []byte) error {
+		return scan(ctx, txn, []byte{prefixRef}, false, func(k, _ []byte) error {
+			var id chunkstore.ID
+			if copy(id[:], k[1:]) == len(id) && IsBodyID(id) {
+				return nil // an object body's count, not a chunk's
+			}
 			st.Chunks++
 			return nil
 		})

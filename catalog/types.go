@@ -68,6 +68,11 @@ type Manifest struct {
 	ETag    string // quoted, as S3 returns it
 	ModTime time.Time
 	Inline  []byte // whole content when small; then Extents is empty
+	// BodyID, when not zero, names the catalog value that holds the
+	// object's bytes (body.go): Extents is then empty and Inline is either
+	// nil (the manifest as stored and listed) or the body, loaded by
+	// ObjectData or handed to PutObject to write.
+	BodyID  chunkstore.ID
 	Extents []Extent
 	Parts   []Part // non-empty only for objects completed from multipart uploads
 
@@ -91,9 +96,13 @@ type Manifest struct {
 }
 
 // Chunks returns the distinct chunk ids the manifest references, in first-use
-// order. Reference counts are kept per (manifest, chunk) pair, not per extent.
+// order, and its body id if it has one (counted like a chunk: body.go).
+// Reference counts are kept per (manifest, chunk) pair, not per extent.
 // Zero runs reference no chunk.
 func (m *Manifest) Chunks() []chunkstore.ID {
+	if !m.BodyID.IsZero() {
+		return []chunkstore.ID{m.BodyID}
+	}
 	seen := make(map[chunkstore.ID]struct{}, len(m.Extents))
 	var ids []chunkstore.ID
 	for _, e := range m.Extents {

@@ -148,7 +148,7 @@ func (l *Layer) OpenWriter(ctx context.Context, orgID, bucket, key string, trunc
 	if err != nil {
 		return nil, err
 	}
-	m, err := l.meta.Object(ctx, b.ID, key)
+	m, err := l.objectData(ctx, b.ID, key) // with the bytes the catalog keeps
 	switch {
 	case errors.Is(err, catalog.ErrNotFound):
 		m = nil
@@ -164,6 +164,7 @@ func (l *Layer) OpenWriter(ctx context.Context, orgID, bucket, key string, trunc
 	w.size = m.Size
 	if m.Inline != nil || len(m.Extents) == 0 {
 		w.buf = append(make([]byte, 0, len(m.Inline)), m.Inline...)
+		w.base = bodyless(m) // Base() is kept by the mount: the bytes are in buf
 		if m.Size > 0 {
 			w.segs = []seg{{length: m.Size, hole: true}} // covered by buf
 		}
@@ -672,15 +673,18 @@ func (w *FileWriter) Commit(ctx context.Context) (*catalog.Manifest, error) {
 		m.Meta = w.meta
 	}
 	sequential := w.seq && w.seqPos == w.size
-	if w.size <= InlineMax {
-		// Small files live in the manifest, as a small PUT would.
+	if w.size <= BodyMax {
+		// Small files live in the catalog, as a small PUT's bytes do
+		// (catalogManifest): in the manifest, or as a body of their own.
 		p := make([]byte, w.size)
 		if w.size > 0 {
 			if _, err := w.readLocked(ctx, p, 0); err != nil && err != io.EOF {
 				return nil, err
 			}
-			m.Inline = p
 		}
+		sum := md5.Sum(p)
+		cm := catalogManifest(p, etag(sum[:]))
+		m.Inline, m.BodyID, m.ETag = cm.Inline, cm.BodyID, cm.ETag
 	} else {
 		if err := w.flushLocked(ctx); err != nil {
 			return nil, err
@@ -688,10 +692,9 @@ func (w *FileWriter) Commit(ctx context.Context) (*catalog.Manifest, error) {
 		m.Extents = w.extentsLocked()
 	}
 	switch {
-	case w.size <= InlineMax:
-		// The whole content, sequentially written or not.
-		sum := md5.Sum(m.Inline)
-		m.ETag = etag(sum[:])
+	case w.size <= BodyMax:
+		// ETag set above: the MD5 of the whole content, sequentially
+		// written or not.
 	case sequential:
 		// The buffers handed off so far were hashed in the background and
 		// landed above; flushLocked hashed the last one. Sum leaves the
@@ -721,6 +724,7 @@ func (w *FileWriter) Commit(ctx context.Context) (*catalog.Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("objects: commit %s/%s: %w", w.bucket, w.key, err)
 	}
+	m = bodyless(m) // the bytes stay in the session's buffer, not in what callers keep
 	w.base = m
 	w.dirty = false
 	return m, nil

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"excloud.dev/buckets/catalog"
 	"excloud.dev/buckets/chunkstore"
 )
@@ -15,6 +17,16 @@ import (
 // chunk: a small PUT then costs one catalog commit and no chunk file, and
 // Badger encrypts it like every other value.
 const InlineMax = 8 << 10
+
+// BodyMax is the largest object kept in the catalog rather than in a chunk
+// file: above InlineMax, its bytes sit under a catalog key of their own
+// (catalog.Manifest.BodyID), written in the commit's transaction, so the
+// PUT costs one catalog commit (shared by concurrent commits) instead of a
+// chunk file's write, fsync and directory fsync, while listings, which
+// decode manifests only, never read the bytes. Above it, a chunk file's
+// fixed cost is small next to the data, and chunks dedup. docs/design.md,
+// "Medium objects in the catalog".
+const BodyMax = 128 << 10
 
 // chunkSize is how a stream is cut into chunks. Fixed-size cutting keeps
 // dedup of whole files and of aligned multipart parts, and bounds the memory
@@ -42,6 +54,8 @@ type Layer struct {
 
 	pins Pins // chunks leased by writes and pinned by readers; see GC
 
+	bodyMem *semaphore.Weighted // bodyBudget, in bytes (put.go)
+
 	// beforeCommit, when set by tests, runs after all chunks of a put are
 	// durable and before the catalog commit.
 	beforeCommit func()
@@ -67,6 +81,7 @@ func New(meta Catalog, chunks Chunks, log *slog.Logger) *Layer {
 		// speed, and a bound however many files are open.
 		flightTokens: make(chan struct{}, 8),
 		sem:          make(chan struct{}, maxBuffers),
+		bodyMem:      semaphore.NewWeighted(bodyBudget),
 	}
 	l.pins = newMemPins()
 	if fc := l.fleet(); fc != nil {

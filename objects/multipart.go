@@ -115,7 +115,7 @@ func (l *Layer) UploadPart(ctx context.Context, orgID, bucket, key, uploadID str
 
 // UploadPartCopy makes a part from a byte range of an existing object. For
 // chunked sources it is metadata only: the part's extents are slices of the
-// source's. An inline source (≤ InlineMax bytes) is written as a small chunk.
+// source's. A source kept in the catalog (≤ BodyMax bytes) is written as a small chunk.
 // length < 0 copies to the end; check, if set, sees the source first.
 func (l *Layer) UploadPartCopy(ctx context.Context, orgID, bucket, key, uploadID string, number int, srcBucket, srcKey string, off, length int64, check func(*catalog.Manifest) error) (*catalog.UploadPart, error) {
 	if number < 1 || number > MaxParts {
@@ -146,7 +146,7 @@ func (l *Layer) UploadPartCopy(ctx context.Context, orgID, bucket, key, uploadID
 	}
 	p := &catalog.UploadPart{Number: number, Size: length, ModTime: l.now().UTC()}
 	if len(m.Extents) == 0 {
-		pm, sum, leased, err := l.write(ctx, orgID, bytes.NewReader(m.Inline[off:off+length]), length, false)
+		pm, sum, leased, err := l.write(ctx, orgID, bytes.NewReader(src.data[off:off+length]), length, false)
 		defer l.pins.Unpin(leased...)
 		if err != nil {
 			return nil, err

@@ -146,7 +146,7 @@ func quotedMD5(p []byte) string { return fmt.Sprintf("\"%x\"", md5.Sum(p)) }
 
 func TestPutGetSizes(t *testing.T) {
 	e := newEnv(t)
-	sizes := []int{0, 1, objects.InlineMax, objects.InlineMax + 1, chunk - 1, chunk, chunk + 1, 2*chunk + chunk/2}
+	sizes := []int{0, 1, objects.InlineMax, objects.InlineMax + 1, objects.BodyMax, objects.BodyMax + 1, chunk - 1, chunk, chunk + 1, 2*chunk + chunk/2}
 	readers := map[string]func(io.Reader) io.Reader{
 		"plain":   func(r io.Reader) io.Reader { return r },
 		"onebyte": iotest.OneByteReader,
@@ -179,7 +179,7 @@ func TestPutGetSizes(t *testing.T) {
 					return // ranges do not depend on how the body arrived
 				}
 				// Ranges around every boundary that matters.
-				points := []int{0, 1, size / 2, size - 1, size, objects.InlineMax, chunk - 1, chunk, chunk + 1, 64 << 10, 2 * chunk}
+				points := []int{0, 1, size / 2, size - 1, size, objects.InlineMax, objects.BodyMax, chunk - 1, chunk, chunk + 1, 64 << 10, 2 * chunk}
 				for _, a := range points {
 					for _, b := range points {
 						if a < 0 || b < a || b > size {

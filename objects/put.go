@@ -28,6 +28,11 @@ func (l *Layer) Put(ctx context.Context, orgID, bucket, key string, body io.Read
 		return nil, err
 	}
 	ctx = l.fence(ctx)
+	release, err := l.reserveBody(ctx, opts.Size)
+	if err != nil {
+		return nil, fmt.Errorf("objects: put %s/%s: %w", bucket, key, err)
+	}
+	defer release()
 	m, sum, leased, err := l.write(ctx, orgID, body, opts.Size, true)
 	defer l.pins.Unpin(leased...)
 	if err != nil {
@@ -56,7 +61,30 @@ func (l *Layer) Put(ctx context.Context, orgID, bucket, key string, body io.Read
 	if _, err := l.meta.PutObject(ctx, b, key, m, opts.Cond); err != nil {
 		return nil, fmt.Errorf("objects: put %s/%s: %w", bucket, key, err)
 	}
-	return m, nil
+	return bodyless(m), nil
+}
+
+// bodyBudget bounds the bytes of bodies the catalog will keep (objects of
+// up to BodyMax) held in memory by puts in flight, as maxBuffers bounds
+// chunk buffers: without it, every open connection could hold BodyMax.
+const bodyBudget = 64 << 20
+
+// reserveBody takes, from the body budget, the memory a put of size bytes
+// (-1: unknown) buffers before deciding where its bytes go, and returns
+// its release. Objects of up to InlineMax, and those declared larger than
+// BodyMax, buffer no more than before and take nothing.
+func (l *Layer) reserveBody(ctx context.Context, size int64) (release func(), err error) {
+	n := int64(BodyMax + 1)
+	if size >= 0 {
+		n = size + 1
+	}
+	if n <= InlineMax+1 || n > BodyMax+1 {
+		return func() {}, nil
+	}
+	if err := l.bodyMem.Acquire(ctx, n); err != nil {
+		return nil, err
+	}
+	return func() { l.bodyMem.Release(n) }, nil
 }
 
 // write reads r to its end into inline bytes or durable chunks of orgID
@@ -73,10 +101,10 @@ func (l *Layer) write(ctx context.Context, orgID string, r io.Reader, size int64
 		r = io.LimitReader(r, size+1)
 	}
 	var prefix []byte
-	if inline && (size < 0 || size <= InlineMax) {
-		// One byte more than can be inlined tells a small body from a
+	if inline && (size < 0 || size <= BodyMax) {
+		// One byte more than the catalog keeps tells a small body from a
 		// large one; with a declared size, one more than that suffices.
-		bufLen := InlineMax + 1
+		bufLen := BodyMax + 1
 		if size >= 0 {
 			bufLen = int(size) + 1
 		}
@@ -102,18 +130,28 @@ func (l *Layer) write(ctx context.Context, orgID string, r io.Reader, size int64
 	return &catalog.Manifest{Size: total, ETag: etag(sum), Extents: exts}, sum, leased, nil
 }
 
-// inline keeps p as the manifest's bytes: its caller allocated it for this
-// put alone.
+// inline keeps p (at most BodyMax bytes) in the catalog: inside the
+// manifest up to InlineMax, as a body of its own above. Its caller
+// allocated p for this put alone.
 func (l *Layer) inline(p []byte, size int64) (*catalog.Manifest, []byte, []chunkstore.ID, error) {
 	if size >= 0 && int64(len(p)) != size {
 		return nil, nil, nil, fmt.Errorf("got %d bytes, declared %d: %w", len(p), size, ErrIncompleteBody)
 	}
 	sum := md5.Sum(p)
-	m := &catalog.Manifest{Size: int64(len(p)), ETag: etag(sum[:])}
+	return catalogManifest(p, etag(sum[:])), sum[:], nil, nil
+}
+
+// catalogManifest is the manifest of an object whose bytes p (at most
+// BodyMax) the catalog keeps: the PutObject that commits it writes them.
+func catalogManifest(p []byte, etag string) *catalog.Manifest {
+	m := &catalog.Manifest{Size: int64(len(p)), ETag: etag}
 	if len(p) > 0 {
 		m.Inline = p
 	}
-	return m, sum[:], nil, nil
+	if len(p) > InlineMax {
+		m.BodyID = catalog.NewBodyID()
+	}
+	return m
 }
 
 func etag(sum []byte) string { return fmt.Sprintf("%q", fmt.Sprintf("%x", sum)) }

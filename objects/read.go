@@ -20,8 +20,13 @@ import (
 // deleted object still returns the old bytes in full. The pins hold those
 // chunks only: a reader open for hours holds back no other collection.
 type Object struct {
+	// Manifest is the version's manifest. For an object whose bytes are a
+	// catalog body its Inline is nil: the bytes live in the Object only,
+	// so a caller that keeps the manifest (the mount's inodes) does not
+	// keep them.
 	Manifest *catalog.Manifest
 
+	data   []byte // the bytes of an object kept in the catalog (inline or body)
 	l      *Layer
 	starts []int64 // starts[i] is the object offset where Extents[i] begins
 	done   func()
@@ -35,11 +40,26 @@ func (l *Layer) Open(ctx context.Context, orgID, bucket, key string) (*Object, e
 	if err != nil {
 		return nil, err
 	}
-	m, err := l.meta.Object(ctx, b.ID, key)
+	m, err := l.objectData(ctx, b.ID, key)
 	if err != nil {
 		return nil, err
 	}
 	return l.openManifest(m), nil
+}
+
+// dataCatalog is a catalog that keeps object bytes apart from manifests
+// (catalog.Manifest.BodyID); *catalog.DB is one.
+type dataCatalog interface {
+	ObjectData(ctx context.Context, bucketID uint64, key string) (*catalog.Manifest, error)
+}
+
+// objectData returns key's manifest with the bytes the catalog keeps for
+// it in Inline, so a reader never meets a manifest whose body is elsewhere.
+func (l *Layer) objectData(ctx context.Context, bucketID uint64, key string) (*catalog.Manifest, error) {
+	if dc, ok := l.meta.(dataCatalog); ok {
+		return dc.ObjectData(ctx, bucketID, key)
+	}
+	return l.meta.Object(ctx, bucketID, key)
 }
 
 // openManifest pins m's chunks; the caller is inside a Lookup that found m.
@@ -56,7 +76,22 @@ func (l *Layer) openManifest(m *catalog.Manifest) *Object {
 	}
 	var once sync.Once
 	done := func() { once.Do(func() { l.pins.Unpin(ids...) }) }
-	return &Object{Manifest: m, l: l, starts: starts, done: done}
+	o := &Object{Manifest: m, data: m.Inline, l: l, starts: starts, done: done}
+	if !m.BodyID.IsZero() {
+		o.Manifest = bodyless(m)
+	}
+	return o
+}
+
+// bodyless is m without the bytes of its body (m itself when it has none
+// loaded): manifests handed out and kept are small, whatever the object.
+func bodyless(m *catalog.Manifest) *catalog.Manifest {
+	if m.BodyID.IsZero() || m.Inline == nil {
+		return m
+	}
+	c := *m
+	c.Inline = nil
+	return &c
 }
 
 // Close releases the object; readers made from it must be closed first.
@@ -77,8 +112,13 @@ func (o *Object) NewReader(ctx context.Context, off, length int64) (io.ReadClose
 	if off < 0 || length < 0 || off+length > size {
 		return nil, fmt.Errorf("objects: range %d+%d of %d bytes: %w", off, length, size, ErrInvalidRange)
 	}
-	if o.Manifest.Inline != nil || len(o.Manifest.Extents) == 0 {
-		return io.NopCloser(bytes.NewReader(o.Manifest.Inline[off : off+length])), nil
+	if len(o.Manifest.Extents) == 0 {
+		if int64(len(o.data)) != size {
+			// A manifest whose body was not loaded (catalog.ObjectData):
+			// a bug, not a reason to serve zeros or panic.
+			return nil, fmt.Errorf("objects: object of %d bytes opened without its %d bytes of data", size, len(o.data))
+		}
+		return io.NopCloser(bytes.NewReader(o.data[off : off+length])), nil
 	}
 	if length >= aheadMin {
 		return newAheadReader(ctx, o, off, off+length), nil

@@ -30,6 +30,8 @@ type ScrubReport struct {
 	Objects       int   // manifests walked
 	Parts         int   // multipart parts walked
 	ReferencedIDs int   // distinct chunks referenced by manifests and parts
+	Bodies        int   // object bodies kept in the catalog, read and checked
+	BodyBytes     int64 // their bytes
 
 	// Corrupt chunks failed authentication (or could not be read).
 	Corrupt []ChunkProblem
@@ -91,7 +93,11 @@ func (l *Layer) Scrub(ctx context.Context) (ScrubReport, error) {
 	if err != nil {
 		return rep, fmt.Errorf("objects: scrub: %w", err)
 	}
-	rep.ReferencedIDs = len(first.n)
+	for id := range first.n {
+		if !catalog.IsBodyID(id) {
+			rep.ReferencedIDs++
+		}
+	}
 
 	// Read every chunk file, after the references were taken: a chunk is
 	// durable before the commit that references it, so every chunk
@@ -120,6 +126,13 @@ func (l *Layer) Scrub(ctx context.Context) (ScrubReport, error) {
 
 	for _, id := range sortedIDs(first.n) {
 		if present[id] {
+			continue
+		}
+		if catalog.IsBodyID(id) {
+			// An object body: a catalog value, not a chunk file.
+			if err := l.scrubBody(ctx, id, stored[id], first.ref[id], &rep); err != nil {
+				return rep, fmt.Errorf("objects: scrub: %w", err)
+			}
 			continue
 		}
 		// Still referenced now? A delete between the recount and the
@@ -297,4 +310,40 @@ func compareID(a, b chunkstore.ID) int {
 		}
 	}
 	return 0
+}
+
+// bodyCatalog reads object bodies; *catalog.DB is one.
+type bodyCatalog interface {
+	Body(ctx context.Context, id chunkstore.ID, size int64) ([]byte, error)
+}
+
+// scrubBody reads an object body the recount found referenced, which
+// checks its checksum: a corrupt one is reported with the chunks, a
+// missing one that is still referenced as missing.
+func (l *Layer) scrubBody(ctx context.Context, id chunkstore.ID, stored int64, ref string, rep *ScrubReport) error {
+	bc, ok := l.meta.(bodyCatalog)
+	if !ok {
+		return nil
+	}
+	p, err := bc.Body(ctx, id, -1)
+	switch {
+	case err == nil:
+		rep.Bodies++
+		rep.BodyBytes += int64(len(p))
+		return nil
+	case errors.Is(err, catalog.ErrNotFound):
+		n, err := l.meta.RefCount(ctx, id)
+		if err != nil {
+			return err
+		}
+		if n == 0 && stored != 0 {
+			return nil // the object went since the recount
+		}
+		rep.Missing = append(rep.Missing, ChunkProblem{Chunk: id, Ref: ref})
+	case ctx.Err() != nil:
+		return ctx.Err()
+	default:
+		rep.Corrupt = append(rep.Corrupt, ChunkProblem{Chunk: id, Err: err.Error()})
+	}
+	return nil
 }

@@ -89,3 +89,70 @@ func TestScrub(t *testing.T) {
 		t.Errorf("mismatched = %+v, want none (counts were not touched)", rep.Mismatched)
 	}
 }
+
+// TestScrubBodies: objects kept in the catalog as bodies (and a copy
+// sharing one) scrub clean: their counts match and nothing is reported
+// missing for want of a chunk file.
+func TestScrubBodies(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.put(t, "a", randBytes(64<<10, 1))
+	e.put(t, "b", randBytes(objects.BodyMax, 2))
+	if _, err := e.l.Copy(ctx, e.org, "b", "a", "b", "a-copy", objects.CopyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.l.Scrub(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Damaged() || rep.Chunks != 0 || rep.ReferencedIDs != 0 || rep.Objects != 3 || rep.Bodies != 2 {
+		t.Fatalf("scrub of bodies: %+v", rep)
+	}
+	if want := int64(64<<10 + objects.BodyMax); rep.BodyBytes != want {
+		t.Fatalf("scrub read %d bytes of bodies, want %d", rep.BodyBytes, want)
+	}
+}
+
+// TestBodiesStayOutOfManifests: the manifests a put, an open and a mount
+// write hand out carry no body bytes (the mount keeps them per inode), while
+// the object still reads back whole.
+func TestBodiesStayOutOfManifests(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	data := randBytes(100<<10, 9)
+	if m := e.put(t, "k", data); m.Inline != nil || m.BodyID.IsZero() {
+		t.Fatalf("put's manifest: %d inline bytes, body %v", len(m.Inline), m.BodyID)
+	}
+	o, err := e.l.Open(ctx, e.org, "b", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if o.Manifest.Inline != nil {
+		t.Fatalf("open's manifest carries %d body bytes", len(o.Manifest.Inline))
+	}
+	if got, err := e.get(t, "k", 0, -1); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back: %d bytes, %v", len(got), err)
+	}
+	w, err := e.l.OpenWriter(ctx, e.org, "b", "k", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := w.Base(); b == nil || b.Inline != nil {
+		t.Fatalf("writer's base: %+v", b)
+	}
+	if _, err := w.WriteAt(ctx, []byte("edit"), 10); err != nil {
+		t.Fatal(err)
+	}
+	m, err := w.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Inline != nil || w.Base().Inline != nil || m.BodyID.IsZero() {
+		t.Fatalf("committed manifest: %d inline bytes, body %v", len(m.Inline), m.BodyID)
+	}
+	copy(data[10:], "edit")
+	if got, err := e.get(t, "k", 0, -1); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("edited file read back: %d bytes, %v", len(got), err)
+	}
+}

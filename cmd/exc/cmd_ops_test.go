@@ -34,7 +34,7 @@ func TestOpsCommands(t *testing.T) {
 	if _, err := d.Layer().CreateBucket(ctx, org, "ops"); err != nil {
 		t.Fatal(err)
 	}
-	data := bytes.Repeat([]byte("x"), 100<<10)
+	data := bytes.Repeat([]byte("x"), 200<<10) // past objects.BodyMax: it has a chunk file
 	m, err := d.Layer().Put(ctx, org, "ops", "obj", bytes.NewReader(data), objects.PutOptions{Size: int64(len(data))})
 	if err != nil {
 		t.Fatal(err)

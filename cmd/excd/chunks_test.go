@@ -53,7 +53,7 @@ func TestChunksOnS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	bodies := map[string][]byte{}
-	for i, n := range []int{100 << 10, 9 << 20} {
+	for i, n := range []int{200 << 10, 9 << 20} { // past objects.BodyMax: both in chunks
 		p := make([]byte, n)
 		rand.Read(p)
 		key := fmt.Sprintf("obj%d", i)
@@ -99,7 +99,7 @@ func TestChunksOnS3(t *testing.T) {
 			}
 		}
 	}
-	if want := int64(100<<10 + 9<<20); plain != want {
+	if want := int64(200<<10 + 9<<20); plain != want {
 		t.Errorf("chunk objects hold %d plaintext bytes, want %d", plain, want)
 	}
 	if n := localChunkFiles(t, dir); n != 0 {

@@ -50,8 +50,10 @@ func (w *s3Worker) step(ctx context.Context) error {
 		return w.put(ctx, k, 4<<10+r.Int64N(4<<10+1), "put-flood")
 	}
 	switch n := r.IntN(100); {
-	case n < 25:
+	case n < 20:
 		return w.put(ctx, k, 16+r.Int64N(8<<10-15), "put-inline") // up to InlineMax
+	case n < 30:
+		return w.put(ctx, k, 8<<10+1+r.Int64N(128<<10-8<<10), "put-body") // a catalog body, up to BodyMax
 	case n < 47:
 		return w.put(ctx, k, 8<<10+1+r.Int64N(4*mib-8<<10), "put-chunk") // one chunk, up to exactly 4 MiB
 	case n < 55:

@@ -111,7 +111,7 @@ func TestOperatorLog(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(mnt, "viaexc")); err != nil { // the kernel now knows the directory
 		t.Fatal(err)
 	}
-	data := bytes.Repeat([]byte("excd"), 64<<10/4) // past the inline limit: it has a chunk
+	data := bytes.Repeat([]byte("excd"), 256<<10/4) // past objects.BodyMax: it has a chunk
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("viaexc"), Key: aws.String("obj"), Body: bytes.NewReader(data)}); err != nil {
 		t.Fatal(err)
 	}

@@ -94,7 +94,7 @@ func TestMetricsCountRequests(t *testing.T) {
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("met")}); err != nil {
 		t.Fatal(err)
 	}
-	sizes := []int{100, 20000, 5 << 20} // inline, one chunk, two chunks
+	sizes := []int{100, 200000, 5 << 20} // inline, one chunk (past objects.BodyMax), two chunks
 	var total int64
 	for i, n := range sizes {
 		body := randBytes(n, uint64(i))
@@ -126,7 +126,7 @@ func TestMetricsCountRequests(t *testing.T) {
 		`excd_s3_requests_total{op="HeadObject",status="404"}`:              1,
 		`excd_s3_requests_total{op="ListObjectsV2",status="200"}`:           1,
 		`excd_s3_received_bytes_total{op="PutObject"}`:                      float64(total),
-		`excd_s3_sent_bytes_total{op="GetObject"}`:                          2 * 20000,
+		`excd_s3_sent_bytes_total{op="GetObject"}`:                          2 * 200000,
 		`excd_s3_request_duration_seconds_count{op="PutObject"}`:            3,
 		`excd_s3_request_duration_seconds_count{op="GetObject"}`:            2,
 		`excd_s3_requests_in_flight`:                                        0,

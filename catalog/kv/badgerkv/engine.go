@@ -17,8 +17,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -57,15 +59,22 @@ type Options struct {
 	// log file (32 MiB, 32 MiB, 1 GiB otherwise): tests open many engines
 	// at once and scan their files.
 	MemTableSize int64
+	// ValueLogGCInterval is how often the engine collects its value log
+	// (vloggc.go); 0 means DefaultValueLogGCInterval, below 0 never.
+	ValueLogGCInterval time.Duration
 }
 
 // valueThreshold: values smaller than this stay in the LSM tree, larger ones
-// go to Badger's value log. 64 KiB keeps every manifest with inline data
-// (the object layer inlines objects up to 8 KiB) and every manifest of up to
-// about 1000 extents next to its key, so a listing reads size and ETag
-// without a value-log lookup, while rare huge manifests do not bloat the
-// tables that listings scan.
-const valueThreshold = 64 << 10
+// go to Badger's value log. 16 KiB keeps every manifest with inline data
+// (the object layer inlines objects up to 8 KiB, plus at most a few KiB of
+// metadata) and every manifest of up to about 350 extents (a file of 1 GiB
+// and more) next to its key, so a listing reads size and ETag without a
+// value-log lookup, while object bodies (the catalog's values of objects
+// up to 128 KiB: catalog/body.go) above it go to the value log: the LSM
+// tree's compactions, which rewrite what the tables hold again and again,
+// never copy them, and the value log's own collection (vloggc.go) frees
+// them once deleted.
+const valueThreshold = 16 << 10
 
 // Engine is an open Badger directory; it implements kv.Engine and
 // kv.Dumper.
@@ -77,6 +86,15 @@ type Engine struct {
 	sync       *syncer
 	locks      lockTable
 	closed     atomic.Bool
+	log        *slog.Logger
+
+	gcStop, gcDone chan struct{} // the value-log collector (vloggc.go)
+	heldMu         sync.Mutex
+	held           []heldGC
+	// beforeRewrite and afterRewrite, set by tests, run around a
+	// value-log rewrite, before its sync.
+	beforeRewrite func()
+	afterRewrite  func(error)
 }
 
 var (
@@ -127,8 +145,18 @@ func Open(opts Options) (*Engine, error) {
 		}
 		return nil, mapErr(err)
 	}
-	e := &Engine{bdb: bdb, dir: opts.Dir, minFree: opts.MinFree, syncWrites: opts.SyncWrites}
+	e := &Engine{bdb: bdb, dir: opts.Dir, minFree: opts.MinFree, syncWrites: opts.SyncWrites, log: logger,
+		gcStop: make(chan struct{}), gcDone: make(chan struct{})}
 	e.sync = newSyncer(opts.Dir, func() error { return mapErr(bdb.Sync()) })
+	gcEvery := opts.ValueLogGCInterval
+	if gcEvery == 0 {
+		gcEvery = DefaultValueLogGCInterval
+	}
+	if gcEvery > 0 {
+		go e.valueLogGCLoop(gcEvery)
+	} else {
+		close(e.gcDone)
+	}
 	return e, nil
 }
 
@@ -140,6 +168,8 @@ func (e *Engine) Close() error {
 	if e.closed.Swap(true) {
 		return kv.ErrClosed
 	}
+	close(e.gcStop)
+	<-e.gcDone
 	e.sync.close()
 	return mapErr(e.bdb.Close())
 }
