@@ -155,40 +155,47 @@ func (d *dirNode) dropListed() {
 }
 
 // listedFile returns name's manifest from the listing, or nil when the
-// listing does not answer; ahead then says whether this miss should read
-// ahead (lookAhead).
+// listing does not answer. known reports that the listing holds the name
+// (a subdirectory, or a name to read again): its lookup is no miss.
 //
 // missing reports that the listing is complete and current and name is not
 // in it: name does not exist.
-func (d *dirNode) listedFile(name string) (m *catalog.Manifest, missing, ahead bool) {
+func (d *dirNode) listedFile(name string) (m *catalog.Manifest, known, missing bool) {
 	d.lmu.Lock()
 	defer d.lmu.Unlock()
-	if d.listed != nil && time.Since(d.listedAt) <= listedTTL {
-		m, ok := d.listed[name]
-		if m != nil {
-			d.aheadHit = true
-		}
-		if ok {
-			return m, false, false
-		}
-		// The count is checked too: invalidate counts an event before it
-		// clears the listing.
-		if d.complete && d.listedGen == d.changes.Load() {
-			return nil, true, false
-		}
-	} else {
+	if d.listed == nil || time.Since(d.listedAt) > listedTTL {
 		d.dropListed()
+		return nil, false, false
 	}
+	m, ok := d.listed[name]
+	if m != nil {
+		d.aheadHit = true
+	}
+	if ok {
+		return m, true, false
+	}
+	// The count is checked too: invalidate counts an event before it
+	// clears the listing.
+	return nil, false, d.complete && d.listedGen == d.changes.Load()
+}
+
+// missedExisting counts a name that exists and that the listing did not
+// answer, and reports whether this miss should read ahead (lookAhead).
+// Names that do not exist (a rename's or create's target) are not counted:
+// a page after them holds nothing the next lookups ask for.
+func (d *dirNode) missedExisting() (ahead bool) {
+	d.lmu.Lock()
+	defer d.lmu.Unlock()
 	d.misses++
 	need := aheadAfter
 	if d.aheadUsed && !d.aheadHit {
 		need = aheadAfterIdle
 	}
 	if d.misses < need {
-		return nil, false, false
+		return false
 	}
 	d.misses, d.aheadHit, d.aheadUsed = 0, false, true
-	return nil, false, true
+	return true
 }
 
 // Read-ahead for lookups: a program that stats the files of a directory
@@ -196,9 +203,10 @@ func (d *dirNode) listedFile(name string) (m *catalog.Manifest, missing, ahead b
 // two catalog reads per name. After a few misses since the last
 // read-ahead, a lookup also lists the page of the directory that follows
 // the name and remembers its files as a listing does, so the next names are
-// answered from memory. A read-ahead that answered nothing before the next
-// one (names that do not exist yet, as when creating files) makes the next
-// one wait for many more misses.
+// answered from memory. Only names that exist count as misses (a rename's
+// or create's target asks for one that does not, and the page after it
+// would answer nothing). A read-ahead that answered nothing before the
+// next one makes the next one wait for many more misses.
 const (
 	aheadAfter     = 4
 	aheadAfterIdle = 64
@@ -477,7 +485,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	// Read before the catalog is: an event committed after the read
 	// starts moves it on.
 	gen := d.changes.Load()
-	m, missing, ahead := d.listedFile(name)
+	m, known, missing := d.listedFile(name)
 	if m != nil {
 		return d.fileChild(ctx, name, m, typeOf(m), gen, out), 0
 	}
@@ -485,12 +493,13 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		d.missed(name, gen)
 		return nil, syscall.ENOENT
 	}
-	if ahead {
-		d.lookAhead(ctx, bucket, prefix, name)
-	}
 	ns, err := d.fsys.objs.Names(ctx, d.fsys.orgID, bucket, prefix+name)
 	if err != nil {
 		return nil, toErrno(err)
+	}
+	if n := ns[0]; !known && (n.Dir || n.Object != nil) && d.missedExisting() {
+		// The page after name: the lookups of a stat loop that follow.
+		d.lookAhead(ctx, bucket, prefix, name)
 	}
 	switch n := ns[0]; {
 	case n.Dir:

@@ -69,6 +69,14 @@ func TestRenameCosts(t *testing.T) {
 	if out, err := exec.Command("ls", "-l", dir).CombinedOutput(); err != nil {
 		t.Fatalf("ls: %v %s", err, out)
 	}
+	if os.Getenv("FSMOUNT_RENAME_DROP") != "" {
+		// As the side-by-side bench's other targets do between this
+		// mount's ls and its renames: the kernel forgets the directory.
+		syscall.Sync()
+		if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0o200); err != nil {
+			t.Fatal(err)
+		}
+	}
 	db := e.d.Catalog()
 	obs.takeAll()
 	if p := os.Getenv("FSMOUNT_RENAME_PROFILE"); p != "" {
@@ -103,7 +111,7 @@ func TestRenameCosts(t *testing.T) {
 	t.Logf("per rename: FUSE%s; catalog reads %.2f, write transactions %.2f, %.0f µs CPU (%.0f µs user), %.0f µs wall",
 		b.String(), reads, writes, float64(cpu.Microseconds())/float64(n), float64(user.Microseconds())/float64(n), float64(wall.Microseconds())/float64(n))
 	// A shared engine's node heartbeat commits now and then too.
-	if reads > 0 || writes > 1.02 {
+	if os.Getenv("FSMOUNT_RENAME_DROP") == "" && (reads > 0 || writes > 1.02) {
 		t.Errorf("after ls: %.2f catalog reads, %.2f write transactions per rename, want 0 and 1", reads, writes)
 	}
 
