@@ -44,7 +44,7 @@ func (o *opTimer) takeAll() (map[string]int, map[string]time.Duration) {
 // write transaction per rename and no catalog read: the kernel looks the
 // target up twice (Go's os.Rename stats it, then the kernel revalidates a
 // rename's target), and the listing, complete and current, answers both.
-// Without the listing, one read. The FUSE requests, their daemon time and
+// Without the listing, one read: the target's first lookup. The FUSE requests, their daemon time and
 // the CPU per rename are logged for docs/benchmarks.md.
 func TestRenameCosts(t *testing.T) {
 	obs := &opTimer{opCounter: opCounter{ops: map[string]int{}}, took: map[string]time.Duration{}}
@@ -71,7 +71,7 @@ func TestRenameCosts(t *testing.T) {
 	}
 	if os.Getenv("FSMOUNT_RENAME_DROP") != "" {
 		// As the side-by-side bench's other targets do between this
-		// mount's ls and its renames: the kernel forgets the directory.
+		// mount's ls and its renames: the kernel forgets its entries.
 		syscall.Sync()
 		if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0o200); err != nil {
 			t.Fatal(err)
@@ -125,9 +125,13 @@ func TestRenameCosts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Each rename also looks its source up once: a new mount knows none.
-	if reads := float64(cnt.heads.Load()-h0) / float64(n); reads > 2 {
-		t.Errorf("not listed: %.2f catalog reads per rename, want at most 2 (source and target)", reads)
+	// The kernel looks each source up too: a new mount knows none, and
+	// reads ahead after a few (targets, which do not exist, do not count
+	// towards that).
+	reads = float64(cnt.heads.Load()-h0) / float64(n)
+	t.Logf("not listed: %.2f catalog reads per rename", reads)
+	if reads > 1.1 {
+		t.Errorf("not listed: %.2f catalog reads per rename, want 1 (the target's)", reads)
 	}
 }
 
