@@ -51,6 +51,16 @@ type dirNode struct {
 	lmu      sync.Mutex
 	listed   map[string]*catalog.Manifest
 	listedAt time.Time
+	// complete: listed holds every name of the directory, from one
+	// listing read from its first page to its last at one changes count
+	// (listedGen), each name this mount changed since marked unknown
+	// (nil). A name not in it is then missing (a rename's or create's
+	// target after ls) without a catalog read. listedBy is the listing
+	// (its stream) whose pages are going in.
+	complete  bool
+	whole     bool
+	listedGen uint64
+	listedBy  any
 
 	// Lookups that missed the listing since the last read-ahead, and
 	// whether that read-ahead answered any lookup (see lookAhead).
@@ -108,52 +118,84 @@ const listedTTL = 10 * time.Second
 // keeps what a lookup answers for an hour). invalidate counts the event
 // before it clears the listing, so the check and the store under d.lmu
 // cannot fall between the two.
-func (d *dirNode) rememberPage(first bool, gen uint64, page map[string]*catalog.Manifest) {
+//
+// by is the listing the page belongs to, last whether it is its last page:
+// a listing whose pages all went in, from the first, at one changes count,
+// makes the directory's names complete (see dirNode.complete). A page may
+// hold names without a manifest (nil): they are known to exist, and a
+// lookup asks the catalog for them.
+func (d *dirNode) rememberPage(by any, first, last bool, gen uint64, page map[string]*catalog.Manifest) {
 	d.lmu.Lock()
 	defer d.lmu.Unlock()
 	if d.changes.Load() != gen {
-		d.listed = nil
+		d.dropListed()
 		return
 	}
 	if first || d.listed == nil {
 		d.listed = make(map[string]*catalog.Manifest)
+		d.complete, d.whole, d.listedGen, d.listedBy = false, first, gen, by
+	}
+	if by != d.listedBy || gen != d.listedGen {
+		d.whole = false // pages of two listings, or of two counts
 	}
 	d.listedAt = time.Now() // each page extends the listing's life
 	for name, m := range page {
 		if len(d.listed) >= maxListed {
+			d.whole = false
 			break
 		}
 		d.listed[name] = m
 	}
+	d.complete = d.whole && last
+}
+
+// dropListed forgets the listing; d.lmu is held.
+func (d *dirNode) dropListed() {
+	d.listed, d.complete, d.whole, d.listedBy = nil, false, false, nil
 }
 
 // listedFile returns name's manifest from the listing, or nil when the
-// listing does not answer; ahead then says whether this miss should read
-// ahead (lookAhead).
-func (d *dirNode) listedFile(name string) (m *catalog.Manifest, ahead bool) {
+// listing does not answer. known reports that the listing holds the name
+// (a subdirectory, or a name to read again): its lookup is no miss.
+//
+// missing reports that the listing is complete and current and name is not
+// in it: name does not exist.
+func (d *dirNode) listedFile(name string) (m *catalog.Manifest, known, missing bool) {
 	d.lmu.Lock()
 	defer d.lmu.Unlock()
-	if d.listed != nil && time.Since(d.listedAt) <= listedTTL {
-		m, ok := d.listed[name]
-		if m != nil {
-			d.aheadHit = true
-		}
-		if ok {
-			return m, false
-		}
-	} else {
-		d.listed = nil
+	if d.listed == nil || time.Since(d.listedAt) > listedTTL {
+		d.dropListed()
+		return nil, false, false
 	}
+	m, ok := d.listed[name]
+	if m != nil {
+		d.aheadHit = true
+	}
+	if ok {
+		return m, true, false
+	}
+	// The count is checked too: invalidate counts an event before it
+	// clears the listing.
+	return nil, false, d.complete && d.listedGen == d.changes.Load()
+}
+
+// missedExisting counts a name that exists and that the listing did not
+// answer, and reports whether this miss should read ahead (lookAhead).
+// Names that do not exist (a rename's or create's target) are not counted:
+// a page after them holds nothing the next lookups ask for.
+func (d *dirNode) missedExisting() (ahead bool) {
+	d.lmu.Lock()
+	defer d.lmu.Unlock()
 	d.misses++
 	need := aheadAfter
 	if d.aheadUsed && !d.aheadHit {
 		need = aheadAfterIdle
 	}
 	if d.misses < need {
-		return nil, false
+		return false
 	}
 	d.misses, d.aheadHit, d.aheadUsed = 0, false, true
-	return nil, true
+	return true
 }
 
 // Read-ahead for lookups: a program that stats the files of a directory
@@ -161,9 +203,10 @@ func (d *dirNode) listedFile(name string) (m *catalog.Manifest, ahead bool) {
 // two catalog reads per name. After a few misses since the last
 // read-ahead, a lookup also lists the page of the directory that follows
 // the name and remembers its files as a listing does, so the next names are
-// answered from memory. A read-ahead that answered nothing before the next
-// one (names that do not exist yet, as when creating files) makes the next
-// one wait for many more misses.
+// answered from memory. Only names that exist count as misses (a rename's
+// or create's target asks for one that does not, and the page after it
+// would answer nothing). A read-ahead that answered nothing before the
+// next one makes the next one wait for many more misses.
 const (
 	aheadAfter     = 4
 	aheadAfterIdle = 64
@@ -196,6 +239,7 @@ func (d *dirNode) lookAhead(ctx context.Context, bucket, prefix, name string) {
 	}
 	d.listedAt = time.Now()
 	if d.listed == nil || len(d.listed)+len(page) > maxListed {
+		d.dropListed()
 		d.listed = page
 		return
 	}
@@ -229,7 +273,7 @@ func pageNames(prefix string, res catalog.ListResult, dir func(name string), fil
 // may touch any name of the directory.
 func (d *dirNode) forgetListing() {
 	d.lmu.Lock()
-	d.listed = nil
+	d.dropListed()
 	d.lmu.Unlock()
 }
 
@@ -237,9 +281,17 @@ func (d *dirNode) forgetListing() {
 // changes touch only the names they are given, and the rest of the listing
 // stays true (a rename loop would otherwise list the directory again and
 // again).
+//
+// In a complete listing the name stays, unknown (nil): it may exist now,
+// and the lookup asks the catalog.
 func (d *dirNode) forget(name string) {
 	d.lmu.Lock()
-	delete(d.listed, name)
+	if d.complete && len(d.listed) < maxListed {
+		d.listed[name] = nil
+	} else {
+		delete(d.listed, name)
+		d.complete, d.whole = false, false
+	}
 	if d.missName == name {
 		d.missName = ""
 	}
@@ -420,19 +472,34 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 			return ch, 0
 		}
 	}
+	// The kernel asks again for a name it was just told is missing when
+	// the name is a rename's target or an exclusive create's (it
+	// revalidates those with the file system), and Go's os.Rename stats
+	// the target first: two lookups per rename. Nothing can have made
+	// the name since the first answer: any change under the directory
+	// counts a feed event here before its write returns (an S3 PUT,
+	// another mount's), and this mount's own changes forget the name.
+	if d.stillMissing(name) {
+		return nil, syscall.ENOENT
+	}
 	// Read before the catalog is: an event committed after the read
 	// starts moves it on.
 	gen := d.changes.Load()
-	m, ahead := d.listedFile(name)
+	m, known, missing := d.listedFile(name)
 	if m != nil {
 		return d.fileChild(ctx, name, m, typeOf(m), gen, out), 0
 	}
-	if ahead {
-		d.lookAhead(ctx, bucket, prefix, name)
+	if missing {
+		d.missed(name, gen)
+		return nil, syscall.ENOENT
 	}
 	ns, err := d.fsys.objs.Names(ctx, d.fsys.orgID, bucket, prefix+name)
 	if err != nil {
 		return nil, toErrno(err)
+	}
+	if n := ns[0]; !known && (n.Dir || n.Object != nil) && d.missedExisting() {
+		// The page after name: the lookups of a stat loop that follow.
+		d.lookAhead(ctx, bucket, prefix, name)
 	}
 	switch n := ns[0]; {
 	case n.Dir:

@@ -252,11 +252,11 @@ func (s *dirStream) read(after string) listPage {
 		typ := uint32(syscall.S_IFREG)
 		if m := ms[key]; m != nil {
 			typ = typeOf(m)
-			remembered[name] = m
 		}
+		remembered[name] = ms[key] // nil: it exists, the lookup reads it
 		p.entries = append(p.entries, fuse.DirEntry{Name: name, Mode: typ})
 	})
-	s.d.rememberPage(after == "", gen, remembered)
+	s.d.rememberPage(s, after == "", !res.IsTruncated, gen, remembered)
 	if gen != s.openGen || !s.d.current(gen) {
 		// An event came under the directory since the open, or during
 		// this read: the page the kernel caches may be older than it.
