@@ -29,6 +29,8 @@ func TestListManifestsMatchesObject(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A listing describes; it carries none of the object's bytes.
+		want.Inline = nil
 		if !reflect.DeepEqual(ms[o.Key], want) {
 			t.Errorf("%s: listed %+v, Object %+v", o.Key, ms[o.Key], want)
 		}
