@@ -35,6 +35,8 @@ type ScrubReport struct {
 	Objects         int            `json:"objects"`
 	Parts           int            `json:"parts"`
 	Referenced      int            `json:"referenced_chunks"`
+	Bodies          int            `json:"bodies"`     // object bodies kept in the catalog, read and checked
+	BodyBytes       int64          `json:"body_bytes"` // their bytes
 	Corrupt         []ChunkProblem `json:"corrupt"`
 	Missing         []ChunkProblem `json:"missing"`
 	Mismatched      []RefMismatch  `json:"mismatched_ref_counts"`

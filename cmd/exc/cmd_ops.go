@@ -66,6 +66,8 @@ func (a *app) scrubCmd() *cobra.Command {
 					{"objects", strconv.Itoa(r.Objects)},
 					{"multipart parts", strconv.Itoa(r.Parts)},
 					{"referenced chunks", strconv.Itoa(r.Referenced)},
+					{"object bodies checked", strconv.Itoa(r.Bodies)},
+					{"body bytes checked", fmtBytes(r.BodyBytes)},
 					{"corrupt chunks", strconv.Itoa(len(r.Corrupt))},
 					{"missing chunks", strconv.Itoa(len(r.Missing))},
 					{"wrong reference counts", strconv.Itoa(len(r.Mismatched))},

@@ -43,7 +43,7 @@ func TestOpsCommands(t *testing.T) {
 	if r := exc(t, env, "", "gc"); r.code != 0 || !strings.Contains(r.stdout, "chunks deleted") {
 		t.Fatalf("gc: %+v", r)
 	}
-	if r := exc(t, env, "", "scrub"); r.code != 0 || !strings.Contains(r.stdout, "corrupt chunks") {
+	if r := exc(t, env, "", "scrub"); r.code != 0 || !strings.Contains(r.stdout, "corrupt chunks") || !strings.Contains(r.stdout, "object bodies checked") {
 		t.Fatalf("scrub of a healthy store: %+v", r)
 	}
 	file := filepath.Join(t.TempDir(), "catalog.backup")

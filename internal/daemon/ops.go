@@ -91,7 +91,7 @@ func (d *Daemon) adminOps() admin.Ops {
 				return admin.ScrubReport{}, err
 			}
 			out := admin.ScrubReport{Chunks: rep.Chunks, ChunkBytes: rep.ChunkBytes, Objects: rep.Objects,
-				Parts: rep.Parts, Referenced: rep.ReferencedIDs,
+				Parts: rep.Parts, Referenced: rep.ReferencedIDs, Bodies: rep.Bodies, BodyBytes: rep.BodyBytes,
 				Corrupt: []admin.ChunkProblem{}, Missing: []admin.ChunkProblem{}, Mismatched: []admin.RefMismatch{}}
 			for _, p := range rep.Corrupt {
 				out.Corrupt = append(out.Corrupt, admin.ChunkProblem{Chunk: p.Chunk.String(), Error: p.Err})

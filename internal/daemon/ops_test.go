@@ -257,7 +257,7 @@ func TestBackupRestore(t *testing.T) {
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bkp")}); err != nil {
 		t.Fatal(err)
 	}
-	objs := map[string][]byte{"small": []byte("hello"), "big": randBytes(5<<20, 9)}
+	objs := map[string][]byte{"small": []byte("hello"), "medium": randBytes(64<<10, 8), "big": randBytes(5<<20, 9)}
 	for k, v := range objs {
 		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bkp"), Key: aws.String(k), Body: bytes.NewReader(v)}); err != nil {
 			t.Fatal(err)
@@ -314,7 +314,8 @@ func TestBackupRestore(t *testing.T) {
 	ac2 := admin.Dial(d2.AdminSocket())
 	defer ac2.Close()
 	rep, err := ac2.Scrub(ctx)
-	if err != nil || rep.Damaged || rep.Chunks != 2 || rep.Objects != 2 {
+	// The 5 MiB object is two chunks; the 64 KiB one a catalog body.
+	if err != nil || rep.Damaged || rep.Chunks != 2 || rep.Objects != 3 || rep.Bodies != 1 || rep.BodyBytes != 64<<10 {
 		t.Fatalf("scrub after restore: %+v %v", rep, err)
 	}
 }
