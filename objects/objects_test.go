@@ -198,7 +198,9 @@ func TestPutGetSizes(t *testing.T) {
 
 func TestPutUnknownSize(t *testing.T) {
 	e := newEnv(t)
-	for _, size := range []int{0, 100, objects.InlineMax + 1, chunk + 7} {
+	// Sizes around the doublings of the buffer that tells a catalog object
+	// from a chunked one.
+	for _, size := range []int{0, 100, objects.InlineMax, objects.InlineMax + 1, 2 * (objects.InlineMax + 1), 2*(objects.InlineMax+1) + 1, 64 << 10, objects.BodyMax, objects.BodyMax + 1, chunk + 7} {
 		data := randBytes(size, 3)
 		m, err := e.l.Put(context.Background(), e.org, "b", "u", iotest.HalfReader(bytes.NewReader(data)), objects.PutOptions{Size: -1})
 		if err != nil || m.Size != int64(size) {

@@ -108,8 +108,11 @@ func (l *Layer) write(ctx context.Context, orgID string, r io.Reader, size int64
 		if size >= 0 {
 			bufLen = int(size) + 1
 		}
-		small := make([]byte, bufLen)
-		n, err := io.ReadFull(r, small)
+		start := bufLen
+		if size < 0 {
+			start = InlineMax + 1
+		}
+		small, n, err := readPrefix(r, start, bufLen)
 		switch {
 		case err == io.EOF || err == io.ErrUnexpectedEOF:
 			return l.inline(small[:n], size)
@@ -128,6 +131,24 @@ func (l *Layer) write(ctx context.Context, orgID string, r io.Reader, size int64
 		return nil, nil, leased, fmt.Errorf("got %d bytes, declared %d: %w", total, size, ErrIncompleteBody)
 	}
 	return &catalog.Manifest{Size: total, ETag: etag(sum), Extents: exts}, sum, leased, nil
+}
+
+// readPrefix reads up to max bytes of r as io.ReadFull would, into a buffer
+// of start bytes that doubles while it fills: a PUT of unknown length then
+// does not allocate (and zero) BodyMax bytes before knowing it is small.
+func readPrefix(r io.Reader, start, max int) ([]byte, int, error) {
+	buf := make([]byte, min(max, start))
+	n := 0
+	for {
+		m, err := io.ReadFull(r, buf[n:])
+		n += m
+		if err != nil || len(buf) == max {
+			return buf, n, err
+		}
+		grown := make([]byte, min(2*len(buf), max))
+		copy(grown, buf[:n])
+		buf = grown
+	}
 }
 
 // inline keeps p (at most BodyMax bytes) in the catalog: inside the
