@@ -62,7 +62,7 @@ echo "== .deb: copyright names every linked module and its licence"
 mkdir "$work/x"
 dpkg-deb -x "$deb" "$work/x"
 copyright=$work/x/usr/share/doc/excloud-buckets/copyright
-head -1 "$copyright" | grep -qx 'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' \
+[ "$(head -1 "$copyright")" = 'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' ] \
   || fail "copyright is not in the machine-readable format"
 grep -qx 'License: excloud-proprietary' "$copyright" || fail "copyright lacks excloud's own terms"
 if grep -qx 'License: proprietary' "$copyright"; then fail "copyright still has the old one-line licence"; fi
@@ -172,8 +172,11 @@ orgs=$(/usr/bin/exc --socket "$svc/run/admin.sock" orgs list)
 grep -qw default <<<"$orgs" || fail "exc orgs list shows no default org: $orgs"
 [ "$(stat -c '%U %a' "$svc/state/excd-data")" = "excd 700" ] || fail "the data directory is not $svc/state/excd-data, excd's, 0700"
 [ "$(stat -c '%U' "$svc/run/admin.sock")" = excd ] || fail "the admin socket is not excd's"
-# The packaged excd.toml serves the console to this machine.
-curl -fsS http://127.0.0.1:9001/ | grep -qi '<!doctype html' || fail "the packaged config serves no console on 127.0.0.1:9001"
+# The packaged excd.toml serves the console to this machine. The page is
+# read whole before grep sees it: under pipefail, grep -q leaving at its
+# first match made curl fail writing the rest (exit 23).
+page=$(curl -fsS http://127.0.0.1:9001/) || fail "curl of the console on 127.0.0.1:9001 failed"
+grep -qi '<!doctype html' <<<"$page" || fail "the packaged config serves no console on 127.0.0.1:9001"
 kill "$excd_pid"
 wait "$excd_pid" || fail "excd as user excd exited $? on SIGTERM"
 excd_pid=""
