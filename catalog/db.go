@@ -79,6 +79,7 @@ type DB struct {
 	feed feed
 
 	buckets    recordCache[bucketRef, Bucket]
+	bucketIDs  bucketIDMemo                   // for checkBucket
 	accessKeys recordCache[string, AccessKey] // by id
 	hints      readHints                      // for Preread (preread.go)
 
@@ -341,6 +342,7 @@ func (db *DB) updateOpts(ctx context.Context, frees bool, fn func(txn kv.Txn) er
 		var echo <-chan struct{}
 		err := db.eng.Update(ctx, o, func(txn kv.Txn) error {
 			nt := &noteTxn{Txn: txn, fence: db.fenceFrom(ctx)}
+			touch.beginAttempt()
 			if fnErr = fn(nt); fnErr != nil {
 				return fnErr
 			}

@@ -254,7 +254,13 @@ func (d *decoder) done(what string) error {
 //	str(ContentLanguage) || str(CacheControl) || str(Expires) ||
 //	map(Meta) || map(Checksums) [|| map(Tags), v3 only]
 func encodeManifest(m *Manifest) []byte {
-	e := encoder{b: make([]byte, 0, 64+len(m.ETag)+len(m.Inline)+len(m.Extents)*44)}
+	// Sized for every field but the rarely set ones, so a manifest with
+	// inline bytes is not copied again as it grows.
+	n := 64 + len(m.ETag) + len(m.Inline) + len(m.Extents)*44 + len(m.ContentType)
+	for k, v := range m.Meta {
+		n += len(k) + len(v) + 4
+	}
+	e := encoder{b: make([]byte, 0, n)}
 	switch {
 	case !m.BodyID.IsZero():
 		e.byte(manifestV4)

@@ -56,7 +56,7 @@ func (db *DB) CreateUpload(ctx context.Context, b Bucket, key string, tmpl Manif
 		if err := lockBucket(txn, kv.Shared, b); err != nil {
 			return err
 		}
-		if err := checkBucket(txn, b); err != nil {
+		if err := db.checkBucket(txn, b); err != nil {
 			return err
 		}
 		now := time.Now().UTC()
@@ -281,7 +281,7 @@ func (db *DB) CompleteUpload(ctx context.Context, b Bucket, uploadID string, m *
 				return err
 			}
 		}
-		if err := checkBucket(txn, b); err != nil {
+		if err := db.checkBucket(txn, b); err != nil {
 			return err
 		}
 		u, err := getUpload(txn, b.ID, uploadID)

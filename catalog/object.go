@@ -112,7 +112,7 @@ func (db *DB) PutObject(ctx context.Context, b Bucket, key string, m *Manifest, 
 				return err
 			}
 		}
-		if err := checkBucket(txn, b); err != nil {
+		if err := db.checkBucket(txn, b); err != nil {
 			return err
 		}
 		cur, err := getManifest(txn, b.ID, key)
@@ -162,7 +162,7 @@ func (db *DB) DeleteObject(ctx context.Context, b Bucket, key string) (old *Mani
 		if err := lockBucket(txn, kv.Shared, b); err != nil {
 			return err
 		}
-		if err := checkBucket(txn, b); err != nil {
+		if err := db.checkBucket(txn, b); err != nil {
 			return err
 		}
 		cur, err := getManifest(txn, b.ID, key)
