@@ -43,7 +43,7 @@ func (db *DB) RenameObject(ctx context.Context, b Bucket, from, to string) error
 		if err := lockBucket(txn, kv.Shared, b); err != nil {
 			return err
 		}
-		if err := checkBucket(txn, b); err != nil {
+		if err := db.checkBucket(txn, b); err != nil {
 			return err
 		}
 		v, err := getValue(txn, objectKey(b.ID, from))
@@ -63,6 +63,11 @@ func (db *DB) RenameObject(ctx context.Context, b Bucket, from, to string) error
 		}
 		if cur != nil {
 			refs.add(cur.Chunks(), -1)
+		}
+		// The mount's follow-up of a rename (the entry's new ctime) goes
+		// into the manifest written here.
+		if v, err = touchOf(ctx).foldInto(b, to, v); err != nil {
+			return err
 		}
 		if err := set(txn, objectKey(b.ID, to), v); err != nil {
 			return err
@@ -149,7 +154,7 @@ func (db *DB) RenamePrefix(ctx context.Context, b Bucket, fromPrefix, toPrefix s
 		if err := lockBucket(txn, kv.Exclusive, b); err != nil {
 			return err
 		}
-		if err := checkBucket(txn, b); err != nil {
+		if err := db.checkBucket(txn, b); err != nil {
 			return err
 		}
 		scan := objectKey(b.ID, fromPrefix)

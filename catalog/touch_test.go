@@ -1,8 +1,10 @@
 package catalog
 
 import (
+	"bytes"
 	"errors"
 	"testing"
+	"time"
 )
 
 // TestTouchFoldsIntoRename: a Touch carried by a rename sets the renamed
@@ -149,6 +151,60 @@ func sameMeta(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestTouchFoldKeepsContent: the renamed entry's metadata goes into the
+// manifest the rename writes, and the object keeps every byte, whether
+// they live in the manifest (inline) or under a body key; a Touch of
+// another bucket, or without the key, leaves the manifest as it was.
+func TestTouchFoldKeepsContent(t *testing.T) {
+	db, b := newTestBucket(t)
+	inline := bytes.Repeat([]byte("i"), 4096)
+	body := bytes.Repeat([]byte("b"), 64<<10)
+	for _, c := range []struct {
+		key string
+		m   *Manifest
+		p   []byte
+	}{
+		{"inline", &Manifest{Size: int64(len(inline)), ETag: `"i"`, ModTime: time.Unix(1700000000, 0).UTC(), Inline: inline,
+			Meta: map[string]string{"mode": "644", "ctime": "old"}}, inline},
+		{"body", bodyManifest(body), body},
+	} {
+		mustPut(t, db, b, c.key, c.m)
+		tc := &Touch{OrgID: b.OrgID, Bucket: b.Name, Keys: []TouchKey{{Key: c.key + "2", Meta: map[string]string{"ctime": "new"}}}}
+		if err := db.RenameObject(WithTouch(ctx, tc), b, c.key, c.key+"2"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.ObjectData(ctx, b.ID, c.key+"2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Inline, c.p) || got.Size != int64(len(c.p)) || got.ETag != c.m.ETag || got.Meta["ctime"] != "new" {
+			t.Errorf("%s: after a touched rename: %d bytes (same: %v), size %d, etag %s, meta %v",
+				c.key, len(got.Inline), bytes.Equal(got.Inline, c.p), got.Size, got.ETag, got.Meta)
+		}
+		if k := tc.Keys[0]; !k.Done || k.Manifest == nil || k.Manifest.Meta["ctime"] != "new" {
+			t.Errorf("%s: touch result done %v, manifest %+v", c.key, k.Done, k.Manifest)
+		}
+		if c.key == "inline" && got.Meta["mode"] != "644" {
+			t.Errorf("the fold lost the other metadata: %v", got.Meta)
+		}
+	}
+	mustPut(t, db, b, "x", manifest("x"))
+	for _, tc := range []*Touch{
+		{OrgID: b.OrgID, Bucket: "other", Keys: []TouchKey{{Key: "y", Meta: map[string]string{"ctime": "new"}}}},
+		{OrgID: b.OrgID, Bucket: b.Name, Keys: []TouchKey{{Key: "z", Meta: map[string]string{"ctime": "new"}}}},
+	} {
+		if err := db.RenameObject(WithTouch(ctx, tc), b, "x", "y"); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := db.Object(ctx, b.ID, "y"); err != nil || m.Meta["ctime"] != "" {
+			t.Errorf("touch of %s/%s: renamed to y: %v %v", tc.Bucket, tc.Keys[0].Key, m, err)
+		}
+		if err := db.RenameObject(ctx, b, "y", "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestTouchFoldsIntoRenamePrefix: a directory's rename carries the moved
