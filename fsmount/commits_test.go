@@ -26,27 +26,12 @@ import (
 // docs/benchmarks.md, not asserted.
 func TestEntryChangeIsOneCommit(t *testing.T) {
 	e := newEnv(t)
-	dir := e.p("many")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	n := 300
-	if s := os.Getenv("FSMOUNT_COMMITS_N"); s != "" {
-		fmt.Sscan(s, &n)
-	}
+	dir, n := manyDir(t, e)
 	page := make([]byte, 4096)
 	db := e.d.Catalog()
 	step := func(what string, want float64, op func(i int) error) {
 		t.Helper()
-		if p := os.Getenv("FSMOUNT_COMMITS_PROFILE"); p != "" && strings.HasPrefix(p, what+":") {
-			// FSMOUNT_COMMITS_PROFILE=rename:/tmp/rename.prof profiles one step.
-			f, err := os.Create(strings.TrimPrefix(p, what+":"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			pprof.StartCPUProfile(f)
-			defer func() { pprof.StopCPUProfile(); f.Close() }()
-		}
+		defer profile(t, stepProfile(what))()
 		w0 := db.WriteTransactions()
 		c0, t0 := cpuTime(), time.Now()
 		for i := range n {
@@ -235,18 +220,12 @@ func TestUntarCommits(t *testing.T) {
 		{"untar", entries + 3*dirs, []string{"tar", "xf", tarball, "-C", e.p("tree")}},
 		{"rm -rf", entries + 1, []string{"rm", "-rf", e.p("tree")}},
 	} {
-		if p := os.Getenv("FSMOUNT_COMMITS_PROFILE"); p != "" && strings.HasPrefix(p, c.what+":") {
-			f, err := os.Create(strings.TrimPrefix(p, c.what+":"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			pprof.StartCPUProfile(f)
-		}
+		stop := profile(t, stepProfile(c.what))
 		w0, c0 := db.WriteTransactions(), cpuTime()
 		if out, err := exec.Command(c.cmd[0], c.cmd[1:]...).CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v %s", c.what, err, out)
 		}
-		pprof.StopCPUProfile() // (a no-op when none was started)
+		stop()
 		n := int(db.WriteTransactions() - w0)
 		t.Logf("%s of %d entries (%d directories): %d write transactions, %.0f µs CPU (this process) per entry", c.what, entries, dirs, n, float64((cpuTime()-c0).Microseconds())/float64(entries))
 		// A shared engine's node heartbeat commits now and then too.
@@ -319,4 +298,46 @@ func TestConcurrentEntryChanges(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// manyDir makes the directory the commit and rename measurements fill,
+// and returns it with their file count (FSMOUNT_COMMITS_N, default 300).
+func manyDir(t testing.TB, e *env) (string, int) {
+	t.Helper()
+	dir := e.p("many")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n := 300
+	if s := os.Getenv("FSMOUNT_COMMITS_N"); s != "" {
+		fmt.Sscan(s, &n)
+	}
+	return dir, n
+}
+
+// stepProfile is where FSMOUNT_COMMITS_PROFILE asks for a CPU profile of
+// step ("rename:/tmp/rename.prof" profiles the step "rename"), or "".
+func stepProfile(step string) string {
+	p, ok := strings.CutPrefix(os.Getenv("FSMOUNT_COMMITS_PROFILE"), step+":")
+	if !ok {
+		return ""
+	}
+	return p
+}
+
+// profile writes a CPU profile to path until the returned func is called;
+// with path "" it does nothing.
+func profile(t testing.TB, path string) (stop func()) {
+	t.Helper()
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }

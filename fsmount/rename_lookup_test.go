@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
@@ -51,14 +50,7 @@ func TestRenameCosts(t *testing.T) {
 	var cnt *counting
 	e := newEnvOpts(t, func(o fsmount.Objects) fsmount.Objects { cnt = &counting{Objects: o}; return cnt },
 		fsmount.Options{Observer: obs})
-	dir := e.p("many")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	n := 300
-	if s := os.Getenv("FSMOUNT_COMMITS_N"); s != "" {
-		fmt.Sscan(s, &n)
-	}
+	dir, n := manyDir(t, e)
 	page := make([]byte, 4096)
 	name := func(p string, i int) string { return fmt.Sprintf("%s/%s%05d", dir, p, i) }
 	for i := range n {
@@ -79,14 +71,7 @@ func TestRenameCosts(t *testing.T) {
 	}
 	db := e.d.Catalog()
 	obs.takeAll()
-	if p := os.Getenv("FSMOUNT_RENAME_PROFILE"); p != "" {
-		f, err := os.Create(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pprof.StartCPUProfile(f)
-		defer f.Close()
-	}
+	stop := profile(t, os.Getenv("FSMOUNT_RENAME_PROFILE"))
 	h0, w0, c0, t0 := cnt.heads.Load(), db.WriteTransactions(), cpuTime(), time.Now()
 	u0 := userTime()
 	for i := range n {
@@ -95,7 +80,7 @@ func TestRenameCosts(t *testing.T) {
 		}
 	}
 	cpu, wall, user := cpuTime()-c0, time.Since(t0), userTime()-u0
-	pprof.StopCPUProfile()
+	stop()
 	reads := float64(cnt.heads.Load()-h0) / float64(n)
 	writes := float64(db.WriteTransactions()-w0) / float64(n)
 	ops, took := obs.takeAll()
