@@ -35,6 +35,7 @@ import (
 	"excloud.dev/buckets/internal/pgtest"
 	"excloud.dev/buckets/internal/seeded"
 	"excloud.dev/buckets/internal/testutil"
+	"excloud.dev/buckets/objects"
 )
 
 func TestMain(m *testing.M) {
@@ -136,7 +137,9 @@ func newCluster(t *testing.T) *cluster {
 
 // contents is the pool objects are made of: few enough that most writes
 // find their chunks stored already (dedup hits), some of them chunks the
-// collector is about to take.
+// collector is about to take. Every object is larger than objects.BodyMax:
+// smaller ones live in the catalog and never reach the chunk store, so
+// they would leave the collector nothing to do.
 type contents struct {
 	blobs [][]byte
 	big   []byte // a multipart upload's first part (5 MiB)
@@ -145,7 +148,7 @@ type contents struct {
 func newContents() *contents {
 	c := &contents{big: seeded.Bytes(99, 5<<20)}
 	for i := range 8 {
-		c.blobs = append(c.blobs, seeded.Bytes(uint64(i), 9<<10+i*23<<10))
+		c.blobs = append(c.blobs, seeded.Bytes(uint64(i), objects.BodyMax+1+i*23<<10))
 	}
 	// Two objects of one chunk and a bit that share the first chunk.
 	prefix := seeded.Bytes(50, 4<<20)
@@ -224,7 +227,7 @@ func (l *ledger) recentlyDeleted(r *rand.Rand) (uint64, bool) {
 // unique is content nothing else has (until written again): its chunks
 // become garbage when its key is deleted.
 func unique(seed uint64) []byte {
-	n := 12<<10 + int(seed%7)*9<<10
+	n := objects.BodyMax + 1 + int(seed%7)*9<<10
 	if seed%23 == 0 {
 		n = 4<<20 + 1000 // two chunks
 	}
